@@ -1,0 +1,27 @@
+# Dorivo build entry points. Every target that needs system packages runs
+# scripts/install-deps.sh first, so each works on a fresh Debian 12 machine.
+GO ?= go
+BIN := bin
+
+.PHONY: all build generate test run deps clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Rebuilds the committed bpf2go output from bpf/*.c and bpf/*.h.
+generate: deps
+	$(GO) generate ./bpf/
+
+test:
+	bash scripts/test.sh
+
+run:
+	bash scripts/run.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,15 @@
+// Package bpf holds Dorivo's kernel programs and their bpf2go bindings.
+//
+// The C sources (dorivo.c, with constants and types in dorivo.h and every
+// map in maps.h) build into one collection with three entry points:
+//
+//   - xdp_ingress: parses Ethernet/VLAN/IPv4/IPv6, validates datagrams for
+//     the service port, counts per tenant slot, enforces the ACL and the
+//     per-tenant token bucket;
+//   - tc_ingress, tc_egress (TCX): per-direction service traffic counters;
+//   - reuseport_select: picks the socket of the event loop that owns a
+//     datagram's slot (UDP) or sport % num_loops (TCP).
+//
+// The generated dorivo_bpfel.go and dorivo_bpfel.o are committed so that
+// building needs no clang; `make generate` rebuilds them.
+package bpf

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Constants and types shared by the BPF programs and user space.
+ *
+ * This header is the single source: bpf2go turns every enum and struct
+ * named in bpf/gen.go into Go types, so nothing here is typed twice.
+ * All multi-byte wire fields are big-endian (network order).
+ */
+#ifndef DORIVO_H
+#define DORIVO_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+/* Debian 12 ships 6.1 uapi headers; TCX return codes arrived in 6.6. */
+#ifndef TCX_NEXT
+#define TCX_NEXT -1
+#define TCX_PASS 0
+#define TCX_DROP 2
+#endif
+
+/* Datagram protocol constants (docs/protocol.md). */
+enum proto {
+	PROTO_MAGIC = 0xD017,
+	PROTO_VERSION = 1,
+	PROTO_HDR_LEN = 16,
+	PROTO_MAX_TAG_LEN = 64,
+	/* Largest SET value the datagram protocol accepts; larger gets
+	 * STATUS_ERROR telling the client to use TCP. Keeps every datagram
+	 * inside one frame: XDP cannot parse IP fragments. */
+	PROTO_MAX_VALUE_LEN = 1024,
+	PROTO_MAX_KEY_LEN = 512,
+	PROTO_FLAG_REPLY = 0x01,
+};
+
+enum opcode {
+	OP_GET = 1,
+	OP_SET = 2,
+	OP_DEL = 3,
+};
+
+enum status {
+	STATUS_OK = 0,
+	STATUS_NOT_FOUND = 1,
+	STATUS_ERROR = 2,
+	STATUS_OVER_QUOTA = 3,
+	STATUS_UNAVAILABLE = 4,
+};
+
+/* Redis Cluster keyspace. */
+enum keyspace {
+	NUM_SLOTS = 16384,
+	MAX_LOOPS = 256,
+};
+
+/* Fixed datagram header; tag, key and value follow in that order. */
+struct wire_hdr {
+	__be16 magic;
+	__u8 version;
+	__u8 opcode;
+	__u8 flags;
+	__u8 status;     /* 0 in requests */
+	__u8 tag_len;    /* 1..PROTO_MAX_TAG_LEN in requests, 0 in replies */
+	__u8 reserved;   /* must be 0 */
+	__be32 request_id;
+	__be16 key_len;
+	__be16 value_len;
+} __attribute__((packed));
+
+/*
+ * Index into the xdp_stats per-CPU array: one counter per verdict reason.
+ * Every XDP_DROP has exactly one reason; passes are counted too, so the
+ * counters add up to the packets the program saw.
+ */
+enum xdp_reason {
+	XDP_R_PASS_OTHER = 0,    /* not for a service port: untouched */
+	XDP_R_PASS_SHORT,        /* frame ends inside L2/L3/L4 headers: left to the stack */
+	XDP_R_PASS_TCP,          /* TCP to the service port: counted, passed */
+	XDP_R_PASS_UDP,          /* valid datagram: counted, passed */
+	XDP_R_DROP_UDP_LEN,      /* UDP length disagrees with IP/frame length */
+	XDP_R_DROP_FRAGMENT,     /* IP fragment for the service port */
+	XDP_R_DROP_SHORT_HDR,    /* payload shorter than struct wire_hdr */
+	XDP_R_DROP_BAD_MAGIC,
+	XDP_R_DROP_BAD_VERSION,
+	XDP_R_DROP_BAD_OPCODE,   /* unknown opcode, reply flag or status set */
+	XDP_R_DROP_BAD_TAG_LEN,  /* 0 or > PROTO_MAX_TAG_LEN */
+	XDP_R_DROP_BAD_LENGTH,   /* header lengths disagree with payload length */
+	XDP_R_DROP_ACL,          /* source not in the ACL */
+	XDP_R_DROP_QUOTA,        /* tenant over its token bucket */
+	XDP_R_MAX,
+};
+
+/* Index into the tc_stats per-CPU array. */
+enum tc_dir {
+	TC_INGRESS_TCP = 0,
+	TC_INGRESS_UDP,
+	TC_EGRESS_TCP,
+	TC_EGRESS_UDP,
+	TC_MAX,
+};
+
+/* Index into the reuseport_stats per-CPU array. */
+enum reuseport_reason {
+	RP_UDP_SELECTED = 0,
+	RP_TCP_SELECTED,
+	RP_UDP_MISS,     /* no socket at the owner index: kernel hash decides */
+	RP_TCP_MISS,
+	RP_UDP_MALFORMED, /* could not parse a tag: kernel hash decides */
+	RP_MAX,
+};
+
+enum xdp_mode {
+	XDP_MODE_NONE = 0,
+	XDP_MODE_NATIVE = 1,
+	XDP_MODE_GENERIC = 2,
+};
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Per-CPU, per-slot tenant counters. */
+struct tenant_counter {
+	__u64 packets;
+	__u64 bytes;
+	__u64 quota_drops;
+};
+
+/* Agent-written token bucket parameters per slot; rate 0 = unlimited. */
+struct quota_rule {
+	__u32 rate;  /* datagrams per second */
+	__u32 burst; /* bucket size in datagrams */
+};
+
+/* Token bucket state, shared by all CPUs under the spin lock. */
+struct quota_bucket {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 tokens_milli; /* tokens x 1000, so sub-token refills are not lost */
+	__u64 last_ns;
+};
+
+/* LPM key: IPv4 sources are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d). */
+struct acl_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* Agent-written settings, array index 0. */
+struct agent_config {
+	__u16 udp_port;   /* host order */
+	__u16 tcp_port;   /* host order */
+	__u32 num_loops;  /* sk_reuseport: TCP owner = sport % num_loops */
+	__u32 acl_enabled; /* 0: everyone allowed */
+	__u32 xdp_mode;   /* enum xdp_mode, for `dorivo status` */
+	__u32 ifindex;    /* interface the agent attached to */
+	__u32 pad;
+};
+
+#endif /* DORIVO_H */
