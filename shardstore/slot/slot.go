@@ -5,6 +5,9 @@ import "github.com/dorivo/dorivo/bpf"
 // Count is the number of hash slots.
 const Count = int(bpf.DorivoKeyspaceNUM_SLOTS)
 
+// MaxLoops is the largest number of event loops the kernel maps can steer to.
+const MaxLoops = int(bpf.DorivoKeyspaceMAX_LOOPS)
+
 // crcTable is the CRC16-XMODEM (polynomial 0x1021) lookup table.
 var crcTable = func() (t [256]uint16) {
 	for i := range t {

@@ -42,3 +42,33 @@ func TestTag(t *testing.T) {
 		}
 	}
 }
+
+func TestTableSplitsEvenly(t *testing.T) {
+	for _, loops := range []int{1, 2, 3, 7, 256} {
+		tb, err := NewTable(loops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := make([]int, loops)
+		prev := 0
+		for s := range Count {
+			o := tb.Owner(uint16(s))
+			if o < prev || o >= loops {
+				t.Fatalf("loops=%d: slot %d owner %d not monotonic in [0,%d)", loops, s, o, loops)
+			}
+			prev = o
+			per[o]++
+		}
+		for i, n := range per {
+			if n < Count/loops || n > Count/loops+1 {
+				t.Errorf("loops=%d: loop %d owns %d slots", loops, i, n)
+			}
+		}
+	}
+	if _, err := NewTable(0); err == nil {
+		t.Error("NewTable(0) succeeded")
+	}
+	if _, err := NewTable(MaxLoops + 1); err == nil {
+		t.Error("NewTable(MaxLoops+1) succeeded")
+	}
+}
