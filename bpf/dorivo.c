@@ -4,8 +4,11 @@
 /* Dorivo's kernel datapath: XDP admission, TCX accounting, sk_reuseport steering. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 #include "dorivo.h"
 #include "maps.h"
+#include "parse.h"
+#include "slot.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -20,26 +23,307 @@ enum reuseport_reason _reuseport_reason __attribute__((unused));
 enum xdp_mode _xdp_mode __attribute__((unused));
 struct wire_hdr _wire_hdr __attribute__((unused));
 
+#define NSEC_PER_SEC 1000000000ULL
+/* One token is 1000 milli-tokens; rate tokens/s = rate milli-tokens/us. */
+#define MILLI 1000ULL
+#define NSEC_PER_MILLI_AT_RATE1 1000000ULL
+
+static __always_inline struct agent_config *get_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&config, &zero);
+}
+
+static __always_inline void count(void *map, __u32 idx, __u64 bytes)
+{
+	struct counter *c = bpf_map_lookup_elem(map, &idx);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+/* Source ACL: with acl_enabled, a source must hit an entry of the trie. */
+static __always_inline int acl_allows(const struct agent_config *cfg, const struct l3_info *l3)
+{
+	struct acl_key k;
+
+	if (!cfg->acl_enabled)
+		return 1;
+	acl_key_of_src(l3, &k);
+	return bpf_map_lookup_elem(&acl, &k) != NULL;
+}
+
+/*
+ * Token bucket of one slot. The refill only advances last_ns by the time
+ * the added milli-tokens are worth, so sub-milli-token remainders are kept
+ * however often packets arrive. The lock section calls no helper.
+ */
+static __always_inline int quota_admit(__u32 slot)
+{
+	struct quota_rule *rule = bpf_map_lookup_elem(&quota_rules, &slot);
+	struct quota_bucket *b;
+	__u64 now, cap, rate, need, elapsed, add;
+	int ok;
+
+	if (!rule || rule->rate == 0)
+		return 1;
+	b = bpf_map_lookup_elem(&quota_buckets, &slot);
+	if (!b)
+		return 1;
+	rate = rule->rate;
+	cap = (__u64)rule->burst * MILLI;
+	now = bpf_ktime_get_ns();
+
+	bpf_spin_lock(&b->lock);
+	if (b->last_ns == 0) {
+		b->tokens_milli = cap;
+		b->last_ns = now;
+	} else if (now > b->last_ns) {
+		elapsed = now - b->last_ns;
+		need = b->tokens_milli < cap ? cap - b->tokens_milli : 0;
+		/* need <= 2^32 * 1000, so need * 1e6 cannot overflow. */
+		if (elapsed >= need * NSEC_PER_MILLI_AT_RATE1 / rate) {
+			b->tokens_milli = cap;
+			b->last_ns = now;
+		} else {
+			/* elapsed * rate < need * 1e6: no overflow either. */
+			add = elapsed * rate / NSEC_PER_MILLI_AT_RATE1;
+			b->tokens_milli += add;
+			b->last_ns += add * NSEC_PER_MILLI_AT_RATE1 / rate;
+		}
+	}
+	/* A rule lowered below the current tokens takes effect at once. */
+	if (b->tokens_milli > cap)
+		b->tokens_milli = cap;
+	ok = b->tokens_milli >= MILLI;
+	if (ok)
+		b->tokens_milli -= MILLI;
+	bpf_spin_unlock(&b->lock);
+	return ok;
+}
+
+/* Validates the datagram header per docs/protocol.md; plen is the UDP payload length. */
+static __always_inline int check_wire_hdr(const struct wire_hdr *h, __u32 plen)
+{
+	__u32 key_len, value_len;
+
+	if (h->magic != bpf_htons(PROTO_MAGIC))
+		return XDP_R_DROP_BAD_MAGIC;
+	if (h->version != PROTO_VERSION)
+		return XDP_R_DROP_BAD_VERSION;
+	if (h->opcode < OP_GET || h->opcode > OP_DEL || h->flags != 0 ||
+	    h->status != STATUS_OK || h->reserved != 0)
+		return XDP_R_DROP_BAD_OPCODE;
+	if (h->tag_len == 0 || h->tag_len > PROTO_MAX_TAG_LEN)
+		return XDP_R_DROP_BAD_TAG_LEN;
+	key_len = bpf_ntohs(h->key_len);
+	value_len = bpf_ntohs(h->value_len);
+	if (key_len == 0 || key_len > PROTO_MAX_KEY_LEN)
+		return XDP_R_DROP_BAD_LENGTH;
+	if (h->opcode != OP_SET && value_len != 0)
+		return XDP_R_DROP_BAD_LENGTH;
+	/* An oversized SET value is user space's to refuse: it replies. */
+	if (PROTO_HDR_LEN + h->tag_len + key_len + value_len != plen)
+		return XDP_R_DROP_BAD_LENGTH;
+	return XDP_R_PASS_UDP;
+}
+
+/* A datagram for the service port: returns its xdp_reason. */
+static __always_inline int xdp_datagram(struct xdp_md *ctx, const struct agent_config *cfg,
+					const struct l3_info *l3, struct cursor *c)
+{
+	struct udphdr *uh = c->pos;
+	struct wire_hdr *h;
+	__u32 ulen, plen, len;
+	int slot, r;
+
+	if ((void *)(uh + 1) > c->end)
+		return XDP_R_PASS_SHORT;
+	/* XDP cannot reassemble, and the protocol never fragments. */
+	if (l3->frag)
+		return XDP_R_DROP_FRAGMENT;
+	ulen = bpf_ntohs(uh->len);
+	if (ulen < sizeof(*uh) || ulen != l3->l4_len || (void *)uh + ulen > c->end)
+		return XDP_R_DROP_UDP_LEN;
+	plen = ulen - sizeof(*uh);
+	h = (void *)(uh + 1);
+	if (plen < sizeof(*h) || (void *)(h + 1) > c->end)
+		return XDP_R_DROP_SHORT_HDR;
+	r = check_wire_hdr(h, plen);
+	if (r != XDP_R_PASS_UDP)
+		return r;
+	if (!acl_allows(cfg, l3))
+		return XDP_R_DROP_ACL;
+
+	slot = slot_of_pkt_tag((const __u8 *)(h + 1), h->tag_len, c->end);
+	if (slot < 0) /* unreachable: the lengths were checked against the frame */
+		return XDP_R_DROP_BAD_LENGTH;
+
+	__u32 s = slot;
+	struct tenant_counter *tc = bpf_map_lookup_elem(&tenant_stats, &s);
+
+	len = ctx->data_end - ctx->data;
+	if (tc) {
+		tc->packets++;
+		tc->bytes += len;
+	}
+	if (!quota_admit(s)) {
+		if (tc)
+			tc->quota_drops++;
+		return XDP_R_DROP_QUOTA;
+	}
+	return XDP_R_PASS_UDP;
+}
+
+static __always_inline int xdp_classify(struct xdp_md *ctx)
+{
+	struct cursor c = {
+		.pos = (void *)(long)ctx->data,
+		.end = (void *)(long)ctx->data_end,
+	};
+	struct l3_info l3 = {};
+	struct agent_config *cfg;
+	__u16 sport, dport;
+	int r;
+
+	r = parse_l2_l3(&c, &l3);
+	if (r == PARSE_SHORT)
+		return XDP_R_PASS_SHORT;
+	if (r != PARSE_OK)
+		return XDP_R_PASS_OTHER;
+	if (parse_ports(&c, &l3, &sport, &dport) != PARSE_OK)
+		return XDP_R_PASS_SHORT;
+
+	cfg = get_config();
+	if (!cfg)
+		return XDP_R_PASS_OTHER;
+	if (l3.proto == IPPROTO_UDP && cfg->udp_port && dport == cfg->udp_port)
+		return xdp_datagram(ctx, cfg, &l3, &c);
+	if (l3.proto == IPPROTO_TCP && cfg->tcp_port && dport == cfg->tcp_port)
+		return acl_allows(cfg, &l3) ? XDP_R_PASS_TCP : XDP_R_DROP_ACL;
+	return XDP_R_PASS_OTHER;
+}
+
 SEC("xdp")
 int xdp_ingress(struct xdp_md *ctx)
 {
-	return XDP_PASS;
+	int reason = xdp_classify(ctx);
+
+	count(&xdp_stats, reason, ctx->data_end - ctx->data);
+	/* enum xdp_reason lists every pass before the first drop. */
+	return reason >= XDP_R_DROP_UDP_LEN ? XDP_DROP : XDP_PASS;
+}
+
+/* Longest header chain TC looks at: Ethernet, VLAN, IPv4 with options, ports. */
+#define TC_MAX_HDR (sizeof(struct ethhdr) + sizeof(struct vlan_hdr) + 60 + 4)
+
+static __always_inline void tc_account(struct __sk_buff *skb, int egress)
+{
+	struct agent_config *cfg = get_config();
+	struct l3_info l3 = {};
+	struct cursor c;
+	__u16 sport, dport, port;
+	__u32 dir;
+
+	if (!cfg || (!cfg->udp_port && !cfg->tcp_port))
+		return;
+	/* Headers normally sit in the linear area; pull them if not. */
+	if (skb->data + TC_MAX_HDR > skb->data_end && skb->len > skb->data_end - skb->data)
+		bpf_skb_pull_data(skb, skb->len < TC_MAX_HDR ? skb->len : TC_MAX_HDR);
+	c.pos = (void *)(long)skb->data;
+	c.end = (void *)(long)skb->data_end;
+	if (parse_l2_l3(&c, &l3) != PARSE_OK)
+		return;
+	if (parse_ports(&c, &l3, &sport, &dport) != PARSE_OK)
+		return;
+	port = egress ? sport : dport;
+	if (l3.proto == IPPROTO_TCP) {
+		if (!cfg->tcp_port || port != cfg->tcp_port)
+			return;
+		dir = egress ? TC_EGRESS_TCP : TC_INGRESS_TCP;
+	} else {
+		if (!cfg->udp_port || port != cfg->udp_port)
+			return;
+		dir = egress ? TC_EGRESS_UDP : TC_INGRESS_UDP;
+	}
+	count(&tc_stats, dir, skb->len);
 }
 
 SEC("tcx/ingress")
 int tc_ingress(struct __sk_buff *skb)
 {
+	tc_account(skb, 0);
 	return TCX_NEXT;
 }
 
 SEC("tcx/egress")
 int tc_egress(struct __sk_buff *skb)
 {
+	tc_account(skb, 1);
 	return TCX_NEXT;
 }
 
+static __always_inline void rp_count(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&reuseport_stats, &reason);
+
+	if (v)
+		(*v)++;
+}
+
+/* The datagram's owner loop: slot_loop[slot of its tag]. */
+static __always_inline int rp_udp(struct sk_reuseport_md *ctx)
+{
+	struct wire_hdr h;
+	__u8 tag[PROTO_MAX_TAG_LEN] = {};
+	__u32 n, slot, *loop;
+
+	/* Offsets are from the UDP header, where ctx->data starts. */
+	if (bpf_skb_load_bytes(ctx, sizeof(struct udphdr), &h, sizeof(h)) < 0)
+		return RP_UDP_MALFORMED;
+	if (h.magic != bpf_htons(PROTO_MAGIC))
+		return RP_UDP_MALFORMED;
+	n = h.tag_len;
+	if (n == 0 || n > PROTO_MAX_TAG_LEN)
+		return RP_UDP_MALFORMED;
+	if (bpf_skb_load_bytes(ctx, sizeof(struct udphdr) + sizeof(h), tag, n) < 0)
+		return RP_UDP_MALFORMED;
+	slot = slot_of_buf_tag(tag, n);
+	loop = bpf_map_lookup_elem(&slot_loop, &slot);
+	if (!loop)
+		return RP_UDP_MISS;
+	if (bpf_sk_select_reuseport(ctx, &udp_sockets, loop, 0) < 0)
+		return RP_UDP_MISS;
+	return RP_UDP_SELECTED;
+}
+
+/* Shard-aware clients pick sport so that sport % num_loops is the owner. */
+static __always_inline int rp_tcp(struct sk_reuseport_md *ctx)
+{
+	struct tcphdr *th = (void *)(long)ctx->data;
+	struct agent_config *cfg = get_config();
+	__u32 loop;
+
+	if (!cfg || cfg->num_loops == 0)
+		return RP_TCP_MISS;
+	if ((void *)th + 4 > (void *)(long)ctx->data_end)
+		return RP_TCP_MISS;
+	loop = bpf_ntohs(th->source) % cfg->num_loops;
+	if (bpf_sk_select_reuseport(ctx, &tcp_sockets, &loop, 0) < 0)
+		return RP_TCP_MISS;
+	return RP_TCP_SELECTED;
+}
+
+/* Never drops: without a selection the kernel's hash picks a socket. */
 SEC("sk_reuseport")
 int reuseport_select(struct sk_reuseport_md *ctx)
 {
+	if (ctx->ip_protocol == IPPROTO_UDP)
+		rp_count(rp_udp(ctx));
+	else if (ctx->ip_protocol == IPPROTO_TCP)
+		rp_count(rp_tcp(ctx));
 	return SK_PASS;
 }
