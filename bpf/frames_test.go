@@ -69,7 +69,7 @@ func (f frame) bytes() []byte {
 	} else {
 		l4 = be.AppendUint16(l4, f.sport)
 		l4 = be.AppendUint16(l4, f.dport)
-		l4 = append(l4, make([]byte, 8)...)            // seq, ack
+		l4 = append(l4, make([]byte, 8)...)                 // seq, ack
 		l4 = append(l4, 5<<4, 0x02, 0xff, 0xff, 0, 0, 0, 0) // doff 5, SYN, window, csum, urg
 	}
 	l4 = append(l4, f.payload...)
