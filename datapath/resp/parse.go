@@ -1,0 +1,356 @@
+package resp
+
+import (
+	"bytes"
+	"math"
+)
+
+// Error is a protocol error. Its text is the Redis error reply without the
+// leading '-' (e.g. "ERR Protocol error: invalid bulk length"); after
+// replying it the server must close the connection, as Redis does.
+type Error string
+
+func (e Error) Error() string { return string(e) }
+
+// Protocol errors, with Redis 7.0's exact texts.
+const (
+	ErrInvalidMultibulkLen  Error = "ERR Protocol error: invalid multibulk length"
+	ErrInvalidBulkLen       Error = "ERR Protocol error: invalid bulk length"
+	ErrTooBigInline         Error = "ERR Protocol error: too big inline request"
+	ErrTooBigMbulkCount     Error = "ERR Protocol error: too big mbulk count string"
+	ErrTooBigBulkCount      Error = "ERR Protocol error: too big bulk count string"
+	ErrUnbalancedQuotes     Error = "ERR Protocol error: unbalanced quotes in request"
+	ErrUnauthMultibulkLen   Error = "ERR Protocol error: unauthenticated multibulk length"
+	ErrUnauthBulkLen        Error = "ERR Protocol error: unauthenticated bulk length"
+	errExpectedDollarPrefix       = "ERR Protocol error: expected '$', got '"
+)
+
+// ErrQueryBufferLimit means the pending, still incomplete request exceeds
+// Limits.MaxQueryBuffer. Redis closes such a client without a reply.
+var ErrQueryBufferLimit error = queryBufferLimit{}
+
+type queryBufferLimit struct{}
+
+func (queryBufferLimit) Error() string { return "client query buffer limit exceeded" }
+
+// expectedDollar returns the error for a bulk header that starts with c.
+// The 256 possible errors are built once so that the parser never allocates.
+func expectedDollar(c byte) Error { return expectedDollarErrs[c] }
+
+var expectedDollarErrs = func() (e [256]Error) {
+	for i := range e {
+		e[i] = Error(errExpectedDollarPrefix + string([]byte{byte(i)}) + "'")
+	}
+	return e
+}()
+
+// Limits bound what a client may send.
+type Limits struct {
+	// MaxBulkLen is proto-max-bulk-len: the largest bulk argument.
+	MaxBulkLen int64
+	// MaxInline is PROTO_INLINE_MAX_SIZE: the longest inline request or
+	// multibulk header line without its terminator.
+	MaxInline int
+	// MaxQueryBuffer is client-query-buffer-limit: the most bytes an
+	// incomplete request may hold. 0 means no limit.
+	MaxQueryBuffer int
+	// Unauthenticated applies Redis's stricter limits for clients that
+	// still have to AUTH: at most 10 arguments of at most 16384 bytes.
+	Unauthenticated bool
+}
+
+// DefaultLimits are Redis 7.0's defaults.
+var DefaultLimits = Limits{
+	MaxBulkLen:     512 << 20,
+	MaxInline:      64 << 10,
+	MaxQueryBuffer: 1 << 30,
+}
+
+// Parse parses one request from the start of buf and appends its arguments
+// to args[:0]. The arguments alias buf; quoted inline arguments are
+// unescaped in place, so buf is modified.
+//
+// It returns the arguments and the number of bytes consumed. n == 0 with a
+// nil error means buf holds no complete request yet. n > 0 with no
+// arguments is an empty request (an empty inline line, *0 or *-1) that Redis
+// skips silently. A non-nil error is an Error to reply before closing the
+// connection, or ErrQueryBufferLimit.
+func Parse(buf []byte, args [][]byte, lim Limits) (out [][]byte, n int, err error) {
+	out = args[:0]
+	if len(buf) == 0 {
+		return out, 0, nil
+	}
+	if buf[0] == '*' {
+		out, n, err = parseMultibulk(buf, out, lim)
+	} else {
+		out, n, err = parseInline(buf, out, lim)
+	}
+	if n == 0 && err == nil && lim.MaxQueryBuffer > 0 && len(buf) > lim.MaxQueryBuffer {
+		return out[:0], 0, ErrQueryBufferLimit
+	}
+	return out, n, err
+}
+
+// findCR returns the index of the first '\r' in b, or -1. Like strchr on the
+// NUL-terminated query buffer it stops at a NUL byte.
+func findCR(b []byte) int {
+	for i, c := range b {
+		switch c {
+		case '\r':
+			return i
+		case 0:
+			return -1
+		}
+	}
+	return -1
+}
+
+// header finds the header line starting at buf[pos] (its type byte
+// included). It returns the index of its '\r', or -1 when incomplete; tooBig
+// reports an incomplete header longer than the inline limit.
+func header(buf []byte, pos int, lim Limits) (cr int, tooBig bool) {
+	i := findCR(buf[pos:])
+	if i < 0 {
+		return -1, len(buf)-pos > lim.MaxInline
+	}
+	cr = pos + i
+	// Redis also needs the '\n' (or whatever byte follows) to be present.
+	if cr-pos > len(buf)-pos-2 {
+		return -1, false
+	}
+	return cr, false
+}
+
+func parseMultibulk(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error) {
+	cr, tooBig := header(buf, 0, lim)
+	if cr < 0 {
+		if tooBig {
+			return out, 0, ErrTooBigMbulkCount
+		}
+		return out, 0, nil
+	}
+	count, ok := ParseInt(buf[1:cr])
+	if !ok || count > math.MaxInt32 {
+		return out, 0, ErrInvalidMultibulkLen
+	}
+	if count > 10 && lim.Unauthenticated {
+		return out, 0, ErrUnauthMultibulkLen
+	}
+	pos := cr + 2
+	if count <= 0 {
+		return out, pos, nil
+	}
+	for ; count > 0; count-- {
+		cr, tooBig := header(buf, pos, lim)
+		if cr < 0 {
+			if tooBig {
+				return out[:0], 0, ErrTooBigBulkCount
+			}
+			return out[:0], 0, nil
+		}
+		if buf[pos] != '$' {
+			return out[:0], 0, expectedDollar(buf[pos])
+		}
+		l, ok := ParseInt(buf[pos+1 : cr])
+		if !ok || l < 0 || l > lim.MaxBulkLen {
+			return out[:0], 0, ErrInvalidBulkLen
+		}
+		if l > 16384 && lim.Unauthenticated {
+			return out[:0], 0, ErrUnauthBulkLen
+		}
+		pos = cr + 2
+		if int64(len(buf)-pos) < l+2 {
+			return out[:0], 0, nil
+		}
+		end := pos + int(l)
+		out = append(out, buf[pos:end:end])
+		pos = end + 2 // Redis skips the terminator without checking it.
+	}
+	return out, pos, nil
+}
+
+func parseInline(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error) {
+	nl := bytes.IndexByte(buf, '\n')
+	if nl < 0 {
+		if len(buf) > lim.MaxInline {
+			return out, 0, ErrTooBigInline
+		}
+		return out, 0, nil
+	}
+	end := nl
+	if end > 0 && buf[end-1] == '\r' {
+		end--
+	}
+	out, ok := SplitArgs(buf[:end], out)
+	if !ok {
+		return out[:0], 0, ErrUnbalancedQuotes
+	}
+	return out, nl + 1, nil
+}
+
+// isSpace is C's isspace in the "C" locale.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// SplitArgs splits line like Redis's sdssplitargs and appends the arguments
+// to out. Unquoted arguments alias line; quoted ones are unescaped in place
+// (an unescaped argument is never longer than its source), so line is
+// modified. Like sdssplitargs, which works on a C string, it stops at the
+// first NUL byte. ok is false on unbalanced quotes or a closing quote not
+// followed by a space.
+func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
+	if i := bytes.IndexByte(line, 0); i >= 0 {
+		line = line[:i]
+	}
+	at := func(i int) byte { // the C string's byte i, NUL past the end
+		if i < len(line) {
+			return line[i]
+		}
+		return 0
+	}
+	p := 0
+	for {
+		for p < len(line) && isSpace(line[p]) {
+			p++
+		}
+		if p >= len(line) {
+			return out, true
+		}
+		start, w := p, p // argument bytes are written at w, read at p
+		inq, insq, done := false, false, false
+		for !done {
+			c := at(p)
+			switch {
+			case inq:
+				switch {
+				case c == '\\' && at(p+1) == 'x' && isHex(at(p+2)) && isHex(at(p+3)):
+					line[w] = unhex(at(p+2))<<4 | unhex(at(p+3))
+					w++
+					p += 3
+				case c == '\\' && at(p+1) != 0:
+					p++
+					switch e := line[p]; e {
+					case 'n':
+						line[w] = '\n'
+					case 'r':
+						line[w] = '\r'
+					case 't':
+						line[w] = '\t'
+					case 'b':
+						line[w] = '\b'
+					case 'a':
+						line[w] = '\a'
+					default:
+						line[w] = e
+					}
+					w++
+				case c == '"':
+					if n := at(p + 1); n != 0 && !isSpace(n) {
+						return out, false
+					}
+					done = true
+				case c == 0:
+					return out, false
+				default:
+					line[w] = c
+					w++
+				}
+			case insq:
+				switch {
+				case c == '\\' && at(p+1) == '\'':
+					p++
+					line[w] = '\''
+					w++
+				case c == '\'':
+					if n := at(p + 1); n != 0 && !isSpace(n) {
+						return out, false
+					}
+					done = true
+				case c == 0:
+					return out, false
+				default:
+					line[w] = c
+					w++
+				}
+			default:
+				switch c {
+				case ' ', '\n', '\r', '\t', 0:
+					done = true
+				case '"':
+					inq = true
+				case '\'':
+					insq = true
+				default:
+					line[w] = c
+					w++
+				}
+			}
+			if p < len(line) {
+				p++
+			}
+		}
+		out = append(out, line[start:w:w])
+	}
+}
+
+// ParseInt parses b like Redis's string2ll: an optional '-', no '+', no
+// leading zeros, no spaces, at most 20 bytes, within int64.
+func ParseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) >= 21 {
+		return 0, false
+	}
+	if len(b) == 1 && b[0] == '0' {
+		return 0, true
+	}
+	neg := false
+	if b[0] == '-' {
+		neg = true
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	if b[0] < '1' || b[0] > '9' {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if v > math.MaxUint64/10 {
+			return 0, false
+		}
+		v *= 10
+		if v > math.MaxUint64-uint64(c-'0') {
+			return 0, false
+		}
+		v += uint64(c - '0')
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, false
+		}
+		return -int64(v), true
+	}
+	if v > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(v), true
+}
