@@ -1,0 +1,37 @@
+// Package keyspace holds the keys of one event loop: string values with an
+// optional absolute expiry, grouped by hash slot.
+//
+// A Keyspace has a single owner, the event loop whose slots it holds, so it
+// has no locks; calling it from two goroutines at once is a bug.
+//
+// Layout. Each slot owning keys has its own small table, allocated on first
+// use: a map from key to position in a dense array of entries. Grouping by
+// slot makes the slot-wide operations cheap: DBSIZE and CLUSTER
+// COUNTKEYSINSLOT are counters, flushing or handing a slot to another loop or
+// node drops or moves one table, and an idle slot costs one nil pointer.
+// The dense array gives SCAN a stable cursor, which a Go map cannot: the
+// cursor is (slot, position) and positions are visited in descending order.
+// Deletion moves the last entry into the hole, that is from a visited
+// position to a lower one, so an entry present for a whole scan is returned
+// at least once, which is Redis's SCAN guarantee.
+//
+// Time. Every call that can observe expiry takes now (unix milliseconds)
+// from the caller instead of reading a clock: the loop reads the clock once
+// per batch, and tests and log replay are deterministic.
+//
+// Expiry. A key whose expiry is at or before now is dead: reads do not see
+// it and delete it (lazy expiry, as Redis's expireIfNeeded). The loop also
+// calls ExpireStep from a timer; it samples keys with an expiry at random,
+// as Redis's activeExpireCycle does, so memory is reclaimed for keys nobody
+// reads, with bounded work per call. Keys with an expiry are kept in a dense
+// array so that sampling is O(1) per key. Expiry deletions are not
+// mutations of the durable state: expiry times are absolute, so a replica
+// replaying the same writes sees the same live keys at the same time.
+//
+// Watches. WATCH registers a Watcher on keys; any write to a watched key,
+// including its deletion by expiry, marks the watcher dirty, as Redis's
+// touchWatchedKey does.
+//
+// Values returned by the keyspace alias its memory and are valid until the
+// next write to the Keyspace.
+package keyspace
