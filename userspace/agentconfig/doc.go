@@ -1,0 +1,16 @@
+// Package agentconfig is the agent's configuration and its mirror in the
+// BPF maps.
+//
+// The configuration comes from flags (ports, loops, repeatable --quota and
+// --allow) and optionally a JSON file that is re-read on SIGHUP. Sync makes
+// the maps equal to it: config[0] (ports, loops, acl_enabled), quota_rules
+// (tenant tag -> slot -> token bucket), acl (source prefixes, IPv4 as
+// IPv4-mapped IPv6) and slot_loop (slot -> owner loop). What the
+// configuration no longer has is removed from the maps, so a reload is a
+// full reconciliation, not an append.
+//
+// The order of writes avoids transient denials: new ACL entries go in
+// before acl_enabled is raised and stale ones leave after, and a tenant's
+// bucket is reset only when its rule changes (an empty bucket is refilled
+// to its burst by the XDP program on first use).
+package agentconfig
