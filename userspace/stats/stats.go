@@ -40,6 +40,9 @@ func OpenPinned(dir string) (Maps, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return m, fmt.Errorf("no pinned maps under %s: is the agent running?", dir)
 	}
+	if errors.Is(err, os.ErrPermission) {
+		return m, fmt.Errorf("reading the pinned maps under %s needs root: %w", dir, err)
+	}
 	if err != nil {
 		return m, fmt.Errorf("open pinned config map under %s: %w", dir, err)
 	}

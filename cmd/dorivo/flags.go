@@ -1,0 +1,127 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/dorivo/dorivo/userspace/agentconfig"
+	"github.com/dorivo/dorivo/userspace/loader"
+)
+
+// portValue is a flag.Value that accepts 1..65535 only.
+type portValue struct{ p *uint16 }
+
+func (v portValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(int(*v.p))
+}
+
+func (v portValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || n == 0 {
+		return fmt.Errorf("must be a port number 1..65535")
+	}
+	*v.p = uint16(n)
+	return nil
+}
+
+// listValue is a repeatable flag whose items are checked by parse.
+type listValue[T any] struct {
+	items *[]T
+	parse func(string) (T, error)
+}
+
+func (v listValue[T]) String() string {
+	if v.items == nil {
+		return ""
+	}
+	var s []string
+	for _, it := range *v.items {
+		s = append(s, fmt.Sprint(it))
+	}
+	return strings.Join(s, ",")
+}
+
+func (v listValue[T]) Set(s string) error {
+	it, err := v.parse(s)
+	if err != nil {
+		return err
+	}
+	*v.items = append(*v.items, it)
+	return nil
+}
+
+// agentOptions are the parsed `dorivo agent` flags.
+type agentOptions struct {
+	iface      string
+	pinDir     string
+	adminAddr  string
+	configFile string
+	// cfg holds the flag part of the configuration; the file part is
+	// merged in by (*agentOptions).config, at start and on SIGHUP.
+	cfg agentconfig.Config
+}
+
+func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
+	o := &agentOptions{cfg: agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()}}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.StringVar(&o.iface, "iface", "lo", "interface to attach the XDP and TCX programs to")
+	fs.Var(portValue{&o.cfg.UDPPort}, "udp-port", "UDP service port (datagram protocol)")
+	fs.Var(portValue{&o.cfg.TCPPort}, "tcp-port", "TCP service port (RESP)")
+	fs.IntVar(&o.cfg.Loops, "loops", o.cfg.Loops, "event loops the slots are split over (1..256)")
+	fs.StringVar(&o.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory for the pinned maps and links")
+	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9379", "address of the admin HTTP server (/metrics); empty disables it")
+	fs.StringVar(&o.configFile, "config", "", "JSON file with tenants, quotas and allow prefixes, re-read on SIGHUP")
+	fs.Var(listValue[agentconfig.Quota]{&o.cfg.Quotas, agentconfig.ParseQuota}, "quota", "tenant token bucket TENANT=RATE[:BURST] in datagrams/s (repeatable)")
+	fs.Var(listValue[netip.Prefix]{&o.cfg.Allow, agentconfig.ParseAllow}, "allow", "admit UDP datagrams only from this CIDR (repeatable; none admits all)")
+	fs.Var(listValue[string]{&o.cfg.Tenants, func(s string) (string, error) { return s, checkTenant(s) }}, "tenant", "name a tenant tag for status and metrics (repeatable)")
+	if err := parse(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	if o.iface == "" {
+		fmt.Fprintln(stderr, "dorivo agent: --iface must name an interface")
+		return nil, errUsage
+	}
+	if o.pinDir == "" {
+		fmt.Fprintln(stderr, "dorivo agent: --pin-dir must not be empty")
+		return nil, errUsage
+	}
+	if _, err := o.config(); err != nil {
+		fmt.Fprintf(stderr, "dorivo agent: %v\n", err)
+		return nil, errUsage
+	}
+	return o, nil
+}
+
+func checkTenant(s string) error {
+	if len(s) == 0 || len(s) > agentconfig.MaxTagLen {
+		return fmt.Errorf("tenant tag %q must be 1 to %d bytes", s, agentconfig.MaxTagLen)
+	}
+	return nil
+}
+
+// config returns the flags' configuration merged with the current
+// contents of --config, validated.
+func (o *agentOptions) config() (*agentconfig.Config, error) {
+	c := o.cfg
+	if o.configFile != "" {
+		f, err := agentconfig.LoadFile(o.configFile)
+		if err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+		if c, err = c.WithFile(f); err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestBadFlagsGiveOneLineNamingTheFlag needs no root: every check runs
+// before the agent touches the kernel.
+func TestBadFlagsGiveOneLineNamingTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent", "--udp-port", "70000"}, `invalid value "70000" for flag -udp-port: must be a port number 1..65535`},
+		{[]string{"agent", "--tcp-port", "0"}, `flag -tcp-port: must be a port number`},
+		{[]string{"agent", "--loops", "0"}, `--loops 0: must be 1..256`},
+		{[]string{"agent", "--loops", "300"}, `--loops 300: must be 1..256`},
+		{[]string{"agent", "--loops", "many"}, `invalid value "many" for flag -loops`},
+		{[]string{"agent", "--quota", "acme"}, `invalid value "acme" for flag -quota: "acme" is not TENANT=RATE[:BURST]`},
+		{[]string{"agent", "--quota", "acme=0"}, `flag -quota: rate of tenant "acme" must be > 0`},
+		{[]string{"agent", "--quota", "acme=5:x"}, `flag -quota: burst "x" of tenant "acme"`},
+		{[]string{"agent", "--allow", "10.0.0.0/33"}, `invalid value "10.0.0.0/33" for flag -allow: "10.0.0.0/33" is not a CIDR`},
+		{[]string{"agent", "--tenant", ""}, `flag -tenant: tenant tag "" must be 1 to 64 bytes`},
+		{[]string{"agent", "--iface", ""}, `--iface must name an interface`},
+		{[]string{"agent", "--pin-dir", ""}, `--pin-dir must not be empty`},
+		{[]string{"agent", "--config", "/nonexistent/dorivo.json"}, `--config: config file: open /nonexistent/dorivo.json`},
+		{[]string{"agent", "--bogus"}, `flag provided but not defined: -bogus`},
+		{[]string{"agent", "stray"}, `unexpected argument "stray"`},
+		{[]string{"status", "--json=maybe"}, `invalid boolean value "maybe" for -json`},
+		{[]string{"status", "--quota", "x=y"}, `flag -quota: rate "y" of tenant "x"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+	} {
+		var out, errb bytes.Buffer
+		code := run(tc.args, &out, &errb)
+		first, _, _ := strings.Cut(errb.String(), "\n")
+		if code != 2 || !strings.Contains(first, tc.want) {
+			t.Errorf("dorivo %s: exit %d, first line %q; want exit 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+		if tc.args[0] != "frobnicate" && strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 {
+			t.Errorf("dorivo %s: error is not one line:\n%s", strings.Join(tc.args, " "), errb.String())
+		}
+	}
+}
+
+func TestStatusWithNothingPinned(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"status", "--pin-dir", dir}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	want := "dorivo status: no pinned maps under " + dir + ": is the agent running?\n"
+	if errb.String() != want {
+		t.Errorf("stderr %q, want %q", errb.String(), want)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"agent", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "-udp-port") {
+		t.Errorf("agent -h: exit %d\n%s", code, errb.String())
+	}
+}
