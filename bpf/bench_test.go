@@ -1,0 +1,141 @@
+package bpf_test
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/shardstore/slot"
+	"github.com/dorivo/dorivo/userspace/testenv"
+)
+
+// Per-packet cost of the programs. ns/pkt is the kernel's own average
+// over the BPF_PROG_TEST_RUN repetitions (or bpf_stats for sk_reuseport),
+// without the syscall; ns/op includes it.
+//
+//	go test -run '^$' -bench . -benchtime 1000000x ./bpf/
+
+func benchProg(b *testing.B, prog *ebpf.Program, data []byte, want uint32) {
+	b.Helper()
+	ret, d, err := prog.Benchmark(data, b.N, b.ResetTimer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ret != want {
+		b.Fatalf("verdict %d, want %d", ret, want)
+	}
+	b.ReportMetric(float64(d.Nanoseconds()), "ns/pkt")
+}
+
+func BenchmarkXDP(b *testing.B) {
+	objs := loadObjects(b)
+	valid := udpFrame(cli4, srv4, newReq(bpf.DorivoOpcodeOP_SET, "acme", "{acme}:user:1", "some value").bytes()).bytes()
+	longTag := udpFrame(cli4, srv4, newReq(bpf.DorivoOpcodeOP_GET, string(make([]byte, 64)), "k", "").bytes()).bytes()
+	bad := newReq(bpf.DorivoOpcodeOP_GET, "acme", "k", "")
+	bad.magic = 0xBEEF
+	badMagic := udpFrame(cli4, srv4, bad.bytes()).bytes()
+	other := frame{src: cli4, dst: srv4, proto: ipProtoTCP, sport: 40000, dport: 22}.bytes()
+
+	b.Run("pass valid datagram", func(b *testing.B) { benchProg(b, objs.XdpIngress, valid, xdpPass) })
+	b.Run("pass 64-byte tag", func(b *testing.B) { benchProg(b, objs.XdpIngress, longTag, xdpPass) })
+	b.Run("drop bad magic", func(b *testing.B) { benchProg(b, objs.XdpIngress, badMagic, xdpDrop) })
+	b.Run("pass other traffic", func(b *testing.B) { benchProg(b, objs.XdpIngress, other, xdpPass) })
+
+	b.Run("pass with ACL and quota", func(b *testing.B) {
+		setConfig(b, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AclEnabled: 1})
+		defer setConfig(b, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort})
+		if err := objs.Acl.Put(aclKey(netip.MustParsePrefix("192.0.2.0/24")), uint8(1)); err != nil {
+			b.Fatal(err)
+		}
+		s := uint32(slot.OfTag([]byte("acme")))
+		if err := objs.QuotaRules.Put(s, bpf.DorivoQuotaRule{Rate: 4_000_000_000, Burst: 4_000_000_000}); err != nil {
+			b.Fatal(err)
+		}
+		defer objs.QuotaRules.Put(s, bpf.DorivoQuotaRule{})
+		benchProg(b, objs.XdpIngress, valid, xdpPass)
+	})
+	b.Run("drop over quota", func(b *testing.B) {
+		s := uint32(slot.OfTag([]byte("acme")))
+		if err := objs.QuotaRules.Put(s, bpf.DorivoQuotaRule{Rate: 1, Burst: 1}); err != nil {
+			b.Fatal(err)
+		}
+		// An empty bucket whose last refill lies in the future never refills.
+		if err := objs.QuotaBuckets.Put(s, bpf.DorivoQuotaBucket{TokensMilli: 0, LastNs: ^uint64(0) >> 1}); err != nil {
+			b.Fatal(err)
+		}
+		benchProg(b, objs.XdpIngress, valid, xdpDrop)
+	})
+}
+
+func BenchmarkTC(b *testing.B) {
+	objs := loadObjects(b)
+	in := frame{src: cli4, dst: srv4, proto: ipProtoTCP, sport: 40000, dport: tcpPort}.bytes()
+	out := frame{src: srv4, dst: cli4, proto: ipProtoTCP, sport: tcpPort, dport: 40000}.bytes()
+	b.Run("ingress", func(b *testing.B) { benchProg(b, objs.TcIngress, in, tcxNext) })
+	b.Run("egress", func(b *testing.B) { benchProg(b, objs.TcEgress, out, tcxNext) })
+}
+
+// sk_reuseport cannot be test-run: send real datagrams through a group
+// and read the program's own run time from bpf_stats.
+func BenchmarkReuseportUDP(b *testing.B) {
+	objs := loadObjects(b)
+	table, err := slot.NewTable(rpLoops)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillSlotLoop(b, objs, table)
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stats.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var payloads [][]byte
+	for i := range 256 {
+		tag := make([]byte, 1+rng.IntN(32))
+		for j := range tag {
+			tag[j] = byte(rng.Uint32())
+		}
+		payloads = append(payloads, requestWithID(uint32(i), string(tag)))
+	}
+	ns := testenv.NewNetns(b, "rpbench")
+	ns.Do(b, func() {
+		fds := reuseportGroup(b, objs, unix.SOCK_DGRAM, rpUDPPort+1)
+		cli, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(cli)
+		dst := &unix.SockaddrInet4{Port: rpUDPPort + 1, Addr: loopback}
+		buf := make([]byte, 2048)
+		s0, err := objs.ReuseportSelect.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if err := unix.Sendto(cli, payloads[i%len(payloads)], 0, dst); err != nil {
+				b.Fatal(err)
+			}
+			// Keep the receive queues empty: read whatever arrived.
+			for _, fd := range fds {
+				unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+			}
+		}
+		b.StopTimer()
+		s1, err := objs.ReuseportSelect.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		runs := s1.RunCount - s0.RunCount
+		if runs == 0 {
+			b.Fatal("the program never ran")
+		}
+		b.ReportMetric(float64((s1.Runtime-s0.Runtime).Nanoseconds())/float64(runs), "ns/pkt")
+		b.ReportMetric(float64(runs)/float64(b.N), "runs/op")
+	})
+}
