@@ -1,7 +1,8 @@
 // Package bpf holds Dorivo's kernel programs and their bpf2go bindings.
 //
-// The C sources (dorivo.c, with constants and types in dorivo.h and every
-// map in maps.h) build into one collection with three entry points:
+// The C sources (dorivo.c, with constants and types in dorivo.h, every map
+// in maps.h, packet parsing in parse.h and the tenant slot function in
+// slot.h) build into one collection with three entry points:
 //
 //   - xdp_ingress: parses Ethernet/VLAN/IPv4/IPv6, validates datagrams for
 //     the service port, counts per tenant slot, enforces the ACL and the

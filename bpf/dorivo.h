@@ -74,7 +74,7 @@ struct wire_hdr {
  */
 enum xdp_reason {
 	XDP_R_PASS_OTHER = 0,    /* not for a service port: untouched */
-	XDP_R_PASS_SHORT,        /* frame ends inside L2/L3/L4 headers: left to the stack */
+	XDP_R_PASS_SHORT,        /* frame ends inside L2/L3/L4 headers, or IPv4 ihl < 5: left to the stack */
 	XDP_R_PASS_TCP,          /* TCP to the service port: counted, passed */
 	XDP_R_PASS_UDP,          /* valid datagram: counted, passed */
 	XDP_R_DROP_UDP_LEN,      /* UDP length disagrees with IP/frame length */
@@ -82,9 +82,9 @@ enum xdp_reason {
 	XDP_R_DROP_SHORT_HDR,    /* payload shorter than struct wire_hdr */
 	XDP_R_DROP_BAD_MAGIC,
 	XDP_R_DROP_BAD_VERSION,
-	XDP_R_DROP_BAD_OPCODE,   /* unknown opcode, reply flag or status set */
+	XDP_R_DROP_BAD_OPCODE,   /* unknown opcode, or flags, status or reserved not 0 */
 	XDP_R_DROP_BAD_TAG_LEN,  /* 0 or > PROTO_MAX_TAG_LEN */
-	XDP_R_DROP_BAD_LENGTH,   /* header lengths disagree with payload length */
+	XDP_R_DROP_BAD_LENGTH,   /* key_len 0 or too long, GET/DEL value, sum != payload length */
 	XDP_R_DROP_ACL,          /* source not in the ACL */
 	XDP_R_DROP_QUOTA,        /* tenant over its token bucket */
 	XDP_R_MAX,
