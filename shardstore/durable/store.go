@@ -1,0 +1,422 @@
+package durable
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/dorivo/dorivo/shardstore/slot"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Errors a proposal's done callback (or Get/Scan) may return. Errors from the
+// disk wrap the underlying I/O error, so errors.Is(err, syscall.ENOSPC) works.
+var (
+	// ErrOverloaded: the proposal queue is full; nothing was written.
+	ErrOverloaded = errors.New("durable: store overloaded, proposal queue full")
+	// ErrClosed: the store is closed. For a proposal that was already in the
+	// log when Close ran, the outcome is unknown (it may be applied on the
+	// next Open), as after a timeout.
+	ErrClosed = errors.New("durable: store closed")
+	// ErrDiskFull: a write is stalled on a full disk; nothing was written.
+	ErrDiskFull = errors.New("durable: disk full, write refused")
+	// ErrNotLeader: this node does not lead the shard's raft group; nothing
+	// was written (or, for a proposal in flight when leadership was lost,
+	// the outcome is unknown).
+	ErrNotLeader = errors.New("durable: not the shard's raft leader")
+	// ErrWrongShard: the key's slot is not in the shard's slot range.
+	ErrWrongShard = errors.New("durable: key does not belong to shard")
+)
+
+// Transport carries raft messages to other nodes. With one replica per
+// group raft produces none; it is the seam where replication plugs in.
+type Transport interface {
+	// Send must not block; it is called on the driver goroutine after the
+	// Ready that produced msgs was persisted.
+	Send(shard uint32, msgs []*pb.Message)
+}
+
+// Options configure a Store. Zero values select the defaults.
+type Options struct {
+	// FS is the filesystem pebble runs on (default vfs.Default). Tests pass
+	// vfs.NewCrashableMem or a fault-injecting FS.
+	FS vfs.FS
+	// Shards is the number of raft groups; shard i owns the contiguous slot
+	// range that slot.NewTable(Shards) gives loop i (default 1).
+	Shards int
+	// NodeID is this node's raft ID, unique for all time (default 1).
+	NodeID uint64
+	// QueueSize bounds proposals waiting for the driver (default 65536).
+	QueueSize int
+	// MaxBatch caps proposals taken per driver cycle (default 8192).
+	MaxBatch int
+	// CacheBytes bounds the read cache; 0 disables it.
+	CacheBytes int64
+	// TickInterval is the raft tick (default 100ms).
+	TickInterval time.Duration
+	// LogKeepEntries: once more applied entries than this are in a shard's
+	// log, the log is truncated up to the applied index (default 10000).
+	LogKeepEntries uint64
+	// Apply turns committed records into writes (default ApplyRecord).
+	Apply ApplyFunc
+	// Now returns Unix milliseconds, for expiry (default time.Now).
+	Now func() int64
+	// Logger receives warnings (torn tails, disk full); default slog.Default.
+	Logger *slog.Logger
+	// Transport sends raft messages to peers; nil with one replica.
+	Transport Transport
+	// PebbleOptions, when set, may adjust pebble's options before Open.
+	PebbleOptions func(*pebble.Options)
+}
+
+func (o *Options) setDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.Shards == 0 {
+		o.Shards = 1
+	}
+	if o.NodeID == 0 {
+		o.NodeID = 1
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 1 << 16
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 8192
+	}
+	if o.TickInterval == 0 {
+		o.TickInterval = 100 * time.Millisecond
+	}
+	if o.LogKeepEntries == 0 {
+		o.LogKeepEntries = 10000
+	}
+	if o.Apply == nil {
+		o.Apply = ApplyRecord
+	}
+	if o.Now == nil {
+		o.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Stats are cumulative counters of the write path.
+type Stats struct {
+	Proposals uint64 // accepted onto the queue
+	Rejected  uint64 // refused up front: overloaded, disk full, closed, bad shard
+	Acked     uint64 // done(index, nil)
+	Failed    uint64 // done(index, err) after acceptance
+	Entries   uint64 // raft log entries written
+	Batches   uint64 // pebble batch commits by the driver
+	Fsyncs    uint64 // of which synced (one WAL fsync each)
+	// Stalls counts writes that hit a full disk.
+	Stalls uint64
+	// DroppedMessages counts raft messages with no Transport to carry them.
+	DroppedMessages uint64
+}
+
+// EntriesPerFsync is the group-commit factor: raft log entries made
+// durable per fsync.
+func (s Stats) EntriesPerFsync() float64 {
+	if s.Fsyncs == 0 {
+		return 0
+	}
+	return float64(s.Entries) / float64(s.Fsyncs)
+}
+
+type counters struct {
+	proposals, rejected, acked, failed, entries, batches, fsyncs, dropped atomic.Uint64
+}
+
+// proposal is one queued write.
+type proposal struct {
+	shard uint32
+	id    uint64
+	data  []byte // encodeProposal(id, rec)
+	done  func(uint64, error)
+}
+
+// Store is a node's durable shard store. Propose, Get, Scan, Stats and
+// DiskError may be called from any goroutine.
+type Store struct {
+	opts   Options
+	log    *slog.Logger
+	db     *pebble.DB
+	disk   *diskState
+	shards []*shard
+	cache  *readCache // nil when disabled
+
+	propc     chan proposal
+	lazyc     chan []byte // data keys seen expired, for the driver to delete
+	stopc     chan struct{}
+	donec     chan struct{}
+	closed    atomic.Bool
+	proposing atomic.Int64
+	failed    atomic.Pointer[error] // sticky driver failure
+	nextID    atomic.Uint64
+	stats     counters
+
+	d driver // driver-goroutine state
+
+	testHookBeforeFill func(key []byte) // between pebble read and cache fill
+}
+
+// Open opens (or creates) the store in dir, replays every shard's log into
+// the applied state and starts the driver. When the Shards count differs
+// from the one the store was created with, the old groups' logs are first
+// applied to their end, then their raft state is replaced by fresh groups
+// over the new slot ranges; data is keyed by slot and so stays in place.
+func Open(dir string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	if opts.Shards < 1 || opts.Shards > slot.Count {
+		return nil, fmt.Errorf("durable: %d shards, want 1..%d", opts.Shards, slot.Count)
+	}
+	s := &Store{
+		opts:  opts,
+		log:   opts.Logger,
+		disk:  &diskState{},
+		propc: make(chan proposal, opts.QueueSize),
+		lazyc: make(chan []byte, 1024),
+		stopc: make(chan struct{}),
+		donec: make(chan struct{}),
+	}
+	s.nextID.Store(uint64(time.Now().UnixNano()))
+	s.d.pending = make(map[uint64]pendingProposal)
+	popts := &pebble.Options{
+		FS:     newStallFS(opts.FS, s.disk, s.log),
+		Logger: pebbleLogger{s.log},
+	}
+	if opts.PebbleOptions != nil {
+		opts.PebbleOptions(popts)
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("durable: open pebble at %s: %w", dir, err)
+	}
+	s.db = db
+	if opts.CacheBytes > 0 {
+		if s.cache, err = newReadCache(opts.CacheBytes); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if err := s.recover(); err != nil {
+		s.closeResources()
+		return nil, err
+	}
+	go s.run()
+	return s, nil
+}
+
+// Close stops the driver and closes pebble. Queued proposals get ErrClosed;
+// proposals already in the log are given a last chance to commit. Close
+// blocks while a write is stalled on a full disk.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	// Wait out Propose calls that saw closed == false, so none enqueues
+	// after the driver's final drain.
+	for s.proposing.Load() != 0 {
+		runtime.Gosched()
+	}
+	close(s.stopc)
+	<-s.donec
+	return s.closeResources()
+}
+
+func (s *Store) closeResources() error {
+	if s.cache != nil {
+		s.cache.close()
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("durable: close pebble: %w", err)
+	}
+	return nil
+}
+
+// Propose appends rec to shard's replicated log. It never blocks and never
+// does I/O on the caller's goroutine; rec is copied, so the caller may reuse
+// it at once. done is called exactly once: with the entry's log index once
+// the entry is committed (durable: on this node, synced to disk) and
+// applied, or with an error. Refusals known up front (ErrOverloaded,
+// ErrDiskFull, ErrClosed, an unknown shard) call done synchronously, before
+// Propose returns; everything else calls it from the store's driver
+// goroutine. done must not block: forward the result to the caller's loop.
+func (s *Store) Propose(shard uint32, rec []byte, done func(index uint64, err error)) {
+	s.proposing.Add(1)
+	err := s.admit(shard)
+	if err == nil {
+		id := s.nextID.Add(1)
+		select {
+		case s.propc <- proposal{shard: shard, id: id, data: encodeProposal(id, rec), done: done}:
+			s.stats.proposals.Add(1)
+		default:
+			err = ErrOverloaded
+		}
+	}
+	s.proposing.Add(-1)
+	if err != nil {
+		s.stats.rejected.Add(1)
+		done(0, err)
+	}
+}
+
+func (s *Store) admit(shard uint32) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	if int(shard) >= len(s.shards) {
+		return fmt.Errorf("durable: shard %d out of range [0,%d)", shard, len(s.shards))
+	}
+	if err := s.disk.current(); err != nil {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return nil
+}
+
+// DiskError returns the error of writes currently stalled on a full disk,
+// or nil.
+func (s *Store) DiskError() error { return s.disk.current() }
+
+// Stats returns the write path counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Proposals:       s.stats.proposals.Load(),
+		Rejected:        s.stats.rejected.Load(),
+		Acked:           s.stats.acked.Load(),
+		Failed:          s.stats.failed.Load(),
+		Entries:         s.stats.entries.Load(),
+		Batches:         s.stats.batches.Load(),
+		Fsyncs:          s.stats.fsyncs.Load(),
+		Stalls:          s.disk.stalls.Load(),
+		DroppedMessages: s.stats.dropped.Load(),
+	}
+}
+
+// Shards returns the number of shards.
+func (s *Store) Shards() int { return len(s.shards) }
+
+// ShardOf returns the shard that owns slot sl.
+func (s *Store) ShardOf(sl uint16) uint32 { return shardOfSlot(sl, len(s.shards)) }
+
+// AppliedIndex returns the index of shard's last applied entry.
+func (s *Store) AppliedIndex(shard uint32) uint64 { return s.shards[shard].appliedPub.Load() }
+
+// shardOfSlot splits the slots as slot.NewTable does, so with Shards equal
+// to (a multiple of) the loop count every shard lies within one loop.
+func shardOfSlot(sl uint16, n int) uint32 { return uint32(int(sl) * n / slot.Count) }
+
+// firstSlot returns the first slot of shard i of n.
+func firstSlot(i, n int) int { return (i*slot.Count + n - 1) / n }
+
+// Get reads key's applied value. value must not be modified (it may be
+// shared with the cache). An expired key is reported absent.
+func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, found bool, err error) {
+	sl := slot.Of(key)
+	if int(shard) >= len(s.shards) || shardOfSlot(sl, len(s.shards)) != shard {
+		return nil, 0, false, fmt.Errorf("%w: slot %d, shard %d", ErrWrongShard, sl, shard)
+	}
+	now := s.opts.Now()
+	if s.cache != nil {
+		if e, ok := s.cache.get(key); ok {
+			if e.found && expired(e.exp, now) {
+				s.queueExpired(dataKey(nil, sl, key))
+				return nil, 0, false, nil
+			}
+			return e.value, e.exp, e.found, nil
+		}
+	}
+	var seq uint64
+	if s.cache != nil {
+		seq = s.cache.applySeq.Load() // before the read: see readCache
+	}
+	dk := dataKey(nil, sl, key)
+	e := &cacheEntry{seq: seq}
+	v, closer, err := s.db.Get(dk)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, 0, false, fmt.Errorf("durable: get shard %d: %w", shard, err)
+	default:
+		raw, exp, derr := decodeValue(v)
+		if derr == nil {
+			e.value, e.exp, e.found = append([]byte(nil), raw...), exp, true
+		}
+		closer.Close()
+		if derr != nil {
+			return nil, 0, false, fmt.Errorf("durable: get shard %d slot %d: %w", shard, sl, derr)
+		}
+	}
+	if s.testHookBeforeFill != nil {
+		s.testHookBeforeFill(key)
+	}
+	if s.cache != nil {
+		s.cache.fill(key, e)
+	}
+	if e.found && expired(e.exp, now) {
+		s.queueExpired(dk)
+		return nil, 0, false, nil
+	}
+	return e.value, e.exp, e.found, nil
+}
+
+// Scan calls fn for every live key of shard's slots, in slot then key
+// order, from a consistent point-in-time view. key and value are only valid
+// during the call. It is meant for rebuilding the in-memory key space after
+// Open, before the shard takes writes. An error from fn stops the scan and
+// is returned.
+func (s *Store) Scan(shard uint32, fn func(key, value []byte, expireAtMs int64) error) error {
+	if int(shard) >= len(s.shards) {
+		return fmt.Errorf("durable: scan: shard %d out of range [0,%d)", shard, len(s.shards))
+	}
+	sh := s.shards[shard]
+	lo, hi := slotSpan(sh.firstSlot, sh.lastSlot)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("durable: scan shard %d: %w", shard, err)
+	}
+	defer it.Close()
+	now := s.opts.Now()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("durable: scan shard %d at %x: %w", shard, k, err)
+		}
+		raw, exp, err := decodeValue(v)
+		if err != nil {
+			return fmt.Errorf("durable: scan shard %d at %x: %w", shard, k, err)
+		}
+		if expired(exp, now) {
+			s.queueExpired(append([]byte(nil), k...))
+			continue
+		}
+		if err := fn(k[3:], raw, exp); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("durable: scan shard %d: %w", shard, err)
+	}
+	return nil
+}
+
+// queueExpired hands an expired data key to the driver for deletion; when
+// the queue is full the key stays until a later read sees it again.
+func (s *Store) queueExpired(dk []byte) {
+	select {
+	case s.lazyc <- dk:
+	default:
+	}
+}

@@ -1,0 +1,151 @@
+package durable
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// testLogger returns a logger writing to buf (or discarding when nil).
+func testLogger(buf *syncBuffer) *slog.Logger {
+	var w io.Writer = io.Discard
+	if buf != nil {
+		w = buf
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func openStore(t testing.TB, dir string, opts Options) *Store {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(nil)
+	}
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return s
+}
+
+type result struct {
+	index uint64
+	err   error
+}
+
+// proposeAsync proposes rec to the key's shard and returns the channel its
+// result arrives on.
+func proposeAsync(s *Store, key, rec []byte) <-chan result {
+	ch := make(chan result, 1)
+	s.Propose(s.ShardOf(slot.Of(key)), rec, func(i uint64, err error) { ch <- result{i, err} })
+	return ch
+}
+
+func wait(t testing.TB, ch <-chan result) result {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("done callback never called")
+		return result{}
+	}
+}
+
+func mustSet(t testing.TB, s *Store, key, value string, exp int64) uint64 {
+	t.Helper()
+	r := wait(t, proposeAsync(s, []byte(key), AppendSet(nil, []byte(key), []byte(value), exp)))
+	if r.err != nil || r.index == 0 {
+		t.Fatalf("SET %s: index %d, err %v", key, r.index, r.err)
+	}
+	return r.index
+}
+
+func mustGet(t testing.TB, s *Store, key string) (string, bool) {
+	t.Helper()
+	v, _, found, err := s.Get(s.ShardOf(slot.Of([]byte(key))), []byte(key))
+	if err != nil {
+		t.Fatalf("Get(%s): %v", key, err)
+	}
+	return string(v), found
+}
+
+func TestProposeCommitGet(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{Shards: 4})
+	defer s.Close()
+
+	last := map[uint32]uint64{}
+	for i := range 100 {
+		k := fmt.Sprintf("{t%d}:k", i)
+		idx := mustSet(t, s, k, fmt.Sprintf("v%d", i), 0)
+		sh := s.ShardOf(slot.Of([]byte(k)))
+		if idx <= last[sh] {
+			t.Fatalf("shard %d: index %d after %d", sh, idx, last[sh])
+		}
+		last[sh] = idx
+		if got := s.AppliedIndex(sh); got < idx {
+			t.Fatalf("shard %d: applied %d after done(%d)", sh, got, idx)
+		}
+	}
+	if len(last) != 4 {
+		t.Fatalf("writes reached %d shards, want 4", len(last))
+	}
+	for i := range 100 {
+		k := fmt.Sprintf("{t%d}:k", i)
+		if v, ok := mustGet(t, s, k); !ok || v != fmt.Sprintf("v%d", i) {
+			t.Fatalf("Get(%s) = %q, %v", k, v, ok)
+		}
+	}
+	r := wait(t, proposeAsync(s, []byte("{t3}:k"), AppendDel(nil, []byte("{t3}:k"))))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if _, ok := mustGet(t, s, "{t3}:k"); ok {
+		t.Fatal("deleted key still found")
+	}
+
+	// A key asked of the wrong shard is refused, and so is an unknown shard.
+	k := []byte("{t1}:k")
+	wrong := (s.ShardOf(slot.Of(k)) + 1) % 4
+	if _, _, _, err := s.Get(wrong, k); !errors.Is(err, ErrWrongShard) {
+		t.Fatalf("Get on wrong shard: %v, want ErrWrongShard", err)
+	}
+	ch := make(chan result, 1)
+	s.Propose(9, []byte("x"), func(i uint64, err error) { ch <- result{i, err} })
+	if r := <-ch; r.err == nil {
+		t.Fatal("Propose to shard 9 of 4 succeeded")
+	}
+	// A malformed record commits but applies nothing, and says so.
+	r = wait(t, proposeAsync(s, k, []byte("Zbogus")))
+	if r.err == nil || r.index == 0 {
+		t.Fatalf("malformed record: index %d err %v, want an apply error with an index", r.index, r.err)
+	}
+
+	st := s.Stats()
+	if st.Acked != 101 || st.Failed != 1 || st.Rejected != 1 || st.Fsyncs == 0 || st.Entries < 102 {
+		t.Fatalf("stats %+v", st)
+	}
+}
