@@ -42,8 +42,9 @@ type Live struct {
 
 // Recorder collects one connection's results. Not safe for concurrent use.
 type Recorder struct {
-	live *Live
-	ops  [workload.NumOps]opRecord
+	live  *Live
+	ops   [workload.NumOps]opRecord
+	stray map[string]int64
 }
 
 type opRecord struct {
@@ -54,7 +55,7 @@ type opRecord struct {
 
 // NewRecorder returns a Recorder that also counts into live.
 func NewRecorder(live *Live) *Recorder {
-	r := &Recorder{live: live}
+	r := &Recorder{live: live, stray: map[string]int64{}}
 	for i := range r.ops {
 		r.ops[i] = opRecord{latency: NewHistogram(), service: NewHistogram(), errors: map[string]int64{}}
 	}
@@ -75,6 +76,13 @@ func (r *Recorder) Miss(op workload.Op) { r.ops[op].misses++ }
 // Error records a failed request under kind, e.g. "ERR" or "timeout".
 func (r *Recorder) Error(op workload.Op, kind string) {
 	r.ops[op].errors[kind]++
+	r.live.Errors.Add(1)
+}
+
+// Stray records an error that belongs to no request, e.g. a datagram reply
+// that arrived after its request timed out.
+func (r *Recorder) Stray(kind string) {
+	r.stray[kind]++
 	r.live.Errors.Add(1)
 }
 
@@ -125,6 +133,8 @@ type Report struct {
 	Elapsed  float64    `json:"elapsed_s"`
 	Ops      []OpReport `json:"ops"`   // operations that were sent, in Op order
 	Total    OpReport   `json:"total"` // all operations together
+	// Stray errors belong to no request (late or unmatched replies).
+	Stray map[string]int64 `json:"stray_errors,omitempty"`
 }
 
 // Build merges recs into a Report over elapsed; meta supplies the run's
@@ -157,6 +167,14 @@ func Build(meta Report, recs []*Recorder, elapsed time.Duration) Report {
 			total.ErrorKinds[k] += n
 		}
 		rep.Ops = append(rep.Ops, o.finish(elapsed))
+	}
+	for _, r := range recs {
+		for k, n := range r.stray {
+			if rep.Stray == nil {
+				rep.Stray = map[string]int64{}
+			}
+			rep.Stray[k] += n
+		}
 	}
 	total.Requests = total.LatencyHist.TotalCount()
 	rep.Total = total.finish(elapsed)
@@ -218,6 +236,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		for _, k := range kinds {
 			fmt.Fprintf(w, "error %s %s: %d\n", o.Op, k, o.ErrorKinds[k])
 		}
+	}
+	kinds := slices.Collect(maps.Keys(r.Stray))
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "stray %s: %d\n", k, r.Stray[k])
 	}
 	return nil
 }

@@ -1,0 +1,382 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/journal"
+	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/respclient"
+	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/stats"
+	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/workload"
+)
+
+// Protocols.
+const (
+	ProtoRESP = "resp"
+	ProtoUDP  = "udp"
+)
+
+// Config is one run.
+type Config struct {
+	Proto    string
+	Target   string
+	Conns    int
+	Pipeline int           // requests in flight per connection, at most
+	Rate     float64       // requests/s over all connections; 0 = closed loop
+	Duration time.Duration // 0 = until Requests are done
+	Requests int64         // 0 = until Duration ends
+	// ShardAware binds TCP source ports so that port % Loops is the owner
+	// loop of every key the connection sends.
+	ShardAware bool
+	Loops      int
+	Workload   workload.Config
+	// Journal, when set, receives every acknowledged write.
+	Journal *journal.Writer
+	// DisjointWrites gives each connection its own keys, so that per key
+	// the acknowledgement order is the apply order. Needed with a Journal.
+	DisjointWrites bool
+	// Timeout bounds dialing, a datagram's wait for its reply, and the wait
+	// for in-flight replies at the end.
+	Timeout time.Duration
+	// Progress, when set, gets a status line every second; on a TTY the
+	// line is rewritten in place.
+	Progress    io.Writer
+	ProgressTTY bool
+}
+
+// TargetError reports that the target could not be reached.
+type TargetError struct {
+	Target string
+	Err    error
+}
+
+func (e *TargetError) Error() string { return fmt.Sprintf("target %s: %v", e.Target, e.Err) }
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// ConnPlan is what one connection sends: its key scope and, shard-aware,
+// the loop owning those keys (-1 otherwise).
+type ConnPlan struct {
+	Scope workload.Scope
+	Owner int
+}
+
+// Plan assigns key scopes to connections. Shard-aware, connections are
+// spread round-robin over the loops that own at least one tenant. With a
+// DisjointWrites, connections sharing tenants split their keys into disjoint
+// parts.
+func Plan(cfg *Config) ([]ConnPlan, error) {
+	all := make([]int32, cfg.Workload.Tenants)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	groups := [][]int32{all}
+	owners := []int{-1}
+	if cfg.ShardAware {
+		byLoop, err := workload.TenantOwners(cfg.Workload.Tenants, cfg.Loops)
+		if err != nil {
+			return nil, err
+		}
+		groups, owners = nil, nil
+		for loop, ts := range byLoop {
+			if len(ts) > 0 {
+				groups = append(groups, ts)
+				owners = append(owners, loop)
+			}
+		}
+		if cfg.Conns < len(groups) {
+			return nil, fmt.Errorf("%d connections cannot cover the %d event loops that own the tenants' keys", cfg.Conns, len(groups))
+		}
+	}
+	disjoint := cfg.DisjointWrites || cfg.Journal != nil
+	shares := make([]int, len(groups))
+	plans := make([]ConnPlan, cfg.Conns)
+	for i := range plans {
+		g := i % len(groups)
+		plans[i] = ConnPlan{Scope: workload.Scope{Tenants: groups[g], Parts: 1}, Owner: owners[g]}
+		if disjoint {
+			plans[i].Scope.Part = shares[g]
+		}
+		shares[g]++
+	}
+	if disjoint {
+		for i := range plans {
+			plans[i].Scope.Parts = shares[i%len(groups)]
+		}
+	}
+	return plans, nil
+}
+
+// run is the state shared by a run's connections.
+type run struct {
+	cfg     *Config
+	start   time.Time
+	tickets atomic.Int64 // requests left to send when cfg.Requests > 0
+	nonce   uint64       // distinguishes this run's values from earlier runs'
+	live    stats.Live
+}
+
+func (r *run) since() time.Duration { return time.Since(r.start) }
+
+// take reserves one request of the --requests budget.
+func (r *run) take() bool { return r.cfg.Requests <= 0 || r.tickets.Add(-1) >= 0 }
+
+func (r *run) valueID(conn int, seq uint64) uint64 {
+	return r.nonce<<48 | uint64(conn&0xfff)<<36 | seq&(1<<36-1)
+}
+
+// pending is one request in flight.
+type pending struct {
+	op       workload.Op
+	keys     []workload.Key
+	valueID  uint64
+	id       uint32
+	intended time.Duration // since run start: scheduled (open loop) or sent
+	sent     time.Duration
+}
+
+// Run runs the load and returns its report.
+func Run(ctx context.Context, cfg *Config) (stats.Report, error) {
+	plans, err := Plan(cfg)
+	if err != nil {
+		return stats.Report{}, err
+	}
+	r := &run{cfg: cfg, nonce: rand.Uint64() & 0xffff}
+	r.tickets.Store(cfg.Requests)
+	conns := make([]io.Closer, len(plans))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i, p := range plans {
+		c, err := dial(ctx, cfg, p.Owner)
+		if err != nil {
+			return stats.Report{}, &TargetError{Target: cfg.Target, Err: err}
+		}
+		conns[i] = c
+	}
+	if cfg.Proto == ProtoUDP {
+		if err := probeUDP(conns[0].(*net.UDPConn), cfg.Timeout); err != nil {
+			return stats.Report{}, &TargetError{Target: cfg.Target, Err: err}
+		}
+	}
+
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	recs := make([]*stats.Recorder, len(plans))
+	var wg sync.WaitGroup
+	r.start = time.Now()
+	for i, p := range plans {
+		recs[i] = stats.NewRecorder(&r.live)
+		picker, err := workload.NewPicker(&cfg.Workload, p.Scope, uint64(i))
+		if err != nil {
+			return stats.Report{}, err
+		}
+		c := &conn{run: r, idx: i, picker: picker, rec: recs[i]}
+		wg.Go(func() {
+			switch nc := conns[i].(type) {
+			case *net.UDPConn:
+				c.runUDP(ctx, nc)
+			case net.Conn:
+				c.runTCP(ctx, nc)
+			}
+		})
+	}
+	stopProgress := r.progress()
+	wg.Wait()
+	elapsed := r.since()
+	stopProgress()
+
+	mode := "closed"
+	if cfg.Rate > 0 {
+		mode = "open"
+	}
+	meta := stats.Report{Target: cfg.Target, Proto: cfg.Proto, Mode: mode, RateRPS: cfg.Rate, Conns: cfg.Conns, Pipeline: cfg.Pipeline}
+	return stats.Build(meta, recs, elapsed), nil
+}
+
+func dial(ctx context.Context, cfg *Config, owner int) (io.Closer, error) {
+	if cfg.Proto == ProtoUDP {
+		raddr, err := net.ResolveUDPAddr("udp", cfg.Target)
+		if err != nil {
+			return nil, err
+		}
+		return net.DialUDP("udp", nil, raddr)
+	}
+	if owner >= 0 {
+		return DialShardAware(ctx, cfg.Target, cfg.Loops, owner, cfg.Timeout)
+	}
+	d := net.Dialer{Timeout: cfg.Timeout}
+	return d.DialContext(ctx, "tcp", cfg.Target)
+}
+
+// Ephemeral port range for shard-aware source ports (Linux's default).
+const portLo, portHi = 32768, 60999
+
+// DialShardAware connects to target from a source port p with
+// p % loops == owner, as ScyllaDB's shard-aware drivers do, retrying other
+// such ports when one is taken.
+func DialShardAware(ctx context.Context, target string, loops, owner int, timeout time.Duration) (net.Conn, error) {
+	if loops < 1 || owner < 0 || owner >= loops {
+		return nil, fmt.Errorf("shard-aware dial: owner %d of %d loops", owner, loops)
+	}
+	var last error
+	for range 64 {
+		port := portLo + rand.IntN((portHi-portLo)/loops)*loops
+		port += (owner - port%loops + loops) % loops
+		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: port}}
+		c, err := d.DialContext(ctx, "tcp", target)
+		if err == nil {
+			return c, nil
+		}
+		last = err
+		if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("no free source port for loop %d of %d: %w", owner, loops, last)
+}
+
+// progress prints a status line every second until the returned func is
+// called.
+func (r *run) progress() (stop func()) {
+	w := r.cfg.Progress
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var prev int64
+		end, sep := "\n", ""
+		if r.cfg.ProgressTTY {
+			end, sep = "", "\r\033[K"
+		}
+		for {
+			select {
+			case <-done:
+				if r.cfg.ProgressTTY {
+					fmt.Fprint(w, sep)
+				}
+				return
+			case <-t.C:
+				n := r.live.Done.Load()
+				fmt.Fprintf(w, "%s%6.1fs %10d req %9d req/s %6d errors%s", sep, r.since().Seconds(), n, n-prev, r.live.Errors.Load(), end)
+				prev = n
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// conn is one connection's load state.
+type conn struct {
+	run    *run
+	idx    int
+	picker *workload.Picker
+	rec    *stats.Recorder
+	seq    uint64
+}
+
+// schedule waits for the next send time in open loop and returns it; in
+// closed loop it returns at once. flush runs before any wait. It returns
+// false when the run is over.
+type scheduler struct {
+	open     bool
+	next     time.Duration
+	interval time.Duration
+	timer    *time.Timer
+}
+
+func (c *conn) newScheduler() *scheduler {
+	cfg := c.run.cfg
+	s := &scheduler{open: cfg.Rate > 0}
+	if s.open {
+		s.interval = time.Duration(float64(time.Second) * float64(cfg.Conns) / cfg.Rate)
+		// Stagger connections so that the total schedule is even.
+		s.next = s.interval * time.Duration(c.idx) / time.Duration(cfg.Conns)
+		s.timer = time.NewTimer(time.Hour)
+		s.timer.Stop()
+	}
+	return s
+}
+
+func (c *conn) wait(ctx context.Context, s *scheduler, flush func() error) (time.Duration, bool) {
+	if s.open {
+		intended := s.next
+		s.next += s.interval
+		if d := intended - c.run.since(); d > 0 {
+			if flush() != nil {
+				return 0, false
+			}
+			s.timer.Reset(d)
+			select {
+			case <-s.timer.C:
+			case <-ctx.Done():
+				return 0, false
+			}
+		}
+		return intended, ctx.Err() == nil && c.run.take()
+	}
+	select {
+	case <-ctx.Done():
+		return 0, false
+	default:
+	}
+	return 0, c.run.take()
+}
+
+// connErrorKind names a connection-level failure without addresses, so
+// that kinds aggregate.
+func connErrorKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, respclient.ErrProtocol):
+		return "protocol error"
+	}
+	return "connection error"
+}
+
+// errorKind names a server error reply: its text up to the first quote or
+// digit (which carry keys, slots or addresses), at most 48 bytes, e.g.
+// "ERR unknown command" or "MOVED".
+func errorKind(msg []byte) string {
+	end := len(msg)
+	for i, c := range msg {
+		if c == '\'' || c == '"' || c >= '0' && c <= '9' {
+			end = i
+			break
+		}
+	}
+	end = min(end, 48)
+	kind := strings.TrimRight(string(msg[:end]), " ,:(")
+	if kind == "" {
+		return "error reply"
+	}
+	return kind
+}
