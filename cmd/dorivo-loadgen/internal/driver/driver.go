@@ -363,7 +363,7 @@ func connErrorKind(err error) string {
 }
 
 // errorKind names a server error reply: its text up to the first quote or
-// digit (which carry keys, slots or addresses), at most 48 bytes, e.g.
+// digit (which carry keys, slots or addresses), at most 80 bytes, e.g.
 // "ERR unknown command" or "MOVED".
 func errorKind(msg []byte) string {
 	end := len(msg)
@@ -373,7 +373,7 @@ func errorKind(msg []byte) string {
 			break
 		}
 	}
-	end = min(end, 48)
+	end = min(end, 80)
 	kind := strings.TrimRight(string(msg[:end]), " ,:(")
 	if kind == "" {
 		return "error reply"
