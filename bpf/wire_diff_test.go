@@ -1,0 +1,127 @@
+package bpf_test
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// The kernel and user space must agree on every datagram: XDP drops what
+// wire.ParseRequest rejects, with the counter wire.DropReason names, and
+// passes the rest (oversized SET values included) into the tenant slot of
+// the parsed tag.
+func checkAgainstWire(t *testing.T, objs *bpf.DorivoObjects, payload []byte) {
+	t.Helper()
+	data := udpFrame(cli4, srv4, payload).bytes()
+	var r wire.Request
+	err := wire.ParseRequest(payload, &r)
+	want, drop := wire.DropReason(err)
+	if !drop {
+		want = bpf.DorivoXdpReasonXDP_R_PASS_UDP
+	}
+	before := sumCounters(t, objs.XdpStats)
+	var s uint16
+	var tb bpf.DorivoTenantCounter
+	if !drop {
+		s = slot.OfTag(r.Tag)
+		tb = tenantCounter(t, objs, s)
+	}
+	ret, rerr := objs.XdpIngress.Run(&ebpf.RunOptions{Data: data})
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	after := sumCounters(t, objs.XdpStats)
+	for i := range after {
+		moved := after[i].Packets - before[i].Packets
+		exp := uint64(0)
+		if bpf.DorivoXdpReason(i) == want {
+			exp = 1
+		}
+		if moved != exp {
+			t.Fatalf("payload %x: xdp_stats[%s] moved %d, want %d (wire: %v)", payload, reasonNames[bpf.DorivoXdpReason(i)], moved, exp, err)
+		}
+	}
+	if wantRet := map[bool]uint32{true: xdpDrop, false: xdpPass}[drop]; ret != wantRet {
+		t.Fatalf("payload %x: verdict %d, want %d", payload, ret, wantRet)
+	}
+	if !drop {
+		if got := tenantCounter(t, objs, s).Packets - tb.Packets; got != 1 {
+			t.Fatalf("payload %x: tenant_stats[%d] moved %d, want 1", payload, s, got)
+		}
+	}
+}
+
+// Random corruptions of valid requests: header bytes, lengths, truncation
+// and extension, so that every check is hit from both sides.
+func TestXDPAgreesWithWireCodec(t *testing.T) {
+	objs := loadObjects(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	seen := map[bpf.DorivoXdpReason]int{}
+	for range 5000 {
+		op := bpf.DorivoOpcode(1 + rng.IntN(3))
+		tag := make([]byte, 1+rng.IntN(64))
+		key := make([]byte, 1+rng.IntN(40))
+		var value []byte
+		if op == bpf.DorivoOpcodeOP_SET {
+			value = make([]byte, rng.IntN(1500))
+		}
+		p := req{op: op, tag: tag, key: key, value: value, tagLen: -1, keyLen: -1, valueLen: -1}.bytes()
+		switch rng.IntN(6) {
+		case 0: // valid
+		case 1: // one header byte
+			p[rng.IntN(int(bpf.DorivoProtoPROTO_HDR_LEN))] = byte(rng.Uint32())
+		case 2: // one length field
+			off := []int{6, 12, 14}[rng.IntN(3)]
+			if off == 6 {
+				p[6] = byte(rng.IntN(70))
+			} else {
+				binary.BigEndian.PutUint16(p[off:], uint16(rng.IntN(600)))
+			}
+		case 3: // truncated
+			p = p[:rng.IntN(len(p))]
+		case 4: // extended
+			p = append(p, make([]byte, 1+rng.IntN(8))...)
+		case 5: // a few random bytes anywhere
+			for range 1 + rng.IntN(3) {
+				p[rng.IntN(len(p))] = byte(rng.Uint32())
+			}
+		}
+		checkAgainstWire(t, objs, p)
+		var r wire.Request
+		reason, drop := wire.DropReason(wire.ParseRequest(p, &r))
+		if !drop {
+			reason = bpf.DorivoXdpReasonXDP_R_PASS_UDP
+		}
+		seen[reason]++
+	}
+	// The corpus must reach every datagram verdict, or it proves little.
+	for r := bpf.DorivoXdpReasonXDP_R_PASS_UDP; r <= bpf.DorivoXdpReasonXDP_R_DROP_BAD_LENGTH; r++ {
+		if r == bpf.DorivoXdpReasonXDP_R_DROP_UDP_LEN || r == bpf.DorivoXdpReasonXDP_R_DROP_FRAGMENT {
+			continue // frame-level, not the codec's
+		}
+		if seen[r] == 0 {
+			t.Errorf("no case reached %s", reasonNames[r])
+		}
+	}
+}
+
+// go test -run '^$' -fuzz FuzzXDPAgreesWithWireCodec -fuzzminimizetime 2s -parallel 1 ./bpf/
+func FuzzXDPAgreesWithWireCodec(f *testing.F) {
+	objs := loadObjects(f)
+	f.Add(newReq(bpf.DorivoOpcodeOP_GET, "acme", "{acme}:k", "").bytes())
+	f.Add(newReq(bpf.DorivoOpcodeOP_SET, "acme", "{acme}:k", "v").bytes())
+	f.Add(newReq(bpf.DorivoOpcodeOP_DEL, "a", "a", "").bytes())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if len(payload) > 3000 { // BPF_PROG_TEST_RUN takes at most a page
+			return
+		}
+		checkAgainstWire(t, objs, payload)
+	})
+}
