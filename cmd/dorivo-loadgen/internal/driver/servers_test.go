@@ -15,7 +15,7 @@ import (
 // stallServer is a minimal RESP server for SET and GET that, once, sleeps
 // stall before answering its stallAt-th command: a server hiccup such as a
 // GC pause or an fsync.
-func stallServer(t *testing.T, stallAt int64, stall time.Duration) string {
+func stallServer(t testing.TB, stallAt int64, stall time.Duration) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,7 +88,7 @@ type udpServer struct {
 	ignored atomic.Int64
 }
 
-func startUDPServer(t *testing.T, dropEvery int64) *udpServer {
+func startUDPServer(t testing.TB, dropEvery int64) *udpServer {
 	t.Helper()
 	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -68,7 +68,8 @@ loop:
 			val = workload.AppendValue(val[:0], p.valueID, cfg.Workload.ValueSize)
 			var b []byte
 			if p.op == workload.Set {
-				b = respclient.AppendSet(bw.AvailableBuffer(), workload.AppendKey(key[:0], p.keys[0]), val)
+				key = workload.AppendKey(key[:0], p.keys[0])
+				b = respclient.AppendSet(bw.AvailableBuffer(), key, val)
 			} else {
 				b = respclient.AppendMSetHeader(bw.AvailableBuffer(), len(p.keys))
 				for _, k := range p.keys {
