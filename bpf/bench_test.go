@@ -104,13 +104,13 @@ func BenchmarkReuseportUDP(b *testing.B) {
 	}
 	ns := testenv.NewNetns(b, "rpbench")
 	ns.Do(b, func() {
-		fds := reuseportGroup(b, objs, unix.SOCK_DGRAM, rpUDPPort+1)
+		fds := reuseportGroup(b, objs, families[0], unix.SOCK_DGRAM, rpUDPPort+1)
 		cli, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer unix.Close(cli)
-		dst := &unix.SockaddrInet4{Port: rpUDPPort + 1, Addr: loopback}
+		dst := families[0].addr(rpUDPPort + 1)
 		buf := make([]byte, 2048)
 		s0, err := objs.ReuseportSelect.Stats()
 		if err != nil {

@@ -25,6 +25,31 @@ const (
 
 var loopback = [4]byte{127, 0, 0, 1}
 
+// family is the address family a socket test runs over: 127.0.0.1 or ::1.
+type family struct {
+	name   string
+	domain int
+}
+
+var families = []family{{"v4", unix.AF_INET}, {"v6", unix.AF_INET6}}
+
+func (f family) addr(port int) unix.Sockaddr {
+	if f.domain == unix.AF_INET6 {
+		return &unix.SockaddrInet6{Port: port, Addr: [16]byte{15: 1}}
+	}
+	return &unix.SockaddrInet4{Port: port, Addr: loopback}
+}
+
+func portOf(sa unix.Sockaddr) int {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port
+	case *unix.SockaddrInet6:
+		return a.Port
+	}
+	return -1
+}
+
 func reuseportStats(tb testing.TB, objs *bpf.DorivoObjects) map[bpf.DorivoReuseportReason]uint64 {
 	tb.Helper()
 	out := map[bpf.DorivoReuseportReason]uint64{}
@@ -64,7 +89,7 @@ func fillSlotLoop(tb testing.TB, objs *bpf.DorivoObjects, t *slot.Table) {
 // reuseportGroup opens n SO_REUSEPORT sockets on 127.0.0.1:port (listening
 // for TCP), registers socket i at index i of sockets and attaches the
 // program to the group.
-func reuseportGroup(tb testing.TB, objs *bpf.DorivoObjects, typ int, port int) []int {
+func reuseportGroup(tb testing.TB, objs *bpf.DorivoObjects, fam family, typ int, port int) []int {
 	tb.Helper()
 	m := objs.UdpSockets
 	if typ == unix.SOCK_STREAM {
@@ -72,7 +97,7 @@ func reuseportGroup(tb testing.TB, objs *bpf.DorivoObjects, typ int, port int) [
 	}
 	fds := make([]int, rpLoops)
 	for i := range fds {
-		fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(fam.domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -80,7 +105,7 @@ func reuseportGroup(tb testing.TB, objs *bpf.DorivoObjects, typ int, port int) [
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
 			tb.Fatal(err)
 		}
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: loopback}); err != nil {
+		if err := unix.Bind(fd, fam.addr(port)); err != nil {
 			tb.Fatal(err)
 		}
 		if typ == unix.SOCK_STREAM {
@@ -144,16 +169,22 @@ func requestWithID(id uint32, tag string) []byte {
 	return b
 }
 
-func sendBatch(tb testing.TB, cli int, port int, ds []udpDatagram) {
+func sendBatch(tb testing.TB, cli int, dst unix.Sockaddr, ds []udpDatagram) {
 	tb.Helper()
 	for _, d := range ds {
-		if err := unix.Sendto(cli, d.raw, 0, &unix.SockaddrInet4{Port: port, Addr: loopback}); err != nil {
+		if err := unix.Sendto(cli, d.raw, 0, dst); err != nil {
 			tb.Fatal(err)
 		}
 	}
 }
 
 func TestReuseportUDPSteersToSlotOwner(t *testing.T) {
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) { testReuseportUDP(t, fam) })
+	}
+}
+
+func testReuseportUDP(t *testing.T, fam family) {
 	objs := loadObjects(t)
 	table, err := slot.NewTable(rpLoops)
 	if err != nil {
@@ -162,8 +193,9 @@ func TestReuseportUDPSteersToSlotOwner(t *testing.T) {
 	fillSlotLoop(t, objs, table)
 	ns := testenv.NewNetns(t, "rpudp")
 	ns.Do(t, func() {
-		fds := reuseportGroup(t, objs, unix.SOCK_DGRAM, rpUDPPort)
-		cli, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		fds := reuseportGroup(t, objs, fam, unix.SOCK_DGRAM, rpUDPPort)
+		dst := fam.addr(rpUDPPort)
+		cli, err := unix.Socket(fam.domain, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +216,7 @@ func TestReuseportUDPSteersToSlotOwner(t *testing.T) {
 				}
 				ds = append(ds, udpDatagram{uint32(id), string(tag), requestWithID(uint32(id), string(tag))})
 			}
-			sendBatch(t, cli, rpUDPPort, ds)
+			sendBatch(t, cli, dst, ds)
 			got := drainUDP(t, fds, len(ds))
 			for _, d := range ds {
 				owner := table.Owner(slot.OfTag([]byte(d.tag)))
@@ -215,7 +247,7 @@ func TestReuseportUDPSteersToSlotOwner(t *testing.T) {
 			}
 		}
 		before = reuseportStats(t, objs)
-		sendBatch(t, cli, rpUDPPort, ds)
+		sendBatch(t, cli, dst, ds)
 		drainUDP(t, fds, len(ds))
 		expectRP(t, objs, before, map[bpf.DorivoReuseportReason]uint64{bpf.DorivoReuseportReasonRP_UDP_MISS: uint64(len(ds))})
 
@@ -227,7 +259,7 @@ func TestReuseportUDPSteersToSlotOwner(t *testing.T) {
 			{id: 4, raw: func() []byte { b := requestWithID(900004, "abcdef"); b[6] = 64; return b }()}, // tag past the end
 		}
 		before = reuseportStats(t, objs)
-		sendBatch(t, cli, rpUDPPort, bad)
+		sendBatch(t, cli, dst, bad)
 		drainUDP(t, fds, len(bad))
 		expectRP(t, objs, before, map[bpf.DorivoReuseportReason]uint64{bpf.DorivoReuseportReasonRP_UDP_MALFORMED: uint64(len(bad))})
 	})
@@ -248,8 +280,8 @@ func acceptFrom(tb testing.TB, fds []int, sport int) int {
 				tb.Fatal(err)
 			}
 			unix.Close(nfd)
-			if sa.(*unix.SockaddrInet4).Port != sport {
-				tb.Fatalf("listener %d accepted a connection from port %d, want %d", i, sa.(*unix.SockaddrInet4).Port, sport)
+			if portOf(sa) != sport {
+				tb.Fatalf("listener %d accepted a connection from port %d, want %d", i, portOf(sa), sport)
 			}
 			return i
 		}
@@ -259,9 +291,9 @@ func acceptFrom(tb testing.TB, fds []int, sport int) int {
 	return -1
 }
 
-func connectFrom(tb testing.TB, sport, dport int) {
+func connectFrom(tb testing.TB, fam family, sport, dport int) {
 	tb.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(fam.domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -269,25 +301,31 @@ func connectFrom(tb testing.TB, sport, dport int) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		tb.Fatal(err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: sport, Addr: loopback}); err != nil {
+	if err := unix.Bind(fd, fam.addr(sport)); err != nil {
 		tb.Fatalf("bind client port %d: %v", sport, err)
 	}
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: dport, Addr: loopback}); err != nil {
+	if err := unix.Connect(fd, fam.addr(dport)); err != nil {
 		tb.Fatalf("connect from port %d: %v", sport, err)
 	}
 }
 
 func TestReuseportTCPSteersBySourcePort(t *testing.T) {
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) { testReuseportTCP(t, fam) })
+	}
+}
+
+func testReuseportTCP(t *testing.T, fam family) {
 	objs := loadObjects(t)
 	setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: rpTCPPort, NumLoops: rpLoops})
 	ns := testenv.NewNetns(t, "rptcp")
 	ns.Do(t, func() {
-		fds := reuseportGroup(t, objs, unix.SOCK_STREAM, rpTCPPort)
+		fds := reuseportGroup(t, objs, fam, unix.SOCK_STREAM, rpTCPPort)
 		before := reuseportStats(t, objs)
 		const conns = 40
 		for i := range conns {
 			sport := 45000 + i*7 // every residue mod 4, in no simple order
-			connectFrom(t, sport, rpTCPPort)
+			connectFrom(t, fam, sport, rpTCPPort)
 			if got, want := acceptFrom(t, fds, sport), sport%rpLoops; got != want {
 				t.Errorf("connection from port %d accepted by listener %d, want %d", sport, got, want)
 			}
@@ -301,7 +339,7 @@ func TestReuseportTCPSteersBySourcePort(t *testing.T) {
 		}
 		before = reuseportStats(t, objs)
 		for _, sport := range []int{46001, 46005, 46009} { // all ≡ 1 mod 4
-			connectFrom(t, sport, rpTCPPort)
+			connectFrom(t, fam, sport, rpTCPPort)
 			acceptFrom(t, fds, sport)
 		}
 		expectRP(t, objs, before, map[bpf.DorivoReuseportReason]uint64{bpf.DorivoReuseportReasonRP_TCP_MISS: 3})
@@ -309,7 +347,7 @@ func TestReuseportTCPSteersBySourcePort(t *testing.T) {
 		// num_loops 0: no steering at all, still accepted.
 		setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: rpTCPPort})
 		before = reuseportStats(t, objs)
-		connectFrom(t, 46100, rpTCPPort)
+		connectFrom(t, fam, 46100, rpTCPPort)
 		acceptFrom(t, fds, 46100)
 		expectRP(t, objs, before, map[bpf.DorivoReuseportReason]uint64{bpf.DorivoReuseportReasonRP_TCP_MISS: 1})
 	})
