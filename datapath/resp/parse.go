@@ -170,7 +170,12 @@ func parseMultibulk(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error)
 }
 
 func parseInline(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error) {
+	// Like strchr on the NUL-terminated query buffer, the search for the
+	// newline stops at a NUL byte: such a line never completes.
 	nl := bytes.IndexByte(buf, '\n')
+	if z := bytes.IndexByte(buf, 0); z >= 0 && (nl < 0 || z < nl) {
+		nl = -1
+	}
 	if nl < 0 {
 		if len(buf) > lim.MaxInline {
 			return out, 0, ErrTooBigInline
