@@ -1,0 +1,155 @@
+package command
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Config is the node's runtime configuration (CONFIG GET/SET). It is
+// immutable once published; CONFIG SET publishes a changed copy.
+type Config struct {
+	// ProtoMaxBulkLen is proto-max-bulk-len: the largest bulk argument and
+	// string value.
+	ProtoMaxBulkLen int64
+	// MaxmemoryPolicy is maxmemory-policy. Dorivo does not evict: it is
+	// accepted and reported for clients that set it, without effect.
+	MaxmemoryPolicy string
+}
+
+// DefaultConfig is Redis 7.0's defaults for the parameters Dorivo has.
+var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction"}
+
+var maxmemoryPolicies = []string{"volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+	"allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"}
+
+type configParam struct {
+	name string
+	get  func(*Config) string
+	// set validates and applies a value, returning Redis's error detail.
+	set func(*Config, string) string
+}
+
+var configParams = []configParam{
+	{"maxmemory-policy", func(c *Config) string { return c.MaxmemoryPolicy }, func(c *Config, v string) string {
+		for _, p := range maxmemoryPolicies {
+			if strings.EqualFold(p, v) {
+				c.MaxmemoryPolicy = p
+				return ""
+			}
+		}
+		return "argument(s) must be one of the following: " + strings.Join(maxmemoryPolicies, ", ")
+	}},
+	{"proto-max-bulk-len", func(c *Config) string { return strconv.FormatInt(c.ProtoMaxBulkLen, 10) }, func(c *Config, v string) string {
+		n, ok := memToInt(v)
+		if !ok {
+			return "argument must be a memory value"
+		}
+		if n < 1<<20 {
+			return "argument must be between 1048576 and 9223372036854775807 inclusive"
+		}
+		c.ProtoMaxBulkLen = n
+		return ""
+	}},
+}
+
+// memToInt parses a memory value like Redis's memtoull: digits with an
+// optional case-insensitive unit (b, k, kb, m, mb, g, gb).
+func memToInt(s string) (int64, bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	mul := int64(1)
+	switch strings.ToLower(s[i:]) {
+	case "", "b":
+	case "k":
+		mul = 1000
+	case "kb":
+		mul = 1024
+	case "m":
+		mul = 1000 * 1000
+	case "mb":
+		mul = 1024 * 1024
+	case "g":
+		mul = 1000 * 1000 * 1000
+	case "gb":
+		mul = 1024 * 1024 * 1024
+	default:
+		return 0, false
+	}
+	if i == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || n > (1<<63-1)/mul {
+		return 0, false
+	}
+	return n * mul, true
+}
+
+func configGetCmd(c *call) {
+	cfg := c.s.Node.Config()
+	// Like Redis, a name without glob characters is echoed as given (its
+	// case preserved); the order of several matches is unspecified.
+	var out []string
+	seen := map[string]bool{}
+	for _, pat := range c.args[2:] {
+		glob := strings.ContainsAny(string(pat), "[*?")
+		for _, p := range configParams {
+			if seen[p.name] {
+				continue
+			}
+			if glob && Match(pat, []byte(p.name), true) || !glob && strings.EqualFold(string(pat), p.name) {
+				seen[p.name] = true
+				name := p.name
+				if !glob {
+					name = string(pat)
+				}
+				out = append(out, name, p.get(cfg))
+			}
+		}
+	}
+	c.array(len(out))
+	for _, s := range out {
+		c.bulkStr(s)
+	}
+}
+
+func configSetCmd(c *call) {
+	if len(c.args)%2 != 0 {
+		c.err(arityError(c.cmd))
+		return
+	}
+	n := c.s.Node
+	for {
+		old := n.config.Load()
+		cfg := *old
+		seen := map[string]bool{}
+		for i := 2; i < len(c.args); i += 2 {
+			name := strings.ToLower(string(c.args[i]))
+			var p *configParam
+			for j := range configParams {
+				if configParams[j].name == name {
+					p = &configParams[j]
+				}
+			}
+			if p == nil {
+				c.err("ERR Unknown option or number of arguments for CONFIG SET - '" + string(cstr(c.args[i])) + "'")
+				return
+			}
+			if seen[name] {
+				c.err("ERR CONFIG SET failed (possibly related to argument '" + name + "') - duplicate parameter")
+				return
+			}
+			seen[name] = true
+			if msg := p.set(&cfg, string(c.args[i+1])); msg != "" {
+				c.err("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + msg)
+				return
+			}
+		}
+		if n.config.CompareAndSwap(old, &cfg) {
+			break
+		}
+	}
+	c.ok()
+}

@@ -1,0 +1,358 @@
+package command
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dorivo/dorivo/datapath/resp"
+)
+
+func init() {
+	cn := CatConnection
+	def(nil, "ping", -1, Fast, cn, 0, 0, 0, pingCmd)
+	def(nil, "echo", 2, Fast, cn, 0, 0, 0, echoCmd)
+	def(nil, "select", 2, Loading|Stale|Fast, cn, 0, 0, 0, selectCmd)
+	def(nil, "quit", -1, NoAuth|NoScript|Loading|Stale|Fast, cn, 0, 0, 0, quitCmd)
+	def(nil, "auth", -2, NoAuth|NoScript|Loading|Stale|Fast, cn, 0, 0, 0, authCmd)
+	def(nil, "hello", -1, NoAuth|NoScript|Loading|Stale|Fast, cn, 0, 0, 0, helloCmd)
+	def(nil, "info", -1, Loading|Stale, CatDangerous, 0, 0, 0, infoCmd)
+
+	client := def(nil, "client", -2, 0, cn, 0, 0, 0, nil)
+	def(client, "id", 2, NoScript|Loading|Stale, cn, 0, 0, 0, clientIDCmd)
+	def(client, "getname", 2, NoScript|Loading|Stale, cn, 0, 0, 0, clientGetnameCmd)
+	def(client, "setname", 3, NoScript|Loading|Stale, cn, 0, 0, 0, clientSetnameCmd)
+	def(client, "info", 2, NoScript|Loading|Stale, cn, 0, 0, 0, clientInfoCmd)
+	def(client, "help", 2, Loading|Stale, cn, 0, 0, 0, helpCmd)
+
+	config := def(nil, "config", -2, 0, 0, 0, 0, 0, nil)
+	def(config, "get", -3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configGetCmd)
+	def(config, "set", -4, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configSetCmd)
+	def(config, "help", 2, Loading|Stale, 0, 0, 0, 0, helpCmd)
+
+	command := def(nil, "command", -1, Loading|Stale, cn, 0, 0, 0, commandCmd)
+	def(command, "count", 2, Loading|Stale, cn, 0, 0, 0, commandCountCmd)
+	def(command, "docs", -2, Loading|Stale, cn, 0, 0, 0, commandDocsCmd)
+	def(command, "info", -2, Loading|Stale, cn, 0, 0, 0, commandInfoCmd)
+	def(command, "list", -2, Loading|Stale, cn, 0, 0, 0, commandListCmd)
+	def(command, "getkeys", -3, Loading|Stale, cn, 0, 0, 0, commandGetkeysCmd)
+	def(command, "help", 2, Loading|Stale, cn, 0, 0, 0, helpCmd)
+}
+
+func pingCmd(c *call) {
+	switch len(c.args) {
+	case 1:
+		c.simple("PONG")
+	case 2:
+		c.bulk(c.args[1])
+	default:
+		c.err(arityError(c.cmd))
+	}
+}
+
+func echoCmd(c *call) { c.bulk(c.args[1]) }
+
+// selectCmd accepts only database 0: Dorivo has one keyspace per tenant
+// tag, not numbered databases.
+func selectCmd(c *call) {
+	id, ok := intArg(c.args[1])
+	if !ok {
+		c.err(errNotInt)
+		return
+	}
+	if id != int64(int32(id)) {
+		c.err("ERR value is out of range, value must between -2147483648 and 2147483647")
+		return
+	}
+	if id != 0 {
+		c.err("ERR DB index is out of range")
+		return
+	}
+	c.ok()
+}
+
+func quitCmd(c *call) {
+	c.s.Closing = true
+	c.ok()
+}
+
+func authCmd(c *call) {
+	if len(c.args) > 3 {
+		c.err(errSyntax)
+		return
+	}
+	user, pass := []byte("default"), c.args[1]
+	if len(c.args) == 2 {
+		if u := c.s.Node.users.Load().get("default"); u != nil && u.NoPass {
+			c.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+			return
+		}
+	} else {
+		user, pass = c.args[1], c.args[2]
+	}
+	if !c.s.authenticate(user, pass) {
+		c.err("WRONGPASS invalid username-password pair or user is disabled.")
+		return
+	}
+	c.ok()
+}
+
+func helloCmd(c *call) {
+	next := 1
+	if len(c.args) >= 2 {
+		ver, ok := intArg(c.args[1])
+		if !ok {
+			c.err("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		// Only RESP2 is spoken; Redis would also accept 3.
+		if ver != 2 {
+			c.err("NOPROTO unsupported protocol version")
+			return
+		}
+		next++
+	}
+	var user, pass, name []byte
+	for j := next; j < len(c.args); j++ {
+		more := len(c.args) - 1 - j
+		switch {
+		case eq(c.args[j], "auth") && more >= 2:
+			user, pass = c.args[j+1], c.args[j+2]
+			j += 2
+		case eq(c.args[j], "setname") && more >= 1:
+			name = c.args[j+1]
+			j++
+		default:
+			c.err("ERR Syntax error in HELLO option '" + string(cstr(c.args[j])) + "'")
+			return
+		}
+	}
+	if user != nil {
+		if !c.s.authenticate(user, pass) {
+			c.err("WRONGPASS invalid username-password pair or user is disabled.")
+			return
+		}
+	}
+	if !c.s.authenticated {
+		c.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	if name != nil && !c.setName(name) {
+		return
+	}
+	c.array(14)
+	c.bulkStr("server")
+	c.bulkStr("redis")
+	c.bulkStr("version")
+	c.bulkStr(RedisVersion)
+	c.bulkStr("proto")
+	c.int(2)
+	c.bulkStr("id")
+	c.int(c.s.ID)
+	c.bulkStr("mode")
+	c.bulkStr("standalone")
+	c.bulkStr("role")
+	c.bulkStr("master")
+	c.bulkStr("modules")
+	c.array(0)
+}
+
+// RedisVersion is the Redis version whose behaviour Dorivo reproduces and
+// reports to clients that check it.
+const RedisVersion = "7.0.15"
+
+func clientIDCmd(c *call)      { c.int(c.s.ID) }
+func clientGetnameCmd(c *call) { c.nullableBulk(c.s.Name) }
+
+func (c *call) nullableBulk(b []byte) {
+	if b == nil {
+		c.null()
+	} else {
+		c.bulk(b)
+	}
+}
+
+func clientSetnameCmd(c *call) {
+	if c.setName(c.args[2]) {
+		c.ok()
+	}
+}
+
+// setName is Redis's clientSetName: an empty name clears it; names with
+// spaces or non-printable bytes are refused.
+func (c *call) setName(name []byte) bool {
+	if len(name) == 0 {
+		c.s.Name = nil
+		return true
+	}
+	for _, b := range name {
+		if b < '!' || b > '~' {
+			c.err("ERR Client names cannot contain spaces, newlines or special characters.")
+			return false
+		}
+	}
+	c.s.Name = append(c.s.Name[:0:0], name...)
+	return true
+}
+
+func clientInfoCmd(c *call) {
+	c.bulkStr(fmt.Sprintf("id=%d addr=%s name=%s db=0 multi=%d user=%s resp=2\n",
+		c.s.ID, c.s.Addr, c.s.Name, c.multiLen(), c.s.user))
+}
+
+func (c *call) multiLen() int {
+	if !c.s.multi {
+		return -1
+	}
+	return len(c.s.queue)
+}
+
+func helpCmd(c *call) {
+	name := strings.ToUpper(strings.SplitN(c.cmd.Name, "|", 2)[0])
+	lines := []string{name + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"}
+	var subs []string
+	for n := range table[strings.ToLower(name)].Subs {
+		subs = append(subs, strings.ToUpper(n))
+	}
+	sort.Strings(subs)
+	lines = append(lines, subs...)
+	c.array(len(lines))
+	for _, l := range lines {
+		c.simple(l)
+	}
+}
+
+func infoCmd(c *call) {
+	sections := map[string]bool{}
+	for _, a := range c.args[1:] {
+		sections[strings.ToLower(string(a))] = true
+	}
+	all := len(sections) == 0 || sections["all"] || sections["everything"] || sections["default"]
+	var b strings.Builder
+	add := func(name string, lines ...string) {
+		if !all && !sections[strings.ToLower(name)] {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("# " + name + "\r\n")
+		for _, l := range lines {
+			b.WriteString(l + "\r\n")
+		}
+	}
+	n := c.s.Node
+	add("Server",
+		"redis_version:"+RedisVersion,
+		"dorivo:1",
+		"redis_mode:standalone",
+		"arch_bits:64",
+		"uptime_in_seconds:"+strconv.FormatInt(max(c.now-n.StartMs, 0)/1000, 10))
+	add("Clients", "connected_clients:"+strconv.FormatInt(n.Clients(), 10))
+	add("Stats", "expired_keys:"+strconv.FormatUint(c.ks.Expired, 10))
+	var ks []string
+	if c.ks.Len() > 0 {
+		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", c.ks.Len(), c.ks.VolatileLen()))
+	}
+	add("Keyspace", ks...)
+	c.bulkStr(b.String())
+}
+
+// COMMAND replies describe Dorivo's commands, not Redis's; redis-cli and
+// client libraries only need them to be well formed.
+
+func commandCmd(c *call) {
+	all := Commands()
+	c.array(len(all))
+	for _, cmd := range all {
+		c.commandInfo(cmd)
+	}
+}
+
+func (c *call) commandInfo(cmd *Cmd) {
+	c.array(10)
+	c.bulkStr(cmd.Name)
+	c.int(int64(cmd.Arity))
+	var flags []string
+	for _, f := range flagNames {
+		if cmd.Flags&f.f != 0 {
+			flags = append(flags, f.name)
+		}
+	}
+	c.array(len(flags))
+	for _, f := range flags {
+		c.simple(f)
+	}
+	c.int(int64(cmd.First))
+	c.int(int64(cmd.Last))
+	c.int(int64(cmd.Step))
+	var cats []string
+	for _, cat := range categoryNames {
+		if cmd.Cats&cat.c != 0 {
+			cats = append(cats, "@"+cat.name)
+		}
+	}
+	c.array(len(cats))
+	for _, cat := range cats {
+		c.simple(cat)
+	}
+	c.array(0) // tips
+	c.array(0) // key specifications
+	var subs []*Cmd
+	for _, s := range cmd.Subs {
+		subs = append(subs, s)
+	}
+	sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
+	c.array(len(subs))
+	for _, s := range subs {
+		c.commandInfo(s)
+	}
+}
+
+func commandCountCmd(c *call) { c.int(int64(len(Commands()))) }
+
+// commandDocsCmd replies an empty map: redis-cli asks for docs at start to
+// build its hints, and does without them.
+func commandDocsCmd(c *call) { c.array(0) }
+
+func commandInfoCmd(c *call) {
+	c.array(len(c.args) - 2)
+	for _, name := range c.args[2:] {
+		if cmd := table[strings.ToLower(string(name))]; cmd != nil {
+			c.commandInfo(cmd)
+		} else {
+			c.dst = resp.AppendNullArray(c.dst)
+		}
+	}
+}
+
+func commandListCmd(c *call) {
+	all := Commands()
+	c.array(len(all))
+	for _, cmd := range all {
+		c.bulkStr(cmd.Name)
+	}
+}
+
+func commandGetkeysCmd(c *call) {
+	args := c.args[2:]
+	cmd, _ := Lookup(args)
+	if cmd == nil {
+		c.err("ERR Invalid command specified")
+		return
+	}
+	if !cmd.arityOK(len(args)) {
+		c.err("ERR Invalid number of arguments specified for command")
+		return
+	}
+	keys := cmd.keys(args, nil)
+	if len(keys) == 0 {
+		c.err("ERR The command has no key arguments")
+		return
+	}
+	c.array(len(keys))
+	for _, k := range keys {
+		c.bulk(k)
+	}
+}

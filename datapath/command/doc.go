@@ -1,0 +1,29 @@
+// Package command is the command table and executor of Dorivo's Redis
+// compatible store: it runs one parsed request against one event loop's
+// keyspace and appends Redis 7.0's exact RESP2 reply.
+//
+// Routing. The server parses a request (package resp), finds its keys with
+// Keys, and sends it to the loop owning their slots; that loop calls Exec
+// with its Keyspace. Exec never blocks and takes no locks: the keyspace is
+// owned by the calling loop, and the little state shared by all loops (users,
+// configuration, client ids) is read through atomic pointers to immutable
+// snapshots (see Node).
+//
+// Commands spanning loops (MGET/MSET/DEL/EXISTS with keys in several loops,
+// transactions across loops) are the server's to split and merge: an MGET is
+// an array header followed by the replies of one GET per key, a DEL or
+// EXISTS the sum of per-loop integer replies, an MSET one OK after per-loop
+// MSETs. Exec handles them whole when all keys are local.
+//
+// Durability. Exec appends one Mutation per change of durable state for each
+// write it performs. A Mutation is deterministic: expiries are absolute, an
+// INCR is the SET of its result, so replaying the records with Apply
+// reproduces the keyspace. Expiry deletions are not recorded: expiry times
+// are absolute, so a replica replaying the records sees the same live keys.
+//
+// Divergences from Redis, by design: there is one database, so SELECT 0
+// succeeds and SELECT 1..15 reply "ERR DB index is out of range"; replies
+// that describe the server (INFO, HELLO, CLIENT ID/INFO, COMMAND, CONFIG GET
+// of parameters Dorivo does not have) differ; SCAN cursors are Dorivo's own
+// (slot and position) and order differs, with the same guarantees.
+package command

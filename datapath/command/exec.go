@@ -1,0 +1,200 @@
+package command
+
+import (
+	"strings"
+
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/shardstore/keyspace"
+)
+
+// Error replies shared by many commands, Redis 7.0's exact texts.
+const (
+	errSyntax     = "ERR syntax error"
+	errNotInt     = "ERR value is not an integer or out of range"
+	errNotFloat   = "ERR value is not a valid float"
+	errOverflow   = "ERR increment or decrement would overflow"
+	errNoAuth     = "NOAUTH Authentication required."
+	errExecAbort  = "EXECABORT Transaction discarded because of previous errors."
+	errNoPermKey  = "NOPERM this user has no permissions to access one of the keys used as arguments"
+	errStrTooLong = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+)
+
+// call is the state of one command execution. It lives in the Session and
+// is reused, so that executing a command does not allocate.
+type call struct {
+	s    *Session
+	ks   *keyspace.Keyspace
+	cmd  *Cmd
+	args [][]byte
+	now  int64
+	dst  []byte
+	muts []Mutation
+}
+
+func (c *call) ok()              { c.dst = resp.AppendOK(c.dst) }
+func (c *call) err(msg string)   { c.dst = resp.AppendError(c.dst, msg) }
+func (c *call) int(n int64)      { c.dst = resp.AppendInt(c.dst, n) }
+func (c *call) bulk(b []byte)    { c.dst = resp.AppendBulk(c.dst, b) }
+func (c *call) null()            { c.dst = resp.AppendNull(c.dst) }
+func (c *call) simple(s string)  { c.dst = resp.AppendSimple(c.dst, s) }
+func (c *call) array(n int)      { c.dst = resp.AppendArray(c.dst, n) }
+func (c *call) bulkStr(s string) { c.dst = resp.AppendBulkString(c.dst, s) }
+
+// mut records a change of durable state.
+func (c *call) mut(m Mutation) { c.muts = append(c.muts, m) }
+
+// Exec runs the request args for session s against ks, whose loop must own
+// every key of the request, at time now (unix ms). It appends the reply to
+// dst and the mutation records of its writes to muts. Inside MULTI it
+// queues the command instead and replies +QUEUED.
+func Exec(s *Session, ks *keyspace.Keyspace, args [][]byte, now int64, dst []byte, muts []Mutation) ([]byte, []Mutation) {
+	c := &s.c
+	*c = call{s: s, ks: ks, args: args, now: now, dst: dst, muts: muts}
+	c.dispatch()
+	dst, muts = c.dst, c.muts
+	*c = call{s: s}
+	return dst, muts
+}
+
+// dispatch is Redis's processCommand: lookup, arity, authentication, ACL,
+// then queueing inside MULTI or execution.
+func (c *call) dispatch() {
+	s, args := c.s, c.args
+	cmd, unknownSub := Lookup(args)
+	if cmd == nil {
+		if unknownSub {
+			c.reject(unknownSubcommand(args))
+		} else {
+			c.reject(unknownCommand(args))
+		}
+		return
+	}
+	c.cmd = cmd
+	if !cmd.arityOK(len(args)) {
+		c.reject(arityError(cmd))
+		return
+	}
+	if !s.authenticated && cmd.Flags&NoAuth == 0 {
+		c.reject(errNoAuth)
+		return
+	}
+	if s.multi && cmd.Flags&NoMulti != 0 {
+		c.reject("ERR Command not allowed inside a transaction")
+		return
+	}
+	if msg := s.permission(cmd, args); msg != "" {
+		c.reject(msg)
+		return
+	}
+	if s.multi && !execsInMulti(cmd) {
+		s.queue = append(s.queue, cloneArgs(args))
+		c.simple("QUEUED")
+		return
+	}
+	cmd.run(c)
+}
+
+// execsInMulti reports the commands that run immediately inside MULTI.
+func execsInMulti(cmd *Cmd) bool {
+	switch cmd.Name {
+	case "exec", "discard", "multi", "watch", "quit", "reset":
+		return true
+	}
+	return false
+}
+
+// reject replies an error for a command refused before execution; inside
+// MULTI it also dooms the transaction, as Redis's rejectCommand does.
+func (c *call) reject(msg string) {
+	if c.s.multi {
+		c.s.multiErr = true
+	}
+	if c.cmd != nil && c.cmd.Name == "exec" {
+		// Redis's execCommandAbort: a rejected EXEC discards the transaction.
+		c.s.discard()
+		c.err("EXECABORT Transaction discarded because of: " + strings.TrimPrefix(msg, "ERR "))
+		return
+	}
+	c.err(msg)
+}
+
+func cloneArgs(args [][]byte) [][]byte {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	buf := make([]byte, 0, n)
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		buf = append(buf, a...)
+		out[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
+	}
+	return out
+}
+
+// cstr is b as C's %s sees it: up to the first NUL.
+func cstr(b []byte) []byte {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i]
+		}
+	}
+	return b
+}
+
+func trunc(b []byte, n int) []byte {
+	b = cstr(b)
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+func unknownCommand(args [][]byte) string {
+	msg := []byte("ERR unknown command '")
+	msg = append(msg, trunc(args[0], 128)...)
+	msg = append(msg, "', with args beginning with: "...)
+	n := 0 // length of the args part, capped at 128 like Redis
+	for i := 1; i < len(args) && n < 128; i++ {
+		a := trunc(args[i], 128-n)
+		msg = append(msg, '\'')
+		msg = append(msg, a...)
+		msg = append(msg, "' "...)
+		n += len(a) + 3
+	}
+	return string(msg)
+}
+
+func unknownSubcommand(args [][]byte) string {
+	msg := []byte("ERR unknown subcommand '")
+	msg = append(msg, trunc(args[1], 128)...)
+	msg = append(msg, "'. Try "...)
+	for _, b := range cstr(args[0]) {
+		if b >= 'a' && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		msg = append(msg, b)
+	}
+	msg = append(msg, " HELP."...)
+	return string(msg)
+}
+
+func arityError(cmd *Cmd) string {
+	return "ERR wrong number of arguments for '" + cmd.Name + "' command"
+}
+
+// eq reports whether b equals the lowercase word w, ignoring case.
+func eq(b []byte, w string) bool {
+	if len(b) != len(w) {
+		return false
+	}
+	for i := range len(b) {
+		if lower(b[i]) != w[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// intArg parses an integer argument like Redis's getLongLongFromObject.
+func intArg(b []byte) (int64, bool) { return resp.ParseInt(b) }

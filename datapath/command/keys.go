@@ -1,0 +1,293 @@
+package command
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/dorivo/dorivo/datapath/resp"
+)
+
+func init() {
+	ks := CatKeyspace
+	def(nil, "del", -2, Write, ks, 1, -1, 1, delCmd)
+	def(nil, "unlink", -2, Write|Fast, ks, 1, -1, 1, delCmd)
+	def(nil, "exists", -2, ReadOnly|Fast, ks, 1, -1, 1, existsCmd)
+	def(nil, "type", 2, ReadOnly|Fast, ks, 1, 1, 1, typeCmd)
+	def(nil, "keys", 2, ReadOnly, ks|CatDangerous, 0, 0, 0, keysCmd)
+	def(nil, "scan", -2, ReadOnly, ks, 0, 0, 0, scanCmd)
+	def(nil, "dbsize", 1, ReadOnly|Fast, ks, 0, 0, 0, dbsizeCmd)
+	def(nil, "flushdb", -1, Write, ks|CatDangerous, 0, 0, 0, flushCmd)
+	def(nil, "flushall", -1, Write, ks|CatDangerous, 0, 0, 0, flushCmd)
+	def(nil, "expire", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
+	def(nil, "pexpire", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
+	def(nil, "expireat", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
+	def(nil, "pexpireat", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
+	def(nil, "ttl", 2, ReadOnly|Fast, ks, 1, 1, 1, ttlCmd)
+	def(nil, "pttl", 2, ReadOnly|Fast, ks, 1, 1, 1, ttlCmd)
+	def(nil, "expiretime", 2, ReadOnly|Fast, ks, 1, 1, 1, ttlCmd)
+	def(nil, "pexpiretime", 2, ReadOnly|Fast, ks, 1, 1, 1, ttlCmd)
+	def(nil, "persist", 2, Write|Fast, ks, 1, 1, 1, persistCmd)
+}
+
+func delCmd(c *call) {
+	n := int64(0)
+	for _, k := range c.args[1:] {
+		if c.ks.Delete(k, c.now) {
+			c.mut(Mutation{Op: OpDel, Key: k})
+			n++
+		}
+	}
+	c.int(n)
+}
+
+func existsCmd(c *call) {
+	n := int64(0)
+	for _, k := range c.args[1:] {
+		if c.ks.Exists(k, c.now) {
+			n++
+		}
+	}
+	c.int(n)
+}
+
+func typeCmd(c *call) {
+	if c.ks.Exists(c.args[1], c.now) {
+		c.simple("string")
+	} else {
+		c.simple("none")
+	}
+}
+
+func keysCmd(c *call) {
+	pat := c.args[1]
+	all := len(pat) == 1 && pat[0] == '*'
+	// The count is known only at the end: collect the keys' bytes first.
+	var keys [][]byte
+	c.ks.Each(func(key, _ []byte, exp int64) {
+		if exp != 0 && exp <= c.now {
+			return
+		}
+		if all || Match(pat, key, false) {
+			keys = append(keys, key)
+		}
+	})
+	c.array(len(keys))
+	for _, k := range keys {
+		c.bulk(k)
+	}
+}
+
+// parseCursor parses a SCAN cursor like C's strtoul, as Redis does: leading
+// '+' or '-' allowed (a negative value wraps), leading zeros allowed, no
+// spaces, no trailing bytes, no overflow.
+func parseCursor(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, true // strtoul("") is 0 with eptr at the end
+	}
+	if isSpace(b[0]) {
+		return 0, false
+	}
+	neg := false
+	s := b
+	if s[0] == '+' || s[0] == '-' {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if len(s) == 0 {
+		return 0, false // no digits: eptr stays at the start
+	}
+	var v uint64
+	for _, ch := range s {
+		if !isDigit(ch) {
+			return 0, false
+		}
+		if v > (math.MaxUint64-uint64(ch-'0'))/10 {
+			return 0, false // ERANGE
+		}
+		v = v*10 + uint64(ch-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+func scanCmd(c *call) {
+	cursor, ok := parseCursor(c.args[1])
+	if !ok {
+		c.err("ERR invalid cursor")
+		return
+	}
+	count := int64(10)
+	var pat, typ []byte
+	usePat := false
+	for i := 2; i < len(c.args); {
+		more := len(c.args) - i
+		switch {
+		case eq(c.args[i], "count") && more >= 2:
+			n, ok := intArg(c.args[i+1])
+			if !ok {
+				c.err(errNotInt)
+				return
+			}
+			if n < 1 {
+				c.err(errSyntax)
+				return
+			}
+			count = n
+		case eq(c.args[i], "match") && more >= 2:
+			pat = c.args[i+1]
+			usePat = !(len(pat) == 1 && pat[0] == '*')
+		case eq(c.args[i], "type") && more >= 2:
+			typ = c.args[i+1]
+		default:
+			c.err(errSyntax)
+			return
+		}
+		i += 2
+	}
+	var keys [][]byte
+	typeOK := typ == nil || eq(typ, "string")
+	next := c.ks.Scan(cursor, int(min(count, math.MaxInt32)), c.now, func(key, _ []byte) {
+		if typeOK && (!usePat || Match(pat, key, false)) {
+			keys = append(keys, key)
+		}
+	})
+	c.array(2)
+	var buf [20]byte
+	c.bulk(strconv.AppendUint(buf[:0], next, 10))
+	c.array(len(keys))
+	for _, k := range keys {
+		c.bulk(k)
+	}
+}
+
+func dbsizeCmd(c *call) { c.int(int64(c.ks.Len())) }
+
+func flushCmd(c *call) {
+	if len(c.args) == 2 && !eq(c.args[1], "sync") && !eq(c.args[1], "async") || len(c.args) > 2 {
+		c.err(errSyntax)
+		return
+	}
+	c.ks.Flush()
+	c.mut(Mutation{Op: OpFlush})
+	c.ok()
+}
+
+// Options of the EXPIRE family.
+const (
+	expNX = 1 << iota
+	expXX
+	expGT
+	expLT
+)
+
+// expireCmd is Redis 7.0's expireGenericCommand.
+func expireCmd(c *call) {
+	name := c.cmd.Name
+	seconds := name == "expire" || name == "expireat"
+	var base int64
+	if name == "expire" || name == "pexpire" {
+		base = c.now
+	}
+	flags := 0
+	for _, opt := range c.args[3:] {
+		switch {
+		case eq(opt, "nx"):
+			flags |= expNX
+		case eq(opt, "xx"):
+			flags |= expXX
+		case eq(opt, "gt"):
+			flags |= expGT
+		case eq(opt, "lt"):
+			flags |= expLT
+		default:
+			c.err("ERR Unsupported option " + string(cstr(opt)))
+			return
+		}
+	}
+	if flags&expNX != 0 && flags&(expXX|expGT|expLT) != 0 {
+		c.err("ERR NX and XX, GT or LT options at the same time are not compatible")
+		return
+	}
+	if flags&expGT != 0 && flags&expLT != 0 {
+		c.err("ERR GT and LT options at the same time are not compatible")
+		return
+	}
+	when, ok := intArg(c.args[2])
+	if !ok {
+		c.err(errNotInt)
+		return
+	}
+	if seconds {
+		if when > math.MaxInt64/1000 || when < math.MinInt64/1000 {
+			c.err(c.invalidExpire())
+			return
+		}
+		when *= 1000
+	}
+	if when > math.MaxInt64-base {
+		c.err(c.invalidExpire())
+		return
+	}
+	when += base
+	key := c.args[1]
+	_, cur, found := c.ks.Lookup(key, c.now)
+	if !found {
+		c.int(0)
+		return
+	}
+	switch {
+	case flags&expNX != 0 && cur != 0,
+		flags&expXX != 0 && cur == 0,
+		flags&expGT != 0 && (cur == 0 || when <= cur),
+		flags&expLT != 0 && cur != 0 && when >= cur:
+		c.int(0)
+		return
+	}
+	if when <= c.now {
+		c.ks.Delete(key, c.now)
+		c.mut(Mutation{Op: OpDel, Key: key})
+	} else {
+		c.ks.SetExpire(key, when, c.now)
+		c.mut(Mutation{Op: OpExpire, Key: key, ExpireAt: when})
+	}
+	c.int(1)
+}
+
+func ttlCmd(c *call) {
+	name := c.cmd.Name
+	ms := name == "pttl" || name == "pexpiretime"
+	abs := name == "expiretime" || name == "pexpiretime"
+	_, at, found := c.ks.Lookup(c.args[1], c.now)
+	if !found {
+		c.int(-2)
+		return
+	}
+	if at == 0 {
+		c.int(-1)
+		return
+	}
+	ttl := at
+	if !abs {
+		ttl = max(at-c.now, 0)
+	}
+	if !ms {
+		ttl = (ttl + 500) / 1000
+	}
+	c.int(ttl)
+}
+
+func persistCmd(c *call) {
+	key := c.args[1]
+	_, at, found := c.ks.Lookup(key, c.now)
+	if !found || at == 0 {
+		c.int(0)
+		return
+	}
+	c.ks.SetExpire(key, 0, c.now)
+	c.mut(Mutation{Op: OpExpire, Key: key})
+	c.int(1)
+}
+
+var _ = resp.AppendInt

@@ -1,0 +1,43 @@
+package command
+
+import "github.com/dorivo/dorivo/shardstore/keyspace"
+
+// Op is the kind of a Mutation.
+type Op uint8
+
+const (
+	// OpSet stores Val under Key with expiry ExpireAt (0 for none).
+	OpSet Op = iota + 1
+	// OpDel deletes Key.
+	OpDel
+	// OpExpire sets Key's expiry to ExpireAt; 0 removes it (PERSIST).
+	OpExpire
+	// OpFlush deletes every key of the keyspace.
+	OpFlush
+)
+
+// Mutation is one deterministic change of durable state. Key and Val alias
+// the request or the keyspace and are valid until the next call on that
+// keyspace: the server encodes them into its log record before then.
+type Mutation struct {
+	Op       Op
+	Key      []byte
+	Val      []byte
+	ExpireAt int64
+}
+
+// Apply replays m on ks, as a replica or a restart does.
+func Apply(ks *keyspace.Keyspace, m Mutation) {
+	switch m.Op {
+	case OpSet:
+		ks.Set(m.Key, m.Val, m.ExpireAt)
+	case OpDel:
+		ks.Delete(m.Key, 0)
+	case OpExpire:
+		// now = 0: the key is live whatever its expiry, and the replay sets
+		// exactly the recorded absolute time.
+		ks.SetExpire(m.Key, m.ExpireAt, 0)
+	case OpFlush:
+		ks.Flush()
+	}
+}

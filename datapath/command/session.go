@@ -1,0 +1,112 @@
+package command
+
+import (
+	"sync/atomic"
+
+	"github.com/dorivo/dorivo/shardstore/keyspace"
+)
+
+// Node is the state every loop of one agent shares: users, configuration
+// and client ids. Loops read it without locks: each part is an immutable
+// snapshot behind an atomic pointer, replaced whole (copy on write) by the
+// rare commands that change it (ACL SETUSER, CONFIG SET).
+type Node struct {
+	users   atomic.Pointer[userTable]
+	config  atomic.Pointer[Config]
+	nextID  atomic.Int64
+	clients atomic.Int64
+	// StartMs is the node's start time, for INFO.
+	StartMs int64
+}
+
+// NewNode returns a node with Redis's default user (on, nopass, all keys,
+// all commands) and the default configuration.
+func NewNode() *Node {
+	n := &Node{}
+	n.users.Store(defaultUsers())
+	cfg := DefaultConfig
+	n.config.Store(&cfg)
+	return n
+}
+
+// Config returns the current configuration. It must not be modified.
+func (n *Node) Config() *Config { return n.config.Load() }
+
+// Clients returns the number of open sessions.
+func (n *Node) Clients() int64 { return n.clients.Load() }
+
+// Session is one client connection's state: its id and name, its user,
+// its transaction (MULTI queue, WATCHed keys). A session is used by one
+// goroutine at a time.
+type Session struct {
+	Node *Node
+	// ID is the client id (CLIENT ID), unique on the node.
+	ID int64
+	// Name is the client name (CLIENT SETNAME).
+	Name []byte
+	// Addr is the peer address, for CLIENT INFO.
+	Addr string
+	// Closing is set by QUIT: the server closes the connection after
+	// writing the reply.
+	Closing bool
+
+	user          string
+	authenticated bool
+
+	multi    bool
+	multiErr bool // a command was rejected while queueing: EXEC aborts
+	queue    [][][]byte
+	watcher  keyspace.Watcher
+	watched  []watchedKey
+
+	c call
+}
+
+type watchedKey struct {
+	ks  *keyspace.Keyspace
+	key []byte
+}
+
+// NewSession opens a session on node. It starts authenticated as the
+// default user when that user needs no password, as in Redis.
+func NewSession(n *Node) *Session {
+	s := &Session{Node: n, ID: n.nextID.Add(1), user: "default"}
+	if u := n.users.Load().get("default"); u != nil && u.On && u.NoPass {
+		s.authenticated = true
+	}
+	n.clients.Add(1)
+	return s
+}
+
+// Close releases the session's watches. The server calls it once, when the
+// connection closes, on the loop that owns the watched keys.
+func (s *Session) Close() {
+	s.unwatchAll()
+	s.queue = nil
+	s.multi = false
+	s.Node.clients.Add(-1)
+}
+
+// User returns the name of the session's user.
+func (s *Session) User() string { return s.user }
+
+// Authenticated reports whether the session may run commands.
+func (s *Session) Authenticated() bool { return s.authenticated }
+
+// InMulti reports whether the session is queueing a transaction.
+func (s *Session) InMulti() bool { return s.multi }
+
+func (s *Session) unwatchAll() {
+	for _, w := range s.watched {
+		w.ks.Unwatch(w.key, &s.watcher)
+	}
+	s.watched = s.watched[:0]
+}
+
+func (s *Session) discard() {
+	s.multi, s.multiErr = false, false
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	s.unwatchAll()
+	s.watcher.Dirty = false
+}

@@ -1,0 +1,289 @@
+package difftest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/datapath/resp"
+)
+
+// Cmp says how a step's two replies are compared.
+type Cmp int
+
+const (
+	// Exact requires identical bytes.
+	Exact Cmp = iota
+	// Unordered requires the same array elements in any order (KEYS).
+	Unordered
+	// ScanAll iterates SCAN to the end on both sides (the step's cursor
+	// argument is ignored) and requires the same set of keys.
+	ScanAll
+	// Near requires integers within a tolerance: 1 for seconds, 1000 for
+	// milliseconds (TTL, PTTL, EXPIRETIME).
+	Near
+	// Ignore reads both replies without comparing them.
+	Ignore
+	// Closed requires identical bytes and the connection closed after them.
+	Closed
+)
+
+// Step is one request of a case.
+type Step struct {
+	Args []string // the request, sent as a RESP multibulk
+	Raw  string   // when set, sent as is instead of Args
+	Cmp  Cmp
+	// Replies is the number of replies the request produces, 1 if 0.
+	Replies int
+}
+
+// Case is a sequence of steps run on one fresh connection to each server.
+type Case struct {
+	Name  string
+	Steps []Step
+}
+
+// Run runs every case against redis (a real redis-server) and dorivo, and
+// fails t on the first differing reply of each case. Each case starts with
+// FLUSHALL on a separate connection.
+func Run(t *testing.T, redisAddr, dorivoAddr string, cases []Case) {
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			for _, addr := range []string{redisAddr, dorivoAddr} {
+				ctl := dial(t, addr)
+				ctl.do(t, Step{Args: []string{"FLUSHALL"}})
+				ctl.close()
+			}
+			r, d := dial(t, redisAddr), dial(t, dorivoAddr)
+			defer r.close()
+			defer d.close()
+			for i, st := range c.Steps {
+				what := st.Raw
+				if what == "" {
+					what = fmt.Sprintf("%q", st.Args)
+				}
+				if st.Cmp == ScanAll {
+					rk, dk := r.scanAll(t, st), d.scanAll(t, st)
+					if fmt.Sprint(rk) != fmt.Sprint(dk) {
+						t.Fatalf("step %d %s: SCAN keys differ\nredis:  %q\ndorivo: %q", i, what, rk, dk)
+					}
+					continue
+				}
+				rr, dr := r.do(t, st), d.do(t, st)
+				if !same(st.Cmp, rr, dr) {
+					t.Fatalf("step %d %s: replies differ\nredis:  %q\ndorivo: %q", i, what, rr, dr)
+				}
+				if st.Cmp == Closed {
+					for _, x := range []*conn{r, d} {
+						if !x.closedByPeer() {
+							t.Fatalf("step %d %s: %s left the connection open", i, what, x.addr)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func same(cmp Cmp, a, b []byte) bool {
+	switch cmp {
+	case Ignore:
+		return true
+	case Unordered:
+		return bytes.Equal(sortedArray(a), sortedArray(b))
+	case Near:
+		if bytes.Equal(a, b) {
+			return true
+		}
+		x, ok1 := intReply(a)
+		y, ok2 := intReply(b)
+		if !ok1 || !ok2 || (x < 0) != (y < 0) {
+			return false
+		}
+		tol := int64(1)
+		if x > 100000 || y > 100000 {
+			tol = 1000 // milliseconds, or an absolute time
+		}
+		return x-y <= tol && y-x <= tol
+	}
+	return bytes.Equal(a, b)
+}
+
+func intReply(b []byte) (int64, bool) {
+	if len(b) < 3 || b[0] != ':' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b[1:len(b)-2]), 10, 64)
+	return n, err == nil
+}
+
+// sortedArray returns a flat array reply with its elements sorted.
+func sortedArray(b []byte) []byte {
+	rd := bufio.NewReader(bytes.NewReader(b))
+	head, err := rd.ReadBytes('\n')
+	if err != nil || head[0] != '*' {
+		return b
+	}
+	n, _ := strconv.Atoi(string(head[1 : len(head)-2]))
+	var elems []string
+	for range n {
+		e, err := readReply(rd)
+		if err != nil {
+			return b
+		}
+		elems = append(elems, string(e))
+	}
+	sort.Strings(elems)
+	out := append([]byte(nil), head...)
+	for _, e := range elems {
+		out = append(out, e...)
+	}
+	return out
+}
+
+type conn struct {
+	addr string
+	c    net.Conn
+	rd   *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &conn{addr: addr, c: c, rd: bufio.NewReader(c)}
+}
+
+func (c *conn) close() { c.c.Close() }
+
+func (c *conn) do(t *testing.T, st Step) []byte {
+	t.Helper()
+	req := []byte(st.Raw)
+	if st.Raw == "" {
+		args := make([][]byte, len(st.Args))
+		for i, a := range st.Args {
+			args[i] = []byte(a)
+		}
+		req = resp.AppendCommand(nil, args...)
+	}
+	c.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.c.Write(req); err != nil {
+		t.Fatalf("%s: write: %v", c.addr, err)
+	}
+	var rep []byte
+	for range max(st.Replies, 1) {
+		r, err := readReply(c.rd)
+		if err != nil {
+			t.Fatalf("%s: reading the reply to %q: %v", c.addr, req, err)
+		}
+		rep = append(rep, r...)
+	}
+	return rep
+}
+
+// closedByPeer reports whether the peer closed the connection.
+func (c *conn) closedByPeer() bool {
+	c.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err := c.rd.ReadByte()
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// scanAll runs SCAN from cursor 0 to the end with the step's options and
+// returns the sorted keys seen.
+func (c *conn) scanAll(t *testing.T, st Step) []string {
+	seen := map[string]bool{}
+	cursor := "0"
+	for range 100000 {
+		args := append([]string{st.Args[0], cursor}, st.Args[2:]...)
+		rep := c.do(t, Step{Args: args})
+		rd := bufio.NewReader(bytes.NewReader(rep))
+		var parts [][]byte
+		if head, _ := rd.ReadBytes('\n'); string(head) != "*2\r\n" {
+			t.Fatalf("%s: SCAN replied %q", c.addr, rep)
+		}
+		cur, err := readReply(rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := sortedArray(rep[4+len(cur):])
+		krd := bufio.NewReader(bytes.NewReader(keys))
+		head, _ := krd.ReadBytes('\n')
+		n, _ := strconv.Atoi(string(head[1 : len(head)-2]))
+		for range n {
+			e, _ := readReply(krd)
+			parts = append(parts, e)
+		}
+		for _, p := range parts {
+			seen[string(p)] = true
+		}
+		cursor = string(bulkBody(cur))
+		if cursor == "0" {
+			out := make([]string, 0, len(seen))
+			for k := range seen {
+				out = append(out, k)
+			}
+			sort.Strings(out)
+			return out
+		}
+	}
+	t.Fatalf("%s: SCAN did not terminate", c.addr)
+	return nil
+}
+
+func bulkBody(b []byte) []byte {
+	i := bytes.IndexByte(b, '\n')
+	return b[i+1 : len(b)-2]
+}
+
+// readReply reads one complete RESP2 reply and returns its raw bytes.
+func readReply(rd *bufio.Reader) ([]byte, error) {
+	line, err := rd.ReadBytes('\n')
+	if err != nil {
+		return nil, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return nil, fmt.Errorf("bad reply line %q", line)
+	}
+	switch line[0] {
+	case '+', '-', ':':
+		return line, nil
+	case '$':
+		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
+		if err != nil {
+			return nil, fmt.Errorf("bad bulk length %q", line)
+		}
+		if n < 0 {
+			return line, nil
+		}
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			return nil, err
+		}
+		return append(line, body...), nil
+	case '*':
+		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
+		if err != nil {
+			return nil, fmt.Errorf("bad array length %q", line)
+		}
+		out := line
+		for range n {
+			e, err := readReply(rd)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e...)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown reply type %q", line)
+}
