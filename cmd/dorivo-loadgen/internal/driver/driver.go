@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/journal"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/respclient"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/stats"
@@ -326,10 +328,7 @@ func (c *conn) wait(ctx context.Context, s *scheduler, flush func() error) (time
 			if flush() != nil {
 				return 0, false
 			}
-			s.timer.Reset(d)
-			select {
-			case <-s.timer.C:
-			case <-ctx.Done():
+			if !c.sleepUntil(ctx, s.timer, intended) {
 				return 0, false
 			}
 		}
@@ -341,6 +340,34 @@ func (c *conn) wait(ctx context.Context, s *scheduler, flush func() error) (time
 	default:
 	}
 	return 0, c.run.take()
+}
+
+// timerSlop is how late the Go runtime's timers may fire: they sleep in the
+// netpoller, whose timeout has millisecond resolution on Linux.
+const timerSlop = time.Millisecond
+
+// sleepUntil sleeps until at (since the run's start). A Go timer covers
+// all but the last timerSlop, a nanosleep(2) the rest: it parks only this
+// connection's OS thread and wakes within the kernel's timer slack (50 µs),
+// so open-loop sends leave on schedule instead of up to a millisecond late,
+// which the corrected latency would otherwise charge to the server.
+func (c *conn) sleepUntil(ctx context.Context, timer *time.Timer, at time.Duration) bool {
+	if d := at - c.run.since() - timerSlop; d > 0 {
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		rem := at - c.run.since()
+		if rem <= 0 {
+			return true
+		}
+		ts := unix.NsecToTimespec(rem.Nanoseconds())
+		_ = unix.Nanosleep(&ts, nil) // EINTR: loop and sleep the rest
+	}
 }
 
 // connErrorKind names a connection-level failure without addresses, so

@@ -193,6 +193,20 @@ func (o OpReport) finish(elapsed time.Duration) OpReport {
 	return o
 }
 
+func writeRows(w io.Writer, ops []OpReport, total OpReport, q func(OpReport) Quantiles) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "op\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tmisses\terrors\t")
+	for _, o := range append(ops, total) {
+		l := q(o)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t\n",
+			o.Op, o.Requests, o.Throughput, l.P50, l.P90, l.P99, l.P999, l.Max, o.Misses, o.Errors)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
 // WriteJSON writes the report as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -211,24 +225,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 		mode = fmt.Sprintf("open loop at %.0f req/s (latency from intended send time)", r.RateRPS)
 	}
 	fmt.Fprintf(w, "%s %s, %s, %d conns, pipeline %d, %.2fs\n", r.Proto, r.Target, mode, r.Conns, r.Pipeline, r.Elapsed)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "op\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tmisses\terrors\t")
-	row := func(o OpReport, q Quantiles) {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t\n",
-			o.Op, o.Requests, o.Throughput, q.P50, q.P90, q.P99, q.P999, q.Max, o.Misses, o.Errors)
+	if err := writeRows(w, r.Ops, r.Total, func(o OpReport) Quantiles { return o.Latency }); err != nil {
+		return err
 	}
-	for _, o := range r.Ops {
-		row(o, o.Latency)
-	}
-	row(r.Total, r.Total.Latency)
 	if r.Mode == "open" {
-		fmt.Fprintln(tw, "service time (from actual send, uncorrected):\t\t\t\t\t\t\t\t\t\t")
-		for _, o := range r.Ops {
-			row(o, o.Service)
+		fmt.Fprintln(w, "service time, from the actual send (what an uncorrected client would report):")
+		if err := writeRows(w, r.Ops, r.Total, func(o OpReport) Quantiles { return o.Service }); err != nil {
+			return err
 		}
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write report: %w", err)
 	}
 	for _, o := range r.Ops {
 		kinds := slices.Collect(maps.Keys(o.ErrorKinds))
