@@ -13,6 +13,7 @@ import (
 
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/redistest"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/respclient"
+	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/udptest"
 	"github.com/dorivo/dorivo/datapath/resp"
 )
 
@@ -174,6 +175,25 @@ func TestVerifyFindsPlantedLoss(t *testing.T) {
 	code, out, _ = runCLI(t, "--target", addr, "--verify", rec, "--json")
 	if code != exitMismatch || !strings.Contains(out, `"missing": [`) || !strings.Contains(out, lost) {
 		t.Fatalf("JSON verify: exit %d\n%s", code, out)
+	}
+}
+
+// TestUDPRecordAndVerify drives the datagram protocol through the command
+// line against the in-test responder, with 1024-byte values (the
+// protocol's maximum), then plants a loss.
+func TestUDPRecordAndVerify(t *testing.T) {
+	srv := udptest.Start(t, 0)
+	rec := filepath.Join(t.TempDir(), "udp.rec")
+	code, out, stderr := runCLI(t, "--proto", "udp", "--target", srv.Addr, "--requests", "1000", "--pipeline", "8",
+		"--value-size", "1024", "--record", rec, "--quiet")
+	if code != exitOK || !strings.Contains(out, "udp "+srv.Addr) {
+		t.Fatalf("UDP run: exit %d\n%s%s", code, out, stderr)
+	}
+	keys := recordedKeys(t, rec)
+	srv.Delete(keys[0])
+	code, out, _ = runCLI(t, "--proto", "udp", "--target", srv.Addr, "--verify", rec)
+	if code != exitMismatch || !strings.Contains(out, "1 missing, 0 wrong") || !strings.Contains(out, "missing "+keys[0]+"\n") {
+		t.Fatalf("UDP verify after a planted loss: exit %d\n%s", code, out)
 	}
 }
 

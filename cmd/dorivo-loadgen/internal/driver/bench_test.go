@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/redistest"
+	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/udptest"
 )
 
 // BenchmarkClosedLoopRESP measures the load generator's own cost per
@@ -37,8 +38,8 @@ func BenchmarkClosedLoopRESP(b *testing.B) {
 // BenchmarkClosedLoopUDP is the same over datagrams to the in-test
 // responder.
 func BenchmarkClosedLoopUDP(b *testing.B) {
-	srv := startUDPServer(b, 0)
-	cfg := baseConfig(ProtoUDP, srv.addr)
+	srv := udptest.Start(b, 0)
+	cfg := baseConfig(ProtoUDP, srv.Addr)
 	cfg.Pipeline, cfg.Duration, cfg.Requests = 16, 0, int64(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()

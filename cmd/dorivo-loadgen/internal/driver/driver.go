@@ -146,8 +146,27 @@ type pending struct {
 	sent     time.Duration
 }
 
+// check rejects configurations the connections cannot run; the command
+// line reports the same problems earlier, naming the flags.
+func (cfg *Config) check() error {
+	switch {
+	case cfg.Proto != ProtoRESP && cfg.Proto != ProtoUDP:
+		return fmt.Errorf("protocol %q: want %s or %s", cfg.Proto, ProtoRESP, ProtoUDP)
+	case cfg.Conns < 1 || cfg.Pipeline < 1 || cfg.Timeout <= 0:
+		return fmt.Errorf("conns %d, pipeline %d, timeout %v: all must be positive", cfg.Conns, cfg.Pipeline, cfg.Timeout)
+	case cfg.Proto == ProtoUDP && cfg.Workload.MSetRatio > 0:
+		return errors.New("the datagram protocol has no MSET")
+	case cfg.Duration <= 0 && cfg.Requests <= 0:
+		return errors.New("neither a duration nor a request count: the run would never end")
+	}
+	return cfg.Workload.Validate()
+}
+
 // Run runs the load and returns its report.
 func Run(ctx context.Context, cfg *Config) (stats.Report, error) {
+	if err := cfg.check(); err != nil {
+		return stats.Report{}, err
+	}
 	plans, err := Plan(cfg)
 	if err != nil {
 		return stats.Report{}, err

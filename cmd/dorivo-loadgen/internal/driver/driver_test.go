@@ -11,6 +11,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/journal"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/redistest"
+	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/udptest"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/workload"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
@@ -163,8 +164,8 @@ func TestShardAwarePortsMatchOwners(t *testing.T) {
 }
 
 func TestUDPClosedLoopRecordAndVerify(t *testing.T) {
-	srv := startUDPServer(t, 0)
-	cfg := baseConfig(ProtoUDP, srv.addr)
+	srv := udptest.Start(t, 0)
+	cfg := baseConfig(ProtoUDP, srv.Addr)
 	path := filepath.Join(t.TempDir(), "rec")
 	j, err := journal.Create(path)
 	if err != nil {
@@ -188,10 +189,8 @@ func TestUDPClosedLoopRecordAndVerify(t *testing.T) {
 	if int64(exp.Writes) != rep.Ops[1].Requests {
 		t.Errorf("recorded %d writes, acknowledged %d", exp.Writes, rep.Ops[1].Requests)
 	}
-	srv.mu.Lock()
-	delete(srv.store, exp.Keys[0])
-	srv.store[exp.Keys[1]] = "changed"
-	srv.mu.Unlock()
+	srv.Delete(exp.Keys[0])
+	srv.Set(exp.Keys[1], "changed")
 	res, err := Verify(context.Background(), cfg, exp)
 	if err != nil {
 		t.Fatal(err)
@@ -202,8 +201,8 @@ func TestUDPClosedLoopRecordAndVerify(t *testing.T) {
 }
 
 func TestUDPLostDatagramsTimeOut(t *testing.T) {
-	srv := startUDPServer(t, 10)
-	cfg := baseConfig(ProtoUDP, srv.addr)
+	srv := udptest.Start(t, 10)
+	cfg := baseConfig(ProtoUDP, srv.Addr)
 	cfg.Timeout = 100 * time.Millisecond
 	cfg.Duration, cfg.Requests = 0, 400
 	rep, err := Run(context.Background(), cfg)
@@ -211,8 +210,8 @@ func TestUDPLostDatagramsTimeOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	timeouts := rep.Total.ErrorKinds["timeout"]
-	if timeouts != srv.ignored.Load() || timeouts == 0 {
-		t.Fatalf("%d timeouts, server ignored %d requests", timeouts, srv.ignored.Load())
+	if timeouts != srv.Ignored() || timeouts == 0 {
+		t.Fatalf("%d timeouts, server ignored %d requests", timeouts, srv.Ignored())
 	}
 	if rep.Total.Requests+timeouts != 400 {
 		t.Fatalf("%d answered + %d timed out, want 400", rep.Total.Requests, timeouts)
