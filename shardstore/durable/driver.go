@@ -75,6 +75,17 @@ func (s *Store) run() {
 			s.fail(err)
 			return
 		}
+		// Advance just committed what the fsync made durable (a sole voter
+		// commits on its own append). Apply and acknowledge it now, in a
+		// cheap unsynced cycle, instead of making those writers wait for
+		// the next batch's fsync: that would double every write's latency
+		// and halve throughput at a given number of clients.
+		if s.anyReady() {
+			if err := s.handleReady(); err != nil {
+				s.fail(err)
+				return
+			}
+		}
 	}
 }
 

@@ -1,0 +1,122 @@
+package durable
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// BenchmarkPropose measures acknowledged (committed, fsynced, applied)
+// writes through the store on a real disk directory, with N proposers each
+// waiting for its write before the next, as N pipelining-free clients do.
+// One op is one write; the metrics give the group-commit factor.
+//
+//	go test ./shardstore/durable -run '^$' -bench 'Propose|RedisAOF' -benchtime 2s
+func BenchmarkPropose(b *testing.B) {
+	for _, n := range []int{1, 50, 256} {
+		b.Run(fmt.Sprintf("proposers=%d", n), func(b *testing.B) {
+			s := openStore(b, b.TempDir(), Options{Shards: 4})
+			defer s.Close()
+			val := []byte("xxx") // redis-benchmark's default 3-byte value
+			before := s.Stats()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for p := range n {
+				wg.Go(func() {
+					ch := make(chan error, 1)
+					done := func(_ uint64, err error) { ch <- err }
+					var rec []byte
+					for i := p; i < b.N; i += n {
+						key := fmt.Appendf(nil, "{c%d}:key:%d", p, i)
+						rec = AppendSet(rec[:0], key, val, 0)
+						s.Propose(s.ShardOf(slot.Of(key)), rec, done)
+						if err := <-ch; err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			st := s.Stats()
+			secs := b.Elapsed().Seconds()
+			fsyncs := float64(st.Fsyncs - before.Fsyncs)
+			b.ReportMetric(float64(b.N)/secs, "writes/s")
+			b.ReportMetric(fsyncs/secs, "fsyncs/s")
+			if fsyncs > 0 {
+				b.ReportMetric(float64(b.N)/fsyncs, "writes/fsync")
+			}
+		})
+	}
+}
+
+var rpsRE = regexp.MustCompile(`SET: ([0-9.]+) requests per second`)
+
+// BenchmarkRedisAOFAlways is the peer: redis-server with appendonly yes and
+// appendfsync always (one fsync per event-loop iteration, Redis's group
+// commit), driven by redis-benchmark -t set -c 50 on the same machine in
+// the same run. One op is one SET. Redis is reached over loopback TCP and
+// this store in-process, so the peer pays RESP and syscalls the store does
+// not yet; the comparison is of durable write paths, not of servers.
+func BenchmarkRedisAOFAlways(b *testing.B) {
+	srv, err := exec.LookPath("redis-server")
+	if err != nil {
+		b.Skip("redis-server not installed")
+	}
+	bench, err := exec.LookPath("redis-benchmark")
+	if err != nil {
+		b.Skip("redis-benchmark not installed")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	cmd := exec.Command(srv, "--port", port, "--bind", "127.0.0.1", "--dir", b.TempDir(),
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 500 {
+			b.Fatalf("redis-server did not listen: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := max(b.N, 50)
+	b.ResetTimer()
+	out, err := exec.Command(bench, "-p", port, "-t", "set", "-n", strconv.Itoa(n), "-c", "50",
+		"-r", "100000", "-q").CombinedOutput()
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("redis-benchmark: %v\n%s", err, out)
+	}
+	var rps float64
+	sc := bufio.NewScanner(bytesReader(out))
+	sc.Split(scanCR)
+	for sc.Scan() {
+		if m := rpsRE.FindStringSubmatch(sc.Text()); m != nil {
+			rps, _ = strconv.ParseFloat(m[1], 64)
+		}
+	}
+	if rps == 0 {
+		b.Fatalf("no SET rate in redis-benchmark output:\n%s", out)
+	}
+	b.ReportMetric(rps, "writes/s")
+}
