@@ -102,14 +102,25 @@ func (s *Session) authenticate(user, pass []byte) bool {
 		}
 	}
 	s.user = u.Name
+	s.usersSeen = nil
 	s.authenticated = true
 	return true
+}
+
+// userEntry returns the session's user from the current user table,
+// caching the lookup until the table changes.
+func (s *Session) userEntry() *User {
+	t := s.Node.users.Load()
+	if t != s.usersSeen {
+		s.usersSeen, s.userSeen = t, t.get(s.user)
+	}
+	return s.userSeen
 }
 
 // permission checks that the session's user may run cmd with args and
 // returns the NOPERM error otherwise. A deleted user has no permissions.
 func (s *Session) permission(cmd *Cmd, args [][]byte) string {
-	u := s.Node.users.Load().get(s.user)
+	u := s.userEntry()
 	if u == nil {
 		return "NOPERM this user has no permissions to run the '" + cmd.Name + "' command"
 	}

@@ -52,6 +52,8 @@ type Session struct {
 
 	user          string
 	authenticated bool
+	usersSeen     *userTable // the table userSeen was looked up in
+	userSeen      *User
 
 	multi    bool
 	multiErr bool // a command was rejected while queueing: EXEC aborts
