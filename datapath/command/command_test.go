@@ -144,7 +144,7 @@ func TestNoAuth(t *testing.T) {
 	}
 	expect(t, s, ks,
 		[2]string{"GET k", "-NOAUTH Authentication required.\r\n"},
-		[2]string{"HELLO 2", "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"},
+		[2]string{"HELLO 2", "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"},
 		[2]string{"AUTH wrong", "-WRONGPASS invalid username-password pair or user is disabled.\r\n"},
 		[2]string{"AUTH secret", "+OK\r\n"},
 		[2]string{"GET k", "$-1\r\n"},

@@ -245,9 +245,9 @@ var Cases = []Case{
 		X("AUTH", "default", "x"), X("ACL", "DELUSER", "acme"), X("ACL", "DELUSER", "default"), X("ACL", "DELUSER", "none"),
 	}},
 	{"acl commands", []Step{
-		X("ACL", "SETUSER", "ro", "on", "nopass", "~*", "+@read", "-strlen"), X("ACL", "LIST"),
-		X("ACL", "SETUSER", "ro2", "on", "nopass", "allkeys", "+get", "+set", "-set", "+client|setname"), X("ACL", "LIST"),
-		X("ACL", "SETUSER", "plain"), X("ACL", "LIST"), X("AUTH", "plain", "x"),
+		X("ACL", "SETUSER", "ro", "on", "nopass", "~*", "+@read", "-strlen"), Step{Args: []string{"ACL", "LIST"}, Cmp: Words},
+		X("ACL", "SETUSER", "ro2", "on", "nopass", "allkeys", "+get", "+set", "-set", "+client|setname"), Step{Args: []string{"ACL", "LIST"}, Cmp: Words},
+		X("ACL", "SETUSER", "plain"), Step{Args: []string{"ACL", "LIST"}, Cmp: Words}, X("AUTH", "plain", "x"),
 		X("AUTH", "ro", "any"), X("GET", "k"), X("SET", "k", "v"), X("STRLEN", "k"), X("ACL", "WHOAMI"), X("CLIENT", "SETNAME", "x"),
 		X("MULTI"), X("SET", "k", "v"), X("GET", "k"), X("EXEC"),
 		X("AUTH", "ro2", "x"), X("SET", "k", "v"), X("GET", "k"), X("CLIENT", "SETNAME", "x"), X("CLIENT", "GETNAME"),
@@ -277,7 +277,37 @@ var Cases = []Case{
 	{"protocol nul hides count cr", []Step{RawClosed("*1\x00\r\n" + strings.Repeat("x", 70000))}},
 }
 
+// Reconnect is a step that replaces both connections by new ones.
+var Reconnect = Step{Reconnect: true}
+
 func init() {
+	big := strings.Repeat("0123456789", 10000) // beyond Redis's 32 KiB big-argument path
+	pipeline := strings.Repeat("*3\r\n$3\r\nSET\r\n$1\r\np\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\np\r\nPING\r\n", 50)
+	var many []string
+	for i := range 300 {
+		many = append(many, "key:"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+strings.Repeat("1", i/26), "v")
+	}
+	Cases = append(Cases,
+		Case{"noauth", []Step{
+			X("ACL", "SETUSER", "default", "resetpass", ">secret"), Reconnect,
+			X("GET", "k"), X("PING"), X("NOSUCH"), X("MULTI"), X("EXEC"), X("HELLO", "2"), X("HELLO", "2", "AUTH", "default", "bad"),
+			X("AUTH", "bad"), X("AUTH", "default", "bad"), X("CLIENT", "SETNAME", "x"),
+			Raw("*11\r\n"), Reconnect, Raw("*1\r\n$16385\r\n"), Reconnect,
+			Ign("HELLO", "2", "AUTH", "default", "secret"), X("GET", "k"), Reconnect, X("AUTH", "secret"), X("GET", "k"),
+			X("ACL", "SETUSER", "default", "nopass"), Reconnect, X("GET", "k"),
+		}},
+		Case{"big values and pipelines", []Step{
+			X("SET", "big", big), X("GET", "big"), X("STRLEN", "big"), X("APPEND", "big", big), X("GETRANGE", "big", "99990", "100010"),
+			X("MSET", "b1", big, "b2", big[:40000]), X("MGET", "b1", "b2", "nope"),
+			{Raw: pipeline, Replies: 150}, X("GET", "p"),
+			{Raw: "PING\r\nPING\r\n*1\r\n$4\r\nPING\r\nECHO x\r\n", Replies: 4},
+		}},
+		Case{"scan many keys", []Step{
+			X(append([]string{"MSET"}, many...)...), X("DBSIZE"), Scan(), Scan("COUNT", "1"), Scan("COUNT", "7"),
+			Scan("MATCH", "key:x*"), Scan("MATCH", "*a1*", "COUNT", "3"), U("KEYS", "key:xx?1*"),
+		}},
+	)
+
 	Cases = append(Cases, Case{"acl rule descriptions", []Step{
 		X("ACL", "SETUSER", "u1", "reset", "+@read", "+get"), X("ACL", "SETUSER", "u2", "reset", "+get", "-get"),
 		X("ACL", "SETUSER", "u3", "reset", "+@read", "-get", "+get"), X("ACL", "SETUSER", "u4", "reset", "+get", "+set", "-get"),
@@ -286,7 +316,7 @@ func init() {
 		X("ACL", "SETUSER", "u9", "on", ">x", ">x", "skip-sanitize-payload", "&*"), X("ACL", "SETUSER", "u9", "<x", "#"+strings.Repeat("a", 64)),
 		X("ACL", "SETUSER", "u10", "allcommands", "-@write", "+set", "allkeys"), X("ACL", "SETUSER", "u10", "nocommands", "+client|setname"),
 		X("ACL", "SETUSER", "u12", "on", "nopass", "resetpass"),
-		X("ACL", "LIST"),
+		Step{Args: []string{"ACL", "LIST"}, Cmp: Words},
 		X("ACL", "DELUSER", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9", "u10", "u12"),
 	}})
 }

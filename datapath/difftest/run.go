@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,10 @@ const (
 	// Near requires integers within a tolerance: 1 for seconds, 1000 for
 	// milliseconds (TTL, PTTL, EXPIRETIME).
 	Near
+	// Words requires arrays of bulk strings whose elements have the same
+	// words in any order (ACL LIST: Redis orders command rules by its
+	// command table's hash order, which varies between processes).
+	Words
 	// Ignore reads both replies without comparing them.
 	Ignore
 	// Closed requires identical bytes and the connection closed after them.
@@ -42,6 +47,8 @@ type Step struct {
 	Cmp  Cmp
 	// Replies is the number of replies the request produces, 1 if 0.
 	Replies int
+	// Reconnect replaces both connections by new ones; nothing is sent.
+	Reconnect bool
 }
 
 // Case is a sequence of steps run on one fresh connection to each server.
@@ -62,9 +69,14 @@ func Run(t *testing.T, redisAddr, dorivoAddr string, cases []Case) {
 				ctl.close()
 			}
 			r, d := dial(t, redisAddr), dial(t, dorivoAddr)
-			defer r.close()
-			defer d.close()
+			defer func() { r.close(); d.close() }()
 			for i, st := range c.Steps {
+				if st.Reconnect {
+					r.close()
+					d.close()
+					r, d = dial(t, redisAddr), dial(t, dorivoAddr)
+					continue
+				}
 				what := st.Raw
 				if what == "" {
 					what = fmt.Sprintf("%q", st.Args)
@@ -98,6 +110,8 @@ func same(cmp Cmp, a, b []byte) bool {
 		return true
 	case Unordered:
 		return bytes.Equal(sortedArray(a), sortedArray(b))
+	case Words:
+		return bytes.Equal(sortedWords(a), sortedWords(b))
 	case Near:
 		if bytes.Equal(a, b) {
 			return true
@@ -114,6 +128,29 @@ func same(cmp Cmp, a, b []byte) bool {
 		return x-y <= tol && y-x <= tol
 	}
 	return bytes.Equal(a, b)
+}
+
+// sortedWords sorts the words inside each element of an array of bulk
+// strings, keeping the elements' order.
+func sortedWords(b []byte) []byte {
+	rd := bufio.NewReader(bytes.NewReader(b))
+	head, err := rd.ReadBytes('\n')
+	if err != nil || head[0] != '*' {
+		return b
+	}
+	n, _ := strconv.Atoi(string(head[1 : len(head)-2]))
+	out := append([]byte(nil), head...)
+	for range n {
+		e, err := readReply(rd)
+		if err != nil || e[0] != '$' {
+			return b
+		}
+		words := strings.Fields(string(bulkBody(e)))
+		sort.Strings(words)
+		out = append(out, strings.Join(words, " ")...)
+		out = append(out, '\n')
+	}
+	return out
 }
 
 func intReply(b []byte) (int64, bool) {
