@@ -75,6 +75,24 @@ func TestDorivoSpecific(t *testing.T) {
 	}
 }
 
+func TestCheck(t *testing.T) {
+	n := NewNode()
+	ks := keyspace.New()
+	run(NewSession(n), ks, 0, "ACL SETUSER t on nopass ~{t}* +@all")
+	s := NewSession(n)
+	run(s, ks, 0, "AUTH t x")
+	for _, tc := range []struct{ cmd, want string }{
+		{"GET {t}a", ""}, {"GET b", "NOPERM this user has no permissions to access one of the keys used as arguments"},
+		{"GET", "ERR wrong number of arguments for 'get' command"}, {"NOPE x", "ERR unknown command 'NOPE', with args beginning with: 'x' "},
+		{"CLIENT NOPE", "ERR unknown subcommand 'NOPE'. Try CLIENT HELP."}, {"PING", ""},
+	} {
+		args, _ := resp.SplitArgs([]byte(tc.cmd), nil)
+		if got := Check(s, args); got != tc.want {
+			t.Errorf("Check(%q) = %q, want %q", tc.cmd, got, tc.want)
+		}
+	}
+}
+
 func TestQuitSetsClosing(t *testing.T) {
 	s := NewSession(NewNode())
 	if run(s, keyspace.New(), 0, "QUIT")[0] != "+OK\r\n" || !s.Closing {

@@ -13,7 +13,14 @@
 // transactions across loops) are the server's to split and merge: an MGET is
 // an array header followed by the replies of one GET per key, a DEL or
 // EXISTS the sum of per-loop integer replies, an MSET one OK after per-loop
-// MSETs. Exec handles them whole when all keys are local.
+// MSETs. Exec handles them whole when all keys are local. A forwarded
+// request is executed with the owner loop's session, so the connection's
+// loop first runs Check with the connection's session (ACL, AUTH).
+//
+// SCAN cursors carry the slot in their upper 32 bits, and a loop owns
+// contiguous slot ranges, so a server routes SCAN by the cursor's slot, and
+// when a loop's keyspace returns 0 it continues with cursor
+// firstSlotOfNextLoop<<32.
 //
 // Durability. Exec appends one Mutation per change of durable state for each
 // write it performs. A Mutation is deterministic: expiries are absolute, an

@@ -56,33 +56,40 @@ func Exec(s *Session, ks *keyspace.Keyspace, args [][]byte, now int64, dst []byt
 	return dst, muts
 }
 
+// Check returns the error Exec would reply for args before running it
+// (unknown command, wrong arity, authentication, ACL), or "" when it would
+// run. It changes nothing. A server forwarding a request to the loop owning
+// its keys runs Check on the connection's own loop first: the owner
+// executes with a session of its own, which must not decide permissions.
+func Check(s *Session, args [][]byte) string {
+	_, msg := check(s, args)
+	return msg
+}
+
+func check(s *Session, args [][]byte) (*Cmd, string) {
+	cmd, unknownSub := Lookup(args)
+	switch {
+	case cmd == nil && unknownSub:
+		return nil, unknownSubcommand(args)
+	case cmd == nil:
+		return nil, unknownCommand(args)
+	case !cmd.arityOK(len(args)):
+		return cmd, arityError(cmd)
+	case !s.authenticated && cmd.Flags&NoAuth == 0:
+		return cmd, errNoAuth
+	case s.multi && cmd.Flags&NoMulti != 0:
+		return cmd, "ERR Command not allowed inside a transaction"
+	}
+	return cmd, s.permission(cmd, args)
+}
+
 // dispatch is Redis's processCommand: lookup, arity, authentication, ACL,
 // then queueing inside MULTI or execution.
 func (c *call) dispatch() {
 	s, args := c.s, c.args
-	cmd, unknownSub := Lookup(args)
-	if cmd == nil {
-		if unknownSub {
-			c.reject(unknownSubcommand(args))
-		} else {
-			c.reject(unknownCommand(args))
-		}
-		return
-	}
+	cmd, msg := check(s, args)
 	c.cmd = cmd
-	if !cmd.arityOK(len(args)) {
-		c.reject(arityError(cmd))
-		return
-	}
-	if !s.authenticated && cmd.Flags&NoAuth == 0 {
-		c.reject(errNoAuth)
-		return
-	}
-	if s.multi && cmd.Flags&NoMulti != 0 {
-		c.reject("ERR Command not allowed inside a transaction")
-		return
-	}
-	if msg := s.permission(cmd, args); msg != "" {
+	if msg != "" {
 		c.reject(msg)
 		return
 	}
