@@ -71,3 +71,18 @@ func (a *Arena) Free(end uint64) {
 // consumer side after a message that carried no bytes keeps freeing in
 // order.
 func (a *Arena) Mark() uint64 { return a.tail }
+
+// Fits reports whether Alloc(n) would succeed now. Only the consumer frees,
+// so a true answer stays true until the producer allocates.
+func (a *Arena) Fits(n int) bool {
+	size := uint64(len(a.buf))
+	un := uint64(n)
+	if un > size {
+		return false
+	}
+	pos := a.tail
+	if off := pos & a.mask; off+un > size {
+		pos += size - off
+	}
+	return pos+un-a.head.Load() <= size
+}

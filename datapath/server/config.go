@@ -1,0 +1,121 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// Config is what New needs. Zero fields take the defaults documented on each.
+type Config struct {
+	// TCPAddr is the RESP listen address, host:port with a fixed port: every
+	// loop binds it with SO_REUSEPORT. Empty disables TCP.
+	TCPAddr string
+	// UDPAddr is the datagram listen address. Empty disables UDP.
+	UDPAddr string
+	// Loops is the number of event loops; 0 means runtime.NumCPU().
+	Loops int
+	// Table maps slots to loops; nil means slot.NewTable(Loops). The agent
+	// mirrors the same table into the slot_loop BPF map.
+	Table *slot.Table
+	// TCPSockets and UDPSockets are the REUSEPORT_SOCKARRAYs (bpf maps
+	// tcp_sockets, udp_sockets) where loop i registers its listener at
+	// index i. Nil: no registration.
+	TCPSockets, UDPSockets *ebpf.Map
+	// Reuseport is the sk_reuseport program attached to both socket groups.
+	// Nil: the kernel hashes flows over the loops.
+	Reuseport *ebpf.Program
+	// NoPin leaves loop threads unpinned (they are pinned to CPU i mod
+	// NumCPU by default).
+	NoPin bool
+	// Node is the state shared by all sessions (users, config); nil means
+	// command.NewNode().
+	Node *command.Node
+
+	// RingCap is the capacity of each cross-loop ring, rounded up to a
+	// power of two; it is also the most requests one loop has in flight to
+	// another. Default 1024.
+	RingCap int
+	// ArenaBytes is the byte arena beside each ring. Default 1 MiB.
+	ArenaBytes int
+	// MaxPending is the most replies one connection may have outstanding
+	// (a pipeline deeper than that stalls until replies leave). Default 4096.
+	MaxPending int
+
+	// MaxClients is Redis's maxclients. Default 10000.
+	MaxClients int
+	// MaxQueryBuffer is client-query-buffer-limit. Default 1 GiB.
+	MaxQueryBuffer int
+	// MaxBulkLen is proto-max-bulk-len. Default 512 MiB.
+	MaxBulkLen int64
+
+	// ExpireEvery is the active expiry period per loop (Redis hz 10: 100ms).
+	ExpireEvery time.Duration
+	// ExpireBudget is the most keys one expiry step samples. Default 200.
+	ExpireBudget int
+
+	// Logger gets engine errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.TCPAddr == "" && c.UDPAddr == "" {
+		return fmt.Errorf("server config: neither TCPAddr nor UDPAddr set")
+	}
+	for _, a := range []string{c.TCPAddr, c.UDPAddr} {
+		if a == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "0" || port == "" {
+			return fmt.Errorf("server config: address %q needs host:port with a fixed port (every loop binds it)", a)
+		}
+	}
+	if c.Loops == 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.Loops < 1 || c.Loops > slot.MaxLoops {
+		return fmt.Errorf("server config: %d loops, want 1..%d", c.Loops, slot.MaxLoops)
+	}
+	if c.Table == nil {
+		t, err := slot.NewTable(c.Loops)
+		if err != nil {
+			return fmt.Errorf("server config: %w", err)
+		}
+		c.Table = t
+	}
+	for s, o := range c.Table {
+		if int(o) >= c.Loops {
+			return fmt.Errorf("server config: slot %d owned by loop %d of %d", s, o, c.Loops)
+		}
+	}
+	if c.Node == nil {
+		c.Node = command.NewNode()
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.RingCap, 1024)
+	def(&c.ArenaBytes, 1<<20)
+	def(&c.MaxPending, 4096)
+	def(&c.MaxClients, 10000)
+	def(&c.MaxQueryBuffer, 1<<30)
+	def(&c.ExpireBudget, 200)
+	if c.MaxBulkLen <= 0 {
+		c.MaxBulkLen = 512 << 20
+	}
+	if c.ExpireEvery <= 0 {
+		c.ExpireEvery = 100 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}

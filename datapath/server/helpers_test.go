@@ -1,0 +1,164 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/userspace/testenv"
+)
+
+// startIn starts a server inside ns and stops it when the test ends.
+func startIn(t *testing.T, ns *testenv.Netns, cfg Config) *Server {
+	t.Helper()
+	var s *Server
+	var err error
+	ns.Do(t, func() {
+		s, err = New(cfg)
+		if err == nil {
+			err = s.Start()
+		}
+	})
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return s
+}
+
+// dialIn opens a TCP connection from inside ns; sport 0 lets the kernel
+// choose the source port.
+func dialIn(t *testing.T, ns *testenv.Netns, addr string, sport int) *client {
+	t.Helper()
+	var c net.Conn
+	var err error
+	ns.Do(t, func() {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		if sport != 0 {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sport}
+		}
+		c, err = d.Dial("tcp", addr)
+	})
+	if err != nil {
+		t.Fatalf("dial %s from port %d: %v", addr, sport, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, c: c, r: bufio.NewReaderSize(c, 1<<16)}
+}
+
+// client is a minimal RESP client for tests: replies are returned in their
+// RESP text form with CRLFs as "|" for compact comparisons.
+type client struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func cmd(args ...string) []byte {
+	b := fmt.Appendf(nil, "*%d\r\n", len(args))
+	for _, a := range args {
+		b = fmt.Appendf(b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	return b
+}
+
+func (c *client) send(b []byte) {
+	c.t.Helper()
+	_ = c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.c.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *client) do(args ...string) string {
+	c.t.Helper()
+	c.send(cmd(args...))
+	return c.read()
+}
+
+// read returns one reply, e.g. "+OK", ":3", "$1|x", "*2|$1|a|$-1".
+func (c *client) read() string {
+	c.t.Helper()
+	_ = c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	s, err := readReply(c.r)
+	if err != nil {
+		c.t.Fatalf("read reply: %v", err)
+	}
+	return s
+}
+
+func readReply(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("empty reply line")
+	}
+	switch line[0] {
+	case '+', '-', ':':
+		return line, nil
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return "", err
+		}
+		if n < 0 {
+			return line, nil
+		}
+		b := make([]byte, n+2)
+		if _, err := ioReadFull(r, b); err != nil {
+			return "", err
+		}
+		return line + "|" + string(b[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return "", err
+		}
+		parts := []string{line}
+		for range n {
+			p, err := readReply(r)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, "|"), nil
+	}
+	return "", fmt.Errorf("bad reply line %q", line)
+}
+
+func ioReadFull(r *bufio.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// keyOwnedBy returns a key with the given prefix whose slot loop o owns.
+func keyOwnedBy(s *Server, prefix string, o int, from int) (string, int) {
+	for i := from; ; i++ {
+		k := fmt.Sprintf("%s%d", prefix, i)
+		if s.ownerOfKey(k) == o {
+			return k, i
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/datapath/ring"
+	"github.com/dorivo/dorivo/shardstore/keyspace"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// msgKind says what a cross-loop message carries.
+type msgKind uint8
+
+const (
+	// mReq: a RESP request (buf) to run with the owner's scratch session.
+	mReq msgKind = iota + 1
+	// mReqSess: a RESP request to run with the origin's session (handoff).
+	mReqSess
+	// mReply: the reply bytes (buf) for conn's reply slot seq.
+	mReply
+	// mDatagram: a datagram (buf) from addr, answered by the owner itself.
+	mDatagram
+	// mDatagramDone: returns the credit of a forwarded datagram.
+	mDatagramDone
+)
+
+// msg is one ring slot: a fixed-size value, no allocation per message.
+// Pointers in it (conn, sess) are only dereferenced by the loop that owns
+// them, or while the owner has handed them over and waits.
+type msg struct {
+	kind msgKind
+	conn *tconn
+	seq  uint64
+	sess *command.Session
+	buf  []byte
+	// end is the arena position that frees buf (heap buffers: none).
+	end  uint64
+	heap bool
+	addr netip.AddrPort
+}
+
+// peer is one loop's view of another loop j.
+type peer struct {
+	reqOut  *ring.Ring[msg] // my requests to j
+	reqOutA *ring.Arena
+	repIn   *ring.Ring[msg] // j's replies to my requests
+	repInA  *ring.Arena
+	reqIn   *ring.Ring[msg] // j's requests to me
+	reqInA  *ring.Arena
+	repOut  *ring.Ring[msg] // my replies to j
+	repOutA *ring.Arena
+	// credits is how many of my requests to j await a reply; it never
+	// exceeds the reply ring's capacity, so j can always reply.
+	credits int
+	// sess runs j's forwarded requests on my keyspace.
+	sess *command.Session
+}
+
+// loop is one event loop: a gnet engine with a single loop, its keyspace
+// and its ends of the rings. Everything but stats, bell and the atomics is
+// touched only on the loop's thread.
+type loop struct {
+	gnet.BuiltinEventEngine
+	srv *Server
+	idx int
+	eng gnet.Engine
+	el  gnet.EventLoop
+
+	ks     *keyspace.Keyspace
+	peers  []peer
+	bell   *ring.Doorbell
+	drainR gnet.RunnableFunc
+
+	booted    chan error
+	ready     chan error
+	bootOnce  atomic.Bool
+	bootedOK  atomic.Bool
+	exited    atomic.Bool
+	expireDue atomic.Bool
+
+	tcpFD, udpFD int
+	sa4          unix.SockaddrInet4
+	sa6          unix.SockaddrInet6
+	udp6         bool // the UDP socket is AF_INET6: reply with v4-mapped addresses
+
+	stats loopCounters
+
+	// Scratch, reused on the loop.
+	now     int64
+	args    [][]byte
+	keys    [][]byte
+	muts    []command.Mutation
+	reply   []byte
+	udpOut  []byte
+	limits  resp.Limits
+	stalled []*tconn
+	touched []*tconn
+	group   []ownerGroup
+}
+
+type bootMarker struct{}
+
+func newLoop(s *Server, i int) *loop {
+	l := &loop{
+		srv:   s,
+		idx:   i,
+		ks:    keyspace.New(),
+		peers: make([]peer, len(s.loops)),
+		ready: make(chan error, 1),
+		tcpFD: -1,
+		udpFD: -1,
+		limits: resp.Limits{
+			MaxBulkLen:     s.cfg.MaxBulkLen,
+			MaxInline:      resp.DefaultLimits.MaxInline,
+			MaxQueryBuffer: s.cfg.MaxQueryBuffer,
+		},
+	}
+	for j := range l.peers {
+		if j != i {
+			l.peers[j].sess = command.NewSession(s.cfg.Node)
+		}
+	}
+	l.stats.cpu.Store(-1)
+	l.drainR = func(context.Context) error { l.drain(); return nil }
+	l.bell = ring.NewDoorbell(func() {
+		if l.el != nil {
+			_ = l.el.Execute(context.Background(), l.drainR)
+		}
+	})
+	return l
+}
+
+// OnBoot registers this engine's listeners for steering: loop i at index i
+// of each sockarray; loop 0 attaches the program to both groups.
+func (l *loop) OnBoot(eng gnet.Engine) gnet.Action {
+	l.eng = eng
+	err := l.register()
+	if err != nil {
+		l.booted <- err
+		return gnet.Shutdown
+	}
+	l.bootedOK.Store(true)
+	l.booted <- nil
+	return gnet.None
+}
+
+func (l *loop) register() error {
+	cfg := &l.srv.cfg
+	var err error
+	if cfg.TCPAddr != "" {
+		if l.tcpFD, err = l.eng.DupListener("tcp", cfg.TCPAddr); err != nil {
+			return fmt.Errorf("server: loop %d: dup tcp listener: %w", l.idx, err)
+		}
+		if err := steer(cfg.TCPSockets, cfg.Reuseport, l.idx, l.tcpFD); err != nil {
+			return fmt.Errorf("server: loop %d: tcp steering: %w", l.idx, err)
+		}
+	}
+	if cfg.UDPAddr != "" {
+		if l.udpFD, err = l.eng.DupListener("udp", cfg.UDPAddr); err != nil {
+			return fmt.Errorf("server: loop %d: dup udp listener: %w", l.idx, err)
+		}
+		if sa, err := unix.Getsockname(l.udpFD); err == nil {
+			_, l.udp6 = sa.(*unix.SockaddrInet6)
+		}
+		if err := steer(cfg.UDPSockets, cfg.Reuseport, l.idx, l.udpFD); err != nil {
+			return fmt.Errorf("server: loop %d: udp steering: %w", l.idx, err)
+		}
+	}
+	return nil
+}
+
+// steer puts fd at index i of sockets and, for loop 0, attaches prog to
+// fd's reuseport group (the program is the group's, so once is enough).
+func steer(sockets *ebpf.Map, prog *ebpf.Program, i, fd int) error {
+	if sockets != nil {
+		if err := sockets.Update(uint32(i), uint64(fd), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("sockarray[%d] = fd %d: %w", i, fd, err)
+		}
+	}
+	if prog != nil && i == 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_EBPF, prog.FD()); err != nil {
+			return fmt.Errorf("SO_ATTACH_REUSEPORT_EBPF: %w", err)
+		}
+	}
+	return nil
+}
+
+func (l *loop) closeFDs() {
+	for _, fd := range []*int{&l.tcpFD, &l.udpFD} {
+		if *fd >= 0 {
+			_ = unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// OnTick runs on the engine's ticker goroutine, never on the loop: the first
+// tick starts the bootstrap connection; later ticks ask the loop for an
+// expiry step through the doorbell.
+func (l *loop) OnTick() (time.Duration, gnet.Action) {
+	if l.bootOnce.CompareAndSwap(false, true) {
+		ctx := gnet.NewContext(gnet.NewNetAddrContext(context.Background(), l.srv.helper.Addr()), bootMarker{})
+		ch, err := l.eng.Register(ctx)
+		if err != nil {
+			l.ready <- fmt.Errorf("server: loop %d: bootstrap register: %w", l.idx, err)
+			return time.Hour, gnet.None
+		}
+		go func() {
+			if r := <-ch; r.Err != nil {
+				l.ready <- fmt.Errorf("server: loop %d: bootstrap connection: %w", l.idx, r.Err)
+			}
+		}()
+		return l.srv.cfg.ExpireEvery, gnet.None
+	}
+	l.expireDue.Store(true)
+	l.bell.Ring()
+	return l.srv.cfg.ExpireEvery, gnet.None
+}
+
+// boot runs on the loop thread from the bootstrap connection's OnOpen.
+func (l *loop) boot(c gnet.Conn) {
+	var err error
+	if !l.srv.cfg.NoPin {
+		cpu := l.idx % runtime.NumCPU()
+		if err = pin(cpu); err == nil {
+			l.stats.cpu.Store(int64(cpu))
+		} else {
+			err = fmt.Errorf("server: loop %d: %w", l.idx, err)
+		}
+	}
+	l.el = c.EventLoop()
+	l.ready <- err
+}
+
+func (l *loop) OnShutdown(gnet.Engine) {}
+
+// OnTraffic serves a TCP connection's bytes or one datagram.
+func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
+	l.now = time.Now().UnixMilli()
+	tc, ok := c.Context().(*tconn)
+	if !ok {
+		l.onDatagram(c)
+		return gnet.None
+	}
+	l.process(tc)
+	l.flushRings()
+	if tc.closeNow {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// drain is the doorbell's work on the loop: serve peers' requests, take
+// replies, run a due expiry step, publish what that produced, resume
+// connections that waited for credit.
+func (l *loop) drain() {
+	l.bell.Ack()
+	l.now = time.Now().UnixMilli()
+	for j := range l.peers {
+		if j != l.idx {
+			l.serveRequests(j)
+		}
+	}
+	for j := range l.peers {
+		if j != l.idx {
+			l.takeReplies(j)
+		}
+	}
+	if l.expireDue.Swap(false) {
+		l.ks.ExpireStep(l.now, l.srv.cfg.ExpireBudget)
+		l.stats.keys.Store(uint64(l.ks.Len()))
+	}
+	l.writeTouched()
+	l.resumeStalled()
+	l.flushRings()
+}
+
+// flushRings publishes everything staged, one doorbell per peer at most.
+func (l *loop) flushRings() {
+	for j := range l.peers {
+		p := &l.peers[j]
+		if j == l.idx {
+			continue
+		}
+		p.reqOut.Flush()
+		p.repOut.Flush()
+	}
+}
+
+var errNoRoom = errors.New("no room")
+
+// stage copies b into p's request arena (or the heap when it can never fit)
+// and stages a message to p; it fails only when the ring or arena is full.
+func stageTo(r *ring.Ring[msg], a *ring.Arena, m *msg, size int, fill func([]byte)) error {
+	if r.Free() == 0 {
+		return errNoRoom
+	}
+	var buf []byte
+	if size > a.Size()/2 {
+		buf = make([]byte, size)
+		m.heap = true
+	} else {
+		b, end, ok := a.Alloc(size)
+		if !ok {
+			return errNoRoom
+		}
+		buf, m.end, m.heap = b, end, false
+	}
+	fill(buf)
+	m.buf = buf
+	r.Stage(m)
+	return nil
+}

@@ -1,0 +1,310 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dorivo/dorivo/datapath/ring"
+	"github.com/dorivo/dorivo/shardstore/slot"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Server is a running set of event loops. Create with New, then Start.
+type Server struct {
+	cfg     Config
+	loops   []*loop
+	clients atomic.Int64
+
+	helper net.Listener // loopback listener the bootstrap connections dial
+	wg     sync.WaitGroup
+	runErr []error
+	// started is set once Start succeeded; stopOnce guards Stop.
+	started  bool
+	stopOnce sync.Once
+}
+
+// LoopStats are one loop's counters, read with atomics (Server.Stats).
+type LoopStats struct {
+	// Loop is the loop index; CPU the CPU it pinned itself to (-1: unpinned).
+	Loop, CPU int
+	// Accepted counts TCP connections accepted by this loop's listener;
+	// Conns is how many are open now.
+	Accepted, Conns uint64
+	// Requests counts RESP requests parsed on this loop; Datagrams
+	// datagrams received on its UDP socket.
+	Requests, Datagrams uint64
+	// Executed counts requests and datagrams executed against this loop's
+	// keyspace, from any loop.
+	Executed uint64
+	// CrossSent counts messages this loop sent to other loops (requests
+	// and forwarded datagrams); CrossRecv requests it served for others.
+	CrossSent, CrossRecv uint64
+	// NonOwner counts datagrams that arrived here for a slot another loop
+	// owns (zero with the steering program attached).
+	NonOwner uint64
+	// Drops counts malformed datagrams and forwards refused for lack of
+	// room; Stalls counts times a connection stopped reading for lack of
+	// ring credit or reply room (backpressure).
+	Drops, Stalls uint64
+	// Wakeups counts doorbell rings that woke this loop.
+	Wakeups uint64
+	// Keys is the number of keys the loop holds (sampled on its last drain).
+	Keys uint64
+}
+
+type loopCounters struct {
+	accepted, conns, requests, datagrams, executed atomic.Uint64
+	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
+	keys                                           atomic.Uint64
+	cpu                                            atomic.Int64
+}
+
+// New validates cfg and builds the loops and rings; nothing listens yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg}
+	n := cfg.Loops
+	s.loops = make([]*loop, n)
+	for i := range n {
+		s.loops[i] = newLoop(s, i)
+	}
+	// Rings: req[i][j] carries requests i->j; rep[j][i] their replies j->i.
+	for i := range n {
+		for j := range n {
+			if i == j {
+				continue
+			}
+			li, lj := s.loops[i], s.loops[j]
+			req, err := ring.New[msg](cfg.RingCap, lj.bell, nil)
+			if err != nil {
+				return nil, fmt.Errorf("server: ring %d->%d: %w", i, j, err)
+			}
+			rep, err := ring.New[msg](cfg.RingCap, li.bell, nil)
+			if err != nil {
+				return nil, fmt.Errorf("server: ring %d->%d: %w", j, i, err)
+			}
+			reqA, err := ring.NewArena(cfg.ArenaBytes)
+			if err != nil {
+				return nil, fmt.Errorf("server: arena %d->%d: %w", i, j, err)
+			}
+			repA, err := ring.NewArena(cfg.ArenaBytes)
+			if err != nil {
+				return nil, fmt.Errorf("server: arena %d->%d: %w", j, i, err)
+			}
+			li.peers[j].reqOut, li.peers[j].reqOutA = req, reqA
+			lj.peers[i].reqIn, lj.peers[i].reqInA = req, reqA
+			lj.peers[i].repOut, lj.peers[i].repOutA = rep, repA
+			li.peers[j].repIn, li.peers[j].repInA = rep, repA
+		}
+	}
+	return s, nil
+}
+
+// Loops returns the number of event loops.
+func (s *Server) Loops() int { return len(s.loops) }
+
+// Start binds every loop's listeners, registers them for steering, and
+// returns once every loop has pinned itself and can take cross-loop work.
+// On error, whatever started is stopped again.
+func (s *Server) Start() error {
+	// Sockets are created on the goroutines that run the engines. A caller
+	// inside a network namespace (a locked thread that entered it) expects
+	// the listeners there, so each engine goroutine enters the caller's
+	// namespace first.
+	ns, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("server: current netns: %w", err)
+	}
+	defer ns.Close()
+	// gnet dials the bootstrap connection from its worker pool, whose
+	// goroutines run in the process's own namespace: so does the listener.
+	lnc := make(chan error, 1)
+	go func() {
+		var err error
+		s.helper, err = net.Listen("tcp", "127.0.0.1:0")
+		lnc <- err
+	}()
+	if err := <-lnc; err != nil {
+		return fmt.Errorf("server: bootstrap listener: %w", err)
+	}
+	go s.serveHelper()
+
+	var addrs []string
+	if s.cfg.TCPAddr != "" {
+		addrs = append(addrs, "tcp://"+s.cfg.TCPAddr)
+	}
+	if s.cfg.UDPAddr != "" {
+		addrs = append(addrs, "udp://"+s.cfg.UDPAddr)
+	}
+	s.runErr = make([]error, len(s.loops))
+	for _, l := range s.loops {
+		booted := make(chan error, 1)
+		l.booted = booted
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			runtime.LockOSThread() // never unlocked: the thread may be in another netns
+			if err := netns.Set(ns); err != nil {
+				booted <- fmt.Errorf("server: loop %d: enter netns: %w", l.idx, err)
+				return
+			}
+			err := gnet.Rotate(l, addrs,
+				gnet.WithNumEventLoop(1),
+				gnet.WithReusePort(true),
+				gnet.WithLockOSThread(true),
+				gnet.WithTicker(true),
+				gnet.WithLogger(gnetLogger{s.cfg.Logger}),
+			)
+			s.runErr[l.idx] = err
+			select {
+			case booted <- fmt.Errorf("server: loop %d: engine exited before boot: %v", l.idx, err):
+			default:
+			}
+			l.exited.Store(true)
+		}()
+		if err := <-booted; err != nil {
+			s.stopEngines()
+			return err
+		}
+	}
+	timeout := time.After(10 * time.Second)
+	for _, l := range s.loops {
+		select {
+		case err := <-l.ready:
+			if err != nil {
+				s.stopEngines()
+				return err
+			}
+		case <-timeout:
+			s.stopEngines()
+			return fmt.Errorf("server: loop %d did not bootstrap within 10s", l.idx)
+		}
+	}
+	s.started = true
+	return nil
+}
+
+func (s *Server) serveHelper() {
+	for {
+		c, err := s.helper.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			var b [1]byte
+			_, _ = c.Read(b[:]) // returns when the loop closes its end
+			c.Close()
+		}()
+	}
+}
+
+// Stop stops every engine (closing all connections) and waits for them.
+func (s *Server) Stop(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() { err = s.stopEnginesCtx(ctx) })
+	return err
+}
+
+func (s *Server) stopEngines() { _ = s.stopEnginesCtx(context.Background()) }
+
+func (s *Server) stopEnginesCtx(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.loops))
+	for i, l := range s.loops {
+		if !l.bootedOK.Load() || l.exited.Load() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.eng.Stop(ctx); err != nil && !l.exited.Load() {
+				errs[i] = fmt.Errorf("server: stop loop %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("server: engines still running: %w", ctx.Err()))
+	}
+	if s.helper != nil {
+		s.helper.Close()
+	}
+	for _, l := range s.loops {
+		l.closeFDs()
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns every loop's counters.
+func (s *Server) Stats() []LoopStats {
+	out := make([]LoopStats, len(s.loops))
+	for i, l := range s.loops {
+		c := &l.stats
+		out[i] = LoopStats{
+			Loop: i, CPU: int(c.cpu.Load()),
+			Accepted: c.accepted.Load(), Conns: c.conns.Load(),
+			Requests: c.requests.Load(), Datagrams: c.datagrams.Load(),
+			Executed:  c.executed.Load(),
+			CrossSent: c.crossSent.Load(), CrossRecv: c.crossRecv.Load(),
+			NonOwner: c.nonOwner.Load(), Drops: c.drops.Load(), Stalls: c.stalls.Load(),
+			Wakeups: l.bell.Rings(), Keys: c.keys.Load(),
+		}
+	}
+	return out
+}
+
+// RunOnLoop runs fn on loop i's thread and waits for it: for inspection
+// (tests, debugging), never on a hot path.
+func (s *Server) RunOnLoop(ctx context.Context, i int, fn func()) error {
+	if i < 0 || i >= len(s.loops) {
+		return fmt.Errorf("server: no loop %d", i)
+	}
+	l := s.loops[i]
+	if l.el == nil {
+		return fmt.Errorf("server: loop %d not started", i)
+	}
+	done := make(chan struct{})
+	err := l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+		fn()
+		close(done)
+		return nil
+	}))
+	if err != nil {
+		return fmt.Errorf("server: execute on loop %d: %w", i, err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pin binds the calling thread to cpu.
+func pin(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("sched_setaffinity cpu %d: %w", cpu, err)
+	}
+	return nil
+}
+
+// ownerOfKey returns the loop owning key (tests, inspection).
+func (s *Server) ownerOfKey(key string) int {
+	return s.cfg.Table.Owner(slot.Of([]byte(key)))
+}

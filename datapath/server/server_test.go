@@ -1,0 +1,69 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/userspace/testenv"
+	"golang.org/x/sys/unix"
+)
+
+// TestLoopsArePinned checks, from inside a callback on each loop's thread,
+// that the thread's affinity is exactly CPU i mod NumCPU, and that a TCP
+// connection's callbacks run on that same pinned thread.
+func TestLoopsArePinned(t *testing.T) {
+	ns := testenv.NewNetns(t, "pin")
+	loops := max(2, runtime.NumCPU())
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7101", UDPAddr: "127.0.0.1:7101", Loops: loops})
+	for i := range loops {
+		var set unix.CPUSet
+		var err error
+		if err := s.RunOnLoop(context.Background(), i, func() { err = unix.SchedGetaffinity(0, &set) }); err != nil {
+			t.Fatal(err)
+		}
+		if err != nil {
+			t.Fatalf("loop %d: sched_getaffinity: %v", i, err)
+		}
+		want := i % runtime.NumCPU()
+		if set.Count() != 1 || !set.IsSet(want) {
+			t.Errorf("loop %d: affinity has %d CPUs (CPU %d set: %v), want exactly CPU %d", i, set.Count(), want, set.IsSet(want), want)
+		}
+		if got := s.Stats()[i].CPU; got != want {
+			t.Errorf("loop %d: Stats CPU = %d, want %d", i, got, want)
+		}
+	}
+}
+
+// TestPingAndBasicCommands is the smallest end-to-end check over TCP.
+func TestPingAndBasicCommands(t *testing.T) {
+	ns := testenv.NewNetns(t, "ping")
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7102", Loops: 2})
+	c := dialIn(t, ns, "127.0.0.1:7102", 0)
+	if got := c.do("PING"); got != "+PONG" {
+		t.Fatalf("PING = %q", got)
+	}
+	for o := range 2 {
+		k, _ := keyOwnedBy(s, "k", o, 0)
+		if got := c.do("SET", k, "v"+k); got != "+OK" {
+			t.Fatalf("SET %s (loop %d) = %q", k, o, got)
+		}
+		if got := c.do("GET", k); got != "$"+fmt.Sprint(len(k)+1)+"|v"+k {
+			t.Fatalf("GET %s (loop %d) = %q", k, o, got)
+		}
+	}
+	st := s.Stats()
+	if st[0].CrossSent+st[1].CrossSent == 0 {
+		t.Errorf("no request crossed loops: %+v", st)
+	}
+	if got := c.do("DBSIZE"); got != ":2" {
+		t.Errorf("DBSIZE = %q, want :2", got)
+	}
+	if got := c.do("NOSUCH"); !strings.HasPrefix(got, "-ERR unknown command") {
+		t.Errorf("unknown command = %q", got)
+	}
+	_ = time.Second
+}

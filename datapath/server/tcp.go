@@ -1,0 +1,629 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/shardstore/slot"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// mergeKind says how the parts of a split command combine into one reply.
+type mergeKind uint8
+
+const (
+	mergeNone  mergeKind = iota // one part, its reply is the reply
+	mergeSum                    // integer replies added (DEL, EXISTS, DBSIZE)
+	mergeOK                     // +OK when every part said +OK (MSET, FLUSHALL)
+	mergeArray                  // arrays concatenated (KEYS)
+	mergeMget                   // per-owner MGET arrays interleaved by key order
+)
+
+// pending is one reply slot of a connection, in request order.
+type pending struct {
+	done   bool
+	merge  mergeKind
+	parts  int
+	sum    int64
+	n      int64
+	buf    []byte   // the reply, or the first error of a merge
+	failed bool     // buf holds an error reply
+	subs   [][]byte // mergeMget: the sub-reply of each owner loop
+	order  []uint8  // mergeMget: the owner of each key, in key order (loops <= 256)
+}
+
+// tconn is a TCP client: its session and its ordered reply queue. Only its
+// loop touches it.
+type tconn struct {
+	c    gnet.Conn
+	sess *command.Session
+	// q holds reply slots head..tail-1 (sequence numbers), q[seq&mask].
+	q          []pending
+	head, tail uint64
+	out        []byte
+
+	stalled  bool // waiting on the loop's stalled list for credit
+	handoff  bool // session lent to another loop; parsing paused
+	closing  bool // close once every reply is written (protocol error, QUIT)
+	closeNow bool
+	closed   bool
+	touched  bool
+	watching bool // WATCH ran: the transaction must execute on this loop
+	txLoop   int  // owner of the keys queued in MULTI: -1 none, -2 several
+}
+
+const errMaxClients = "ERR max number of clients reached"
+
+// OnOpen accepts a TCP client or completes a loop's bootstrap.
+func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if _, ok := c.Context().(bootMarker); ok {
+		l.boot(c)
+		return nil, gnet.Close
+	}
+	l.stats.accepted.Add(1)
+	if l.srv.clients.Add(1) > int64(l.srv.cfg.MaxClients) {
+		l.srv.clients.Add(-1)
+		return resp.AppendError(nil, errMaxClients), gnet.Close
+	}
+	l.stats.conns.Add(1)
+	tc := &tconn{c: c, sess: command.NewSession(l.srv.cfg.Node), txLoop: -1}
+	if a := c.RemoteAddr(); a != nil {
+		tc.sess.Addr = a.String()
+	}
+	c.SetContext(tc)
+	return nil, gnet.None
+}
+
+// OnClose releases a client. A session lent to another loop is closed when
+// it comes back (takeReplies).
+func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
+	tc, ok := c.Context().(*tconn)
+	if !ok {
+		return gnet.None
+	}
+	tc.closed = true
+	l.srv.clients.Add(-1)
+	l.stats.conns.Add(^uint64(0))
+	if !tc.handoff {
+		tc.sess.Close()
+	}
+	return gnet.None
+}
+
+// process parses and dispatches as many of tc's buffered requests as it
+// can. It stops, leaving the rest in gnet's inbound buffer, when a request
+// needs room that is not there (backpressure) or the session is lent out.
+func (l *loop) process(tc *tconn) {
+	if tc.closed || tc.stalled || tc.handoff || tc.closing {
+		return
+	}
+	c := tc.c
+	if c.InboundBuffered() > l.srv.cfg.MaxQueryBuffer {
+		tc.closing, tc.closeNow = true, true // Redis closes over client-query-buffer-limit, no reply
+		_ = c.Close()
+		return
+	}
+	buf, _ := c.Peek(-1)
+	off := 0
+	for off < len(buf) {
+		if int(tc.tail-tc.head) >= l.srv.cfg.MaxPending {
+			l.stall(tc)
+			break
+		}
+		args, n, err := resp.Parse(buf[off:], l.args[:0], l.limits)
+		if err != nil {
+			var perr resp.Error
+			if errors.As(err, &perr) {
+				l.localReply(tc, resp.AppendError(l.reply[:0], string(perr)))
+			}
+			tc.closing = true
+			off = len(buf)
+			break
+		}
+		if n == 0 {
+			break
+		}
+		l.args = args[:0]
+		if len(args) == 0 {
+			off += n
+			continue
+		}
+		if !l.dispatch(tc, args) {
+			l.stall(tc)
+			break
+		}
+		l.stats.requests.Add(1)
+		off += n
+		if tc.handoff || tc.closing {
+			break
+		}
+	}
+	if off > 0 {
+		_, _ = c.Discard(off)
+	}
+	l.writeConn(tc)
+}
+
+func (l *loop) stall(tc *tconn) {
+	if tc.stalled {
+		return
+	}
+	tc.stalled = true
+	l.stats.stalls.Add(1)
+	l.stalled = append(l.stalled, tc)
+}
+
+// resumeStalled retries every connection that waited for room.
+func (l *loop) resumeStalled() {
+	if len(l.stalled) == 0 {
+		return
+	}
+	list := l.stalled
+	l.stalled = l.touched[:0:0]
+	for _, tc := range list {
+		tc.stalled = false
+	}
+	for _, tc := range list {
+		l.process(tc)
+	}
+}
+
+// plain reports whether forwarded requests of s may run on a remote loop's
+// scratch session: the default user, authenticated, no transaction.
+func plain(s *command.Session) bool {
+	return s.Authenticated() && s.User() == "default" && !s.InMulti()
+}
+
+// ownerOf returns the loop owning every key of args: -1 when it has no keys,
+// -2 when the keys span loops.
+func (l *loop) ownerOf(args [][]byte) int {
+	l.keys = command.Keys(args, l.keys[:0])
+	owner := -1
+	for _, k := range l.keys {
+		o := l.srv.cfg.Table.Owner(slot.Of(k))
+		if owner == -1 {
+			owner = o
+		} else if owner != o {
+			return -2
+		}
+	}
+	return owner
+}
+
+const errCrossLoop = "CROSSSLOT Keys in request don't hash to the same slot"
+
+// dispatch routes one request. It returns false, having changed nothing,
+// when the request needs ring room, credit or reply slots that are not
+// available now.
+func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
+	cmd, _ := command.Lookup(args)
+	name := ""
+	if cmd != nil {
+		name = cmd.Name
+	}
+	sess := tc.sess
+	if sess.InMulti() {
+		switch name {
+		case "exec":
+			return l.dispatchExec(tc, args)
+		case "multi", "discard", "watch":
+		default:
+			o := l.ownerOf(args)
+			switch {
+			case o == -1:
+			case o == -2 || (tc.txLoop >= 0 && tc.txLoop != o):
+				tc.txLoop = -2
+			case tc.txLoop == -1:
+				tc.txLoop = o
+			}
+		}
+		l.execLocal(tc, args)
+		if name == "discard" {
+			tc.txLoop, tc.watching = -1, false
+		}
+		return true
+	}
+	switch name {
+	case "multi":
+		tc.txLoop = -1
+	case "exec":
+	case "discard", "unwatch":
+		tc.watching = false
+	case "watch":
+		if o := l.ownerOf(args); o >= 0 && o != l.idx {
+			l.localReply(tc, resp.AppendError(l.reply[:0],
+				"ERR WATCH keys must be owned by the connection's event loop (connect from a shard-aware port)"))
+			return true
+		}
+		tc.watching = true
+	case "mget":
+		if l.ownerOf(args) == -2 {
+			return l.split(tc, args, mergeMget, false)
+		}
+	case "mset":
+		if len(args)%2 == 1 && l.ownerOf(args) == -2 {
+			return l.split(tc, args, mergeOK, true)
+		}
+	case "del", "unlink", "exists", "touch":
+		if l.ownerOf(args) == -2 {
+			return l.split(tc, args, mergeSum, false)
+		}
+	case "dbsize":
+		if len(args) == 1 {
+			return l.broadcast(tc, args, mergeSum)
+		}
+	case "flushall", "flushdb":
+		return l.broadcast(tc, args, mergeOK)
+	case "keys":
+		if len(args) == 2 {
+			return l.broadcast(tc, args, mergeArray)
+		}
+	}
+	o := l.ownerOf(args)
+	switch {
+	case o == -2:
+		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
+		return true
+	case o < 0 || o == l.idx:
+		l.execLocal(tc, args)
+		return true
+	}
+	return l.forward(tc, args, o, !plain(sess))
+}
+
+// dispatchExec runs EXEC where the transaction's keys live.
+func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
+	o := tc.txLoop
+	if o == -2 || (o >= 0 && o != l.idx && tc.watching) {
+		// Abort: drop the queue, as Redis does on EXECABORT.
+		l.reply, l.muts = command.Exec(tc.sess, l.ks, [][]byte{[]byte("DISCARD")}, l.now, l.reply[:0], l.muts[:0])
+		tc.txLoop, tc.watching = -1, false
+		l.localReply(tc, resp.AppendError(l.reply[:0],
+			"EXECABORT Transaction discarded because of: the transaction's keys live on different event loops (use one hash tag)"))
+		return true
+	}
+	if o < 0 || o == l.idx {
+		l.execLocal(tc, args)
+		tc.txLoop, tc.watching = -1, false
+		return true
+	}
+	if !l.forward(tc, args, o, true) {
+		return false
+	}
+	tc.txLoop, tc.watching = -1, false
+	return true
+}
+
+func (l *loop) execLocal(tc *tconn, args [][]byte) {
+	l.reply, l.muts = command.Exec(tc.sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
+	l.stats.executed.Add(1)
+	l.localReply(tc, l.reply)
+	if tc.sess.Closing {
+		tc.closing = true
+	}
+}
+
+// localReply queues a complete reply in order.
+func (l *loop) localReply(tc *tconn, b []byte) {
+	if tc.head == tc.tail {
+		tc.out = append(tc.out, b...)
+		return
+	}
+	e := tc.push(mergeNone, 0)
+	e.buf = append(e.buf[:0], b...)
+	e.done = true
+}
+
+// push appends a reply slot expecting parts parts and returns it.
+func (tc *tconn) push(m mergeKind, parts int) *pending {
+	if int(tc.tail-tc.head) == len(tc.q) {
+		n := max(8, 2*len(tc.q))
+		q := make([]pending, n)
+		for s := tc.head; s != tc.tail; s++ {
+			q[s&uint64(n-1)] = tc.q[s&uint64(len(tc.q)-1)]
+		}
+		tc.q = q
+	}
+	e := &tc.q[tc.tail&uint64(len(tc.q)-1)]
+	tc.tail++
+	e.done, e.merge, e.parts, e.sum, e.n, e.failed = false, m, parts, 0, 0, false
+	e.buf = e.buf[:0]
+	return e
+}
+
+func (tc *tconn) slot(seq uint64) *pending { return &tc.q[seq&uint64(len(tc.q)-1)] }
+
+// writeConn moves the completed prefix of the reply queue to the socket.
+func (l *loop) writeConn(tc *tconn) {
+	if tc.closed {
+		return
+	}
+	for tc.head != tc.tail {
+		e := tc.slot(tc.head)
+		if !e.done {
+			break
+		}
+		tc.out = append(tc.out, e.buf...)
+		tc.head++
+	}
+	if len(tc.out) > 0 {
+		_, _ = tc.c.Write(tc.out)
+		tc.out = tc.out[:0]
+	}
+	if tc.closing && tc.head == tc.tail && !tc.closeNow {
+		tc.closeNow = true
+		_ = tc.c.Close()
+	}
+}
+
+// cmdLen is the RESP multibulk encoding length of args.
+func cmdLen(args [][]byte) int {
+	n := 1 + intLen(len(args)) + 2
+	for _, a := range args {
+		n += 1 + intLen(len(a)) + 2 + len(a) + 2
+	}
+	return n
+}
+
+func intLen(n int) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+// encode writes args as a RESP multibulk into dst, which has exactly
+// cmdLen(args) bytes.
+func encode(dst []byte, args [][]byte) {
+	b := dst[:0]
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(len(args)), 10)
+	b = append(b, '\r', '\n')
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, '\r', '\n')
+		b = append(b, a...)
+		b = append(b, '\r', '\n')
+	}
+}
+
+// room reports whether one more request of size bytes can go to peer o.
+func (l *loop) room(o, size int) bool {
+	p := &l.peers[o]
+	if p.credits >= p.repIn.Cap() || p.reqOut.Free() == 0 {
+		return false
+	}
+	return size > p.reqOutA.Size()/2 || p.reqOutA.Fits(size)
+}
+
+// sendReq stages request args to loop o for tc's reply slot seq. room(o)
+// must have said yes.
+func (l *loop) sendReq(tc *tconn, o int, seq uint64, args [][]byte, handoff bool) {
+	p := &l.peers[o]
+	m := msg{kind: mReq, conn: tc, seq: seq}
+	if handoff {
+		m.kind, m.sess = mReqSess, tc.sess
+	}
+	if err := stageTo(p.reqOut, p.reqOutA, &m, cmdLen(args), func(b []byte) { encode(b, args) }); err != nil {
+		panic("server: sendReq without room: " + err.Error()) // room() was checked
+	}
+	p.credits++
+	l.stats.crossSent.Add(1)
+}
+
+// forward sends a single-owner request to loop o.
+func (l *loop) forward(tc *tconn, args [][]byte, o int, handoff bool) bool {
+	if !l.room(o, cmdLen(args)) {
+		return false
+	}
+	seq := tc.tail
+	tc.push(mergeNone, 1)
+	l.sendReq(tc, o, seq, args, handoff)
+	if handoff {
+		tc.handoff = true
+	}
+	return true
+}
+
+// ownerGroup collects the arguments of one owner's part of a split command.
+type ownerGroup struct {
+	args [][]byte
+	used bool
+}
+
+// split sends one part per owner loop of a multi-key command and merges the
+// replies in the connection's reply slot. pairs: the keys are followed by a
+// value (MSET). Non-plain sessions (ACL users) may not span loops.
+func (l *loop) split(tc *tconn, args [][]byte, m mergeKind, pairs bool) bool {
+	if !plain(tc.sess) {
+		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
+		return true
+	}
+	n := len(l.peers)
+	if len(l.group) != n {
+		l.group = make([]ownerGroup, n)
+	}
+	for i := range l.group {
+		l.group[i].args = append(l.group[i].args[:0], args[0])
+		l.group[i].used = false
+	}
+	step := 1
+	if pairs {
+		step = 2
+	}
+	var order []uint8
+	if m == mergeMget {
+		order = make([]uint8, 0, len(args)-1) // kept by the reply slot
+	}
+	for i := 1; i < len(args); i += step {
+		o := l.srv.cfg.Table.Owner(slot.Of(args[i]))
+		g := &l.group[o]
+		g.used = true
+		g.args = append(g.args, args[i:i+step]...)
+		if order != nil {
+			order = append(order, uint8(o))
+		}
+	}
+	parts := 0
+	for o := range l.group {
+		if !l.group[o].used {
+			continue
+		}
+		parts++
+		if o != l.idx && !l.room(o, cmdLen(l.group[o].args)) {
+			return false
+		}
+	}
+	seq := tc.tail
+	e := tc.push(m, parts)
+	if m == mergeMget {
+		e.order = order
+		if len(e.subs) != n {
+			e.subs = make([][]byte, n)
+		}
+		for i := range e.subs {
+			e.subs[i] = e.subs[i][:0]
+		}
+	}
+	for o := range l.group {
+		if l.group[o].used && o != l.idx {
+			l.sendReq(tc, o, seq, l.group[o].args, false)
+		}
+	}
+	if g := &l.group[l.idx]; g.used {
+		l.reply, l.muts = command.Exec(l.peers[(l.idx+1)%n].sess, l.ks, g.args, l.now, l.reply[:0], l.muts[:0])
+		l.stats.executed.Add(1)
+		l.part(tc, seq, l.idx, l.reply)
+	}
+	return true
+}
+
+// broadcast runs args on every loop and merges the replies. The local part
+// runs first with the client's session: if it is refused (auth, ACL, syntax)
+// that error is the reply and nothing is sent; otherwise the other loops
+// run it with their scratch sessions, so the session is never shared.
+func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
+	if len(l.peers) == 1 {
+		l.execLocal(tc, args)
+		return true
+	}
+	size := cmdLen(args)
+	for o := range l.peers {
+		if o != l.idx && !l.room(o, size) {
+			return false
+		}
+	}
+	l.reply, l.muts = command.Exec(tc.sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
+	l.stats.executed.Add(1)
+	if len(l.reply) > 0 && l.reply[0] == '-' {
+		l.localReply(tc, l.reply)
+		return true
+	}
+	seq := tc.tail
+	tc.push(m, len(l.peers))
+	l.part(tc, seq, l.idx, l.reply)
+	for o := range l.peers {
+		if o != l.idx {
+			l.sendReq(tc, o, seq, args, false)
+		}
+	}
+	return true
+}
+
+// part applies one part's reply b (from loop o) to tc's slot seq.
+func (l *loop) part(tc *tconn, seq uint64, o int, b []byte) {
+	e := tc.slot(seq)
+	switch {
+	case e.merge == mergeNone:
+		e.buf = append(e.buf[:0], b...)
+		e.done = true
+		return
+	case len(b) > 0 && b[0] == '-':
+		if !e.failed {
+			e.failed = true
+			e.buf = append(e.buf[:0], b...)
+		}
+	case e.failed:
+	case e.merge == mergeSum:
+		if v, ok := parseIntReply(b); ok {
+			e.sum += v
+		}
+	case e.merge == mergeArray:
+		if cnt, body, ok := parseArrayHeader(b); ok {
+			e.n += cnt
+			e.buf = append(e.buf, body...)
+		}
+	case e.merge == mergeMget:
+		e.subs[o] = append(e.subs[o][:0], b...)
+	}
+	e.parts--
+	if e.parts > 0 {
+		return
+	}
+	e.done = true
+	if e.failed {
+		return
+	}
+	switch e.merge {
+	case mergeSum:
+		e.buf = resp.AppendInt(e.buf[:0], e.sum)
+	case mergeOK:
+		e.buf = resp.AppendOK(e.buf[:0])
+	case mergeArray:
+		body := append([]byte(nil), e.buf...)
+		e.buf = append(resp.AppendArray(e.buf[:0], int(e.n)), body...)
+	case mergeMget:
+		e.buf = resp.AppendArray(e.buf[:0], len(e.order))
+		for i := range e.subs {
+			if len(e.subs[i]) > 0 {
+				_, e.subs[i], _ = parseArrayHeader(e.subs[i])
+			}
+		}
+		for _, o := range e.order {
+			el := bulkLen(e.subs[o])
+			e.buf = append(e.buf, e.subs[o][:el]...)
+			e.subs[o] = e.subs[o][el:]
+		}
+	}
+}
+
+// parseIntReply parses ":n\r\n".
+func parseIntReply(b []byte) (int64, bool) {
+	if len(b) < 4 || b[0] != ':' {
+		return 0, false
+	}
+	return resp.ParseInt(b[1 : len(b)-2])
+}
+
+// parseArrayHeader splits "*n\r\n<body>".
+func parseArrayHeader(b []byte) (int64, []byte, bool) {
+	if len(b) < 4 || b[0] != '*' {
+		return 0, nil, false
+	}
+	for i := 1; i+1 < len(b); i++ {
+		if b[i] == '\r' {
+			n, ok := resp.ParseInt(b[1:i])
+			return n, b[i+2:], ok
+		}
+	}
+	return 0, nil, false
+}
+
+// bulkLen is the length of the bulk (or null bulk) reply at the start of b.
+func bulkLen(b []byte) int {
+	for i := 1; i+1 < len(b); i++ {
+		if b[i] == '\r' {
+			n, _ := resp.ParseInt(b[1:i])
+			if n < 0 {
+				return i + 2
+			}
+			return i + 2 + int(n) + 2
+		}
+	}
+	return len(b)
+}

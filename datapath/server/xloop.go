@@ -1,0 +1,114 @@
+package server
+
+import (
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/resp"
+)
+
+// noLimits parses requests another loop already checked.
+var noLimits = resp.Limits{MaxBulkLen: 1 << 62, MaxInline: 1 << 30}
+
+// serveRequests runs every request loop j has published to this loop and
+// stages the replies. Credits guarantee the reply ring has a slot for each.
+func (l *loop) serveRequests(j int) {
+	p := &l.peers[j]
+	n := p.reqIn.Len()
+	if n == 0 {
+		return
+	}
+	for i := range n {
+		m := p.reqIn.Peek(i)
+		r := msg{conn: m.conn, seq: m.seq}
+		switch m.kind {
+		case mReq, mReqSess:
+			args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
+			l.args = args[:0]
+			sess := p.sess
+			if m.kind == mReqSess {
+				sess = m.sess
+			}
+			var reply []byte
+			reply, l.muts = command.Exec(sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
+			l.reply = reply
+			r.kind = mReply
+			l.stageReply(p, &r, reply)
+		case mDatagram:
+			if out, ok := l.serveDatagram(m.buf); ok {
+				l.sendTo(out, m.addr)
+			}
+			r.kind = mDatagramDone
+			l.stageReply(p, &r, nil)
+		}
+		l.stats.executed.Add(1)
+		l.stats.crossRecv.Add(1)
+		if !m.heap && m.end != 0 {
+			p.reqInA.Free(m.end)
+		}
+		*m = msg{}
+	}
+	p.reqIn.Release(n)
+}
+
+// stageReply stages a reply to peer p, copying b into the reply arena or,
+// when the arena is full, into a heap buffer: a reply is never delayed.
+func (l *loop) stageReply(p *peer, r *msg, b []byte) {
+	if err := stageTo(p.repOut, p.repOutA, r, len(b), func(dst []byte) { copy(dst, b) }); err == nil {
+		return
+	}
+	r.buf, r.heap, r.end = append([]byte(nil), b...), true, 0
+	if !p.repOut.Stage(r) {
+		panic("server: reply ring full despite credits")
+	}
+}
+
+// takeReplies applies every reply loop j has sent back.
+func (l *loop) takeReplies(j int) {
+	p := &l.peers[j]
+	n := p.repIn.Len()
+	if n == 0 {
+		return
+	}
+	for i := range n {
+		m := p.repIn.Peek(i)
+		p.credits--
+		if m.kind == mReply {
+			tc := m.conn
+			if !tc.closed {
+				l.part(tc, m.seq, j, m.buf)
+				if !tc.touched {
+					tc.touched = true
+					l.touched = append(l.touched, tc)
+				}
+			}
+			if tc.handoff && m.seq == tc.tail-1 {
+				// The lent session is back.
+				tc.handoff = false
+				if tc.sess.Closing {
+					tc.closing = true
+				}
+				if tc.closed {
+					tc.sess.Close()
+				}
+			}
+		}
+		if !m.heap && m.end != 0 {
+			p.repInA.Free(m.end)
+		}
+		*m = msg{}
+	}
+	p.repIn.Release(n)
+}
+
+// writeTouched writes the replies that arrived and resumes connections
+// whose lent session came back.
+func (l *loop) writeTouched() {
+	list := l.touched
+	l.touched = l.touched[:0]
+	for _, tc := range list {
+		tc.touched = false
+		l.writeConn(tc)
+		if !tc.handoff && !tc.stalled {
+			l.process(tc)
+		}
+	}
+}
