@@ -193,6 +193,12 @@ func parseInline(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error) {
 	return out, nl + 1, nil
 }
 
+// isInlineSpecial reports the bytes that end or quote an unquoted inline
+// argument.
+func isInlineSpecial(c byte) bool {
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '"' || c == '\''
+}
+
 // isSpace is C's isspace in the "C" locale.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
@@ -237,7 +243,19 @@ func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
 		if p >= len(line) {
 			return out, true
 		}
-		start, w := p, p // argument bytes are written at w, read at p
+		// Fast path: an unquoted argument is a run of bytes up to a
+		// separator, already in place.
+		q := p
+		for q < len(line) && !isInlineSpecial(line[q]) {
+			q++
+		}
+		if q == len(line) || line[q] != '"' && line[q] != '\'' {
+			out = append(out, line[p:q:q])
+			p = q
+			continue
+		}
+		start, w := p, q // argument bytes are written at w, read at p
+		p = q
 		inq, insq, done := false, false, false
 		for !done {
 			c := at(p)
