@@ -321,8 +321,13 @@ func shardOfSlot(sl uint16, n int) uint32 { return uint32(int(sl) * n / slot.Cou
 func firstSlot(i, n int) int { return (i*slot.Count + n - 1) / n }
 
 // Get reads key's applied value. value must not be modified (it may be
-// shared with the cache). An expired key is reported absent.
+// shared with the cache). An expired key is reported absent. Get and Scan
+// keep working while writes stall on a full disk; they must not race with
+// Close.
 func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, found bool, err error) {
+	if s.closed.Load() {
+		return nil, 0, false, ErrClosed
+	}
 	sl := slot.Of(key)
 	if int(shard) >= len(s.shards) || shardOfSlot(sl, len(s.shards)) != shard {
 		return nil, 0, false, fmt.Errorf("%w: slot %d, shard %d", ErrWrongShard, sl, shard)
@@ -377,6 +382,9 @@ func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, f
 // Open, before the shard takes writes. An error from fn stops the scan and
 // is returned.
 func (s *Store) Scan(shard uint32, fn func(key, value []byte, expireAtMs int64) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
 	if int(shard) >= len(s.shards) {
 		return fmt.Errorf("durable: scan: shard %d out of range [0,%d)", shard, len(s.shards))
 	}
