@@ -49,6 +49,7 @@ type Session struct {
 	// Closing is set by QUIT: the server closes the connection after
 	// writing the reply.
 	Closing bool
+	closed  bool
 
 	user          string
 	authenticated bool
@@ -83,6 +84,10 @@ func NewSession(n *Node) *Session {
 // Close releases the session's watches. The server calls it once, when the
 // connection closes, on the loop that owns the watched keys.
 func (s *Session) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
 	s.unwatchAll()
 	s.queue = nil
 	s.multi = false

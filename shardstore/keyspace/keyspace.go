@@ -264,10 +264,16 @@ func (ks *Keyspace) FlushSlot(s uint16) int {
 
 // Flush deletes every key.
 func (ks *Keyspace) Flush() {
+	// As Redis's touchAllWatchedKeysInDb: watchers of existing keys become
+	// dirty, except where the key had already expired when watched.
 	for k, refs := range ks.watched {
 		if t, _, i := ks.find([]byte(k)); t != nil && i >= 0 {
-			for _, r := range refs {
-				r.w.Dirty = true
+			for j := range refs {
+				if refs[j].expired {
+					refs[j].expired = false
+				} else {
+					refs[j].w.Dirty = true
+				}
 			}
 		}
 	}

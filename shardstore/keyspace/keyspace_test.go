@@ -259,11 +259,13 @@ func TestWatch(t *testing.T) {
 	if ks.WatchedExpired([]byte("t"), &w4, 49) || !ks.WatchedExpired([]byte("t"), &w4, 50) {
 		t.Fatal("WatchedExpired wrong")
 	}
-	var w5 Watcher
+	var w5, w6 Watcher
 	ks.Watch([]byte("t"), &w5, 0)
+	ks.Set([]byte("old"), nil, 10)
+	ks.Watch([]byte("old"), &w6, 20) // already expired when watched
 	ks.Flush()
-	if !w5.Dirty {
-		t.Fatal("FLUSH did not dirty the watcher of an existing key")
+	if !w5.Dirty || w6.Dirty {
+		t.Fatalf("after FLUSH: watcher of a live key dirty %v, of an expired key dirty %v", w5.Dirty, w6.Dirty)
 	}
 }
 
