@@ -46,7 +46,9 @@ var Cases = []Case{
 		X("nosuch", strings.Repeat("a", 100), strings.Repeat("b", 100), "c"),
 		X("x", "a\r\nb"), X("GET"), X("get", "a", "b"), X("SET", "k"), X("Set"),
 		X("CLIENT"), X("CLIENT", "NOSUCH"), X("client", "nosuch", "x"), X("CONFIG", "nope"),
-		X("CLIENT", "SETNAME"), X("client", "getname", "x"), X("CONFIG", "GET"),
+		X("CLIENT", "SETNAME"), X("client", "getname", "x"), X("CONFIG", "GET"), X(""), X("", "a"), X("GET\x00x", "k"),
+		X("nosuch", "a\x00b", "c"), X(strings.Repeat("Z", 140)), X("COMMAND", "nosuch"), X("ACL"), X("acl", "nope"),
+		X("x", strings.Repeat("a", 126), "b", "c"), X("x", strings.Repeat("a", 125), "b", "c"),
 	}},
 	{"select quit", []Step{
 		X("SELECT", "0"), X("SELECT", "16"), X("SELECT", "-1"), X("SELECT", "x"), X("SELECT", "99999999999"),
@@ -204,7 +206,9 @@ var Cases = []Case{
 		X("MULTI"), X("NOSUCH"), X("EXEC"), X("MULTI"), X("SET", "s", "x"), X("INCR", "s"), X("SET", "t", "y"), X("EXEC"),
 		X("MULTI"), X("WATCH", "k"), X("EXEC"), X("MULTI"), X("EXEC"), X("MULTI"), X("UNWATCH"), X("PING"), X("EXEC"),
 		X("MULTI"), X("SET", "k", "v", "EX", "bad"), X("EXEC"), X("EXEC", "x"), X("MULTI"), X("PING"), X("EXEC", "x"), X("EXEC"),
-		X("DISCARD", "x"), X("MULTI", "x"), X("WATCH"), X("MULTI"), X("QUIT"),
+		X("DISCARD", "x"), X("MULTI", "x"), X("WATCH", "w"), X("SET", "w", "1"), X("MULTI"), X("NOSUCH"), X("EXEC"),
+		X("MULTI"), X("GET", "w"), X("GETRANGE", "w", "x", "1"), X("INCR", "w"), X("EXEC"),
+		X("WATCH"), X("MULTI"), X("QUIT"),
 	}},
 	{"watch", []Step{
 		X("SET", "k", "1"), X("WATCH", "k"), X("SET", "k", "2"), X("MULTI"), X("GET", "k"), X("EXEC"),
