@@ -3,8 +3,6 @@ package command
 import (
 	"math"
 	"strconv"
-
-	"github.com/dorivo/dorivo/datapath/resp"
 )
 
 func init() {
@@ -289,5 +287,3 @@ func persistCmd(c *call) {
 	c.mut(Mutation{Op: OpExpire, Key: key})
 	c.int(1)
 }
-
-var _ = resp.AppendInt

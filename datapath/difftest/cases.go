@@ -16,7 +16,7 @@ func N(args ...string) Step { return Step{Args: args, Cmp: Near} }
 // Ign is a step whose reply is not compared.
 func Ign(args ...string) Step { return Step{Args: args, Cmp: Ignore} }
 
-// ScanAll is a full SCAN iteration with the given options.
+// Scan is a full SCAN iteration with the given options, compared as sets.
 func Scan(opts ...string) Step {
 	return Step{Args: append([]string{"SCAN", "0"}, opts...), Cmp: ScanAll}
 }
