@@ -74,7 +74,10 @@ type loop struct {
 	srv *Server
 	idx int
 	eng gnet.Engine
-	el  gnet.EventLoop
+	// el is the loop's handle, set once on the loop by boot and read by
+	// other loops' doorbells: atomic, since the race detector cannot see the
+	// happens-before through Start and the kernel.
+	el atomic.Pointer[gnet.EventLoop]
 
 	ks     *keyspace.Keyspace
 	peers  []peer
@@ -133,8 +136,8 @@ func newLoop(s *Server, i int) *loop {
 	l.stats.cpu.Store(-1)
 	l.drainR = func(context.Context) error { l.drain(); return nil }
 	l.bell = ring.NewDoorbell(func() {
-		if l.el != nil {
-			_ = l.el.Execute(context.Background(), l.drainR)
+		if el := l.el.Load(); el != nil {
+			_ = (*el).Execute(context.Background(), l.drainR)
 		}
 	})
 	return l
@@ -238,7 +241,8 @@ func (l *loop) boot(c gnet.Conn) {
 			err = fmt.Errorf("server: loop %d: %w", l.idx, err)
 		}
 	}
-	l.el = c.EventLoop()
+	el := c.EventLoop()
+	l.el.Store(&el)
 	l.ready <- err
 }
 

@@ -273,12 +273,12 @@ func (s *Server) RunOnLoop(ctx context.Context, i int, fn func()) error {
 	if i < 0 || i >= len(s.loops) {
 		return fmt.Errorf("server: no loop %d", i)
 	}
-	l := s.loops[i]
-	if l.el == nil {
+	el := s.loops[i].el.Load()
+	if el == nil {
 		return fmt.Errorf("server: loop %d not started", i)
 	}
 	done := make(chan struct{})
-	err := l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+	err := (*el).Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
 		fn()
 		close(done)
 		return nil

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/userspace/testenv"
+)
+
+// pipelineCheck writes n SET/GET pairs plus cross-loop MSET/MGET/DEL/EXISTS
+// in one write and checks every reply, in order.
+func pipelineCheck(t *testing.T, c *client, n int) {
+	t.Helper()
+	var b bytes.Buffer
+	var want []string
+	for i := range n {
+		k := fmt.Sprintf("key:%d", i)
+		v := fmt.Sprint(i)
+		b.Write(cmd("SET", k, v))
+		want = append(want, "+OK")
+		b.Write(cmd("GET", k))
+		want = append(want, fmt.Sprintf("$%d|%s", len(v), v))
+		if i%50 == 49 {
+			// Keys key:i-1..key:i-3 live on different loops most of the time.
+			a, bb, cc := fmt.Sprintf("key:%d", i-1), fmt.Sprintf("key:%d", i-2), fmt.Sprintf("key:%d", i-3)
+			b.Write(cmd("MGET", a, bb, "nokey", cc))
+			want = append(want, fmt.Sprintf("*4|$%d|%d|$%d|%d|$-1|$%d|%d",
+				len(fmt.Sprint(i-1)), i-1, len(fmt.Sprint(i-2)), i-2, len(fmt.Sprint(i-3)), i-3))
+			b.Write(cmd("MSET", a, "x", bb, "y", cc, "z"))
+			want = append(want, "+OK")
+			b.Write(cmd("MGET", a, bb, cc))
+			want = append(want, "*3|$1|x|$1|y|$1|z")
+			b.Write(cmd("EXISTS", a, bb, cc, "nokey", a))
+			want = append(want, ":4")
+			b.Write(cmd("DEL", a, bb, "nokey"))
+			want = append(want, ":2")
+			b.Write(cmd("GET", a))
+			want = append(want, "$-1")
+		}
+	}
+	go func() { _, _ = c.c.Write(b.Bytes()) }()
+	for i, w := range want {
+		if got := c.read(); got != w {
+			t.Fatalf("reply %d = %q, want %q", i, got, w)
+		}
+	}
+}
+
+// TestPipelineAcrossLoops: one connection, one write, requests for keys of
+// every loop: replies come back complete and in request order.
+func TestPipelineAcrossLoops(t *testing.T) {
+	ns := testenv.NewNetns(t, "pipe")
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7301", Loops: 3})
+	c := dialIn(t, ns, "127.0.0.1:7301", 0)
+	pipelineCheck(t, c, 3000)
+	var cross, stalls uint64
+	for _, ls := range s.Stats() {
+		cross += ls.CrossSent
+		stalls += ls.Stalls
+	}
+	if cross < 1000 {
+		t.Errorf("only %d requests crossed loops; the test meant to mix owners", cross)
+	}
+	if got := c.do("DBSIZE"); got != fmt.Sprintf(":%d", 3000-2*60) {
+		t.Errorf("DBSIZE = %q", got)
+	}
+	if got := c.do("FLUSHALL"); got != "+OK" {
+		t.Errorf("FLUSHALL = %q", got)
+	}
+	if got := c.do("DBSIZE"); got != ":0" {
+		t.Errorf("DBSIZE after FLUSHALL = %q", got)
+	}
+}
+
+// TestBackpressure: rings of 2 slots, a tiny arena and a short reply queue,
+// a burst far larger than all of them: connections stall and resume, and
+// every reply still arrives, in order.
+func TestBackpressure(t *testing.T) {
+	ns := testenv.NewNetns(t, "bp")
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7302", Loops: 2, RingCap: 2, ArenaBytes: 128, MaxPending: 8})
+	c1 := dialIn(t, ns, "127.0.0.1:7302", 0)
+	c2 := dialIn(t, ns, "127.0.0.1:7302", 0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pipelineCheck(t, c2, 1000)
+	}()
+	pipelineCheck(t, c1, 2000)
+	<-done
+	var stalls uint64
+	for _, ls := range s.Stats() {
+		stalls += ls.Stalls
+	}
+	if stalls == 0 {
+		t.Error("no connection ever stalled: the burst did not exercise backpressure")
+	}
+	// A value bigger than the arena travels on the heap.
+	big := strings.Repeat("v", 1000)
+	k1, _ := keyOwnedBy(s, "big", 0, 0)
+	k2, _ := keyOwnedBy(s, "big", 1, 0)
+	for _, k := range []string{k1, k2} {
+		if got := c1.do("SET", k, big); got != "+OK" {
+			t.Fatalf("SET big = %q", got)
+		}
+		if got := c1.do("GET", k); got != "$1000|"+big {
+			t.Fatalf("GET big = %.40q", got)
+		}
+	}
+}
+
+// TestProtocolErrorCloses: a malformed request gets Redis's error text and
+// the connection is closed, after the replies of the requests before it.
+func TestProtocolErrorCloses(t *testing.T) {
+	ns := testenv.NewNetns(t, "proto")
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7303", Loops: 2})
+	c := dialIn(t, ns, "127.0.0.1:7303", 0)
+	k, _ := keyOwnedBy(s, "k", 1, 0)
+	c.send(append(cmd("SET", k, "1"), "*1\r\n$x\r\n"...))
+	if got := c.read(); got != "+OK" {
+		t.Fatalf("reply before the bad request = %q", got)
+	}
+	if got := c.read(); got != "-ERR Protocol error: invalid bulk length" {
+		t.Fatalf("protocol error reply = %q", got)
+	}
+	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		t.Fatalf("after a protocol error: read err %v, want EOF", err)
+	}
+}
+
+// TestMaxClients: the client over maxclients gets Redis's error and is closed.
+func TestMaxClients(t *testing.T) {
+	ns := testenv.NewNetns(t, "maxcl")
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7304", Loops: 2, MaxClients: 2})
+	a := dialIn(t, ns, "127.0.0.1:7304", 0)
+	b := dialIn(t, ns, "127.0.0.1:7304", 0)
+	for _, c := range []*client{a, b} {
+		if got := c.do("PING"); got != "+PONG" {
+			t.Fatalf("PING = %q", got)
+		}
+	}
+	c := dialIn(t, ns, "127.0.0.1:7304", 0)
+	if got := c.read(); got != "-ERR max number of clients reached" {
+		t.Fatalf("third client got %q", got)
+	}
+	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		t.Fatalf("third client: read err %v, want EOF", err)
+	}
+	a.c.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var open uint64
+		for _, ls := range s.Stats() {
+			open += ls.Conns
+		}
+		if open == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after one of two closed", open)
+		}
+	}
+	d := dialIn(t, ns, "127.0.0.1:7304", 0)
+	if got := d.do("PING"); got != "+PONG" {
+		t.Fatalf("after a client left: PING = %q", got)
+	}
+}
