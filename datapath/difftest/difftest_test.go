@@ -57,3 +57,8 @@ func TestRedisCli(t *testing.T) {
 		t.Fatalf("redis-cli output %q, want %q", out, want)
 	}
 }
+
+// TestCompare runs the one-call entry point the datapath server uses.
+func TestCompare(t *testing.T) {
+	Compare(t, Serve(t).Addr)
+}

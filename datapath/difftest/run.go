@@ -324,3 +324,10 @@ func readReply(rd *bufio.Reader) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("unknown reply type %q", line)
 }
+
+// Compare starts a private redis-server and runs Cases against it and the
+// Dorivo server at dorivoAddr: the one call a server's test needs.
+func Compare(t *testing.T, dorivoAddr string) {
+	t.Helper()
+	Run(t, StartRedis(t), dorivoAddr, Cases)
+}
