@@ -310,6 +310,12 @@ func (s *Store) Shards() int { return len(s.shards) }
 // ShardOf returns the shard that owns slot sl.
 func (s *Store) ShardOf(sl uint16) uint32 { return shardOfSlot(sl, len(s.shards)) }
 
+// Slots returns the first and last slot of shard's range.
+func (s *Store) Slots(shard uint32) (first, last uint16) {
+	sh := s.shards[shard]
+	return sh.firstSlot, sh.lastSlot
+}
+
 // AppliedIndex returns the index of shard's last applied entry.
 func (s *Store) AppliedIndex(shard uint32) uint64 { return s.shards[shard].appliedPub.Load() }
 

@@ -149,3 +149,36 @@ func TestProposeCommitGet(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// With Shards a multiple of the loop count, each shard's slot range lies
+// inside one loop's range of slot.NewTable: loop = shard / (Shards/loops).
+func TestShardRangesNestInLoopTable(t *testing.T) {
+	for _, tc := range []struct{ shards, loops int }{{1, 1}, {4, 2}, {6, 3}, {16, 16}, {64, 8}} {
+		s := openStore(t, t.TempDir(), Options{Shards: tc.shards})
+		tb, err := slot.NewTable(tc.loops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := tc.shards / tc.loops
+		next := 0
+		for sh := range tc.shards {
+			first, last := s.Slots(uint32(sh))
+			if int(first) != next || last < first {
+				t.Fatalf("%d shards: shard %d spans %d..%d, want to start at %d", tc.shards, sh, first, last, next)
+			}
+			next = int(last) + 1
+			for sl := int(first); sl <= int(last); sl++ {
+				if got := s.ShardOf(uint16(sl)); got != uint32(sh) {
+					t.Fatalf("%d shards: ShardOf(%d) = %d, want %d", tc.shards, sl, got, sh)
+				}
+				if got := tb.Owner(uint16(sl)); got != sh/k {
+					t.Fatalf("%d shards, %d loops: slot %d of shard %d owned by loop %d, want %d", tc.shards, tc.loops, sl, sh, got, sh/k)
+				}
+			}
+		}
+		if next != slot.Count {
+			t.Fatalf("%d shards cover %d slots", tc.shards, next)
+		}
+		s.Close()
+	}
+}
