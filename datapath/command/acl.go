@@ -124,8 +124,8 @@ func (s *Session) permission(cmd *Cmd, args [][]byte) string {
 	if u == nil {
 		return "NOPERM this user has no permissions to run the '" + cmd.Name + "' command"
 	}
-	if cmd.Flags&NoAuth != 0 && cmd.Name != "hello" || cmd.Name == "auth" {
-		return "" // AUTH, QUIT: always allowed, as in Redis
+	if cmd.Flags&NoAuth != 0 {
+		return "" // AUTH, HELLO, QUIT: always allowed, as in Redis
 	}
 	if !u.can(cmd) {
 		return "NOPERM this user has no permissions to run the '" + cmd.Name + "' command"

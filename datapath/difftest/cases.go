@@ -254,7 +254,7 @@ var Cases = []Case{
 		X("ACL", "SETUSER", "plain"), Step{Args: []string{"ACL", "LIST"}, Cmp: Words}, X("AUTH", "plain", "x"),
 		X("AUTH", "ro", "any"), X("GET", "k"), X("SET", "k", "v"), X("STRLEN", "k"), X("ACL", "WHOAMI"), X("CLIENT", "SETNAME", "x"),
 		X("MULTI"), X("SET", "k", "v"), X("GET", "k"), X("EXEC"),
-		X("AUTH", "ro2", "x"), X("SET", "k", "v"), X("GET", "k"), X("CLIENT", "SETNAME", "x"), X("CLIENT", "GETNAME"),
+		X("AUTH", "ro2", "x"), X("HELLO", "x"), X("SET", "k", "v"), X("GET", "k"), X("CLIENT", "SETNAME", "x"), X("CLIENT", "GETNAME"),
 		X("AUTH", "default", "nopass"), X("ACL", "DELUSER", "ro", "ro2", "plain"),
 	}},
 	{"protocol inline", []Step{
