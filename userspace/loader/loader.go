@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
@@ -183,6 +184,7 @@ func (l *Loader) Close() error {
 		errs = append(errs, pl.detach())
 	}
 	l.links = nil
+	errs = append(errs, l.detachLeftoverLinks())
 	for _, m := range l.maps() {
 		if m == nil {
 			continue
@@ -197,6 +199,33 @@ func (l *Loader) Close() error {
 	}
 	if err := os.Remove(l.pinDir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove pin dir: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// detachLeftoverLinks detaches and unpins links still pinned in links/
+// that this Loader did not attach: an earlier agent's, for an interface
+// this one was not asked to use. The pin dir belongs to Dorivo, so a clean
+// stop leaves none of them behind.
+func (l *Loader) detachLeftoverLinks() error {
+	dir := filepath.Join(l.pinDir, "links")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list pinned links: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		lk, err := link.LoadPinnedLink(path, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("open leftover pinned link %s: %w", path, err))
+			continue
+		}
+		l.logf("detaching leftover pinned link %s", path)
+		errs = append(errs, (&pinnedLink{hook: e.Name(), path: path, l: lk}).detach())
 	}
 	return errors.Join(errs...)
 }

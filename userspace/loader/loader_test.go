@@ -284,3 +284,81 @@ func TestPinDirMustBeOnBPFFS(t *testing.T) {
 		t.Fatalf("Load on tmpfs pin dir: %v", err)
 	}
 }
+
+// TestStalePinsAreReplacedAndLeftoversDetached covers the pins a crashed
+// agent can leave that a new one must not trust: a link whose interface
+// was deleted and recreated under the same name (the link is defunct),
+// and a link on an interface the new agent was not asked to use.
+func TestStalePinsAreReplacedAndLeftoversDetached(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "bpftool")
+	ns, peer := vethNetns(t)
+	testenv.VethPair(t, ns, "dx0", "10.251.1.1/24", peer, "dx1", "10.251.1.2/24")
+	pinDir := testPinDir(t)
+
+	old := load(t, pinDir)
+	t.Cleanup(func() { _ = old.Objects.Close() })
+	attachIn(t, ns, old, "dl0")
+	attachIn(t, ns, old, "dx0")
+	for _, pl := range old.links {
+		_ = pl.l.Close()
+	}
+	old.links = nil // crash
+
+	// dl0 disappears and comes back: same name, new ifindex, links gone.
+	ns.Run(t, "ip", "link", "del", "dl0")
+	testenv.VethPair(t, ns, "dl0", "10.251.0.1/24", peer, "dl2", "10.251.0.3/24")
+
+	l := load(t, pinDir)
+	t.Cleanup(func() { _ = l.Close() })
+	a := attachIn(t, ns, l, "dl0")
+	if len(a.Reused) != 0 {
+		t.Errorf("reused %v from links whose interface was deleted", a.Reused)
+	}
+	if got, want := attached(t, ns, "dl0"), ours(t, l); !maps.Equal(got, want) {
+		t.Errorf("attached to new dl0: %v, want %v", got, want)
+	}
+	if got := attached(t, ns, "dx0"); len(got) != 3 {
+		t.Fatalf("the crashed agent's dx0 links should still run until a clean stop: %v", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []string{"dl0", "dx0"} {
+		if got := attached(t, ns, dev); len(got) != 0 {
+			t.Errorf("%s still attached after Close: %v", dev, got)
+		}
+	}
+	if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pin dir left: %v", err)
+	}
+}
+
+// TestGenericFallbackOnLoopback: lo has no driver XDP, so the loader falls
+// back to generic mode and says so.
+func TestGenericFallbackOnLoopback(t *testing.T) {
+	testenv.RequireRoot(t)
+	ns := testenv.NewNetns(t, "ldlo")
+	l := load(t, testPinDir(t))
+	defer l.Close()
+	a := attachIn(t, ns, l, "lo")
+	if a.XDPMode != ModeGeneric {
+		t.Errorf("XDP mode on lo = %s, want generic", ModeName(a.XDPMode))
+	}
+	var c bpf.DorivoAgentConfig
+	if err := l.Objects.Config.Lookup(uint32(0), &c); err != nil || c.XdpMode != uint32(ModeGeneric) {
+		t.Errorf("config xdp_mode = %d (%v)", c.XdpMode, err)
+	}
+}
+
+func TestAttachUnknownInterface(t *testing.T) {
+	testenv.RequireRoot(t)
+	ns := testenv.NewNetns(t, "ldno")
+	l := load(t, testPinDir(t))
+	defer l.Close()
+	var err error
+	ns.Do(t, func() { _, err = l.Attach("nosuch0") })
+	if err == nil || !strings.Contains(err.Error(), `interface "nosuch0"`) {
+		t.Errorf("Attach(nosuch0) = %v", err)
+	}
+}
