@@ -152,6 +152,25 @@ func (s *Session) permission(cmd *Cmd, args [][]byte) string {
 	return ""
 }
 
+// keyFilter returns whether the session's user may see a key in KEYS and
+// SCAN. Redis lists every key to any user allowed to run them; Dorivo,
+// being multi-tenant, lists only the keys matching the user's patterns, so
+// a tenant confined to ~{acme}* does not learn other tenants' keys.
+func (s *Session) keyFilter() func(key []byte) bool {
+	u := s.userEntry()
+	if u == nil || u.AllKeys {
+		return func([]byte) bool { return true }
+	}
+	return func(key []byte) bool {
+		for _, p := range u.KeyPatterns {
+			if Match([]byte(p), key, false) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 func permReason(msg string) string {
 	if msg == errNoPermKey {
 		return "no permission to touch the specified keys"

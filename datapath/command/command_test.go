@@ -126,7 +126,7 @@ func TestTenantConfinement(t *testing.T) {
 	n := NewNode()
 	ks := keyspace.New()
 	admin := NewSession(n)
-	expect(t, admin, ks, [2]string{"ACL SETUSER acme on >pw ~{acme}* +@all", "+OK\r\n"})
+	expect(t, admin, ks, [2]string{"ACL SETUSER acme on >pw ~{acme}* +@all", "+OK\r\n"}, [2]string{"SET {other}.k v", "+OK\r\n"})
 	s := NewSession(n)
 	const noperm = "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
 	expect(t, s, ks,
@@ -138,6 +138,8 @@ func TestTenantConfinement(t *testing.T) {
 		[2]string{"GET acme", noperm},
 		[2]string{"MGET {acme}.k {other}.k", noperm},
 		[2]string{"ACL WHOAMI", "$4\r\nacme\r\n"},
+		[2]string{"KEYS *", "*1\r\n$8\r\n{acme}.k\r\n"},
+		[2]string{"SCAN 0 COUNT 1000", "*2\r\n$1\r\n0\r\n*1\r\n$8\r\n{acme}.k\r\n"},
 		// As in Redis, +@all includes ACL SETUSER and FLUSHALL, which key
 		// patterns do not restrict: a tenant gets -@dangerous as well.
 		[2]string{"ACL SETUSER acme -@dangerous", "+OK\r\n"},

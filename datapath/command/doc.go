@@ -32,5 +32,7 @@
 // succeeds and SELECT 1..15 reply "ERR DB index is out of range"; replies
 // that describe the server (INFO, HELLO, CLIENT ID/INFO, COMMAND, CONFIG GET
 // of parameters Dorivo does not have) differ; SCAN cursors are Dorivo's own
-// (slot and position) and order differs, with the same guarantees.
+// (slot and position) and order differs, with the same guarantees; KEYS and
+// SCAN list to a user with key patterns (a tenant) only the keys it may
+// access, where Redis lists every key.
 package command

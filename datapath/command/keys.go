@@ -61,11 +61,12 @@ func keysCmd(c *call) {
 	all := len(pat) == 1 && pat[0] == '*'
 	// The count is known only at the end: collect the keys' bytes first.
 	var keys [][]byte
+	visible := c.s.keyFilter()
 	c.ks.Each(func(key, _ []byte, exp int64) {
 		if exp != 0 && exp <= c.now {
 			return
 		}
-		if all || Match(pat, key, false) {
+		if (all || Match(pat, key, false)) && visible(key) {
 			keys = append(keys, key)
 		}
 	})
@@ -146,8 +147,9 @@ func scanCmd(c *call) {
 	}
 	var keys [][]byte
 	typeOK := typ == nil || eq(typ, "string")
+	visible := c.s.keyFilter()
 	next := c.ks.Scan(cursor, int(min(count, math.MaxInt32)), c.now, func(key, _ []byte) {
-		if typeOK && (!usePat || Match(pat, key, false)) {
+		if typeOK && (!usePat || Match(pat, key, false)) && visible(key) {
 			keys = append(keys, key)
 		}
 	})
