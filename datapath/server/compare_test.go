@@ -1,0 +1,91 @@
+package server
+
+import (
+	"fmt"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/userspace/testenv"
+)
+
+var rpsLine = regexp.MustCompile(`(?m)^\s*([A-Z]+)(?: \(\d+ keys\))?: ([0-9.]+) requests per second`)
+
+// redisBenchmark runs redis-benchmark inside ns against port and returns
+// requests per second by test name.
+func redisBenchmark(tb testing.TB, ns *testenv.Netns, port int, pipe, n int) map[string]float64 {
+	tb.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns.Name, "redis-benchmark", "-p", strconv.Itoa(port), "-q",
+		"-t", "set,get,incr,mset", "-r", "100000", "-c", "50", "-n", strconv.Itoa(n), "-P", strconv.Itoa(pipe)).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("redis-benchmark: %v\n%s", err, out)
+	}
+	res := map[string]float64{}
+	for _, m := range rpsLine.FindAllStringSubmatch(lastLines(string(out)), -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		res[m[1]] = v
+	}
+	return res
+}
+
+// BenchmarkVsRedisServer measures redis-benchmark throughput against Dorivo
+// (one loop per CPU) and against redis-server started in the same network
+// namespace, in the same run, and reports Dorivo/redis-server ratios.
+// Run: go test -run XXX -bench VsRedisServer -benchtime 1x ./datapath/server
+// (DORIVO_BENCH_N sets requests per test, default 200000).
+func BenchmarkVsRedisServer(b *testing.B) {
+	testenv.RequireCommand(b, "redis-benchmark")
+	redisBin := testenv.RequireCommand(b, "redis-server")
+	ns := testenv.NewNetns(b, "cmp")
+	const dport, rport = 7501, 7502
+	var s *Server
+	var err error
+	ns.Do(b, func() {
+		s, err = New(Config{TCPAddr: fmt.Sprintf("127.0.0.1:%d", dport)})
+		if err == nil {
+			err = s.Start()
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.stopEngines()
+	rs := exec.Command("ip", "netns", "exec", ns.Name, redisBin, "--port", strconv.Itoa(rport),
+		"--save", "", "--appendonly", "no", "--bind", "127.0.0.1")
+	if err := rs.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = rs.Process.Kill(); _ = rs.Wait() }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if out, _ := exec.Command("ip", "netns", "exec", ns.Name, "redis-cli", "-p", strconv.Itoa(rport), "PING").Output(); strings.TrimSpace(string(out)) == "PONG" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("redis-server did not answer PING")
+		}
+	}
+	n := 200000
+	if v, err := strconv.Atoi(envOr("DORIVO_BENCH_N", "")); err == nil && v > 0 {
+		n = v
+	}
+	b.ResetTimer()
+	for range b.N {
+		var table strings.Builder
+		fmt.Fprintf(&table, "loops=%d GOMAXPROCS=%d n=%d c=50 r=100000\n%-6s %-3s %12s %12s %7s\n",
+			s.Loops(), runtime.GOMAXPROCS(0), n, "test", "P", "dorivo rps", "redis rps", "ratio")
+		for _, pipe := range []int{1, 16} {
+			d := redisBenchmark(b, ns, dport, pipe, n)
+			r := redisBenchmark(b, ns, rport, pipe, n)
+			for _, test := range []string{"SET", "GET", "INCR", "MSET"} {
+				ratio := d[test] / r[test]
+				fmt.Fprintf(&table, "%-6s %-3d %12.0f %12.0f %7.2f\n", test, pipe, d[test], r[test], ratio)
+				b.ReportMetric(ratio, fmt.Sprintf("%s-P%d-ratio", strings.ToLower(test), pipe))
+			}
+		}
+		b.Log("\n" + table.String())
+	}
+}
