@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/shardstore/slot"
+	"github.com/dorivo/dorivo/userspace/testenv"
+)
+
+// TestAgentReloadsConfigOnSIGHUP edits --config under a running agent and
+// checks the pinned maps follow: a changed quota, a removed tenant zeroed,
+// the ACL emptied and disabled; a broken file is refused and changes
+// nothing.
+func TestAgentReloadsConfigOnSIGHUP(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "nsenter")
+	bin := buildDorivo(t)
+	ns := testenv.NewNetns(t, "hup")
+	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
+	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
+	cfgFile := filepath.Join(t.TempDir(), "dorivo.json")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(cfgFile, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"quotas": [{"tenant": "acme", "rate": 10, "burst": 20}, {"tenant": "beta", "rate": 5}], "allow": ["10.0.0.0/8"]}`)
+	agent := startAgent(t, bin, ns, "--iface", "lo", "--pin-dir", pinDir, "--admin-addr", "", "--config", cfgFile)
+
+	rules, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, "quota_rules"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rules.Close()
+	rule := func(tag string) bpf.DorivoQuotaRule {
+		t.Helper()
+		var r bpf.DorivoQuotaRule
+		if err := rules.Lookup(uint32(slot.OfTag([]byte(tag))), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := rule("acme"); r != (bpf.DorivoQuotaRule{Rate: 10, Burst: 20}) {
+		t.Fatalf("acme at start: %+v", r)
+	}
+	if r := rule("beta"); r != (bpf.DorivoQuotaRule{Rate: 5, Burst: 5}) {
+		t.Fatalf("beta at start: %+v", r)
+	}
+	if s := statusJSON(t, bin, pinDir); !s.ACLEnabled {
+		t.Fatal("ACL not enabled at start")
+	}
+
+	write(`{"quotas": [{"tenant": "acme", "rate": 100}]}`)
+	if err := agent.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rule("acme").Rate != 100 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := rule("acme"); r != (bpf.DorivoQuotaRule{Rate: 100, Burst: 100}) {
+		t.Errorf("acme after reload: %+v", r)
+	}
+	if r := rule("beta"); r != (bpf.DorivoQuotaRule{}) {
+		t.Errorf("beta removed from the file but still in the map: %+v", r)
+	}
+	if s := statusJSON(t, bin, pinDir); s.ACLEnabled {
+		t.Error("ACL still enabled with no allow entries")
+	}
+
+	write(`{"quotas": [{"tenant": "acme", "rate": "fast"}]}`)
+	if err := agent.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(agent.logString(), "reload refused") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(agent.logString(), "reload refused") {
+		t.Errorf("broken config not reported:\n%s", agent.logString())
+	}
+	if r := rule("acme"); r.Rate != 100 {
+		t.Errorf("a broken file changed the running quota: %+v", r)
+	}
+	if err := agent.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("exit: %v\n%s", err, agent.logString())
+	}
+}
