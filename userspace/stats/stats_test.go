@@ -15,7 +15,7 @@ import (
 
 // loadMaps loads the real collection's maps, unpinned, and fills them with
 // known per-CPU values so that sums are checked, not just copies.
-func loadMaps(t *testing.T) (*bpf.DorivoMaps, int) {
+func loadMaps(t testing.TB) (*bpf.DorivoMaps, int) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	var m bpf.DorivoMaps
@@ -126,5 +126,18 @@ func TestOpenPinnedWithoutAgent(t *testing.T) {
 	_, err := OpenPinned(dir)
 	if err == nil || err.Error() != "no pinned maps under "+dir+": is the agent running?" {
 		t.Fatalf("OpenPinned(empty dir) = %v", err)
+	}
+}
+
+// BenchmarkRead measures one full read (what a status call or a scrape
+// costs): 14+4+5 small per-CPU lookups and one batch over 16384 slots.
+func BenchmarkRead(b *testing.B) {
+	m, _ := loadMaps(b)
+	maps := FromObjects(m)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Read(maps, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
