@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
 // Many concurrent proposals share fsyncs: the counters, not the clock, show
@@ -66,5 +68,33 @@ func TestSerialWritesFsyncEach(t *testing.T) {
 	st := s.Stats()
 	if got := st.Fsyncs - before.Fsyncs; got != 20 {
 		t.Fatalf("20 serial writes took %d fsyncs, want 20", got)
+	}
+}
+
+// Writes to different shards that meet in one driver cycle share one fsync:
+// one pebble batch carries every shard's entries.
+func TestShardsShareOneFsync(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{Shards: 4})
+	defer s.Close()
+	release := stallDriver(t, s)
+	before := s.Stats()
+	var chs []<-chan result
+	seen := map[uint32]bool{}
+	for i := 0; len(seen) < 4; i++ {
+		k := []byte(fmt.Sprintf("{s%d}", i))
+		if sh := s.ShardOf(slot.Of(k)); !seen[sh] {
+			seen[sh] = true
+			chs = append(chs, proposeAsync(s, k, AppendSet(nil, k, []byte("v"), 0)))
+		}
+	}
+	release()
+	for _, ch := range chs {
+		if r := wait(t, ch); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	st := s.Stats()
+	if f, e := st.Fsyncs-before.Fsyncs, st.Entries-before.Entries; f != 1 || e != 4 {
+		t.Fatalf("writes to 4 shards in one cycle took %d fsyncs for %d entries, want 1 for 4", f, e)
 	}
 }
