@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -94,5 +96,29 @@ func TestAgentReloadsConfigOnSIGHUP(t *testing.T) {
 	}
 	if err := agent.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("exit: %v\n%s", err, agent.logString())
+	}
+}
+
+// TestAgentFailsCleanlyOnUnknownInterface: an attach failure after the
+// maps were pinned must still unpin them and exit non-zero with one line.
+func TestAgentFailsCleanlyOnUnknownInterface(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "nsenter")
+	bin := buildDorivo(t)
+	ns := testenv.NewNetns(t, "noif")
+	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
+	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
+	out, err := exec.Command("nsenter", "--net=/var/run/netns/"+ns.Name, bin, "agent", "--iface", "nosuch0", "--pin-dir", pinDir, "--admin-addr", "").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("agent --iface nosuch0: %v\n%s", err, out)
+	}
+	last := strings.TrimSpace(string(out))
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if !strings.HasPrefix(last, `dorivo agent: attach: interface "nosuch0"`) {
+		t.Errorf("last line %q", last)
+	}
+	if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pin dir left behind: %v", err)
 	}
 }

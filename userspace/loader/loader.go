@@ -43,6 +43,7 @@ type Loader struct {
 	Objects bpf.DorivoObjects
 
 	pinDir string
+	lock   *os.File // flock on the pin dir: one agent per pin dir
 	logf   func(string, ...any)
 	links  []*pinnedLink
 	closed bool
@@ -68,6 +69,9 @@ func Load(opts Options) (*Loader, error) {
 	if err := ensurePinDir(l.pinDir); err != nil {
 		return nil, err
 	}
+	if err := l.lockPinDir(); err != nil {
+		return nil, err
+	}
 	spec, err := bpf.LoadDorivo()
 	if err != nil {
 		return nil, fmt.Errorf("parse embedded BPF collection: %w", err)
@@ -84,9 +88,30 @@ func Load(opts Options) (*Loader, error) {
 	}
 	opts2 := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: l.pinDir}}
 	if err := spec.LoadAndAssign(&l.Objects, opts2); err != nil {
+		l.lock.Close()
 		return nil, explainLoadError(err)
 	}
 	return l, nil
+}
+
+// lockPinDir takes an exclusive flock on the pin directory. A second agent
+// on the same pins would update the first one's links and, on its own
+// stop, detach them from under it. The kernel drops the lock when the
+// holder dies, so a crashed agent never blocks its successor.
+func (l *Loader) lockPinDir() error {
+	f, err := os.Open(l.pinDir)
+	if err != nil {
+		return fmt.Errorf("open pin dir: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("pin dir %s is in use by another dorivo agent (use --pin-dir for a second one)", l.pinDir)
+		}
+		return fmt.Errorf("lock pin dir %s: %w", l.pinDir, err)
+	}
+	l.lock = f
+	return nil
 }
 
 // PinDir returns the directory holding the pins.
@@ -200,6 +225,7 @@ func (l *Loader) Close() error {
 	if err := os.Remove(l.pinDir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove pin dir: %w", err))
 	}
+	errs = append(errs, l.lock.Close())
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/dorivo/dorivo/bpf"
@@ -203,6 +204,7 @@ func TestRestartAfterCrashUpdatesPinnedLinks(t *testing.T) {
 		_ = pl.l.Close()
 	}
 	old.links = nil
+	old.lock.Close() // the kernel drops a dead process's flock
 	if err := old.Objects.Config.Put(uint32(0), bpf.DorivoAgentConfig{UdpPort: 4242}); err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +306,7 @@ func TestStalePinsAreReplacedAndLeftoversDetached(t *testing.T) {
 		_ = pl.l.Close()
 	}
 	old.links = nil // crash
+	old.lock.Close()
 
 	// dl0 disappears and comes back: same name, new ifindex, links gone.
 	ns.Run(t, "ip", "link", "del", "dl0")
@@ -360,5 +363,43 @@ func TestAttachUnknownInterface(t *testing.T) {
 	ns.Do(t, func() { _, err = l.Attach("nosuch0") })
 	if err == nil || !strings.Contains(err.Error(), `interface "nosuch0"`) {
 		t.Errorf("Attach(nosuch0) = %v", err)
+	}
+}
+
+func TestOneAgentPerPinDir(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := testPinDir(t)
+	first := load(t, dir)
+	_, err := Load(Options{PinDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "in use by another dorivo agent") {
+		t.Fatalf("second Load on %s: %v", dir, err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The lock goes with the first agent.
+	second := load(t, dir)
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifierErrorIsPrintedInFull feeds a program the verifier rejects
+// through the same formatting the loader uses.
+func TestVerifierErrorIsPrintedInFull(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "bad_prog", Type: ebpf.XDP, License: "GPL",
+		// Returns R0 without ever setting it.
+		Instructions: asm.Instructions{asm.Return()},
+	})
+	if err == nil {
+		t.Fatal("the verifier accepted a program that returns an unset R0")
+	}
+	msg := explainLoadError(fmt.Errorf("program bad_prog: %w", err)).Error()
+	for _, want := range []string{"program bad_prog", "full verifier log:", "R0 !read_ok", "0: (95) exit"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
 	}
 }
