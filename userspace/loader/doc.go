@@ -19,4 +19,7 @@
 // leaves nothing behind in the kernel. An operator who wants the programs
 // to outlive the agent (an upgrade handover) kills it without Close, e.g.
 // with SIGKILL, and starts the new one.
+//
+// One agent owns a pin dir at a time (an flock on it, which the kernel
+// releases when the holder dies).
 package loader
