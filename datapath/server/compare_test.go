@@ -36,7 +36,8 @@ func redisBenchmark(tb testing.TB, ns *testenv.Netns, port int, pipe, n int) map
 // (one loop per CPU) and against redis-server started in the same network
 // namespace, in the same run, and reports Dorivo/redis-server ratios.
 // Run: go test -run XXX -bench VsRedisServer -benchtime 1x ./datapath/server
-// (DORIVO_BENCH_N sets requests per test, default 200000).
+// (DORIVO_BENCH_N sets requests per test, default 200000; DORIVO_BENCH_LOOPS
+// the loop count, default NumCPU).
 func BenchmarkVsRedisServer(b *testing.B) {
 	testenv.RequireCommand(b, "redis-benchmark")
 	redisBin := testenv.RequireCommand(b, "redis-server")
@@ -45,7 +46,8 @@ func BenchmarkVsRedisServer(b *testing.B) {
 	var s *Server
 	var err error
 	ns.Do(b, func() {
-		s, err = New(Config{TCPAddr: fmt.Sprintf("127.0.0.1:%d", dport)})
+		loops, _ := strconv.Atoi(envOr("DORIVO_BENCH_LOOPS", "0"))
+		s, err = New(Config{TCPAddr: fmt.Sprintf("127.0.0.1:%d", dport), Loops: loops})
 		if err == nil {
 			err = s.Start()
 		}
