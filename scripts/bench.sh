@@ -10,7 +10,7 @@
 #   DORIVO_ADDR=127.0.0.1:7379 bash scripts/bench.sh
 #
 # Knobs (env): REPEATS (3), REQUESTS per run (100000), CONNS (4),
-# VALUE_SIZE (100), KEYSPACE (10000). Defaults take about 2 minutes on 2 cores.
+# VALUE_SIZE (100), KEYSPACE (10000), RUN_TIMEOUT per run (60 s). Defaults take about 2 minutes on 2 cores.
 set -euo pipefail
 
 REPEATS=${REPEATS:-3}
@@ -18,9 +18,10 @@ REQUESTS=${REQUESTS:-100000}
 CONNS=${CONNS:-4}
 VALUE_SIZE=${VALUE_SIZE:-100}
 KEYSPACE=${KEYSPACE:-10000}
+RUN_TIMEOUT=${RUN_TIMEOUT:-60} # seconds; a run that hangs fails the script instead
 cd "$(dirname "$0")/.."
 
-for tool in redis-server redis-benchmark go awk; do
+for tool in redis-server redis-benchmark redis-cli go awk timeout; do
 	command -v "$tool" >/dev/null || { echo "bench.sh: $tool not found (run scripts/install-deps.sh)" >&2; exit 1; }
 done
 
@@ -47,8 +48,9 @@ free_port() {
 port=$(free_port)
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
 redis_pid=$!
-for _ in $(seq 50); do
-	redis-benchmark -p "$port" -n 1 -t ping -q >/dev/null 2>&1 && break
+for i in $(seq 51); do
+	[ "$(timeout 2 redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
+	[ "$i" = 51 ] && { echo "bench.sh: redis-server on port $port not ready after 5s" >&2; exit 1; }
 	sleep 0.1
 done
 REDIS_ADDR=127.0.0.1:$port
@@ -56,13 +58,13 @@ REDIS_ADDR=127.0.0.1:$port
 # One run prints "rps p50_ms p99_ms".
 rb_run() { # addr test pipeline
 	local host=${1%:*} p=${1##*:}
-	redis-benchmark -h "$host" -p "$p" -c "$CONNS" -n "$REQUESTS" -P "$3" -d "$VALUE_SIZE" -r "$KEYSPACE" \
+	timeout "$RUN_TIMEOUT" redis-benchmark -h "$host" -p "$p" -c "$CONNS" -n "$REQUESTS" -P "$3" -d "$VALUE_SIZE" -r "$KEYSPACE" \
 		-t "$2" --csv 2>/dev/null | awk -F'"' 'NR==2 {print $4, $10, $14}'
 }
 lg_run() { # proto addr op pipeline
 	local ratio=0
 	[ "$3" = get ] && ratio=1
-	"$work/dorivo-loadgen" --proto "$1" --target "$2" --conns "$CONNS" --requests "$REQUESTS" \
+	timeout "$RUN_TIMEOUT" "$work/dorivo-loadgen" --proto "$1" --target "$2" --conns "$CONNS" --requests "$REQUESTS" \
 		--pipeline "$4" --value-size "$VALUE_SIZE" --keyspace "$KEYSPACE" --read-ratio "$ratio" --quiet |
 		awk '$1 == "ALL" {print $3, $4, $6}'
 }
@@ -73,7 +75,10 @@ measure() {
 	local label=$1
 	shift
 	: >"$work/runs"
-	for _ in $(seq "$REPEATS"); do "$@" >>"$work/runs"; done
+	for _ in $(seq "$REPEATS"); do
+		"$@" >>"$work/runs" || { echo "bench.sh: $label: run failed or exceeded ${RUN_TIMEOUT}s" >&2; exit 1; }
+	done
+	[ "$(wc -l <"$work/runs")" = "$REPEATS" ] || { echo "bench.sh: $label: a run printed no result" >&2; exit 1; }
 	printf '%s %s %s %s\n' "$label" \
 		"$(awk '{print $1}' "$work/runs" | median)" \
 		"$(awk '{print $2}' "$work/runs" | median)" \
