@@ -70,6 +70,8 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.Int64Var(&c.Requests, "requests", 0, "stop after this many requests (without --duration: no time limit)")
 	fs.BoolVar(&c.ShardAware, "shard-aware", false, "TCP: bind source ports so that port % --loops is the owner loop of the connection's keys")
 	fs.IntVar(&c.Loops, "loops", 0, "the server's event loop count, for --shard-aware")
+	fs.StringVar(&c.User, "user", "", "ACL user for AUTH (with --password)")
+	fs.StringVar(&c.Password, "password", "", "send AUTH on every TCP connection (default: $DORIVO_PASSWORD)")
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "dial timeout, datagram reply timeout, and the wait for replies at the end")
 	fs.IntVar(&w.Tenants, "tenants", 10, "tenants (hash tags {tenantN})")
 	fs.IntVar(&w.Keyspace, "keyspace", 10000, "keys in total, split evenly over the tenants")
@@ -116,6 +118,15 @@ func (o *options) validate() error {
 		w.Dist = workload.Zipf
 	default:
 		return fmt.Errorf("--dist %q: want uniform or zipf", o.dist)
+	}
+	if c.Password == "" {
+		c.Password = os.Getenv("DORIVO_PASSWORD")
+	}
+	if c.User != "" && c.Password == "" {
+		return errors.New("--user needs --password (or $DORIVO_PASSWORD)")
+	}
+	if c.Password != "" && c.Proto == driver.ProtoUDP {
+		return errors.New("--password: the datagram protocol has no AUTH; the kernel's source ACL guards it")
 	}
 	if o.record != "" && o.verify != "" {
 		return errors.New("--record and --verify: a run either records or verifies")

@@ -76,6 +76,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--record", "/nonexistent-dir/rec", "--target", "127.0.0.1:1"}, exitUsage, "--record"},
 		{[]string{"--verify", "/nonexistent-file"}, exitUsage, "--verify"},
 		{[]string{"stray-arg"}, exitUsage, "stray-arg"},
+		{[]string{"--user", "acme"}, exitUsage, "--user"},
+		{[]string{"--proto", "udp", "--password", "pw"}, exitUsage, "--password"},
 		{[]string{"--target", closedPort(t), "--duration", "1s"}, exitFailure, "target 127.0.0.1:"},
 		{[]string{"--proto", "udp", "--target", closedPort(t), "--timeout", "300ms"}, exitFailure, "target 127.0.0.1:"},
 	} {
@@ -194,6 +196,30 @@ func TestUDPRecordAndVerify(t *testing.T) {
 	code, out, _ = runCLI(t, "--proto", "udp", "--target", srv.Addr, "--verify", rec)
 	if code != exitMismatch || !strings.Contains(out, "1 missing, 0 wrong") || !strings.Contains(out, "missing "+keys[0]+"\n") {
 		t.Fatalf("UDP verify after a planted loss: exit %d\n%s", code, out)
+	}
+}
+
+// TestAuth: a server that requires a password refuses the run with a
+// one-line target error, and serves it with the right credentials, both
+// the password-only and the ACL user form.
+func TestAuth(t *testing.T) {
+	addr := redistest.Start(t, "--requirepass", "s3cret")
+	code, out, _ := runCLI(t, "--target", addr, "--requests", "10", "--read-ratio", "1", "--quiet")
+	if code != exitOK || !strings.Contains(out, "error GET NOAUTH Authentication required.: 10") {
+		t.Errorf("no password: exit %d, want every request counted as NOAUTH:\n%s", code, out)
+	}
+	code, _, stderr := runCLI(t, "--target", addr, "--requests", "10", "--password", "wrong", "--quiet")
+	if code != exitFailure || !strings.Contains(stderr, "target "+addr+": AUTH refused: WRONGPASS") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("wrong password: exit %d, stderr %q", code, stderr)
+	}
+	for _, args := range [][]string{{"--password", "s3cret"}, {"--user", "default", "--password", "s3cret"}} {
+		code, out, stderr := runCLI(t, append([]string{"--target", addr, "--requests", "200", "--quiet"}, args...)...)
+		if code != exitOK || !strings.Contains(out, "ALL") {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, stderr)
+		}
+		if strings.Contains(out, "NOAUTH") {
+			t.Errorf("%v: requests refused: %s", args, out)
+		}
 	}
 }
 

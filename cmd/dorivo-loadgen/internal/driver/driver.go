@@ -20,6 +20,7 @@ import (
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/respclient"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/stats"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/workload"
+	"github.com/dorivo/dorivo/datapath/resp"
 )
 
 // Protocols.
@@ -41,7 +42,10 @@ type Config struct {
 	// loop of every key the connection sends.
 	ShardAware bool
 	Loops      int
-	Workload   workload.Config
+	// User and Password, when Password is set, authenticate every TCP
+	// connection (AUTH [user] password) before any load.
+	User, Password string
+	Workload       workload.Config
 	// Journal, when set, receives every acknowledged write.
 	Journal *journal.Writer
 	// DisjointWrites gives each connection its own keys, so that per key
@@ -239,11 +243,46 @@ func dial(ctx context.Context, cfg *Config, owner int) (io.Closer, error) {
 		}
 		return net.DialUDP("udp", nil, raddr)
 	}
+	var nc net.Conn
+	var err error
 	if owner >= 0 {
-		return DialShardAware(ctx, cfg.Target, cfg.Loops, owner, cfg.Timeout)
+		nc, err = DialShardAware(ctx, cfg.Target, cfg.Loops, owner, cfg.Timeout)
+	} else {
+		d := net.Dialer{Timeout: cfg.Timeout}
+		nc, err = d.DialContext(ctx, "tcp", cfg.Target)
 	}
-	d := net.Dialer{Timeout: cfg.Timeout}
-	return d.DialContext(ctx, "tcp", cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth(nc, cfg); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return nc, nil
+}
+
+// auth sends AUTH when a password is configured and expects +OK.
+func auth(nc net.Conn, cfg *Config) error {
+	if cfg.Password == "" {
+		return nil
+	}
+	args := [][]byte{[]byte("AUTH"), []byte(cfg.Password)}
+	if cfg.User != "" {
+		args = [][]byte{[]byte("AUTH"), []byte(cfg.User), []byte(cfg.Password)}
+	}
+	_ = nc.SetDeadline(time.Now().Add(cfg.Timeout))
+	defer nc.SetDeadline(time.Time{})
+	if _, err := nc.Write(resp.AppendCommand(nil, args...)); err != nil {
+		return fmt.Errorf("AUTH: %w", err)
+	}
+	var rep respclient.Reply
+	if err := respclient.NewReader(nc).ReadReply(&rep); err != nil {
+		return fmt.Errorf("AUTH: %w", err)
+	}
+	if rep.Kind != respclient.Simple || string(rep.Str) != "OK" {
+		return fmt.Errorf("AUTH refused: %s", rep.Str)
+	}
+	return nil
 }
 
 // Ephemeral port range for shard-aware source ports (Linux's default).

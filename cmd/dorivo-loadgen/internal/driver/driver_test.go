@@ -61,8 +61,10 @@ func TestOpenLoopChargesStallToDelayedRequests(t *testing.T) {
 	if rep.Total.Latency.Max < 190 {
 		t.Errorf("corrected max %.1f ms, want >= 190 ms (the stall)", rep.Total.Latency.Max)
 	}
-	if uncorrected > 0.01 {
-		t.Errorf("service time: %.2f%% above 100 ms, want <= 1%% (only the stalled request)", uncorrected*100)
+	// One request met the stall itself (0.17%); allow a few more for a
+	// starved CI machine, but far fewer than the corrected count.
+	if uncorrected > 0.02 || uncorrected*5 > corrected {
+		t.Errorf("service time: %.2f%% above 100 ms, want <= 2%% and under a fifth of the corrected %.1f%% (only the stalled request)", uncorrected*100, corrected*100)
 	}
 }
 

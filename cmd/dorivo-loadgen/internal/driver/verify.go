@@ -66,6 +66,9 @@ func verifyRESP(ctx context.Context, cfg *Config, keys []string, check func(stri
 		return &TargetError{Target: cfg.Target, Err: err}
 	}
 	defer nc.Close()
+	if err := auth(nc, cfg); err != nil {
+		return &TargetError{Target: cfg.Target, Err: err}
+	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 	defer stop()
 	bw := bufio.NewWriterSize(nc, 64<<10)

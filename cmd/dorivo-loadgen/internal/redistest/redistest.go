@@ -14,9 +14,9 @@ import (
 )
 
 // Start starts a redis-server on a free loopback port and returns its
-// address. Without redis-server on PATH the test skips, or fails under
-// CI=true.
-func Start(t testing.TB) string {
+// address; extra are further server arguments, e.g. "--requirepass", "pw".
+// Without redis-server on PATH the test skips, or fails under CI=true.
+func Start(t testing.TB, extra ...string) string {
 	t.Helper()
 	bin := testenv.RequireCommand(t, "redis-server")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -25,8 +25,8 @@ func Start(t testing.TB) string {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir()}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
