@@ -60,6 +60,13 @@ type Config struct {
 	// ExpireBudget is the most keys one expiry step samples. Default 200.
 	ExpireBudget int
 
+	// Mutations, when set, receives the durable changes of every write, on
+	// the loop that applied them, in apply order: the hook for a log or a
+	// replica. It runs on the event loop, so it must not block (hand the
+	// records to a bounded queue or ring); muts alias loop memory and are
+	// valid only during the call.
+	Mutations func(loop int, muts []command.Mutation)
+
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger
 }

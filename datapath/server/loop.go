@@ -109,6 +109,7 @@ type loop struct {
 	stalled []*tconn
 	touched []*tconn
 	group   []ownerGroup
+	order   []uint8
 }
 
 type bootMarker struct{}

@@ -29,6 +29,12 @@ type Server struct {
 	// started is set once Start succeeded; stopOnce guards Stop.
 	started  bool
 	stopOnce sync.Once
+	stopping atomic.Bool
+	// died is closed when an engine exits without Stop (gnet ends an
+	// engine on an accept error such as EMFILE); dieErr says which.
+	died    chan struct{}
+	dieOnce sync.Once
+	dieErr  error
 }
 
 // LoopStats are one loop's counters, read with atomics (Server.Stats).
@@ -72,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, died: make(chan struct{})}
 	n := cfg.Loops
 	s.loops = make([]*loop, n)
 	for i := range n {
@@ -166,6 +172,12 @@ func (s *Server) Start() error {
 				gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 			)
 			s.runErr[l.idx] = err
+			if !s.stopping.Load() {
+				s.dieOnce.Do(func() {
+					s.dieErr = fmt.Errorf("server: loop %d engine exited unexpectedly (err %v): its slots are unserved", l.idx, err)
+					close(s.died)
+				})
+			}
 			select {
 			case booted <- fmt.Errorf("server: loop %d: engine exited before boot: %v", l.idx, err):
 			default:
@@ -218,6 +230,7 @@ func (s *Server) Stop(ctx context.Context) error {
 func (s *Server) stopEngines() { _ = s.stopEnginesCtx(context.Background()) }
 
 func (s *Server) stopEnginesCtx(ctx context.Context) error {
+	s.stopping.Store(true)
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.loops))
 	for i, l := range s.loops {
@@ -247,6 +260,20 @@ func (s *Server) stopEnginesCtx(ctx context.Context) error {
 		l.closeFDs()
 	}
 	return errors.Join(errs...)
+}
+
+// Died is closed when a loop's engine exits without Stop; Err then says
+// which. The agent should treat it as fatal: that loop's slots are unserved.
+func (s *Server) Died() <-chan struct{} { return s.died }
+
+// Err returns why an engine died, or nil.
+func (s *Server) Err() error {
+	select {
+	case <-s.died:
+		return s.dieErr
+	default:
+		return nil
+	}
 }
 
 // Stats returns every loop's counters.

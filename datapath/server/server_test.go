@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/wire"
 
 	"github.com/dorivo/dorivo/userspace/testenv"
 	"golang.org/x/sys/unix"
@@ -66,4 +71,44 @@ func TestPingAndBasicCommands(t *testing.T) {
 		t.Errorf("unknown command = %q", got)
 	}
 	_ = time.Second
+}
+
+// TestMutationsHook: every write, over TCP on any loop or over UDP, reaches
+// the Mutations hook on the loop that owns the key, as a durable record.
+func TestMutationsHook(t *testing.T) {
+	ns := testenv.NewNetns(t, "muts")
+	var mu sync.Mutex
+	var got []string
+	hook := func(loop int, muts []command.Mutation) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range muts {
+			got = append(got, fmt.Sprintf("%d %d %s=%s", loop, m.Op, m.Key, m.Val))
+		}
+	}
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7103", UDPAddr: "127.0.0.1:7103", Loops: 2, Mutations: hook})
+	c := dialIn(t, ns, "127.0.0.1:7103", 0)
+	k0, _ := keyOwnedBy(s, "m", 0, 0)
+	k1, _ := keyOwnedBy(s, "m", 1, 0)
+	c.do("SET", k0, "a")
+	c.do("SET", k1, "b")
+	c.do("INCR", k1+"n")
+	c.do("DEL", k0, k1)
+	u := udpDialIn(t, ns, "127.0.0.1:7103")
+	u.do(wire.OpSet, "{udp}", "c")
+	want := []string{
+		fmt.Sprintf("0 %d %s=a", command.OpSet, k0),
+		fmt.Sprintf("1 %d %s=b", command.OpSet, k1),
+		fmt.Sprintf("%d %d %sn=1", s.ownerOfKey(k1+"n"), command.OpSet, k1),
+		fmt.Sprintf("0 %d %s=", command.OpDel, k0),
+		fmt.Sprintf("1 %d %s=", command.OpDel, k1),
+		fmt.Sprintf("%d %d {udp}=c", s.ownerOfKey("{udp}"), command.OpSet),
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("mutations:\n got %q\nwant %q", got, want)
+	}
 }

@@ -278,7 +278,7 @@ func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
 	o := tc.txLoop
 	if o == -2 || (o >= 0 && o != l.idx && tc.watching) {
 		// Abort: drop the queue, as Redis does on EXECABORT.
-		l.reply, l.muts = command.Exec(tc.sess, l.ks, [][]byte{[]byte("DISCARD")}, l.now, l.reply[:0], l.muts[:0])
+		l.exec(tc.sess, [][]byte{[]byte("DISCARD")})
 		tc.txLoop, tc.watching = -1, false
 		l.localReply(tc, resp.AppendError(l.reply[:0],
 			"EXECABORT Transaction discarded because of: the transaction's keys live on different event loops (use one hash tag)"))
@@ -296,10 +296,19 @@ func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
 	return true
 }
 
-func (l *loop) execLocal(tc *tconn, args [][]byte) {
-	l.reply, l.muts = command.Exec(tc.sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
+// exec runs args on this loop's keyspace, hands the writes' mutation
+// records to the Mutations hook, and returns the reply (l.reply).
+func (l *loop) exec(sess *command.Session, args [][]byte) []byte {
+	l.reply, l.muts = command.Exec(sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
 	l.stats.executed.Add(1)
-	l.localReply(tc, l.reply)
+	if len(l.muts) > 0 && l.srv.cfg.Mutations != nil {
+		l.srv.cfg.Mutations(l.idx, l.muts)
+	}
+	return l.reply
+}
+
+func (l *loop) execLocal(tc *tconn, args [][]byte) {
+	l.localReply(tc, l.exec(tc.sess, args))
 	if tc.sess.Closing {
 		tc.closing = true
 	}
@@ -456,17 +465,14 @@ func (l *loop) split(tc *tconn, args [][]byte, m mergeKind, pairs bool) bool {
 	if pairs {
 		step = 2
 	}
-	var order []uint8
-	if m == mergeMget {
-		order = make([]uint8, 0, len(args)-1) // kept by the reply slot
-	}
+	l.order = l.order[:0]
 	for i := 1; i < len(args); i += step {
 		o := l.srv.cfg.Table.Owner(slot.Of(args[i]))
 		g := &l.group[o]
 		g.used = true
 		g.args = append(g.args, args[i:i+step]...)
-		if order != nil {
-			order = append(order, uint8(o))
+		if m == mergeMget {
+			l.order = append(l.order, uint8(o))
 		}
 	}
 	parts := 0
@@ -482,7 +488,7 @@ func (l *loop) split(tc *tconn, args [][]byte, m mergeKind, pairs bool) bool {
 	seq := tc.tail
 	e := tc.push(m, parts)
 	if m == mergeMget {
-		e.order = order
+		e.order = append(e.order[:0], l.order...)
 		if len(e.subs) != n {
 			e.subs = make([][]byte, n)
 		}
@@ -496,9 +502,7 @@ func (l *loop) split(tc *tconn, args [][]byte, m mergeKind, pairs bool) bool {
 		}
 	}
 	if g := &l.group[l.idx]; g.used {
-		l.reply, l.muts = command.Exec(l.peers[(l.idx+1)%n].sess, l.ks, g.args, l.now, l.reply[:0], l.muts[:0])
-		l.stats.executed.Add(1)
-		l.part(tc, seq, l.idx, l.reply)
+		l.part(tc, seq, l.idx, l.exec(l.peers[(l.idx+1)%n].sess, g.args))
 	}
 	return true
 }
@@ -518,8 +522,7 @@ func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
 			return false
 		}
 	}
-	l.reply, l.muts = command.Exec(tc.sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
-	l.stats.executed.Add(1)
+	l.exec(tc.sess, args)
 	if len(l.reply) > 0 && l.reply[0] == '-' {
 		l.localReply(tc, l.reply)
 		return true

@@ -13,12 +13,11 @@ import (
 
 // pipelineCheck writes n SET/GET pairs plus cross-loop MSET/MGET/DEL/EXISTS
 // in one write and checks every reply, in order.
-func pipelineCheck(t *testing.T, c *client, n int) {
-	t.Helper()
+func pipelineCheck(c *client, prefix string, n int) error {
 	var b bytes.Buffer
 	var want []string
 	for i := range n {
-		k := fmt.Sprintf("key:%d", i)
+		k := fmt.Sprintf("%s:%d", prefix, i)
 		v := fmt.Sprint(i)
 		b.Write(cmd("SET", k, v))
 		want = append(want, "+OK")
@@ -26,7 +25,7 @@ func pipelineCheck(t *testing.T, c *client, n int) {
 		want = append(want, fmt.Sprintf("$%d|%s", len(v), v))
 		if i%50 == 49 {
 			// Keys key:i-1..key:i-3 live on different loops most of the time.
-			a, bb, cc := fmt.Sprintf("key:%d", i-1), fmt.Sprintf("key:%d", i-2), fmt.Sprintf("key:%d", i-3)
+			a, bb, cc := fmt.Sprintf("%s:%d", prefix, i-1), fmt.Sprintf("%s:%d", prefix, i-2), fmt.Sprintf("%s:%d", prefix, i-3)
 			b.Write(cmd("MGET", a, bb, "nokey", cc))
 			want = append(want, fmt.Sprintf("*4|$%d|%d|$%d|%d|$-1|$%d|%d",
 				len(fmt.Sprint(i-1)), i-1, len(fmt.Sprint(i-2)), i-2, len(fmt.Sprint(i-3)), i-3))
@@ -43,11 +42,17 @@ func pipelineCheck(t *testing.T, c *client, n int) {
 		}
 	}
 	go func() { _, _ = c.c.Write(b.Bytes()) }()
+	_ = c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for i, w := range want {
-		if got := c.read(); got != w {
-			t.Fatalf("reply %d = %q, want %q", i, got, w)
+		got, err := readReply(c.r)
+		if err != nil {
+			return fmt.Errorf("reply %d: %w", i, err)
+		}
+		if got != w {
+			return fmt.Errorf("reply %d = %q, want %q", i, got, w)
 		}
 	}
+	return nil
 }
 
 // TestPipelineAcrossLoops: one connection, one write, requests for keys of
@@ -56,7 +61,9 @@ func TestPipelineAcrossLoops(t *testing.T) {
 	ns := testenv.NewNetns(t, "pipe")
 	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7301", Loops: 3})
 	c := dialIn(t, ns, "127.0.0.1:7301", 0)
-	pipelineCheck(t, c, 3000)
+	if err := pipelineCheck(c, "key", 3000); err != nil {
+		t.Fatal(err)
+	}
 	var cross, stalls uint64
 	for _, ls := range s.Stats() {
 		cross += ls.CrossSent
@@ -84,13 +91,14 @@ func TestBackpressure(t *testing.T) {
 	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7302", Loops: 2, RingCap: 2, ArenaBytes: 128, MaxPending: 8})
 	c1 := dialIn(t, ns, "127.0.0.1:7302", 0)
 	c2 := dialIn(t, ns, "127.0.0.1:7302", 0)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pipelineCheck(t, c2, 1000)
-	}()
-	pipelineCheck(t, c1, 2000)
-	<-done
+	done := make(chan error)
+	go func() { done <- pipelineCheck(c2, "two", 1000) }()
+	if err := pipelineCheck(c1, "one", 2000); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	var stalls uint64
 	for _, ls := range s.Stats() {
 		stalls += ls.Stalls

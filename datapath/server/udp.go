@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/panjf2000/gnet/v2"
@@ -83,9 +84,12 @@ func (l *loop) serveDatagram(b []byte) ([]byte, bool) {
 			}
 		case wire.OpSet:
 			l.ks.Set(req.Key, req.Value, 0)
+			l.mutated(command.Mutation{Op: command.OpSet, Key: req.Key, Val: req.Value})
 		case wire.OpDel:
 			if !l.ks.Delete(req.Key, l.now) {
 				rep.Status = wire.StatusNotFound
+			} else {
+				l.mutated(command.Mutation{Op: command.OpDel, Key: req.Key})
 			}
 		}
 	}
@@ -96,6 +100,14 @@ func (l *loop) serveDatagram(b []byte) ([]byte, bool) {
 	}
 	l.udpOut = out
 	return out, true
+}
+
+// mutated reports a datagram write to the Mutations hook.
+func (l *loop) mutated(m command.Mutation) {
+	if l.srv.cfg.Mutations != nil {
+		l.muts = append(l.muts[:0], m)
+		l.srv.cfg.Mutations(l.idx, l.muts)
+	}
 }
 
 // sendTo answers a forwarded datagram from this loop's own UDP socket.

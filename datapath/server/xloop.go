@@ -1,7 +1,6 @@
 package server
 
 import (
-	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
 )
 
@@ -27,11 +26,8 @@ func (l *loop) serveRequests(j int) {
 			if m.kind == mReqSess {
 				sess = m.sess
 			}
-			var reply []byte
-			reply, l.muts = command.Exec(sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
-			l.reply = reply
 			r.kind = mReply
-			l.stageReply(p, &r, reply)
+			l.stageReply(p, &r, l.exec(sess, args))
 		case mDatagram:
 			if out, ok := l.serveDatagram(m.buf); ok {
 				l.sendTo(out, m.addr)
@@ -39,7 +35,6 @@ func (l *loop) serveRequests(j int) {
 			r.kind = mDatagramDone
 			l.stageReply(p, &r, nil)
 		}
-		l.stats.executed.Add(1)
 		l.stats.crossRecv.Add(1)
 		if !m.heap && m.end != 0 {
 			p.reqInA.Free(m.end)
