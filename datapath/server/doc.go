@@ -45,7 +45,22 @@
 // before it, otherwise into its slot; remote replies fill their slots when
 // they return; the filled prefix is written in order. A command whose keys
 // span loops (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) is split per owner
-// and merged in its slot. DBSIZE and FLUSHALL/FLUSHDB go to every loop.
+// and merged in its slot. DBSIZE, FLUSHALL/FLUSHDB and KEYS go to every
+// loop. SCAN and RANDOMKEY see the connection's loop only (for now).
+//
+// Atomicity across loops follows Redis Cluster, the model cluster-aware
+// clients already code against: a command or transaction is atomic when
+// its keys share a hash tag (one slot, so one loop: the loop runs it alone,
+// between two other requests). Where Redis Cluster refuses keys in several
+// slots with CROSSSLOT, Dorivo accepts the commands that are well defined
+// part by part (MSET, MGET, DEL, EXISTS, ...): each loop applies its part
+// atomically, and the reply leaves only after every part was applied, but
+// a concurrent reader may see one loop's part before another's. Commands
+// whose meaning needs all keys at once (MSETNX, RENAME, ...) and MULTI/EXEC
+// whose keys span loops are refused (CROSSSLOT, EXECABORT), never run half.
+// A cross-loop two-phase commit (hold keys on every owner, apply on
+// commit) would make MSET atomic too, but every cross-loop MGET would then
+// have to take the same holds; it is left for when a client needs it.
 //
 // Sessions. A remote loop runs forwarded requests with its own scratch
 // session per peer: forwarded requests carry no per-client state. Requests
