@@ -74,6 +74,10 @@ type Expected struct {
 	Writes int
 }
 
+// maxLine bounds one record line: the largest value the load generator
+// sends (512 MiB, Redis's proto-max-bulk-len) plus its key and op.
+const maxLine = 512<<20 + 64<<10
+
 // Load reads a record file.
 func Load(path string) (*Expected, error) {
 	f, err := os.Open(path)
@@ -83,7 +87,7 @@ func Load(path string) (*Expected, error) {
 	defer f.Close()
 	exp := &Expected{Value: map[string]string{}}
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
 	for line := 1; sc.Scan(); line++ {
 		op, rest, ok1 := bytes.Cut(sc.Bytes(), []byte{'\t'})
 		key, value, ok2 := bytes.Cut(rest, []byte{'\t'})
