@@ -24,8 +24,11 @@ type Server struct {
 	clients atomic.Int64
 
 	helper net.Listener // loopback listener the bootstrap connections dial
-	wg     sync.WaitGroup
-	runErr []error
+	// scratchAuth: the loops' scratch sessions are authenticated as the
+	// default user, so plain forwarded requests may use them.
+	scratchAuth bool
+	wg          sync.WaitGroup
+	runErr      []error
 	// started is set once Start succeeded; stopOnce guards Stop.
 	started  bool
 	stopOnce sync.Once
@@ -83,6 +86,14 @@ func New(cfg Config) (*Server, error) {
 	s.loops = make([]*loop, n)
 	for i := range n {
 		s.loops[i] = newLoop(s, i)
+	}
+	s.scratchAuth = true
+	for _, l := range s.loops {
+		for j := range l.peers {
+			if j != l.idx && !l.peers[j].sess.Authenticated() {
+				s.scratchAuth = false
+			}
+		}
 	}
 	// Rings: req[i][j] carries requests i->j; rep[j][i] their replies j->i.
 	for i := range n {

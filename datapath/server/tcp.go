@@ -112,7 +112,9 @@ func (l *loop) process(tc *tconn) {
 			l.stall(tc)
 			break
 		}
-		args, n, err := resp.Parse(buf[off:], l.args[:0], l.limits)
+		lim := l.limits
+		lim.Unauthenticated = !tc.sess.Authenticated() // Redis's stricter limits before AUTH
+		args, n, err := resp.Parse(buf[off:], l.args[:0], lim)
 		if err != nil {
 			var perr resp.Error
 			if errors.As(err, &perr) {
@@ -171,9 +173,12 @@ func (l *loop) resumeStalled() {
 }
 
 // plain reports whether forwarded requests of s may run on a remote loop's
-// scratch session: the default user, authenticated, no transaction.
-func plain(s *command.Session) bool {
-	return s.Authenticated() && s.User() == "default" && !s.InMulti()
+// scratch session: the default user, authenticated, no transaction, and
+// scratch sessions that are themselves authenticated (they are not when
+// the default user had a password at startup: command has no way to
+// authenticate a session without one).
+func (l *loop) plain(s *command.Session) bool {
+	return l.srv.scratchAuth && s.Authenticated() && s.User() == "default" && !s.InMulti()
 }
 
 // ownerOf returns the loop owning every key of args: -1 when it has no keys,
@@ -232,12 +237,14 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 	case "discard", "unwatch":
 		tc.watching = false
 	case "watch":
-		if o := l.ownerOf(args); o >= 0 && o != l.idx {
+		switch o := l.ownerOf(args); {
+		case o >= 0 && o != l.idx:
 			l.localReply(tc, resp.AppendError(l.reply[:0],
 				"ERR WATCH keys must be owned by the connection's event loop (connect from a shard-aware port)"))
 			return true
+		case o != -2:
+			tc.watching = true
 		}
-		tc.watching = true
 	case "mget":
 		if l.ownerOf(args) == -2 {
 			return l.split(tc, args, mergeMget, false)
@@ -270,7 +277,7 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 		l.execLocal(tc, args)
 		return true
 	}
-	return l.forward(tc, args, o, !plain(sess))
+	return l.forward(tc, args, o, !l.plain(sess))
 }
 
 // dispatchExec runs EXEC where the transaction's keys live.
@@ -449,7 +456,7 @@ type ownerGroup struct {
 // replies in the connection's reply slot. pairs: the keys are followed by a
 // value (MSET). Non-plain sessions (ACL users) may not span loops.
 func (l *loop) split(tc *tconn, args [][]byte, m mergeKind, pairs bool) bool {
-	if !plain(tc.sess) {
+	if !l.plain(tc.sess) {
 		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
 		return true
 	}

@@ -177,3 +177,30 @@ func TestMaxClients(t *testing.T) {
 		t.Fatalf("after a client left: PING = %q", got)
 	}
 }
+
+// TestUnauthenticatedLimits: before AUTH a client gets Redis's stricter
+// request limits (a multibulk of more than 10 arguments is refused).
+func TestUnauthenticatedLimits(t *testing.T) {
+	ns := testenv.NewNetns(t, "unauth")
+	startIn(t, ns, Config{TCPAddr: "127.0.0.1:7305", Loops: 2})
+	admin := dialIn(t, ns, "127.0.0.1:7305", 0)
+	if got := admin.do("ACL", "SETUSER", "default", "resetpass", ">secret"); got != "+OK" {
+		t.Fatalf("ACL SETUSER default resetpass >secret = %q", got)
+	}
+	c := dialIn(t, ns, "127.0.0.1:7305", 0)
+	c.send([]byte("*11\r\n"))
+	if got := c.read(); got != "-ERR Protocol error: unauthenticated multibulk length" {
+		t.Fatalf("11-argument request before AUTH = %q", got)
+	}
+	d := dialIn(t, ns, "127.0.0.1:7305", 0)
+	if got := d.do("AUTH", "secret"); got != "+OK" {
+		t.Fatalf("AUTH = %q", got)
+	}
+	args := []string{"MSET"}
+	for i := range 6 {
+		args = append(args, fmt.Sprintf("k%d", i), "v")
+	}
+	if got := d.do(args...); got != "+OK" {
+		t.Fatalf("13-argument MSET after AUTH = %q", got)
+	}
+}
