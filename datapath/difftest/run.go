@@ -27,8 +27,8 @@ const (
 	// ScanAll iterates SCAN to the end on both sides (the step's cursor
 	// argument is ignored) and requires the same set of keys.
 	ScanAll
-	// Near requires integers within a tolerance: 1 for seconds, 1000 for
-	// milliseconds (TTL, PTTL, EXPIRETIME).
+	// Near requires integers within a tolerance: 1 for seconds (TTL,
+	// EXPIRETIME), 1000 for milliseconds (PTTL, PEXPIRETIME).
 	Near
 	// Words requires arrays of bulk strings whose elements have the same
 	// words in any order (ACL LIST: Redis orders command rules by its
@@ -89,7 +89,7 @@ func Run(t *testing.T, redisAddr, dorivoAddr string, cases []Case) {
 					continue
 				}
 				rr, dr := r.do(t, st), d.do(t, st)
-				if !same(st.Cmp, rr, dr) {
+				if !same(st, rr, dr) {
 					t.Fatalf("step %d %s: replies differ\nredis:  %q\ndorivo: %q", i, what, rr, dr)
 				}
 				if st.Cmp == Closed {
@@ -104,8 +104,8 @@ func Run(t *testing.T, redisAddr, dorivoAddr string, cases []Case) {
 	}
 }
 
-func same(cmp Cmp, a, b []byte) bool {
-	switch cmp {
+func same(st Step, a, b []byte) bool {
+	switch st.Cmp {
 	case Ignore:
 		return true
 	case Unordered:
@@ -122,8 +122,8 @@ func same(cmp Cmp, a, b []byte) bool {
 			return false
 		}
 		tol := int64(1)
-		if x > 100000 || y > 100000 {
-			tol = 1000 // milliseconds, or an absolute time
+		if len(st.Args) > 0 && (strings.EqualFold(st.Args[0], "PTTL") || strings.EqualFold(st.Args[0], "PEXPIRETIME")) {
+			tol = 1000
 		}
 		return x-y <= tol && y-x <= tol
 	}
