@@ -88,6 +88,6 @@ func BenchmarkVsRedisServer(b *testing.B) {
 				b.ReportMetric(ratio, fmt.Sprintf("%s-P%d-ratio", strings.ToLower(test), pipe))
 			}
 		}
-		b.Log("\n" + table.String())
+		fmt.Print(table.String()) // b.Log would truncate the table
 	}
 }
