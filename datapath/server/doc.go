@@ -46,7 +46,9 @@
 // they return; the filled prefix is written in order. A command whose keys
 // span loops (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) is split per owner
 // and merged in its slot. DBSIZE, FLUSHALL/FLUSHDB and KEYS go to every
-// loop. SCAN and RANDOMKEY see the connection's loop only (for now).
+// loop. SCAN runs on the owner of its cursor's slot and hands over to the
+// next loop's range when that loop is done (cursors are slot<<32|position);
+// RANDOMKEY sees the connection's loop only.
 //
 // Atomicity across loops follows Redis Cluster, the model cluster-aware
 // clients already code against: a command or transaction is atomic when

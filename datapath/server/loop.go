@@ -110,6 +110,7 @@ type loop struct {
 	touched []*tconn
 	group   []ownerGroup
 	order   []uint8
+	scratch []byte
 }
 
 type bootMarker struct{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,8 +28,11 @@ type Server struct {
 	// scratchAuth: the loops' scratch sessions are authenticated as the
 	// default user, so plain forwarded requests may use them.
 	scratchAuth bool
-	wg          sync.WaitGroup
-	runErr      []error
+	// scanNext[o] is the first slot after loop o's range (0: o is last);
+	// nil when the table is not in ascending ranges and SCAN stays local.
+	scanNext []uint64
+	wg       sync.WaitGroup
+	runErr   []error
 	// started is set once Start succeeded; stopOnce guards Stop.
 	started  bool
 	stopOnce sync.Once
@@ -87,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 	for i := range n {
 		s.loops[i] = newLoop(s, i)
 	}
+	s.scanNext = scanRanges(cfg.Table, n)
 	s.scratchAuth = true
 	for _, l := range s.loops {
 		for j := range l.peers {
@@ -340,6 +345,40 @@ func pin(cpu int) error {
 		return fmt.Errorf("sched_setaffinity cpu %d: %w", cpu, err)
 	}
 	return nil
+}
+
+// scanRanges returns, for a table of ascending contiguous ranges (as
+// slot.NewTable builds), each loop's first slot after its range as a SCAN
+// cursor (slot<<32), 0 for the last; nil for any other table.
+func scanRanges(t *slot.Table, loops int) []uint64 {
+	next := make([]uint64, loops)
+	for s := 1; s < slot.Count; s++ {
+		a, b := t[s-1], t[s]
+		switch {
+		case b == a:
+		case b > a && next[a] == 0:
+			next[a] = uint64(s) << 32
+		default:
+			return nil
+		}
+	}
+	return next
+}
+
+// scanRoute says where SCAN args runs: the owner of the cursor's slot and
+// the cursor to continue from when that loop is done. ok is false when SCAN
+// should simply run locally (no ranges, unparsable cursor: local gives the
+// error).
+func (s *Server) scanRoute(args [][]byte) (owner int, next uint64, ok bool) {
+	if s.scanNext == nil || len(args) < 2 {
+		return 0, 0, false
+	}
+	c, err := strconv.ParseUint(string(args[1]), 10, 64)
+	if err != nil || c>>32 >= uint64(slot.Count) {
+		return 0, 0, false
+	}
+	o := s.cfg.Table.Owner(uint16(c >> 32))
+	return o, s.scanNext[o], true
 }
 
 // ownerOfKey returns the loop owning key (tests, inspection).

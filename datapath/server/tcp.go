@@ -19,6 +19,7 @@ const (
 	mergeOK                     // +OK when every part said +OK (MSET, FLUSHALL)
 	mergeArray                  // arrays concatenated (KEYS)
 	mergeMget                   // per-owner MGET arrays interleaved by key order
+	mergeScan                   // a SCAN reply whose final cursor continues on the next loop
 )
 
 // pending is one reply slot of a connection, in request order.
@@ -267,6 +268,10 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 		if len(args) == 2 {
 			return l.broadcast(tc, args, mergeArray)
 		}
+	case "scan":
+		if o, next, ok := l.srv.scanRoute(args); ok {
+			return l.scan(tc, args, o, next)
+		}
 	}
 	o := l.ownerOf(args)
 	switch {
@@ -278,6 +283,45 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 		return true
 	}
 	return l.forward(tc, args, o, !l.plain(sess))
+}
+
+// scan runs SCAN on loop o, the owner of the cursor's slot; when that loop
+// has no more keys the reply's cursor 0 becomes the first slot of the next
+// loop's range, so one client-side iteration walks every loop.
+func (l *loop) scan(tc *tconn, args [][]byte, o int, next uint64) bool {
+	if o == l.idx {
+		l.localReply(tc, rewriteScanCursor(l.exec(tc.sess, args), next, &l.scratch))
+		return true
+	}
+	if !l.room(o, cmdLen(args)) {
+		return false
+	}
+	seq := tc.tail
+	e := tc.push(mergeScan, 1)
+	e.sum = int64(next)
+	l.sendReq(tc, o, seq, args, !l.plain(tc.sess))
+	if !l.plain(tc.sess) {
+		tc.handoff = true
+	}
+	return true
+}
+
+// rewriteScanCursor replaces the final cursor 0 of a SCAN reply with next
+// (slot<<32, the next loop's first slot); next 0 leaves it.
+func rewriteScanCursor(b []byte, next uint64, scratch *[]byte) []byte {
+	const done = "*2\r\n$1\r\n0\r\n"
+	if next == 0 || len(b) < len(done) || string(b[:len(done)]) != done {
+		return b
+	}
+	c := strconv.AppendUint(nil, next, 10)
+	out := append((*scratch)[:0], "*2\r\n$"...)
+	out = strconv.AppendInt(out, int64(len(c)), 10)
+	out = append(out, "\r\n"...)
+	out = append(out, c...)
+	out = append(out, "\r\n"...)
+	out = append(out, b[len(done):]...)
+	*scratch = out
+	return out
 }
 
 // dispatchExec runs EXEC where the transaction's keys live.
@@ -551,6 +595,10 @@ func (l *loop) part(tc *tconn, seq uint64, o int, b []byte) {
 	switch {
 	case e.merge == mergeNone:
 		e.buf = append(e.buf[:0], b...)
+		e.done = true
+		return
+	case e.merge == mergeScan:
+		e.buf = append(e.buf[:0], rewriteScanCursor(b, uint64(e.sum), &l.scratch)...)
 		e.done = true
 		return
 	case len(b) > 0 && b[0] == '-':

@@ -204,3 +204,47 @@ func TestUnauthenticatedLimits(t *testing.T) {
 		t.Fatalf("13-argument MSET after AUTH = %q", got)
 	}
 }
+
+// TestScanWalksEveryLoop: one SCAN iteration from cursor 0 to 0 returns
+// every key, whichever loops hold them.
+func TestScanWalksEveryLoop(t *testing.T) {
+	ns := testenv.NewNetns(t, "scan")
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7306", Loops: 3})
+	c := dialIn(t, ns, "127.0.0.1:7306", 0)
+	var b []byte
+	for i := range 1000 {
+		b = append(b, cmd("SET", fmt.Sprintf("s%d", i), "v")...)
+	}
+	c.send(b)
+	for range 1000 {
+		c.read()
+	}
+	seen := map[string]bool{}
+	cursor, calls := "0", 0
+	for {
+		r := c.do("SCAN", cursor, "COUNT", "7")
+		calls++
+		parts := strings.Split(r, "|")
+		if len(parts) < 3 || parts[0] != "*2" {
+			t.Fatalf("SCAN reply %q", r)
+		}
+		cursor = parts[2]
+		for i := 4; i+1 < len(parts); i += 2 {
+			seen[parts[i+1]] = true
+		}
+		if cursor == "0" {
+			break
+		}
+		if calls > 10000 {
+			t.Fatal("SCAN does not terminate")
+		}
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("SCAN returned %d distinct keys of 1000", len(seen))
+	}
+	var per []uint64
+	for _, ls := range s.Stats() {
+		per = append(per, ls.CrossSent)
+	}
+	t.Logf("%d SCAN calls; cross-loop sends per loop %v", calls, per)
+}
