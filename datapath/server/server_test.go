@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -110,5 +111,39 @@ func TestMutationsHook(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("mutations:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestStartFailsCleanly: a port held by a socket without SO_REUSEPORT makes
+// Start fail with the bind error; the server can be built again afterwards.
+func TestStartFailsCleanly(t *testing.T) {
+	ns := testenv.NewNetns(t, "busy")
+	var ln net.Listener
+	var err error
+	ns.Do(t, func() { ln, err = net.Listen("tcp", "127.0.0.1:7104") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Do(t, func() {
+		var s *Server
+		if s, err = New(Config{TCPAddr: "127.0.0.1:7104", Loops: 2}); err == nil {
+			err = s.Start()
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Start on a busy port: %v, want address already in use", err)
+	}
+	ln.Close()
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7104", Loops: 2})
+	if got := dialIn(t, ns, "127.0.0.1:7104", 0).do("PING"); got != "+PONG" {
+		t.Fatalf("PING after a failed start = %q", got)
+	}
+	if s.Err() != nil {
+		t.Fatalf("Err = %v", s.Err())
+	}
+	for _, bad := range []Config{{}, {TCPAddr: "127.0.0.1:0"}, {TCPAddr: ":1", Loops: 300}} {
+		if _, err := New(bad); err == nil {
+			t.Errorf("New(%+v) succeeded", bad)
+		}
 	}
 }
