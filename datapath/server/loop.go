@@ -99,18 +99,19 @@ type loop struct {
 	stats loopCounters
 
 	// Scratch, reused on the loop.
-	now     int64
-	args    [][]byte
-	keys    [][]byte
-	muts    []command.Mutation
-	reply   []byte
-	udpOut  []byte
-	limits  resp.Limits
-	stalled []*tconn
-	touched []*tconn
-	group   []ownerGroup
-	order   []uint8
-	scratch []byte
+	now          int64
+	args         [][]byte
+	keys         [][]byte
+	muts         []command.Mutation
+	reply        []byte
+	udpOut       []byte
+	limits       resp.Limits
+	stalled      []*tconn
+	stalledSpare []*tconn
+	touched      []*tconn
+	group        []ownerGroup
+	order        []uint8
+	scratch      []byte
 }
 
 type bootMarker struct{}

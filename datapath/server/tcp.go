@@ -163,14 +163,18 @@ func (l *loop) resumeStalled() {
 	if len(l.stalled) == 0 {
 		return
 	}
+	// Double-buffered: process may stall a connection again, appending to
+	// the fresh list while this one is walked.
 	list := l.stalled
-	l.stalled = l.touched[:0:0]
+	l.stalled = l.stalledSpare[:0]
 	for _, tc := range list {
 		tc.stalled = false
 	}
 	for _, tc := range list {
 		l.process(tc)
 	}
+	clear(list)
+	l.stalledSpare = list[:0]
 }
 
 // plain reports whether forwarded requests of s may run on a remote loop's
