@@ -164,6 +164,15 @@ func (l *Loader) reuse(hook, path string, ifindex int, prog *ebpf.Program) (*pin
 	if got := linkIfindex(info); got != ifindex {
 		return stale(fmt.Sprintf("attached to ifindex %d, want %d", got, ifindex))
 	}
+	// Interface indexes repeat across network namespaces (lo is 1 in
+	// every one): make sure the link really is this namespace's.
+	if here, err := attachedHere(hook, ifindex, info); err != nil {
+		_ = lk.Close()
+		return nil, err
+	} else if !here {
+		_ = lk.Close()
+		return nil, fmt.Errorf("pinned %s link %s is attached to ifindex %d of another network namespace: give each namespace its own --pin-dir", hook, path, ifindex)
+	}
 	if err := lk.Update(prog); err != nil {
 		if errors.Is(err, unix.ENOLINK) {
 			return stale("link is defunct")
@@ -173,6 +182,33 @@ func (l *Loader) reuse(hook, path string, ifindex int, prog *ebpf.Program) (*pin
 	}
 	l.logf("reused pinned %s link %s: program replaced atomically", hook, path)
 	return &pinnedLink{hook: hook, path: path, l: lk}, nil
+}
+
+// attachedHere reports whether the link described by info is the one
+// attached to ifindex in the calling thread's network namespace.
+func attachedHere(hook string, ifindex int, info *link.Info) (bool, error) {
+	if hook == "xdp" {
+		nl, err := netlink.LinkByIndex(ifindex)
+		if err != nil {
+			return false, fmt.Errorf("query XDP program of ifindex %d: %w", ifindex, err)
+		}
+		x := nl.Attrs().Xdp
+		return x != nil && x.Attached && ebpf.ProgramID(x.ProgId) == info.Program, nil
+	}
+	at := ebpf.AttachTCXIngress
+	if hook == "tcx_egress" {
+		at = ebpf.AttachTCXEgress
+	}
+	r, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: at})
+	if err != nil {
+		return false, fmt.Errorf("query %s programs of ifindex %d: %w", hook, ifindex, err)
+	}
+	for _, p := range r.Programs {
+		if id, ok := p.LinkID(); ok && id == info.ID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func linkIfindex(info *link.Info) int {

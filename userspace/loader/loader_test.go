@@ -403,3 +403,35 @@ func TestVerifierErrorIsPrintedInFull(t *testing.T) {
 		}
 	}
 }
+
+// TestPinnedLinkOfAnotherNamespaceIsRefused: lo is ifindex 1 everywhere,
+// so a pin left by an agent in another namespace looks like ours by name
+// and index. Updating it would swap the other namespace's program; the
+// loader must refuse instead.
+func TestPinnedLinkOfAnotherNamespaceIsRefused(t *testing.T) {
+	testenv.RequireRoot(t)
+	ns1 := testenv.NewNetns(t, "ldn1")
+	ns2 := testenv.NewNetns(t, "ldn2")
+	pinDir := testPinDir(t)
+	old := load(t, pinDir)
+	t.Cleanup(func() { _ = old.Objects.Close() })
+	attachIn(t, ns1, old, "lo")
+	for _, pl := range old.links {
+		_ = pl.l.Close()
+	}
+	old.links = nil
+	old.lock.Close() // crash
+
+	l := load(t, pinDir)
+	var err error
+	ns2.Do(t, func() { _, err = l.Attach("lo") })
+	if err == nil || !strings.Contains(err.Error(), "another network namespace") {
+		t.Errorf("Attach(lo) in a second namespace over the first one's pins: %v", err)
+	}
+	if got := attached(t, ns1, "lo"); got["xdp"] == "" {
+		t.Errorf("the first namespace lost its program: %v", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
