@@ -198,7 +198,9 @@ func (l *Loader) dropIncompatiblePin(name string, ms *ebpf.MapSpec) error {
 
 // Close detaches every link, unpins links and maps, removes the pin
 // directory and closes the objects. It is the clean shutdown; see the
-// package doc for why a crash leaves everything attached instead.
+// package doc for why a crash leaves everything attached instead. Like
+// Attach, call it in the interface's network namespace: it tells leftover
+// links of this namespace (detached) from another's (left alone).
 func (l *Loader) Close() error {
 	if l.closed {
 		return nil
@@ -232,7 +234,9 @@ func (l *Loader) Close() error {
 // detachLeftoverLinks detaches and unpins links still pinned in links/
 // that this Loader did not attach: an earlier agent's, for an interface
 // this one was not asked to use. The pin dir belongs to Dorivo, so a clean
-// stop leaves none of them behind.
+// stop leaves none of them behind in this network namespace. A link that
+// is live in another namespace (a misconfigured shared --pin-dir) is left
+// alone: detaching it would cut that namespace's datapath.
 func (l *Loader) detachLeftoverLinks() error {
 	dir := filepath.Join(l.pinDir, "links")
 	entries, err := os.ReadDir(dir)
@@ -250,10 +254,31 @@ func (l *Loader) detachLeftoverLinks() error {
 			errs = append(errs, fmt.Errorf("open leftover pinned link %s: %w", path, err))
 			continue
 		}
+		if info, err := lk.Info(); err == nil {
+			if ifindex := linkIfindex(info); ifindex != 0 {
+				if here, err := attachedHere(hookOf(e.Name()), ifindex, info); err == nil && !here {
+					l.logf("leaving pinned link %s attached: it belongs to another network namespace", path)
+					_ = lk.Close()
+					errs = append(errs, fmt.Errorf("pinned link %s belongs to another network namespace, left in place", path))
+					continue
+				}
+			}
+		}
 		l.logf("detaching leftover pinned link %s", path)
 		errs = append(errs, (&pinnedLink{hook: e.Name(), path: path, l: lk}).detach())
 	}
 	return errors.Join(errs...)
+}
+
+// hookOf returns the hook of a link pin name (xdp_<if>, tcx_ingress_<if>,
+// tcx_egress_<if>).
+func hookOf(pin string) string {
+	for _, h := range []string{"tcx_ingress", "tcx_egress", "xdp"} {
+		if strings.HasPrefix(pin, h+"_") {
+			return h
+		}
+	}
+	return ""
 }
 
 func (l *Loader) maps() []*ebpf.Map {

@@ -324,7 +324,9 @@ func TestStalePinsAreReplacedAndLeftoversDetached(t *testing.T) {
 	if got := attached(t, ns, "dx0"); len(got) != 3 {
 		t.Fatalf("the crashed agent's dx0 links should still run until a clean stop: %v", got)
 	}
-	if err := l.Close(); err != nil {
+	var err error
+	ns.Do(t, func() { err = l.Close() })
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, dev := range []string{"dl0", "dx0"} {
@@ -431,7 +433,13 @@ func TestPinnedLinkOfAnotherNamespaceIsRefused(t *testing.T) {
 	if got := attached(t, ns1, "lo"); got["xdp"] == "" {
 		t.Errorf("the first namespace lost its program: %v", got)
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
+	// Stopping the second agent must not cut the first namespace either;
+	// it reports the pins it had to leave.
+	ns2.Do(t, func() { err = l.Close() })
+	if err == nil || !strings.Contains(err.Error(), "belongs to another network namespace") {
+		t.Errorf("Close with another namespace's links pinned: %v", err)
+	}
+	if got := attached(t, ns1, "lo"); len(got) != 3 {
+		t.Errorf("the first namespace lost programs on the second agent's stop: %v", got)
 	}
 }
