@@ -256,6 +256,11 @@ func infoCmd(c *call) {
 		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", c.ks.Len(), c.ks.VolatileLen()))
 	}
 	add("Keyspace", ks...)
+	for _, sec := range n.InfoSections() { // infohook.go; read only when asked for
+		if all || sections[strings.ToLower(sec.Name)] {
+			add(sec.Name, sec.Lines()...)
+		}
+	}
 	c.bulkStr(b.String())
 }
 

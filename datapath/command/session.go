@@ -15,6 +15,8 @@ type Node struct {
 	config  atomic.Pointer[Config]
 	nextID  atomic.Int64
 	clients atomic.Int64
+	// infoSections are the host's extra INFO sections (infohook.go).
+	infoSections atomic.Pointer[[]InfoSection]
 	// StartMs is the node's start time, for INFO.
 	StartMs int64
 }

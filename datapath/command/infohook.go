@@ -1,0 +1,40 @@
+package command
+
+// InfoSection is a section that the host of the datapath appends to INFO,
+// after Redis's own sections. The command package knows the keyspace of one
+// loop only; counters that belong to the server around it (per-loop
+// requests, cross-loop traffic, drops) are the server's or the agent's, and
+// reach INFO through this hook instead of making command depend on them.
+type InfoSection struct {
+	// Name is the section's title ("Datapath" prints "# Datapath"); INFO
+	// NAME selects it case-insensitively, as for Redis's sections.
+	Name string
+	// Lines returns the section's "field:value" lines. It runs on an event
+	// loop for every INFO that includes the section, so it must be cheap
+	// and must not block (read atomics, never take a lock a loop holds).
+	Lines func() []string
+}
+
+// AddInfoSection appends s to every INFO reply of sessions on this node.
+// Call it before serving; sections are kept in the order added.
+func (n *Node) AddInfoSection(s InfoSection) {
+	for {
+		old := n.infoSections.Load()
+		var next []InfoSection
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, s)
+		if n.infoSections.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// InfoSections returns the sections added with AddInfoSection.
+func (n *Node) InfoSections() []InfoSection {
+	if p := n.infoSections.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
