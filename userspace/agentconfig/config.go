@@ -183,6 +183,18 @@ func (c *Config) Rules() (map[uint16]bpf.DorivoQuotaRule, error) {
 	return rules, nil
 }
 
+// Table returns the slot -> loop table for c.Loops. It is the one source of
+// slot ownership: Sync mirrors it into the slot_loop map the kernel steers
+// by, and the agent hands the same table to the datapath's loops, so a
+// datagram the kernel steers to loop i is one loop i owns.
+func (c *Config) Table() (*slot.Table, error) {
+	t, err := slot.NewTable(c.Loops)
+	if err != nil {
+		return nil, fmt.Errorf("--loops %d: %w", c.Loops, err)
+	}
+	return t, nil
+}
+
 // SlotNames names every slot the configuration knows a tag for. Tags that
 // share a slot are joined with ",".
 func (c *Config) SlotNames() map[uint16]string {

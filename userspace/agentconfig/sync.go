@@ -22,7 +22,11 @@ func Sync(m *bpf.DorivoMaps, c *Config) error {
 	if err != nil {
 		return err
 	}
-	if err := syncSlotLoop(m.SlotLoop, c.Loops); err != nil {
+	table, err := c.Table()
+	if err != nil {
+		return err
+	}
+	if err := syncSlotLoop(m.SlotLoop, table); err != nil {
 		return err
 	}
 	if err := syncQuotas(m.QuotaRules, m.QuotaBuckets, rules); err != nil {
@@ -79,11 +83,7 @@ func updateConfig(m *ebpf.Map, fn func(*bpf.DorivoAgentConfig)) error {
 	return nil
 }
 
-func syncSlotLoop(m *ebpf.Map, loops int) error {
-	t, err := slot.NewTable(loops)
-	if err != nil {
-		return err
-	}
+func syncSlotLoop(m *ebpf.Map, t *slot.Table) error {
 	keys := make([]uint32, slot.Count)
 	for i := range keys {
 		keys[i] = uint32(i)
