@@ -340,3 +340,48 @@ func FuzzExec(f *testing.F) {
 		}
 	})
 }
+
+// TestCrossLoopHelpers: the queue is visible, QueuedCheck reports a key the
+// user lost access to with EXEC's text, ExecChecked runs a command without
+// the session's MULTI queueing, and SetWatchDirty aborts EXEC.
+func TestCrossLoopHelpers(t *testing.T) {
+	n := NewNode()
+	ks := keyspace.New()
+	s := NewSession(n)
+	run := func(args ...string) string {
+		b := make([][]byte, len(args))
+		for i, a := range args {
+			b[i] = []byte(a)
+		}
+		out, _ := Exec(s, ks, b, 1, nil, nil)
+		return string(out)
+	}
+	run("MULTI")
+	run("SET", "a", "1")
+	run("INCR", "a")
+	if q := s.Queued(); len(q) != 2 || string(q[1][0]) != "INCR" || s.QueueAborted() {
+		t.Fatalf("Queued = %q, aborted %v", q, s.QueueAborted())
+	}
+	out, _ := ExecChecked(s, ks, [][]byte{[]byte("SET"), []byte("b"), []byte("2")}, 1, nil, nil)
+	if string(out) != "+OK\r\n" || !s.InMulti() {
+		t.Fatalf("ExecChecked in MULTI = %q (in multi %v)", out, s.InMulti())
+	}
+	s.SetWatchDirty()
+	if got := run("EXEC"); got != "*-1\r\n" {
+		t.Fatalf("EXEC after SetWatchDirty = %q", got)
+	}
+	if got := run("GET", "a"); got != "$-1\r\n" {
+		t.Fatalf("aborted EXEC applied: GET a = %q", got)
+	}
+	run("ACL", "SETUSER", "t", "on", "nopass", "~{t}*", "+@all")
+	u := NewSession(n)
+	if out, _ := Exec(u, ks, [][]byte{[]byte("AUTH"), []byte("t"), []byte("x")}, 1, nil, nil); string(out) != "+OK\r\n" {
+		t.Fatalf("AUTH t = %q", out)
+	}
+	if msg := QueuedCheck(u, [][]byte{[]byte("GET"), []byte("{t}a")}); msg != "" {
+		t.Fatalf("QueuedCheck allowed key = %q", msg)
+	}
+	if msg := QueuedCheck(u, [][]byte{[]byte("GET"), []byte("other")}); !strings.Contains(msg, "no permission to touch the specified keys") {
+		t.Fatalf("QueuedCheck other key = %q", msg)
+	}
+}
