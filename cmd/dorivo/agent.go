@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/server"
 	"github.com/dorivo/dorivo/userspace/agentconfig"
 	"github.com/dorivo/dorivo/userspace/loader"
 	"github.com/dorivo/dorivo/userspace/metrics"
@@ -72,9 +75,53 @@ func runAgent(args []string, stderr io.Writer) error {
 	setNames(cfg)
 	logConfig(log, "configuration synced", cfg)
 
-	// The datapath (datapath/) will start here: its loops register their
-	// listeners in l.Objects.UdpSockets/TcpSockets and attach
-	// l.Objects.ReuseportSelect with SO_ATTACH_REUSEPORT_EBPF.
+	// The datapath: one gnet engine per loop on the service ports. Its
+	// slot table is the one Sync just mirrored into slot_loop, so the loop
+	// the kernel steers a request to is the loop that owns its slot.
+	table, err := cfg.Table()
+	if err != nil {
+		return err
+	}
+	node := command.NewNode()
+	node.StartMs = time.Now().UnixMilli()
+	scfg := server.Config{
+		TCPAddr: net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.TCPPort))),
+		UDPAddr: net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.UDPPort))),
+		Loops:   cfg.Loops,
+		Table:   table,
+		Node:    node,
+		Logger:  log,
+	}
+	steering := "kernel"
+	if o.noSteer {
+		// XDP and TCX stay attached; only the sk_reuseport choice is left
+		// to the kernel's hash (the bench compares the two modes).
+		steering = "off"
+	} else {
+		scfg.TCPSockets, scfg.UDPSockets = l.Objects.TcpSockets, l.Objects.UdpSockets
+		scfg.Reuseport = l.Objects.ReuseportSelect
+	}
+	dp, err := server.New(scfg)
+	if err != nil {
+		return fmt.Errorf("datapath: %w", err)
+	}
+	node.AddInfoSection(command.InfoSection{Name: "Datapath", Lines: func() []string {
+		return stats.LoopInfo(steering, dp.Stats())
+	}})
+	if err := dp.Start(); err != nil {
+		return fmt.Errorf("datapath: %w", err)
+	}
+	// Stop the loops before the deferred detach: their sockets leave the
+	// sockarrays while the programs are still there.
+	stopDatapath := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := dp.Stop(ctx); err != nil {
+			log.Error("stop datapath", "err", err)
+		}
+	}
+	defer stopDatapath()
+	log.Info("serving", "resp", "tcp://"+scfg.TCPAddr, "datagrams", "udp://"+scfg.UDPAddr, "loops", dp.Loops(), "steering", steering)
 
 	var srv *http.Server
 	if o.adminAddr != "" {
@@ -84,7 +131,9 @@ func runAgent(args []string, stderr io.Writer) error {
 		}
 		c := metrics.NewCollector(stats.FromObjects(&l.Objects.DorivoMaps), func() map[uint16]string { return *names.Load() })
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", metrics.Handler(metrics.NewRegistry(c)))
+		reg := metrics.NewRegistry(c)
+		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
+		mux.Handle("/metrics", metrics.Handler(reg))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
@@ -96,7 +145,19 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	log.Info(readyMsg)
 
-	for sig := range sigs {
+	var dead error
+wait:
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-dp.Died():
+			// A dead loop leaves its slots unserved: better to exit and be
+			// restarted than to answer some keys and time out on others.
+			dead = fmt.Errorf("datapath died: %w", dp.Err())
+			log.Error("datapath died, stopping", "err", dp.Err())
+			break wait
+		}
 		if sig == syscall.SIGHUP {
 			// A bad file keeps the running configuration: the agent
 			// must not drop quotas because of a typo.
@@ -115,12 +176,13 @@ func runAgent(args []string, stderr io.Writer) error {
 		log.Info("stopping", "signal", sig.String())
 		break
 	}
+	stopDatapath()
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}
-	return nil
+	return dead
 }
 
 func logConfig(log *slog.Logger, msg string, c *agentconfig.Config) {

@@ -64,6 +64,10 @@ type agentOptions struct {
 	pinDir     string
 	adminAddr  string
 	configFile string
+	// listen is the address the datapath binds its TCP and UDP ports on;
+	// noSteer leaves sk_reuseport_select unattached.
+	listen  string
+	noSteer bool
 	// cfg holds the flag part of the configuration; the file part is
 	// merged in by (*agentOptions).config, at start and on SIGHUP.
 	cfg agentconfig.Config
@@ -76,6 +80,8 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.Var(portValue{&o.cfg.UDPPort}, "udp-port", "UDP service port (datagram protocol)")
 	fs.Var(portValue{&o.cfg.TCPPort}, "tcp-port", "TCP service port (RESP)")
 	fs.IntVar(&o.cfg.Loops, "loops", o.cfg.Loops, "event loops the slots are split over (1..256)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1", "IP address the datapath serves RESP and datagrams on (0.0.0.0 or :: for every interface)")
+	fs.BoolVar(&o.noSteer, "no-steer", false, "do not attach the sk_reuseport program: requests land on loops by the kernel's hash and cross loops (XDP/TCX stay attached)")
 	fs.StringVar(&o.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory for the pinned maps and links")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9379", "address of the admin HTTP server (/metrics); empty disables it")
 	fs.StringVar(&o.configFile, "config", "", "JSON file with tenants, quotas and allow prefixes, re-read on SIGHUP")
@@ -87,6 +93,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	}
 	if o.iface == "" {
 		fmt.Fprintln(stderr, "dorivo agent: --iface must name an interface")
+		return nil, errUsage
+	}
+	if _, err := netip.ParseAddr(o.listen); err != nil {
+		fmt.Fprintf(stderr, "dorivo agent: --listen %q must be an IP address (127.0.0.1, 0.0.0.0, ::)\n", o.listen)
 		return nil, errUsage
 	}
 	if o.pinDir == "" {

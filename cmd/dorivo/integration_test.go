@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,10 +90,27 @@ func startAgent(t *testing.T, bin string, ns *testenv.Netns, args ...string) *ag
 	// If the test binary dies (timeout panic), the agent dies with it
 	// rather than staying attached.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	a := &agentProc{cmd: cmd, done: make(chan error, 1)}
+	// Pdeathsig fires when the forking *thread* exits, not the process. A
+	// thread Go reuses for a later Netns.Do goroutine dies with it (locked
+	// threads are never handed back), which would SIGKILL the agent in the
+	// middle of the test. So fork from a locked thread that lives exactly
+	// as long as the agent: this goroutine forks, then waits.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		err := cmd.Wait()
+		pw.Close()
+		a.done <- err
+	}()
+	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
-	a := &agentProc{cmd: cmd, done: make(chan error, 1)}
 	ready := make(chan struct{})
 	lines := make(chan string, 256)
 	go func() {
@@ -101,11 +119,6 @@ func startAgent(t *testing.T, bin string, ns *testenv.Netns, args ...string) *ag
 			lines <- sc.Text()
 		}
 		close(lines)
-	}()
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		a.done <- err
 	}()
 	// Collect the log until ready; keep collecting afterwards.
 	go func() {

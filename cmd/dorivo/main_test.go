@@ -25,6 +25,8 @@ func TestBadFlagsGiveOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"agent", "--tenant", ""}, `flag -tenant: tenant tag "" must be 1 to 64 bytes`},
 		{[]string{"agent", "--iface", ""}, `--iface must name an interface`},
 		{[]string{"agent", "--pin-dir", ""}, `--pin-dir must not be empty`},
+		{[]string{"agent", "--listen", "localhost"}, `--listen "localhost" must be an IP address`},
+		{[]string{"agent", "--no-steer=maybe"}, `invalid boolean value "maybe" for -no-steer`},
 		{[]string{"agent", "--config", "/nonexistent/dorivo.json"}, `--config: config file: open /nonexistent/dorivo.json`},
 		{[]string{"agent", "--bogus"}, `flag provided but not defined: -bogus`},
 		{[]string{"agent", "stray"}, `unexpected argument "stray"`},

@@ -1,0 +1,76 @@
+package stats
+
+import (
+	"strconv"
+
+	"github.com/dorivo/dorivo/datapath/server"
+)
+
+// LoopField is one per-loop datapath counter (datapath/server.LoopStats).
+// One list of fields backs both INFO's Datapath section and the
+// dorivo_loop_* metrics, so the two always name and count the same thing.
+type LoopField struct {
+	// Name is the INFO field ("loop0_" + Name) and the metric's stem.
+	Name string
+	// Metric is the Prometheus name: _total for counters, units in the name.
+	Metric string
+	Help   string
+	// Gauge marks a level (open connections, keys) rather than a counter.
+	Gauge bool
+	Get   func(*server.LoopStats) int64
+}
+
+// LoopFields are the per-loop counters in the order INFO prints them.
+var LoopFields = []LoopField{
+	{"requests", "dorivo_loop_requests_total", "RESP requests parsed on this loop's TCP connections.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Requests) }},
+	{"datagrams", "dorivo_loop_datagrams_total", "Datagrams received on this loop's UDP socket.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Datagrams) }},
+	{"executed", "dorivo_loop_executed_total", "Requests and datagrams executed against this loop's keyspace, from any loop.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Executed) }},
+	{"cross_sent", "dorivo_loop_cross_sent_total", "Messages this loop sent to other loops: requests for slots it does not own and forwarded datagrams.", false,
+		func(s *server.LoopStats) int64 { return int64(s.CrossSent) }},
+	{"cross_recv", "dorivo_loop_cross_received_total", "Requests this loop served for other loops.", false,
+		func(s *server.LoopStats) int64 { return int64(s.CrossRecv) }},
+	{"nonowner_datagrams", "dorivo_loop_nonowner_datagrams_total", "Datagrams delivered to this loop for a slot another loop owns (0 while the kernel steers).", false,
+		func(s *server.LoopStats) int64 { return int64(s.NonOwner) }},
+	{"drops", "dorivo_loop_drops_total", "Malformed datagrams and forwards refused for lack of ring room.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Drops) }},
+	{"stalls", "dorivo_loop_stalls_total", "Times a connection stopped reading for lack of cross-loop credit or reply room (backpressure).", false,
+		func(s *server.LoopStats) int64 { return int64(s.Stalls) }},
+	{"wakeups", "dorivo_loop_wakeups_total", "Doorbell rings that woke this loop for cross-loop work.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Wakeups) }},
+	{"accepted", "dorivo_loop_connections_accepted_total", "TCP connections accepted by this loop's listener.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Accepted) }},
+	{"conns", "dorivo_loop_connections", "TCP connections open on this loop now.", true,
+		func(s *server.LoopStats) int64 { return int64(s.Conns) }},
+	{"keys", "dorivo_loop_keys", "Keys this loop holds (sampled on its last drain).", true,
+		func(s *server.LoopStats) int64 { return int64(s.Keys) }},
+	{"cpu", "dorivo_loop_cpu", "CPU the loop's thread is pinned to (-1: unpinned).", true,
+		func(s *server.LoopStats) int64 { return int64(s.CPU) }},
+}
+
+// LoopInfo renders INFO's Datapath section: the loop count and steering
+// mode, the sum of every counter over the loops (total_cross_sent is how
+// many requests crossed loops), then every loop's fields.
+func LoopInfo(steering string, loops []server.LoopStats) []string {
+	lines := make([]string, 0, 2+len(LoopFields)*(len(loops)+1))
+	lines = append(lines, "loops:"+strconv.Itoa(len(loops)), "steering:"+steering)
+	for _, f := range LoopFields {
+		if f.Gauge && f.Name == "cpu" {
+			continue
+		}
+		var sum int64
+		for i := range loops {
+			sum += f.Get(&loops[i])
+		}
+		lines = append(lines, "total_"+f.Name+":"+strconv.FormatInt(sum, 10))
+	}
+	for i := range loops {
+		p := "loop" + strconv.Itoa(loops[i].Loop) + "_"
+		for _, f := range LoopFields {
+			lines = append(lines, p+f.Name+":"+strconv.FormatInt(f.Get(&loops[i]), 10))
+		}
+	}
+	return lines
+}
