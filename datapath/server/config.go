@@ -44,6 +44,10 @@ type Config struct {
 	RingCap int
 	// ArenaBytes is the byte arena beside each ring. Default 1 MiB.
 	ArenaBytes int
+	// DeferCap is the most requests from other loops one loop parks while
+	// a cross-loop transaction holds the keys they touch; past it the
+	// requests wait in their rings (backpressure). Default 4096.
+	DeferCap int
 	// MaxPending is the most replies one connection may have outstanding
 	// (a pipeline deeper than that stalls until replies leave). Default 4096.
 	MaxPending int
@@ -112,6 +116,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RingCap, 1024)
 	def(&c.ArenaBytes, 1<<20)
 	def(&c.MaxPending, 4096)
+	def(&c.DeferCap, 4096)
 	def(&c.MaxClients, 10000)
 	def(&c.MaxQueryBuffer, 1<<30)
 	def(&c.ExpireBudget, 200)

@@ -32,6 +32,19 @@ const (
 	mDatagram
 	// mDatagramDone: returns the credit of a forwarded datagram.
 	mDatagramDone
+	// mWatch: register WATCH keys (buf) for rw; replies mReply +OK.
+	mWatch
+	// mUnwatch: drop rw's keys; replies mAck.
+	mUnwatch
+	// mAck: returns a credit, nothing else.
+	mAck
+
+	// Transaction messages, on the ctl rings (xtx.go), carrying x.
+	mPrepare  // hold x's keys here and check its watches
+	mPrepared // answer to mPrepare (x.parts[loop].ok says how it went)
+	mCommit   // run x's part, release, answer mAcked
+	mAbort    // release, answer mAcked
+	mAcked
 )
 
 // msg is one ring slot: a fixed-size value, no allocation per message.
@@ -47,6 +60,8 @@ type msg struct {
 	end  uint64
 	heap bool
 	addr netip.AddrPort
+	rw   *rwatch // mWatch, mUnwatch, a handed-over EXEC watching keys here
+	x    *xtx    // transaction messages
 }
 
 // peer is one loop's view of another loop j.
@@ -59,6 +74,10 @@ type peer struct {
 	reqInA  *ring.Arena
 	repOut  *ring.Ring[msg] // my replies to j
 	repOutA *ring.Arena
+	// Transaction messages: my coordinator messages to j and j's answers,
+	// j's coordinator messages to me and my answers. No arenas: they carry
+	// only a pointer.
+	ctlOut, ctlRepIn, ctlIn, ctlRepOut *ring.Ring[msg]
 	// credits is how many of my requests to j await a reply; it never
 	// exceeds the reply ring's capacity, so j can always reply.
 	credits int
@@ -112,6 +131,25 @@ type loop struct {
 	group        []ownerGroup
 	order        []uint8
 	scratch      []byte
+	involved     []bool
+
+	// Cross-loop transactions (hold.go, xtx.go), all owned by the loop.
+	holds    map[uint64]hold // keys held by transactions, by hash
+	released bool            // holds were released: settle retries what waited
+	waitq    []*xtx          // prepares waiting for held keys, in arrival order
+	granted  []*xtx
+	// defq parks requests from other loops (and local datagrams) that
+	// touch held keys; cap(defq) is Config.DeferCap. defCount counts the
+	// parked requests of each source, defBlocked is settle's scratch.
+	defq         []deferred
+	defCount     []int
+	defBlocked   []bool
+	txCount      int // transactions this loop coordinates now
+	txMax        int // admission limit: the ctl ring capacity
+	xfree        []*xtx
+	txSess       *command.Session // runs transaction parts (checked by the coordinator)
+	mergeScratch pending
+	unwatchLater []laterUnwatch
 }
 
 type bootMarker struct{}
@@ -136,6 +174,11 @@ func newLoop(s *Server, i int) *loop {
 			l.peers[j].sess = command.NewSession(s.cfg.Node)
 		}
 	}
+	l.txSess = command.NewSession(s.cfg.Node)
+	l.holds = make(map[uint64]hold)
+	l.defq = make([]deferred, 0, s.cfg.DeferCap)
+	l.defCount = make([]int, len(s.loops))
+	l.defBlocked = make([]bool, len(s.loops))
 	l.stats.cpu.Store(-1)
 	l.drainR = func(context.Context) error { l.drain(); return nil }
 	l.bell = ring.NewDoorbell(func() {
@@ -246,6 +289,9 @@ func (l *loop) boot(c gnet.Conn) {
 	}
 	el := c.EventLoop()
 	l.el.Store(&el)
+	// A ring of the doorbell before el was set (an expiry tick racing the
+	// bootstrap) left it pending with nobody woken: re-arm it and drain.
+	l.drain()
 	l.ready <- err
 }
 
@@ -260,7 +306,11 @@ func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	l.process(tc)
-	l.flushRings()
+	if l.released {
+		l.afterWork()
+	} else {
+		l.flushRings()
+	}
 	if tc.closeNow {
 		return gnet.Close
 	}
@@ -273,6 +323,15 @@ func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
 func (l *loop) drain() {
 	l.bell.Ack()
 	l.now = time.Now().UnixMilli()
+	// Transaction messages first: a commit releases holds that requests
+	// below may be waiting for.
+	for j := range l.peers {
+		if j != l.idx {
+			l.serveCtl(j)
+			l.takeCtl(j)
+		}
+	}
+	l.settle()
 	for j := range l.peers {
 		if j != l.idx {
 			l.serveRequests(j)
@@ -287,8 +346,22 @@ func (l *loop) drain() {
 		l.ks.ExpireStep(l.now, l.srv.cfg.ExpireBudget)
 		l.stats.keys.Store(uint64(l.ks.Len()))
 	}
+	if len(l.unwatchLater) > 0 {
+		l.retryUnwatches()
+	}
 	l.writeTouched()
 	l.resumeStalled()
+	l.afterWork()
+}
+
+// afterWork settles released holds, writes finished replies and retries
+// stalled connections until nothing more was released, then publishes.
+func (l *loop) afterWork() {
+	for l.released {
+		l.settle()
+		l.writeTouched()
+		l.resumeStalled()
+	}
 	l.flushRings()
 }
 
@@ -301,6 +374,8 @@ func (l *loop) flushRings() {
 		}
 		p.reqOut.Flush()
 		p.repOut.Flush()
+		p.ctlOut.Flush()
+		p.ctlRepOut.Flush()
 	}
 }
 

@@ -71,12 +71,16 @@ type LoopStats struct {
 	Wakeups uint64
 	// Keys is the number of keys the loop holds (sampled on its last drain).
 	Keys uint64
+	// TxCross counts cross-loop transactions and multi-key commands this
+	// loop coordinated; Deferred counts requests it parked because a
+	// transaction held a key they touch.
+	TxCross, Deferred uint64
 }
 
 type loopCounters struct {
 	accepted, conns, requests, datagrams, executed atomic.Uint64
 	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
-	keys                                           atomic.Uint64
+	keys, txCross, deferred                        atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -127,6 +131,22 @@ func New(cfg Config) (*Server, error) {
 			lj.peers[i].reqIn, lj.peers[i].reqInA = req, reqA
 			lj.peers[i].repOut, lj.peers[i].repOutA = rep, repA
 			li.peers[j].repIn, li.peers[j].repInA = rep, repA
+			ctl, err := ring.New[msg](cfg.RingCap, lj.bell, nil)
+			if err != nil {
+				return nil, fmt.Errorf("server: ctl ring %d->%d: %w", i, j, err)
+			}
+			ctlRep, err := ring.New[msg](cfg.RingCap, li.bell, nil)
+			if err != nil {
+				return nil, fmt.Errorf("server: ctl ring %d->%d: %w", j, i, err)
+			}
+			li.peers[j].ctlOut, lj.peers[i].ctlIn = ctl, ctl
+			lj.peers[i].ctlRepOut, li.peers[j].ctlRepIn = ctlRep, ctlRep
+			li.txMax = ctl.Cap()
+		}
+	}
+	for _, l := range s.loops {
+		if n == 1 {
+			l.txMax = 1 // never used: one loop has no cross-loop work
 		}
 	}
 	return s, nil
@@ -305,6 +325,7 @@ func (s *Server) Stats() []LoopStats {
 			CrossSent: c.crossSent.Load(), CrossRecv: c.crossRecv.Load(),
 			NonOwner: c.nonOwner.Load(), Drops: c.drops.Load(), Stalls: c.stalls.Load(),
 			Wakeups: l.bell.Rings(), Keys: c.keys.Load(),
+			TxCross: c.txCross.Load(), Deferred: c.deferred.Load(),
 		}
 	}
 	return out

@@ -45,14 +45,17 @@ type tconn struct {
 	head, tail uint64
 	out        []byte
 
-	stalled  bool // waiting on the loop's stalled list for credit
+	stalled  bool // waiting on the loop's stalled list for room or a hold
 	handoff  bool // session lent to another loop; parsing paused
+	txWait   bool // a cross-loop transaction of this connection is in flight
 	closing  bool // close once every reply is written (protocol error, QUIT)
 	closeNow bool
 	closed   bool
 	touched  bool
-	watching bool // WATCH ran: the transaction must execute on this loop
-	txLoop   int  // owner of the keys queued in MULTI: -1 none, -2 several
+	// rw[o] is the connection's WATCH registration on loop o (watch.go);
+	// wloops lists the loops where it has keys.
+	rw     []*rwatch
+	wloops []uint8
 }
 
 const errMaxClients = "ERR max number of clients reached"
@@ -69,7 +72,7 @@ func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return resp.AppendError(nil, errMaxClients), gnet.Close
 	}
 	l.stats.conns.Add(1)
-	tc := &tconn{c: c, sess: command.NewSession(l.srv.cfg.Node), txLoop: -1}
+	tc := &tconn{c: c, sess: command.NewSession(l.srv.cfg.Node)}
 	if a := c.RemoteAddr(); a != nil {
 		tc.sess.Addr = a.String()
 	}
@@ -90,6 +93,10 @@ func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if !tc.handoff {
 		tc.sess.Close()
 	}
+	if len(tc.wloops) > 0 {
+		l.dropWatches(tc)
+		l.flushRings()
+	}
 	return gnet.None
 }
 
@@ -97,7 +104,7 @@ func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
 // can. It stops, leaving the rest in gnet's inbound buffer, when a request
 // needs room that is not there (backpressure) or the session is lent out.
 func (l *loop) process(tc *tconn) {
-	if tc.closed || tc.stalled || tc.handoff || tc.closing {
+	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing {
 		return
 	}
 	c := tc.c
@@ -139,7 +146,7 @@ func (l *loop) process(tc *tconn) {
 		}
 		l.stats.requests.Add(1)
 		off += n
-		if tc.handoff || tc.closing {
+		if tc.handoff || tc.txWait || tc.closing {
 			break
 		}
 	}
@@ -205,8 +212,8 @@ func (l *loop) ownerOf(args [][]byte) int {
 const errCrossLoop = "CROSSSLOT Keys in request don't hash to the same slot"
 
 // dispatch routes one request. It returns false, having changed nothing,
-// when the request needs ring room, credit or reply slots that are not
-// available now.
+// when the request needs ring room, credit, reply slots or keys that are
+// not available now (held by a cross-loop transaction).
 func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 	cmd, _ := command.Lookup(args)
 	name := ""
@@ -218,49 +225,33 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 		switch name {
 		case "exec":
 			return l.dispatchExec(tc, args)
-		case "multi", "discard", "watch":
-		default:
-			o := l.ownerOf(args)
-			switch {
-			case o == -1:
-			case o == -2 || (tc.txLoop >= 0 && tc.txLoop != o):
-				tc.txLoop = -2
-			case tc.txLoop == -1:
-				tc.txLoop = o
+		case "discard":
+			if len(args) == 1 && len(tc.wloops) > 0 {
+				if !l.unwatchRoom(tc) {
+					return false
+				}
+				l.dropWatches(tc)
 			}
 		}
-		l.execLocal(tc, args)
-		if name == "discard" {
-			tc.txLoop, tc.watching = -1, false
-		}
+		l.execLocal(tc, args) // queued, or MULTI/WATCH refused inside MULTI
 		return true
 	}
 	switch name {
-	case "multi":
-		tc.txLoop = -1
 	case "exec":
-	case "discard", "unwatch":
-		tc.watching = false
+		l.execLocal(tc, args) // EXEC without MULTI
+		return true
 	case "watch":
-		switch o := l.ownerOf(args); {
-		case o >= 0 && o != l.idx:
-			l.localReply(tc, resp.AppendError(l.reply[:0],
-				"ERR WATCH keys must be owned by the connection's event loop (connect from a shard-aware port)"))
-			return true
-		case o != -2:
-			tc.watching = true
+		return l.dispatchWatch(tc, args)
+	case "unwatch":
+		if len(tc.wloops) > 0 && command.Check(sess, args) == "" {
+			if !l.unwatchRoom(tc) {
+				return false
+			}
+			l.dropWatches(tc)
 		}
-	case "mget":
+	case "mget", "mset", "msetnx", "del", "unlink", "exists", "touch":
 		if l.ownerOf(args) == -2 {
-			return l.split(tc, args, mergeMget, false)
-		}
-	case "mset":
-		if len(args)%2 == 1 && l.ownerOf(args) == -2 {
-			return l.split(tc, args, mergeOK, true)
-		}
-	case "del", "unlink", "exists", "touch":
-		if l.ownerOf(args) == -2 {
-			return l.split(tc, args, mergeSum, false)
+			return l.crossCmd(tc, args, name)
 		}
 	case "dbsize":
 		if len(args) == 1 {
@@ -282,11 +273,13 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 	case o == -2:
 		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
 		return true
+	case o == l.idx && l.heldAny(l.keys):
+		return false // a cross-loop transaction holds a key: wait for it
 	case o < 0 || o == l.idx:
 		l.execLocal(tc, args)
 		return true
 	}
-	return l.forward(tc, args, o, !l.plain(sess))
+	return l.forward(tc, args, o, !l.plain(sess), nil)
 }
 
 // scan runs SCAN on loop o, the owner of the cursor's slot; when that loop
@@ -303,7 +296,7 @@ func (l *loop) scan(tc *tconn, args [][]byte, o int, next uint64) bool {
 	seq := tc.tail
 	e := tc.push(mergeScan, 1)
 	e.sum = int64(next)
-	l.sendReq(tc, o, seq, args, !l.plain(tc.sess))
+	l.sendReq(tc, o, seq, args, !l.plain(tc.sess), nil)
 	if !l.plain(tc.sess) {
 		tc.handoff = true
 	}
@@ -328,26 +321,130 @@ func rewriteScanCursor(b []byte, next uint64, scratch *[]byte) []byte {
 	return out
 }
 
-// dispatchExec runs EXEC where the transaction's keys live.
+// dispatchExec runs EXEC inside MULTI. A transaction whose keys and
+// watches are all on one loop runs there whole, as before (the session
+// travels with the EXEC when that loop is another one); one spanning loops
+// runs as a cross-loop transaction (xtx.go).
 func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
-	o := tc.txLoop
-	if o == -2 || (o >= 0 && o != l.idx && tc.watching) {
-		// Abort: drop the queue, as Redis does on EXECABORT.
-		l.exec(tc.sess, [][]byte{[]byte("DISCARD")})
-		tc.txLoop, tc.watching = -1, false
-		l.localReply(tc, resp.AppendError(l.reply[:0],
-			"EXECABORT Transaction discarded because of: the transaction's keys live on different event loops (use one hash tag)"))
-		return true
-	}
-	if o < 0 || o == l.idx {
+	sess := tc.sess
+	if sess.QueueAborted() || command.Check(sess, args) != "" {
+		// EXECABORT: Redis discards the transaction and its watches.
+		if !l.unwatchRoom(tc) {
+			return false
+		}
+		l.dropWatches(tc)
 		l.execLocal(tc, args)
-		tc.txLoop, tc.watching = -1, false
 		return true
 	}
-	if !l.forward(tc, args, o, true) {
+	n := len(l.peers)
+	if len(l.involved) != n {
+		l.involved = make([]bool, n)
+	}
+	clear(l.involved)
+	count, only := 0, -1
+	mark := func(o int) {
+		if !l.involved[o] {
+			l.involved[o] = true
+			count++
+			only = o
+		}
+	}
+	for _, q := range sess.Queued() {
+		l.keys = command.Keys(q, l.keys[:0])
+		for _, k := range l.keys {
+			mark(l.srv.cfg.Table.Owner(slot.Of(k)))
+		}
+	}
+	for _, o := range tc.wloops {
+		mark(int(o))
+	}
+	if count > 1 {
+		return l.crossExec(tc)
+	}
+	if only < 0 || only == l.idx {
+		if l.queueHeld(sess) {
+			return false
+		}
+		var rw *rwatch
+		if tc.watchesOn(l.idx) {
+			rw = tc.rw[l.idx]
+			if l.watchDirty(rw) {
+				sess.SetWatchDirty()
+			}
+		}
+		l.execLocal(tc, args)
+		if rw != nil {
+			l.unwatchAll(rw)
+		}
+		tc.wloops = tc.wloops[:0]
+		return true
+	}
+	var rw *rwatch
+	if tc.watchesOn(only) {
+		rw = tc.rw[only]
+	}
+	if !l.forward(tc, args, only, true, rw) {
 		return false
 	}
-	tc.txLoop, tc.watching = -1, false
+	tc.wloops = tc.wloops[:0]
+	return true
+}
+
+var discardArgs = [][]byte{[]byte("DISCARD")}
+
+// quiet reports whether every earlier request of tc has its reply: a
+// cross-loop transaction travels on the ctl rings and must not overtake
+// the connection's requests still on a request ring.
+func (l *loop) quiet(tc *tconn) bool {
+	l.writeConn(tc)
+	return tc.head == tc.tail
+}
+
+// crossExec starts EXEC of a transaction spanning loops.
+func (l *loop) crossExec(tc *tconn) bool {
+	if !l.quiet(tc) || l.txCount >= l.txMax {
+		return false
+	}
+	sess := tc.sess
+	x := l.newTx(tc, txExec)
+	x.cmds = append(x.cmds, sess.Queued()...)
+	for _, q := range x.cmds {
+		l.planCmd(x, q, command.QueuedCheck(sess, q))
+	}
+	for _, o := range tc.wloops {
+		p := &x.parts[o]
+		p.used, p.rw = true, tc.rw[o]
+	}
+	tc.wloops = tc.wloops[:0]
+	// End the MULTI: the transaction owns the queued commands now.
+	l.reply, _ = command.Exec(sess, l.ks, discardArgs, l.now, l.reply[:0], nil)
+	l.startTx(x)
+	return true
+}
+
+// crossCmd runs a multi-key command whose keys span loops as a one-command
+// transaction: atomic like one on a single loop.
+func (l *loop) crossCmd(tc *tconn, args [][]byte, name string) bool {
+	if msg := command.Check(tc.sess, args); msg != "" {
+		l.localReply(tc, resp.AppendError(l.reply[:0], msg))
+		return true
+	}
+	if (name == "mset" || name == "msetnx") && len(args)%2 == 0 {
+		l.execLocal(tc, args) // arity error
+		return true
+	}
+	if !l.quiet(tc) || l.txCount >= l.txMax {
+		return false
+	}
+	k := txCmd
+	if name == "msetnx" {
+		k = txMsetnx
+	}
+	x := l.newTx(tc, k)
+	args = x.ownArgs(args)
+	x.cmds = append(x.cmds, args)
+	l.planCmd(x, args, "")
+	l.startTx(x)
 	return true
 }
 
@@ -467,9 +564,9 @@ func (l *loop) room(o, size int) bool {
 
 // sendReq stages request args to loop o for tc's reply slot seq. room(o)
 // must have said yes.
-func (l *loop) sendReq(tc *tconn, o int, seq uint64, args [][]byte, handoff bool) {
+func (l *loop) sendReq(tc *tconn, o int, seq uint64, args [][]byte, handoff bool, rw *rwatch) {
 	p := &l.peers[o]
-	m := msg{kind: mReq, conn: tc, seq: seq}
+	m := msg{kind: mReq, conn: tc, seq: seq, rw: rw}
 	if handoff {
 		m.kind, m.sess = mReqSess, tc.sess
 	}
@@ -480,14 +577,15 @@ func (l *loop) sendReq(tc *tconn, o int, seq uint64, args [][]byte, handoff bool
 	l.stats.crossSent.Add(1)
 }
 
-// forward sends a single-owner request to loop o.
-func (l *loop) forward(tc *tconn, args [][]byte, o int, handoff bool) bool {
+// forward sends a single-owner request to loop o; rw goes with a
+// handed-over EXEC whose watches live on o.
+func (l *loop) forward(tc *tconn, args [][]byte, o int, handoff bool, rw *rwatch) bool {
 	if !l.room(o, cmdLen(args)) {
 		return false
 	}
 	seq := tc.tail
 	tc.push(mergeNone, 1)
-	l.sendReq(tc, o, seq, args, handoff)
+	l.sendReq(tc, o, seq, args, handoff, rw)
 	if handoff {
 		tc.handoff = true
 	}
@@ -498,68 +596,6 @@ func (l *loop) forward(tc *tconn, args [][]byte, o int, handoff bool) bool {
 type ownerGroup struct {
 	args [][]byte
 	used bool
-}
-
-// split sends one part per owner loop of a multi-key command and merges the
-// replies in the connection's reply slot. pairs: the keys are followed by a
-// value (MSET). Non-plain sessions (ACL users) may not span loops.
-func (l *loop) split(tc *tconn, args [][]byte, m mergeKind, pairs bool) bool {
-	if !l.plain(tc.sess) {
-		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
-		return true
-	}
-	n := len(l.peers)
-	if len(l.group) != n {
-		l.group = make([]ownerGroup, n)
-	}
-	for i := range l.group {
-		l.group[i].args = append(l.group[i].args[:0], args[0])
-		l.group[i].used = false
-	}
-	step := 1
-	if pairs {
-		step = 2
-	}
-	l.order = l.order[:0]
-	for i := 1; i < len(args); i += step {
-		o := l.srv.cfg.Table.Owner(slot.Of(args[i]))
-		g := &l.group[o]
-		g.used = true
-		g.args = append(g.args, args[i:i+step]...)
-		if m == mergeMget {
-			l.order = append(l.order, uint8(o))
-		}
-	}
-	parts := 0
-	for o := range l.group {
-		if !l.group[o].used {
-			continue
-		}
-		parts++
-		if o != l.idx && !l.room(o, cmdLen(l.group[o].args)) {
-			return false
-		}
-	}
-	seq := tc.tail
-	e := tc.push(m, parts)
-	if m == mergeMget {
-		e.order = append(e.order[:0], l.order...)
-		if len(e.subs) != n {
-			e.subs = make([][]byte, n)
-		}
-		for i := range e.subs {
-			e.subs[i] = e.subs[i][:0]
-		}
-	}
-	for o := range l.group {
-		if l.group[o].used && o != l.idx {
-			l.sendReq(tc, o, seq, l.group[o].args, false)
-		}
-	}
-	if g := &l.group[l.idx]; g.used {
-		l.part(tc, seq, l.idx, l.exec(l.peers[(l.idx+1)%n].sess, g.args))
-	}
-	return true
 }
 
 // broadcast runs args on every loop and merges the replies. The local part
@@ -587,7 +623,7 @@ func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
 	l.part(tc, seq, l.idx, l.reply)
 	for o := range l.peers {
 		if o != l.idx {
-			l.sendReq(tc, o, seq, args, false)
+			l.sendReq(tc, o, seq, args, false, nil)
 		}
 	}
 	return true
@@ -595,7 +631,11 @@ func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
 
 // part applies one part's reply b (from loop o) to tc's slot seq.
 func (l *loop) part(tc *tconn, seq uint64, o int, b []byte) {
-	e := tc.slot(seq)
+	l.mergePart(tc.slot(seq), o, b)
+}
+
+// mergePart applies one part's reply b (from loop o) to e.
+func (l *loop) mergePart(e *pending, o int, b []byte) {
 	switch {
 	case e.merge == mergeNone:
 		e.buf = append(e.buf[:0], b...)

@@ -27,6 +27,19 @@ func (l *loop) onDatagram(c gnet.Conn) {
 		return
 	}
 	owner := l.srv.cfg.Table.Owner(slot.OfTag(req.Tag))
+	if owner == l.idx && err == nil && (l.defCount[l.idx] > 0 || l.heldAny([][]byte{req.Key})) {
+		// A cross-loop transaction holds the key: park the datagram, to be
+		// answered from this socket when the hold is released.
+		ua, ok := c.RemoteAddr().(*net.UDPAddr)
+		m := msg{kind: mDatagram, buf: b}
+		if ok {
+			m.addr = ua.AddrPort()
+		}
+		if !ok || !l.deferMsg(l.idx, &m) {
+			l.stats.drops.Add(1) // datagrams are lossy: none is queued without bound
+		}
+		return
+	}
 	if owner == l.idx || err != nil {
 		// Errors are answered wherever they land: no keyspace involved.
 		if out, ok := l.serveDatagram(b); ok {

@@ -9,6 +9,10 @@ var noLimits = resp.Limits{MaxBulkLen: 1 << 62, MaxInline: 1 << 30}
 
 // serveRequests runs every request loop j has published to this loop and
 // stages the replies. Credits guarantee the reply ring has a slot for each.
+// A request touching a key held by a cross-loop transaction is parked in
+// the deferred queue, and so is every later request from j while one is
+// parked (j's order); when that queue is full the rest stays in the ring
+// (backpressure on j) until holds are released (settle).
 func (l *loop) serveRequests(j int) {
 	p := &l.peers[j]
 	n := p.reqIn.Len()
@@ -17,31 +21,64 @@ func (l *loop) serveRequests(j int) {
 	}
 	for i := range n {
 		m := p.reqIn.Peek(i)
-		r := msg{conn: m.conn, seq: m.seq}
-		switch m.kind {
-		case mReq, mReqSess:
-			args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
-			l.args = args[:0]
-			sess := p.sess
-			if m.kind == mReqSess {
-				sess = m.sess
+		if l.defCount[j] > 0 || l.mustWait(m) {
+			if !l.deferMsg(j, m) {
+				n = i
+				break
 			}
-			r.kind = mReply
-			l.stageReply(p, &r, l.exec(sess, args))
-		case mDatagram:
-			if out, ok := l.serveDatagram(m.buf); ok {
-				l.sendTo(out, m.addr)
-			}
-			r.kind = mDatagramDone
-			l.stageReply(p, &r, nil)
+		} else {
+			l.serveMsg(j, m)
 		}
-		l.stats.crossRecv.Add(1)
 		if !m.heap && m.end != 0 {
 			p.reqInA.Free(m.end)
 		}
 		*m = msg{}
 	}
 	p.reqIn.Release(n)
+}
+
+// serveMsg runs one request from loop j (j == l.idx: a local datagram
+// that was deferred) and stages its reply.
+func (l *loop) serveMsg(j int, m *msg) {
+	p := &l.peers[j]
+	r := msg{conn: m.conn, seq: m.seq}
+	switch m.kind {
+	case mReq, mReqSess:
+		args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
+		l.args = args[:0]
+		sess := p.sess
+		if m.kind == mReqSess {
+			sess = m.sess
+		}
+		if m.rw != nil && l.watchDirty(m.rw) {
+			sess.SetWatchDirty() // a handed-over EXEC watching keys here
+		}
+		r.kind = mReply
+		l.stageReply(p, &r, l.exec(sess, args))
+		if m.rw != nil {
+			l.unwatchAll(m.rw)
+		}
+	case mWatch:
+		args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
+		l.args = args[:0]
+		l.watchOn(m.rw, args[1:])
+		r.kind = mReply
+		l.stageReply(p, &r, resp.AppendOK(l.reply[:0]))
+	case mUnwatch:
+		l.unwatchAll(m.rw)
+		r.kind = mAck
+		l.stageReply(p, &r, nil)
+	case mDatagram:
+		if out, ok := l.serveDatagram(m.buf); ok {
+			l.sendTo(out, m.addr)
+		}
+		if j == l.idx {
+			return
+		}
+		r.kind = mDatagramDone
+		l.stageReply(p, &r, nil)
+	}
+	l.stats.crossRecv.Add(1)
 }
 
 // stageReply stages a reply to peer p, copying b into the reply arena or,

@@ -1,0 +1,560 @@
+package server
+
+import (
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// Cross-loop transactions: ordered two-phase locking with the connection's
+// loop as coordinator.
+//
+// Prepare. The coordinator visits the involved loops one at a time in
+// ascending loop index. Each places holds on the transaction's keys it owns
+// (and on the keys the connection WATCHes there), all of them or none: when
+// one is held by another transaction the prepare waits, in the loop's FIFO
+// wait list, until it is released. Having all its holds on one loop before
+// asking the next, in one global order, a transaction waits only for
+// transactions that are further along the same order, so waiting never
+// forms a cycle (no deadlock). With the holds in place the participant
+// checks the connection's watches on that loop (and for MSETNX whether a
+// key exists) and answers.
+//
+// Commit. Once every loop is prepared the coordinator sends commit (or, if
+// a watch was dirty or an MSETNX key exists, abort) to all of them at once:
+// each runs its part of the commands in command order under the holds,
+// writes the replies into its part of the transaction, releases the holds,
+// unregisters the connection's watches there, and acknowledges. Keys on
+// different loops are disjoint, so running the parts per loop gives the
+// same replies and the same state as running the commands in order. The
+// coordinator then merges the replies into one reply in command order.
+//
+// Messages travel on a second ring pair per loop pair (ctl), never behind
+// ordinary requests: a request ring may stop at a request waiting on a
+// hold, and the commit that releases it must still get through. A loop
+// coordinates at most ctl-ring-capacity transactions at once (admission);
+// each has at most one message in flight per peer, so ctl sends and replies
+// always find room. The coordinator always finishes what it started: a
+// client closing mid-transaction only loses the reply.
+//
+// The messages carry a pointer to the transaction. The coordinator writes
+// it before the first prepare and reads a part only after its owner
+// answered; each participant touches only its own part.
+
+// txKind says how a transaction's replies become the client's reply.
+type txKind uint8
+
+const (
+	txExec   txKind = iota // EXEC: an array of every command's reply
+	txCmd                  // one multi-key command: its merged reply
+	txMsetnx               // MSETNX: :1 when every part committed, else :0
+)
+
+// cmdPlan says where one command of a transaction runs.
+type cmdPlan struct {
+	owner int       // -1: no keys (runs on the coordinator), -2: split, else the owner
+	merge mergeKind // split: how the parts' replies merge
+	loops []uint8   // split: the loops with a part, ascending
+	order []uint8   // mergeMget: the owner of each key, in key order
+	err   string    // reply this error instead (ACL changed, CROSSSLOT)
+}
+
+// xpart is one loop's part of a transaction; only that loop touches it
+// between the coordinator's message and the loop's answer.
+type xpart struct {
+	used   bool
+	keys   [][]byte   // held keys (aliasing the commands)
+	cmds   [][][]byte // commands to run, in command order
+	spans  []span     // split sub-commands, built in argBuf then resolved into cmds
+	argBuf [][]byte
+	rw     *rwatch // the connection's watches on this loop, or nil
+	// Set by the participant.
+	held   bool
+	ok     bool // watches clean
+	exists bool // MSETNX: a key exists
+	wkeys  int  // how many watched keys were held with keys
+	out    []byte
+	ends   []int // end of each command's reply in out
+	cur    int   // coordinator: next reply to merge
+}
+
+type span struct{ i, lo, hi int } // cmds[i] = argBuf[lo:hi]
+
+// xtx is one cross-loop transaction or multi-key command.
+type xtx struct {
+	coord int
+	kind  txKind
+	tc    *tconn
+	seq   uint64
+	cmds  [][][]byte
+	plan  []cmdPlan
+	parts []xpart
+	order []int // involved loops, ascending
+	next  int   // prepare progress, index into order
+	abort bool
+	acks  int // commit/abort acknowledgements outstanding
+	// own holds a copy of a top-level command's arguments (the request
+	// bytes live in gnet's buffer only during the read).
+	own  []byte
+	argv [][]byte
+}
+
+// newTx takes a transaction from the loop's pool.
+func (l *loop) newTx(tc *tconn, k txKind) *xtx {
+	var x *xtx
+	if n := len(l.xfree); n > 0 {
+		x = l.xfree[n-1]
+		l.xfree = l.xfree[:n-1]
+	} else {
+		x = &xtx{parts: make([]xpart, len(l.peers))}
+	}
+	x.coord, x.kind, x.tc = l.idx, k, tc
+	x.cmds, x.plan, x.order = x.cmds[:0], x.plan[:0], x.order[:0]
+	x.next, x.abort, x.acks = 0, false, 0
+	for i := range x.parts {
+		p := &x.parts[i]
+		p.used, p.keys, p.cmds, p.spans, p.argBuf = false, p.keys[:0], p.cmds[:0], p.spans[:0], p.argBuf[:0]
+		p.rw, p.held, p.ok, p.exists, p.wkeys = nil, false, false, false, 0
+		p.out, p.ends, p.cur = p.out[:0], p.ends[:0], 0
+	}
+	return x
+}
+
+func (l *loop) freeTx(x *xtx) {
+	x.tc = nil
+	clear(x.cmds)
+	for i := range x.parts {
+		p := &x.parts[i]
+		clear(p.keys)
+		clear(p.cmds)
+		clear(p.argBuf)
+		p.rw = nil
+	}
+	l.xfree = append(l.xfree, x)
+}
+
+// ownArgs copies args into x (they alias the connection's input buffer).
+func (x *xtx) ownArgs(args [][]byte) [][]byte {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	if cap(x.own) < n {
+		x.own = make([]byte, 0, n)
+	}
+	buf := x.own[:0]
+	x.argv = x.argv[:0]
+	for _, a := range args {
+		buf = append(buf, a...)
+		x.argv = append(x.argv, buf[len(buf)-len(a):len(buf):len(buf)])
+	}
+	x.own = buf
+	return x.argv
+}
+
+// splitMerge says how a multi-key command spanning loops is split: the
+// merge of its parts' replies and whether keys come with values (step 2).
+func splitMerge(name string) (mergeKind, int, bool) {
+	switch name {
+	case "mget":
+		return mergeMget, 1, true
+	case "mset", "msetnx":
+		return mergeOK, 2, true
+	case "del", "unlink", "exists", "touch":
+		return mergeSum, 1, true
+	}
+	return 0, 0, false
+}
+
+// planCmd adds command args (index i of x.cmds) to the parts that run it.
+func (l *loop) planCmd(x *xtx, args [][]byte, errMsg string) {
+	i := len(x.plan)
+	x.plan = append(x.plan, cmdPlan{})
+	pl := &x.plan[i]
+	pl.owner, pl.err, pl.loops, pl.order = -1, errMsg, pl.loops[:0], pl.order[:0]
+	if errMsg != "" {
+		return
+	}
+	o := l.ownerOf(args) // fills l.keys
+	switch {
+	case o == -1:
+		return
+	case o >= 0:
+		pl.owner = o
+		p := &x.parts[o]
+		p.used = true
+		p.keys = append(p.keys, l.keys...)
+		p.cmds = append(p.cmds, args)
+		return
+	}
+	cmd, _ := command.Lookup(args)
+	m, step, ok := splitMerge(cmd.Name)
+	if step == 2 && len(args)%2 == 0 {
+		return // the command's own arity error, on the coordinator
+	}
+	if !ok || (cmd.Name == "msetnx" && x.kind != txMsetnx) {
+		// MSETNX inside MULTI would need every loop's answer before any
+		// loop writes; the transaction still runs, this command fails.
+		pl.err = errCrossLoop
+		return
+	}
+	pl.owner, pl.merge = -2, m
+	n := len(x.parts)
+	for o := range n {
+		x.parts[o].ok = false // marks "has a sub-command of this command" while planning
+	}
+	for k := 1; k < len(args); k += step {
+		o := l.srv.cfg.Table.Owner(slot.Of(args[k]))
+		p := &x.parts[o]
+		if !p.ok {
+			p.ok = true
+			p.used = true
+			p.spans = append(p.spans, span{i: len(p.cmds), lo: len(p.argBuf)})
+			p.cmds = append(p.cmds, nil)
+			p.argBuf = append(p.argBuf, args[0])
+		}
+		p.argBuf = append(p.argBuf, args[k:k+step]...)
+		p.keys = append(p.keys, args[k])
+		p.spans[len(p.spans)-1].hi = len(p.argBuf)
+		if m == mergeMget {
+			pl.order = append(pl.order, uint8(o))
+		}
+	}
+	for o := range n {
+		if x.parts[o].ok {
+			pl.loops = append(pl.loops, uint8(o))
+			x.parts[o].ok = false
+		}
+	}
+}
+
+// seal resolves split sub-commands and lists the involved loops.
+func (x *xtx) seal() {
+	for o := range x.parts {
+		p := &x.parts[o]
+		for _, s := range p.spans {
+			p.cmds[s.i] = p.argBuf[s.lo:s.hi:s.hi]
+		}
+		if p.used {
+			x.order = append(x.order, o)
+		}
+	}
+}
+
+// startTx begins the prepare phase of a planned transaction; the
+// connection waits (txWait) until its reply is complete.
+func (l *loop) startTx(x *xtx) {
+	x.seal()
+	x.seq = x.tc.tail
+	x.tc.push(mergeNone, 1)
+	x.tc.txWait = true
+	l.txCount++
+	l.stats.txCross.Add(1)
+	l.advance(x)
+}
+
+// advance prepares x on its next loops: locally in place, on another loop
+// by message (continued in prepared when it answers).
+func (l *loop) advance(x *xtx) {
+	for x.next < len(x.order) {
+		o := x.order[x.next]
+		if o != l.idx {
+			l.sendCtl(o, mPrepare, x)
+			return
+		}
+		if !l.tryPrepare(x) {
+			l.waitq = append(l.waitq, x)
+			return
+		}
+		x.next++
+		if p := &x.parts[o]; !p.ok {
+			x.abort = true
+			break
+		}
+	}
+	l.decide(x)
+}
+
+// prepared continues x once loop o prepared its part.
+func (l *loop) prepared(x *xtx, o int) {
+	x.next++
+	if !x.parts[o].ok {
+		x.abort = true
+		l.decide(x)
+		return
+	}
+	l.advance(x)
+}
+
+// tryPrepare places x's holds on this loop and checks its watches there;
+// false when a key is held by another transaction (x must wait).
+func (l *loop) tryPrepare(x *xtx) bool {
+	p := &x.parts[l.idx]
+	var wk [][]byte
+	if p.rw != nil {
+		wk = p.rw.keys
+	}
+	if l.conflicts(x, p.keys) || l.conflicts(x, wk) {
+		return false
+	}
+	l.acquire(x, p.keys)
+	l.acquire(x, wk)
+	p.wkeys = len(wk)
+	p.held = true
+	p.ok = p.rw == nil || !l.watchDirty(p.rw)
+	if x.kind == txMsetnx {
+		for _, k := range p.keys {
+			if l.ks.Exists(k, l.now) {
+				p.exists = true
+			}
+		}
+	}
+	return true
+}
+
+// grantWaiters prepares, in arrival order, the waiting transactions whose
+// keys are now free.
+func (l *loop) grantWaiters() {
+	if len(l.waitq) == 0 {
+		return
+	}
+	granted := l.granted[:0]
+	w := 0
+	for _, x := range l.waitq {
+		if l.tryPrepare(x) {
+			granted = append(granted, x)
+		} else {
+			l.waitq[w] = x
+			w++
+		}
+	}
+	clear(l.waitq[w:])
+	l.waitq = l.waitq[:w]
+	for _, x := range granted {
+		if x.coord == l.idx {
+			l.prepared(x, l.idx)
+		} else {
+			l.replyCtl(x.coord, mPrepared, x)
+		}
+	}
+	clear(granted)
+	l.granted = granted[:0]
+}
+
+// decide ends the prepare phase: commit everywhere, or abort everywhere
+// (a dirty watch, an existing MSETNX key).
+func (l *loop) decide(x *xtx) {
+	commit := !x.abort
+	if x.kind == txMsetnx {
+		for _, o := range x.order {
+			if x.parts[o].exists {
+				commit = false
+			}
+		}
+	}
+	x.abort = !commit
+	kind := mCommit
+	if !commit {
+		kind = mAbort
+	}
+	for _, o := range x.order {
+		if o == l.idx {
+			continue
+		}
+		x.acks++
+		l.sendCtl(o, kind, x)
+	}
+	if x.parts[l.idx].used {
+		l.endPart(x, commit)
+	}
+	if x.acks == 0 {
+		l.finish(x)
+	}
+}
+
+// endPart runs (commit) or drops (abort) this loop's part of x, releases
+// its holds and unregisters the connection's watches here.
+func (l *loop) endPart(x *xtx, commit bool) {
+	p := &x.parts[l.idx]
+	if commit {
+		for _, args := range p.cmds {
+			p.out = l.execChecked(l.txSess, args, p.out)
+			p.ends = append(p.ends, len(p.out))
+		}
+	}
+	if p.held {
+		l.release(x, p.keys)
+		if p.rw != nil {
+			l.release(x, p.rw.keys[:p.wkeys])
+		}
+		p.held = false
+	}
+	if p.rw != nil {
+		l.unwatchAll(p.rw)
+	}
+}
+
+// execChecked runs a command already checked on the coordinator, appending
+// its reply to dst.
+func (l *loop) execChecked(sess *command.Session, args [][]byte, dst []byte) []byte {
+	dst, l.muts = command.ExecChecked(sess, l.ks, args, l.now, dst, l.muts[:0])
+	l.stats.executed.Add(1)
+	if len(l.muts) > 0 && l.srv.cfg.Mutations != nil {
+		l.srv.cfg.Mutations(l.idx, l.muts)
+	}
+	return dst
+}
+
+// finish builds the client's reply from the parts' replies once every
+// participant acknowledged, and lets the connection continue.
+func (l *loop) finish(x *xtx) {
+	tc := x.tc
+	l.txCount--
+	if !tc.closed {
+		e := tc.slot(x.seq)
+		e.buf = l.txReply(x, e.buf[:0])
+		e.done = true
+		if !tc.touched {
+			tc.touched = true
+			l.touched = append(l.touched, tc)
+		}
+	}
+	tc.txWait = false
+	l.freeTx(x)
+	// A connection waiting for admission may go now.
+	l.released = true
+}
+
+func (l *loop) txReply(x *xtx, b []byte) []byte {
+	switch x.kind {
+	case txMsetnx:
+		if x.abort {
+			return resp.AppendInt(b, 0)
+		}
+		return resp.AppendInt(b, 1)
+	case txCmd:
+		return l.cmdReply(x, 0, b)
+	}
+	if x.abort {
+		return resp.AppendNullArray(b)
+	}
+	b = resp.AppendArray(b, len(x.cmds))
+	for i := range x.cmds {
+		b = l.cmdReply(x, i, b)
+	}
+	return b
+}
+
+// cmdReply appends command i's reply: its error, its run on the
+// coordinator (no keys), its owner's reply, or its parts' replies merged.
+func (l *loop) cmdReply(x *xtx, i int, b []byte) []byte {
+	pl := &x.plan[i]
+	switch {
+	case pl.err != "":
+		return resp.AppendError(b, pl.err)
+	case pl.owner == -1:
+		if x.tc.closed {
+			return b
+		}
+		return l.execChecked(x.tc.sess, x.cmds[i], b)
+	case pl.owner >= 0:
+		return append(b, x.parts[pl.owner].nextReply()...)
+	}
+	e := &l.mergeScratch
+	e.done, e.merge, e.parts, e.sum, e.n, e.failed = false, pl.merge, len(pl.loops), 0, 0, false
+	e.buf = e.buf[:0]
+	if pl.merge == mergeMget {
+		e.order = append(e.order[:0], pl.order...)
+		if len(e.subs) != len(x.parts) {
+			e.subs = make([][]byte, len(x.parts))
+		}
+		for i := range e.subs {
+			e.subs[i] = e.subs[i][:0]
+		}
+	}
+	for _, o := range pl.loops {
+		l.mergePart(e, int(o), x.parts[o].nextReply())
+	}
+	return append(b, e.buf...)
+}
+
+// nextReply returns the part's next command reply, in command order.
+func (p *xpart) nextReply() []byte {
+	lo := 0
+	if p.cur > 0 {
+		lo = p.ends[p.cur-1]
+	}
+	r := p.out[lo:p.ends[p.cur]]
+	p.cur++
+	return r
+}
+
+// sendCtl sends a transaction message to loop o. Admission (txCount below
+// the ctl ring capacity, one message per peer per transaction) guarantees
+// room.
+func (l *loop) sendCtl(o int, k msgKind, x *xtx) {
+	m := msg{kind: k, x: x}
+	if !l.peers[o].ctlOut.Stage(&m) {
+		panic("server: ctl ring full despite admission")
+	}
+	l.stats.crossSent.Add(1)
+}
+
+// replyCtl answers coordinator o about x.
+func (l *loop) replyCtl(o int, k msgKind, x *xtx) {
+	m := msg{kind: k, x: x}
+	if !l.peers[o].ctlRepOut.Stage(&m) {
+		panic("server: ctl reply ring full despite admission")
+	}
+}
+
+// serveCtl handles coordinator j's transaction messages.
+func (l *loop) serveCtl(j int) {
+	p := &l.peers[j]
+	n := p.ctlIn.Len()
+	if n == 0 {
+		return
+	}
+	for i := range n {
+		m := p.ctlIn.Peek(i)
+		x, k := m.x, m.kind
+		*m = msg{}
+		l.stats.crossRecv.Add(1)
+		switch k {
+		case mPrepare:
+			if l.tryPrepare(x) {
+				l.replyCtl(j, mPrepared, x)
+			} else {
+				l.waitq = append(l.waitq, x)
+			}
+		case mCommit, mAbort:
+			l.endPart(x, k == mCommit)
+			l.replyCtl(j, mAcked, x)
+		}
+	}
+	p.ctlIn.Release(n)
+}
+
+// takeCtl handles loop j's answers to the transactions this loop
+// coordinates.
+func (l *loop) takeCtl(j int) {
+	p := &l.peers[j]
+	n := p.ctlRepIn.Len()
+	if n == 0 {
+		return
+	}
+	for i := range n {
+		m := p.ctlRepIn.Peek(i)
+		x, k := m.x, m.kind
+		*m = msg{}
+		switch k {
+		case mPrepared:
+			l.prepared(x, j)
+		case mAcked:
+			if x.acks--; x.acks == 0 {
+				l.finish(x)
+			}
+		}
+	}
+	p.ctlRepIn.Release(n)
+}
