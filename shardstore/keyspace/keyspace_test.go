@@ -288,3 +288,23 @@ func BenchmarkSetGet(b *testing.B) {
 		i++
 	}
 }
+
+func TestWatchedKeys(t *testing.T) {
+	ks := New()
+	var w1, w2 Watcher
+	ks.Watch([]byte("a"), &w1, 0)
+	ks.Watch([]byte("a"), &w2, 0)
+	ks.Watch([]byte("b"), &w1, 0)
+	if n := ks.WatchedKeys(); n != 2 {
+		t.Fatalf("WatchedKeys = %d, want 2", n)
+	}
+	ks.Unwatch([]byte("a"), &w1)
+	ks.Unwatch([]byte("b"), &w1)
+	if n := ks.WatchedKeys(); n != 1 {
+		t.Fatalf("WatchedKeys after unwatch = %d, want 1", n)
+	}
+	ks.Unwatch([]byte("a"), &w2)
+	if n := ks.WatchedKeys(); n != 0 {
+		t.Fatalf("WatchedKeys after all unwatched = %d, want 0", n)
+	}
+}

@@ -77,3 +77,7 @@ func (ks *Keyspace) touchString(key string) {
 		r.w.Dirty = true
 	}
 }
+
+// WatchedKeys returns how many keys have at least one watcher: a server
+// checks with it that closing or UNWATCHing clients leave nothing behind.
+func (ks *Keyspace) WatchedKeys() int { return len(ks.watched) }
