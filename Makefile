@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build generate test run deps clean
+.PHONY: all build generate test run bench deps clean
 
 all: build
 
@@ -22,6 +22,11 @@ test:
 
 run:
 	bash scripts/run.sh
+
+# Dorivo vs redis-server, and Dorivo's steering modes (scripts/bench.sh).
+# One case: make bench CASE=get-p16-c50 (make bench CASE=--list lists them).
+bench:
+	bash scripts/bench.sh $(CASE)
 
 clean:
 	rm -rf $(BIN)

@@ -1,120 +1,314 @@
 #!/usr/bin/env bash
-# Side-by-side load benchmark: redis-benchmark and dorivo-loadgen, each
-# against a private redis-server started here and, when DORIVO_ADDR is set,
-# against a running Dorivo agent (RESP over TCP). DORIVO_UDP_ADDR adds
-# dorivo-loadgen over the datagram protocol. Every cell is the median of
-# REPEATS runs; ratios are against redis-benchmark on redis-server for the
-# same scenario, measured in this same run on this same machine.
+# Dorivo against redis-server, same machine, same run. Builds the agent and
+# dorivo-loadgen from this tree, starts redis-server and the agent each in a
+# private network namespace on its own loopback (the agent with its XDP,
+# TCX and sk_reuseport programs attached there, nothing on the host), runs
+# every workload with redis-benchmark and with dorivo-loadgen against both,
+# and prints medians side by side with Dorivo/redis ratios. Then it compares
+# Dorivo's steering modes: UDP steered by the kernel program versus the
+# program detached (--no-steer), TCP shard-aware versus not. Everything it
+# started is stopped and removed on exit, whatever the exit.
 #
-#   bash scripts/bench.sh                      # redis-server only
-#   DORIVO_ADDR=127.0.0.1:7379 bash scripts/bench.sh
+#   bash scripts/bench.sh                 # the whole suite (about 6 minutes on 2 cores)
+#   bash scripts/bench.sh get-p16-c50     # one case (or several), same table
+#   bash scripts/bench.sh --list          # case names
+#   make bench [CASE=steer-udp-hash]
 #
-# Knobs (env): REPEATS (3), REQUESTS per run (100000), CONNS (4),
-# VALUE_SIZE (100), KEYSPACE (10000), RUN_TIMEOUT per run (60 s). Defaults take about 2 minutes on 2 cores.
+# Cases: OP-pP-cC for OP in set get mix (90% GET, 10% SET; dorivo-loadgen
+# only: redis-benchmark has no mix) mset (10 keys), P in 1 16 (pipeline),
+# C in 50 500 (connections); and steer-udp-kernel, steer-udp-hash,
+# steer-tcp-aware, steer-tcp-plain, steer-tcp-hash (loadgen, 90/10 mix,
+# P16, 50 connections or sockets). Keys are preloaded, so GETs hit.
+#
+# Knobs (env): REPEATS (3) runs per cell, medians quoted; REQUESTS (60000)
+# per run at P1, times P16_SCALE (4) at P16; VALUE_SIZE (100); KEYSPACE
+# (10000) keys per client's key set; TENANTS (10) loadgen hash tags; LOOPS
+# ($(nproc)) agent event loops; RUN_TIMEOUT (60) seconds per run.
+# DORIVO_ADDR=host:port measures an agent that is already running instead of
+# starting one (the steering cases then need the script's own agent and are
+# skipped).
 set -euo pipefail
-
-REPEATS=${REPEATS:-3}
-REQUESTS=${REQUESTS:-100000}
-CONNS=${CONNS:-4}
-VALUE_SIZE=${VALUE_SIZE:-100}
-KEYSPACE=${KEYSPACE:-10000}
-RUN_TIMEOUT=${RUN_TIMEOUT:-60} # seconds; a run that hangs fails the script instead
 cd "$(dirname "$0")/.."
 
-for tool in redis-server redis-benchmark redis-cli go awk timeout; do
-	command -v "$tool" >/dev/null || { echo "bench.sh: $tool not found (run scripts/install-deps.sh)" >&2; exit 1; }
-done
+REPEATS=${REPEATS:-3}
+REQUESTS=${REQUESTS:-60000}
+P16_SCALE=${P16_SCALE:-4}
+VALUE_SIZE=${VALUE_SIZE:-100}
+KEYSPACE=${KEYSPACE:-10000}
+TENANTS=${TENANTS:-10}
+LOOPS=${LOOPS:-$(nproc)}
+RUN_TIMEOUT=${RUN_TIMEOUT:-60}
 
+matrix=()
+for p in 1 16; do
+	for c in 50 500; do
+		for op in set get mix mset; do matrix+=("$op-p$p-c$c"); done
+	done
+done
+steering=(steer-udp-kernel steer-tcp-aware steer-tcp-plain steer-udp-hash steer-tcp-hash)
+
+if [ "${1:-}" = --list ] || [ "${1:-}" = -l ]; then
+	printf '%s\n' "${matrix[@]}" "${steering[@]}"
+	exit 0
+fi
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	exit 0
+fi
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=("${matrix[@]}" "${steering[@]}")
+for w in "${want[@]}"; do
+	case " ${matrix[*]} ${steering[*]} " in
+	*" $w "*) ;;
+	*) echo "bench.sh: unknown case '$w' (bash scripts/bench.sh --list)" >&2; exit 2 ;;
+	esac
+done
+selected() { case " ${want[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+[ "$(id -u)" = 0 ] || { echo "bench.sh: needs root (network namespaces, BPF)" >&2; exit 1; }
+bash scripts/install-deps.sh
+for tool in redis-server redis-benchmark redis-cli go awk timeout nsenter ip; do
+	command -v "$tool" >/dev/null || { echo "bench.sh: $tool not found after scripts/install-deps.sh" >&2; exit 1; }
+done
+ulimit -n 65536 2>/dev/null || true
+
+started=$(date +%s)
 work=$(mktemp -d)
+tag=dorivo-bench-$$
+ns_r=$tag-redis
+ns_d=$tag-agent
+pin=/sys/fs/bpf/$tag
 redis_pid=
+agent_pid=
 cleanup() {
+	set +e
+	[ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
 	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-	rm -rf "$work"
+	ip netns del "$ns_d" 2>/dev/null
+	ip netns del "$ns_r" 2>/dev/null
+	rm -rf "$pin" "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-go build -o "$work/dorivo-loadgen" ./cmd/dorivo-loadgen
+echo "bench.sh: building dorivo and dorivo-loadgen" >&2
+go build -o "$work/" ./cmd/dorivo ./cmd/dorivo-loadgen
 
-# A free loopback port: one nothing answers on.
-free_port() {
-	local p
+# Each server gets its own namespace: its loopback carries only its own
+# benchmark traffic, and the agent's programs see nothing of redis-server's.
+for ns in "$ns_r" "$ns_d"; do
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+done
+# inns NS CMD...: run CMD in NS's network namespace only (nsenter --net, not
+# `ip netns exec`, which would also hide /sys/fs/bpf from the agent).
+inns() {
+	local ns=$1
+	shift
+	nsenter --net="/var/run/netns/$ns" "$@"
+}
+
+# Targets: name -> namespace, host, port.
+declare -A tns thost tport
+tns[redis]=$ns_r thost[redis]=127.0.0.1 tport[redis]=6379
+tns[dorivo]=$ns_d thost[dorivo]=127.0.0.1 tport[dorivo]=6379
+if [ -n "${DORIVO_ADDR:-}" ]; then
+	tns[dorivo]= thost[dorivo]=${DORIVO_ADDR%:*} tport[dorivo]=${DORIVO_ADDR##*:}
+fi
+on() { # TARGET CMD...: run CMD where TARGET's loopback is
+	local t=$1
+	shift
+	if [ -n "${tns[$t]}" ]; then inns "${tns[$t]}" "$@"; else "$@"; fi
+}
+rcli() { local t=$1; shift; on "$t" timeout 10 redis-cli -h "${thost[$t]}" -p "${tport[$t]}" "$@"; }
+
+wait_pong() { # TARGET LOGFILE
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 20000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+		[ "$(rcli "$1" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
 	done
-	echo "bench.sh: no free port found" >&2
+	echo "bench.sh: $1 not answering PING after 10s; its log:" >&2
+	cat "$2" >&2
 	exit 1
 }
-port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
-redis_pid=$!
-for i in $(seq 51); do
-	[ "$(timeout 2 redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
-	[ "$i" = 51 ] && { echo "bench.sh: redis-server on port $port not ready after 5s" >&2; exit 1; }
-	sleep 0.1
-done
-REDIS_ADDR=127.0.0.1:$port
 
-# One run prints "rps p50_ms p99_ms".
-rb_run() { # addr test pipeline
-	local host=${1%:*} p=${1##*:}
-	timeout "$RUN_TIMEOUT" redis-benchmark -h "$host" -p "$p" -c "$CONNS" -n "$REQUESTS" -P "$3" -d "$VALUE_SIZE" -r "$KEYSPACE" \
-		-t "$2" --csv 2>/dev/null | awk -F'"' 'NR==2 {print $4, $10, $14}'
+# Both clients' key sets, SET over RESP, so that every GET hits.
+preload() { # TARGET
+	awk -v n="$KEYSPACE" -v tenants="$TENANTS" -v size="$VALUE_SIZE" '
+		function set(k) { printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, size, v }
+		BEGIN {
+			v = sprintf("%*s", size, ""); gsub(/ /, "x", v)
+			for (i = 0; i < n; i++) set(sprintf("key:%012d", i))      # redis-benchmark -r
+			per = int(n / tenants)
+			for (t = 0; t < tenants; t++) for (m = 0; m < per; m++) set("{tenant" t "}:key:" m)  # dorivo-loadgen
+		}' | rcli "$1" --pipe >"$work/preload.log" 2>&1 ||
+		{ echo "bench.sh: preloading $1 failed:" >&2; cat "$work/preload.log" >&2; exit 1; }
 }
-lg_run() { # proto addr op pipeline
-	local ratio=0
-	[ "$3" = get ] && ratio=1
-	timeout "$RUN_TIMEOUT" "$work/dorivo-loadgen" --proto "$1" --target "$2" --conns "$CONNS" --requests "$REQUESTS" \
-		--pipeline "$4" --value-size "$VALUE_SIZE" --keyspace "$KEYSPACE" --read-ratio "$ratio" --quiet |
-		awk '$1 == "ALL" {print $3, $4, $6}'
+
+agent_mode=
+start_agent() { # MODE (kernel or hash)
+	[ -z "${DORIVO_ADDR:-}" ] || return 0
+	[ "$agent_mode" = "$1" ] && return 0
+	stop_agent
+	local flags=()
+	[ "$1" = hash ] && flags=(--no-steer)
+	: >"$work/agent.log"
+	# nsenter directly, not through inns: $! must be the agent itself
+	# (nsenter execs it), not a subshell that a signal would not reach.
+	nsenter --net="/var/run/netns/$ns_d" "$work/dorivo" agent --iface lo --listen 127.0.0.1 --loops "$LOOPS" --pin-dir "$pin" \
+		--admin-addr 127.0.0.1:9379 "${flags[@]}" >>"$work/agent.log" 2>&1 &
+	agent_pid=$!
+	for i in $(seq 150); do
+		grep -q "dorivo agent ready" "$work/agent.log" && break
+		kill -0 "$agent_pid" 2>/dev/null && [ "$i" != 150 ] ||
+			{ echo "bench.sh: agent did not start; its log:" >&2; cat "$work/agent.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	agent_mode=$1
+	wait_pong dorivo "$work/agent.log"
+	preload dorivo
+}
+stop_agent() {
+	[ -n "$agent_pid" ] || return 0
+	kill -TERM "$agent_pid" 2>/dev/null || true
+	wait "$agent_pid" 2>/dev/null || true
+	agent_pid= agent_mode=
+}
+
+# crossed TARGET: the agent's count of messages sent between loops (requests
+# for another loop's slots, forwarded datagrams), from INFO's Datapath
+# section; 0 for redis-server.
+crossed() {
+	[ "$1" = dorivo ] || { echo 0; return; }
+	rcli dorivo INFO datapath | awk -F: '/^total_cross_sent:/ {print $2 + 0; f = 1} END {if (!f) print 0}'
+}
+
+requests_for() { [ "$1" -gt 1 ] && echo $((REQUESTS * P16_SCALE)) || echo "$REQUESTS"; }
+
+# One run prints "req/s p50_ms p99_ms crossed".
+rb_run() { # TARGET OP P C
+	local n out x0 x1
+	n=$(requests_for "$3")
+	x0=$(crossed "$1")
+	out=$(on "$1" timeout "$RUN_TIMEOUT" redis-benchmark -h "${thost[$1]}" -p "${tport[$1]}" -c "$4" -n "$n" -P "$3" \
+		-d "$VALUE_SIZE" -r "$KEYSPACE" -t "$2" --csv 2>/dev/null | awk -F'"' 'NR == 2 {print $4, $10, $14}')
+	x1=$(crossed "$1")
+	[ -n "$out" ] && echo "$out $((x1 - x0))"
+}
+lg_run() { # TARGET PROTO OP P C [loadgen flags...]
+	local t=$1 proto=$2 op=$3 p=$4 c=$5 n out x0 x1
+	shift 5
+	local mix=(--read-ratio 0)
+	case $op in
+	get) mix=(--read-ratio 1) ;;
+	mix) mix=(--read-ratio 0.9) ;;
+	mset) mix=(--read-ratio 0 --mset-ratio 1) ;;
+	esac
+	n=$(requests_for "$p")
+	x0=$(crossed "$t")
+	out=$(on "$t" timeout "$RUN_TIMEOUT" "$work/dorivo-loadgen" --proto "$proto" --target "${thost[$t]}:${tport[$t]}" \
+		--conns "$c" --requests "$n" --pipeline "$p" --value-size "$VALUE_SIZE" --keyspace "$KEYSPACE" \
+		--tenants "$TENANTS" "${mix[@]}" --quiet "$@" | awk '$1 == "ALL" {print $3, $4, $6}')
+	x1=$(crossed "$t")
+	[ -n "$out" ] && echo "$out $((x1 - x0))"
 }
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
-# measure LABEL CMD... runs CMD REPEATS times and prints LABEL and medians.
-measure() {
-	local label=$1
-	shift
-	: >"$work/runs"
-	for _ in $(seq "$REPEATS"); do
-		"$@" >>"$work/runs" || { echo "bench.sh: $label: run failed or exceeded ${RUN_TIMEOUT}s" >&2; exit 1; }
-	done
-	[ "$(wc -l <"$work/runs")" = "$REPEATS" ] || { echo "bench.sh: $label: a run printed no result" >&2; exit 1; }
-	printf '%s %s %s %s\n' "$label" \
-		"$(awk '{print $1}' "$work/runs" | median)" \
-		"$(awk '{print $2}' "$work/runs" | median)" \
-		"$(awk '{print $3}' "$work/runs" | median)"
-}
-
+# measure CASE CLIENT SERVER CMD...: REPEATS runs of CMD, one result row of
+# medians: case client server req/s p50 p99 crossed requests.
 results=$work/results
 : >"$results"
-for pipeline in 1 16; do
-	for op in set get; do # set first, so that the gets find their keys
-		scen="${op^^}-P$pipeline"
-		measure "$scen redis-benchmark redis-server" rb_run "$REDIS_ADDR" "$op" "$pipeline" >>"$results"
-		measure "$scen dorivo-loadgen redis-server" lg_run resp "$REDIS_ADDR" "$op" "$pipeline" >>"$results"
-		if [ -n "${DORIVO_ADDR:-}" ]; then
-			measure "$scen redis-benchmark dorivo" rb_run "$DORIVO_ADDR" "$op" "$pipeline" >>"$results"
-			measure "$scen dorivo-loadgen dorivo" lg_run resp "$DORIVO_ADDR" "$op" "$pipeline" >>"$results"
-		fi
-		if [ -n "${DORIVO_UDP_ADDR:-}" ]; then
-			measure "$scen dorivo-loadgen/udp dorivo" lg_run udp "$DORIVO_UDP_ADDR" "$op" "$pipeline" >>"$results"
-		fi
+measure() {
+	local cs=$1 client=$2 server=$3 n=$4
+	shift 4
+	: >"$work/runs"
+	echo "bench.sh: $cs $client -> $server" >&2
+	for _ in $(seq "$REPEATS"); do
+		"$@" >>"$work/runs" || { echo "bench.sh: $cs $client -> $server: run failed or exceeded ${RUN_TIMEOUT}s" >&2; exit 1; }
+	done
+	[ "$(wc -l <"$work/runs")" = "$REPEATS" ] || { echo "bench.sh: $cs $client -> $server: a run printed no result" >&2; exit 1; }
+	printf '%s %s %s %s %s %s %s %s\n' "$cs" "$client" "$server" \
+		"$(awk '{print $1}' "$work/runs" | median)" "$(awk '{print $2}' "$work/runs" | median)" \
+		"$(awk '{print $3}' "$work/runs" | median)" "$(awk '{print $4}' "$work/runs" | median)" "$n" >>"$results"
+}
+
+redis-server --version >/dev/null
+nsenter --net="/var/run/netns/$ns_r" redis-server --port "${tport[redis]}" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+	--maxclients 10000 >"$work/redis.log" 2>&1 &
+redis_pid=$!
+wait_pong redis "$work/redis.log"
+preload redis
+
+for cs in "${matrix[@]}"; do
+	selected "$cs" || continue
+	IFS=- read -r op p c <<<"$cs"
+	p=${p#p} c=${c#c}
+	n=$(requests_for "$p")
+	start_agent kernel
+	for server in redis dorivo; do
+		[ "$op" = mix ] || measure "$cs" redis-benchmark "$server" "$n" rb_run "$server" "$op" "$p" "$c"
+		measure "$cs" dorivo-loadgen "$server" "$n" lg_run "$server" resp "$op" "$p" "$c"
 	done
 done
 
-echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
-echo "peers:   $(redis-server --version | awk '{print $3}' | tr -d v=) redis-server; dorivo ${DORIVO_ADDR:-not measured (set DORIVO_ADDR)}"
-echo "runs:    median of $REPEATS runs x $REQUESTS requests, $CONNS conns, ${VALUE_SIZE}-byte values, $KEYSPACE keys; client and server share the machine"
+steer_run() { # CASE
+	local n
+	n=$(requests_for 16)
+	case $1 in
+	steer-udp-kernel) start_agent kernel && measure "$1" loadgen-udp dorivo "$n" lg_run dorivo udp mix 16 50 ;;
+	steer-udp-hash) start_agent hash && measure "$1" loadgen-udp dorivo "$n" lg_run dorivo udp mix 16 50 ;;
+	steer-tcp-aware) start_agent kernel && measure "$1" loadgen-shard-aware dorivo "$n" lg_run dorivo resp mix 16 50 --shard-aware --loops "$LOOPS" ;;
+	steer-tcp-plain) start_agent kernel && measure "$1" loadgen dorivo "$n" lg_run dorivo resp mix 16 50 ;;
+	steer-tcp-hash) start_agent hash && measure "$1" loadgen dorivo "$n" lg_run dorivo resp mix 16 50 ;;
+	esac
+}
+if [ -z "${DORIVO_ADDR:-}" ]; then
+	for cs in "${steering[@]}"; do
+		selected "$cs" && steer_run "$cs"
+	done
+elif [ -n "$(printf '%s\n' "${want[@]}" | grep '^steer-')" ]; then
+	echo "bench.sh: steering cases skipped: they need the script's own agent (unset DORIVO_ADDR)" >&2
+fi
+stop_agent
+
 echo
-awk '
-	{ base[$1] = base[$1] }
-	$2 == "redis-benchmark" && $3 == "redis-server" { base[$1] = $4 }
-	{ row[NR] = $0 }
-	END {
-		printf "%-9s %-20s %-13s %12s %9s %9s %8s\n", "scenario", "client", "server", "req/s", "p50 ms", "p99 ms", "ratio"
-		for (i = 1; i <= NR; i++) {
-			split(row[i], f, " ")
-			ratio = (base[f[1]] > 0) ? sprintf("%.2f", f[4] / base[f[1]]) : "-"
-			printf "%-9s %-20s %-13s %12.0f %9.3f %9.3f %8s\n", f[1], f[2], f[3], f[4], f[5], f[6], ratio
+echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r), $(go version | awk '{print $3}')"
+echo "peers:   redis-server $(redis-server --version | awk '{print $3}' | tr -d v=) (single-threaded, no persistence) vs dorivo agent from $(git rev-parse --short HEAD 2>/dev/null || echo this tree) (${LOOPS} loops, XDP generic + TCX + sk_reuseport on lo)"
+[ -n "${DORIVO_ADDR:-}" ] && echo "         dorivo: the running agent at $DORIVO_ADDR"
+echo "runs:    median of $REPEATS runs; $REQUESTS requests per run at P1, $((REQUESTS * P16_SCALE)) at P16; ${VALUE_SIZE}-byte values; $KEYSPACE keys preloaded per client; clients and servers share the machine, each server in its own netns"
+echo "ratio:   dorivo / redis-server for the same client and case (req/s, and p99: lower is better); x-loop: messages between loops per request"
+echo
+if grep -qv '^steer-' "$results"; then
+	awk '
+		$1 !~ /^steer-/ {
+			k = $1 " " $2
+			if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+			v[k, $3] = $4 " " $5 " " $6; x[k, $3] = $7; req[k] = $8
 		}
-	}' "$results"
+		END {
+			printf "%-14s %-16s | %10s %7s %7s | %10s %7s %7s %6s | %7s %7s\n", "case", "client", "redis req/s", "p50 ms", "p99 ms", "dorivo req/s", "p50 ms", "p99 ms", "x-loop", "req/s x", "p99 x"
+			for (i = 1; i <= n; i++) {
+				k = order[i]; split(k, kk, " ")
+				split(v[k, "redis"], r, " "); split(v[k, "dorivo"], d, " ")
+				printf "%-14s %-16s | %10.0f %7.3f %7.3f | %10.0f %7.3f %7.3f %6.2f | %7.2f %7.2f\n", kk[1], kk[2], r[1], r[2], r[3], d[1], d[2], d[3], x[k, "dorivo"] / req[k], (r[1] > 0 ? d[1] / r[1] : 0), (r[3] > 0 ? d[3] / r[3] : 0)
+			}
+		}' "$results"
+	echo
+fi
+if grep -q '^steer-' "$results"; then
+	echo "steering (dorivo-loadgen, 90% GET / 10% SET, P16, 50 connections or sockets, ${LOOPS} loops):"
+	awk '
+		BEGIN {
+			name["steer-udp-kernel"] = "UDP, steered by reuseport_select"
+			name["steer-udp-hash"] = "UDP, program detached (--no-steer)"
+			name["steer-tcp-aware"] = "TCP, shard-aware client, steered"
+			name["steer-tcp-plain"] = "TCP, plain client, steered"
+			name["steer-tcp-hash"] = "TCP, plain client, --no-steer"
+			printf "%-17s %-37s %10s %7s %7s %10s %7s\n", "case", "mode", "req/s", "p50 ms", "p99 ms", "crossed", "x-loop"
+		}
+		$1 ~ /^steer-/ {
+			printf "%-17s %-37s %10.0f %7.3f %7.3f %10d %7.2f\n", $1, name[$1], $4, $5, $6, $7, $7 / $8
+		}' "$results"
+	echo
+fi
+echo "took $(($(date +%s) - started)) s; rerun one case: bash scripts/bench.sh CASE (bash scripts/bench.sh --list)"
