@@ -83,7 +83,14 @@ func (a *agentProc) logString() string {
 // (host network, like a privileged DaemonSet) shares the host's bpffs.
 func startAgent(t *testing.T, bin string, ns *testenv.Netns, args ...string) *agentProc {
 	t.Helper()
-	cmd := exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + ns.Name, bin, "agent"}, args...)...)
+	return startInNetns(t, ns, append([]string{bin, "agent"}, args...)...)
+}
+
+// startInNetns runs argv (an agent, possibly behind a wrapper such as
+// prlimit) in ns and waits for the agent's ready line.
+func startInNetns(t *testing.T, ns *testenv.Netns, argv ...string) *agentProc {
+	t.Helper()
+	cmd := exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + ns.Name}, argv...)...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	cmd.Stdout = pw

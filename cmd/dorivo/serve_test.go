@@ -357,3 +357,59 @@ func parseLoopMetrics(body string) map[string]float64 {
 	}
 	return m
 }
+
+// TestAgentExitsWhenALoopDies makes a loop's engine die the way gnet ends
+// one in production: accept(2) fails with EMFILE (the agent runs under a
+// 128-descriptor limit and gets 300 connections). Half the slots would go
+// unserved, so the agent must stop on its own, detach and unpin, and exit
+// with status 1 naming the cause.
+func TestAgentExitsWhenALoopDies(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "nsenter")
+	testenv.RequireCommand(t, "prlimit")
+	testenv.RequireCommand(t, "bpftool")
+	bin := buildDorivo(t)
+	ns := testenv.NewNetns(t, "emf")
+	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
+	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
+	agent := startInNetns(t, ns, "prlimit", "--nofile=128:128", bin, "agent", "--iface", "lo", "--loops", "2",
+		"--tcp-port", fmt.Sprint(serveTCPPort), "--udp-port", fmt.Sprint(serveUDPPort), "--pin-dir", pinDir, "--admin-addr", "")
+
+	var conns []net.Conn
+	ns.Do(t, func() {
+		for range 300 {
+			c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", serveTCPPort), time.Second)
+			if err != nil {
+				break // the listener is gone: the loop died
+			}
+			conns = append(conns, c)
+		}
+	})
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var err error
+	select {
+	case err = <-agent.done:
+		agent.done <- err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("agent still running 15s after %d connections over its descriptor limit:\n%s", len(conns), agent.logString())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("agent exit: %v, want status 1\n%s", err, agent.logString())
+	}
+	time.Sleep(100 * time.Millisecond) // the last lines through the pipe
+	log := agent.logString()
+	if !strings.Contains(log, "dorivo agent: datapath died: server: loop") || !strings.Contains(log, "detached and unpinned") {
+		t.Errorf("agent log lacks the cause or the clean detach:\n%s", log)
+	}
+	if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pin dir after the loop died: %v", err)
+	}
+	if got := attachedTo(t, ns, "lo"); len(got) != 0 {
+		t.Errorf("still attached to lo after exit: %v", got)
+	}
+}
