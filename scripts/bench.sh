@@ -25,8 +25,8 @@
 # (10000) keys per client's key set; TENANTS (10) loadgen hash tags; LOOPS
 # ($(nproc)) agent event loops; RUN_TIMEOUT (60) seconds per run.
 # DORIVO_ADDR=host:port measures an agent that is already running instead of
-# starting one (the steering cases then need the script's own agent and are
-# skipped).
+# starting one (its keyspace gets the preloaded keys; the steering cases
+# need the script's own agent and are skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -175,25 +175,39 @@ stop_agent() {
 	agent_pid= agent_mode=
 }
 
-# crossed TARGET: the agent's count of messages sent between loops (requests
-# for another loop's slots, forwarded datagrams), from INFO's Datapath
-# section; 0 for redis-server.
-crossed() {
-	[ "$1" = dorivo ] || { echo 0; return; }
-	rcli dorivo INFO datapath | awk -F: '/^total_cross_sent:/ {print $2 + 0; f = 1} END {if (!f) print 0}'
+# dstats TARGET prints the agent's counters from INFO's Datapath section:
+# messages sent between loops (requests for another loop's slots, forwarded
+# datagrams), then the TCP connections each loop accepted (a0/a1/...).
+# redis-server has neither: "0 -".
+dstats() {
+	[ "$1" = dorivo ] || { echo "0 -"; return; }
+	rcli dorivo INFO datapath | tr -d '\r' | awk -F: '
+		$1 == "total_cross_sent" { x = $2 }
+		$1 ~ /^loop[0-9]+_accepted$/ { acc = acc (acc == "" ? "" : "/") $2 }
+		END { print x + 0, (acc == "" ? "-" : acc) }'
+}
+# delta "X0 A0" "X1 A1" prints "X1-X0 A1-A0" (the accepts per loop, by loop).
+delta() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		if (y[2] == "-") { print y[1] - x[1], "-"; exit }
+		n = split(x[2], p, "/"); split(y[2], q, "/"); d = ""
+		for (i = 1; i <= n; i++) d = d (i > 1 ? "/" : "") q[i] - p[i]
+		print y[1] - x[1], d
+	}'
 }
 
 requests_for() { [ "$1" -gt 1 ] && echo $((REQUESTS * P16_SCALE)) || echo "$REQUESTS"; }
 
-# One run prints "req/s p50_ms p99_ms crossed".
+# One run prints "req/s p50_ms p99_ms crossed accepted-per-loop".
 rb_run() { # TARGET OP P C
 	local n out x0 x1
 	n=$(requests_for "$3")
-	x0=$(crossed "$1")
+	x0=$(dstats "$1")
 	out=$(on "$1" timeout "$RUN_TIMEOUT" redis-benchmark -h "${thost[$1]}" -p "${tport[$1]}" -c "$4" -n "$n" -P "$3" \
 		-d "$VALUE_SIZE" -r "$KEYSPACE" -t "$2" --csv 2>/dev/null | awk -F'"' 'NR == 2 {print $4, $10, $14}')
-	x1=$(crossed "$1")
-	[ -n "$out" ] && echo "$out $((x1 - x0))"
+	x1=$(dstats "$1")
+	[ -n "$out" ] && echo "$out $(delta "$x0" "$x1")"
 }
 lg_run() { # TARGET PROTO OP P C [loadgen flags...]
 	local t=$1 proto=$2 op=$3 p=$4 c=$5 n out x0 x1
@@ -205,17 +219,18 @@ lg_run() { # TARGET PROTO OP P C [loadgen flags...]
 	mset) mix=(--read-ratio 0 --mset-ratio 1) ;;
 	esac
 	n=$(requests_for "$p")
-	x0=$(crossed "$t")
+	x0=$(dstats "$t")
 	out=$(on "$t" timeout "$RUN_TIMEOUT" "$work/dorivo-loadgen" --proto "$proto" --target "${thost[$t]}:${tport[$t]}" \
 		--conns "$c" --requests "$n" --pipeline "$p" --value-size "$VALUE_SIZE" --keyspace "$KEYSPACE" \
 		--tenants "$TENANTS" "${mix[@]}" --quiet "$@" | awk '$1 == "ALL" {print $3, $4, $6}')
-	x1=$(crossed "$t")
-	[ -n "$out" ] && echo "$out $((x1 - x0))"
+	x1=$(dstats "$t")
+	[ -n "$out" ] && echo "$out $(delta "$x0" "$x1")"
 }
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 # measure CASE CLIENT SERVER CMD...: REPEATS runs of CMD, one result row of
-# medians: case client server req/s p50 p99 crossed requests.
+# medians: case client server req/s p50 p99 crossed requests, and the last
+# run's connections accepted per loop.
 results=$work/results
 : >"$results"
 measure() {
@@ -227,9 +242,10 @@ measure() {
 		"$@" >>"$work/runs" || { echo "bench.sh: $cs $client -> $server: run failed or exceeded ${RUN_TIMEOUT}s" >&2; exit 1; }
 	done
 	[ "$(wc -l <"$work/runs")" = "$REPEATS" ] || { echo "bench.sh: $cs $client -> $server: a run printed no result" >&2; exit 1; }
-	printf '%s %s %s %s %s %s %s %s\n' "$cs" "$client" "$server" \
+	printf '%s %s %s %s %s %s %s %s %s\n' "$cs" "$client" "$server" \
 		"$(awk '{print $1}' "$work/runs" | median)" "$(awk '{print $2}' "$work/runs" | median)" \
-		"$(awk '{print $3}' "$work/runs" | median)" "$(awk '{print $4}' "$work/runs" | median)" "$n" >>"$results"
+		"$(awk '{print $3}' "$work/runs" | median)" "$(awk '{print $4}' "$work/runs" | median)" "$n" \
+		"$(tail -1 "$work/runs" | awk '{print $5}')" >>"$results"
 }
 
 redis-server --version >/dev/null
@@ -296,7 +312,8 @@ if grep -qv '^steer-' "$results"; then
 	echo
 fi
 if grep -q '^steer-' "$results"; then
-	echo "steering (dorivo-loadgen, 90% GET / 10% SET, P16, 50 connections or sockets, ${LOOPS} loops):"
+	echo "steering (dorivo-loadgen, 90% GET / 10% SET, P16, 50 connections or sockets, ${LOOPS} loops;"
+	echo "conns per loop: TCP connections each loop accepted in the last run, plus the one that read INFO):"
 	awk '
 		BEGIN {
 			name["steer-udp-kernel"] = "UDP, steered by reuseport_select"
@@ -304,10 +321,10 @@ if grep -q '^steer-' "$results"; then
 			name["steer-tcp-aware"] = "TCP, shard-aware client, steered"
 			name["steer-tcp-plain"] = "TCP, plain client, steered"
 			name["steer-tcp-hash"] = "TCP, plain client, --no-steer"
-			printf "%-17s %-37s %10s %7s %7s %10s %7s\n", "case", "mode", "req/s", "p50 ms", "p99 ms", "crossed", "x-loop"
+			printf "%-17s %-37s %10s %7s %7s %10s %7s  %s\n", "case", "mode", "req/s", "p50 ms", "p99 ms", "crossed", "x-loop", "conns per loop"
 		}
 		$1 ~ /^steer-/ {
-			printf "%-17s %-37s %10.0f %7.3f %7.3f %10d %7.2f\n", $1, name[$1], $4, $5, $6, $7, $7 / $8
+			printf "%-17s %-37s %10.0f %7.3f %7.3f %10d %7.2f  %s\n", $1, name[$1], $4, $5, $6, $7, $7 / $8, ($1 ~ /udp/ ? "-" : $9)
 		}' "$results"
 	echo
 fi
