@@ -61,7 +61,7 @@ func dialIn(t *testing.T, ns *testenv.Netns, addr string, sport int) *client {
 // client is a minimal RESP client for tests: replies are returned in their
 // RESP text form with CRLFs as "|" for compact comparisons.
 type client struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,14 @@ import (
 // locked loop threads share GOMAXPROCS and the Go scheduler's wakeup
 // latency dominates what is measured (~50x slower than from outside).
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("DORIVO_EXEC_CLIENT"); addr != "" {
+		rounds, _ := strconv.Atoi(os.Getenv("DORIVO_EXEC_ROUNDS"))
+		if err := execClient(addr, strings.Split(os.Getenv("DORIVO_EXEC_KEYS"), ","), rounds); err != nil {
+			fmt.Fprintln(os.Stderr, "exec client:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if addr := os.Getenv("DORIVO_PIPE_CLIENT"); addr != "" {
 		rounds, _ := strconv.Atoi(os.Getenv("DORIVO_PIPE_ROUNDS"))
 		if err := pipeClient(addr, rounds); err != nil {

@@ -17,7 +17,7 @@ import (
 
 // startRoot starts a server in the test's own network namespace on a free
 // loopback port, where difftest.StartRedis runs redis-server too.
-func startRoot(t *testing.T, cfg Config) (*Server, string) {
+func startRoot(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", difftest.FreePort(t))
 	cfg.TCPAddr = addr
@@ -38,7 +38,7 @@ func startRoot(t *testing.T, cfg Config) (*Server, string) {
 	return s, addr
 }
 
-func dialRoot(t *testing.T, addr string) *client {
+func dialRoot(t testing.TB, addr string) *client {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {

@@ -70,6 +70,7 @@ type xpart struct {
 	rw     *rwatch // the connection's watches on this loop, or nil
 	// Set by the participant.
 	held   bool
+	ended  bool // committed or dropped (the last loop does it at prepare)
 	ok     bool // watches clean
 	exists bool // MSETNX: a key exists
 	wkeys  int  // how many watched keys were held with keys
@@ -114,7 +115,7 @@ func (l *loop) newTx(tc *tconn, k txKind) *xtx {
 	for i := range x.parts {
 		p := &x.parts[i]
 		p.used, p.keys, p.cmds, p.spans, p.argBuf = false, p.keys[:0], p.cmds[:0], p.spans[:0], p.argBuf[:0]
-		p.rw, p.held, p.ok, p.exists, p.wkeys = nil, false, false, false, 0
+		p.rw, p.held, p.ended, p.ok, p.exists, p.wkeys = nil, false, false, false, false, 0
 		p.out, p.ends, p.cur = p.out[:0], p.ends[:0], 0
 	}
 	return x
@@ -262,12 +263,12 @@ func (l *loop) advance(x *xtx) {
 			l.sendCtl(o, mPrepare, x)
 			return
 		}
-		if !l.tryPrepare(x) {
+		if !l.prepareHere(x) {
 			l.waitq = append(l.waitq, x)
 			return
 		}
 		x.next++
-		if p := &x.parts[o]; !p.ok {
+		if p := &x.parts[o]; !p.ok || p.exists {
 			x.abort = true
 			break
 		}
@@ -278,7 +279,7 @@ func (l *loop) advance(x *xtx) {
 // prepared continues x once loop o prepared its part.
 func (l *loop) prepared(x *xtx, o int) {
 	x.next++
-	if !x.parts[o].ok {
+	if p := &x.parts[o]; !p.ok || p.exists {
 		x.abort = true
 		l.decide(x)
 		return
@@ -312,6 +313,21 @@ func (l *loop) tryPrepare(x *xtx) bool {
 	return true
 }
 
+// prepareHere prepares x on this loop. The last loop of the order needs no
+// second phase: every loop before it is prepared and clean (else x would
+// have stopped there), so its own check decides, and it commits or drops
+// its part at once; the coordinator then ends the others.
+func (l *loop) prepareHere(x *xtx) bool {
+	if !l.tryPrepare(x) {
+		return false
+	}
+	if x.order[len(x.order)-1] == l.idx {
+		p := &x.parts[l.idx]
+		l.endPart(x, p.ok && !p.exists)
+	}
+	return true
+}
+
 // grantWaiters prepares, in arrival order, the waiting transactions whose
 // keys are now free.
 func (l *loop) grantWaiters() {
@@ -321,7 +337,7 @@ func (l *loop) grantWaiters() {
 	granted := l.granted[:0]
 	w := 0
 	for _, x := range l.waitq {
-		if l.tryPrepare(x) {
+		if l.prepareHere(x) {
 			granted = append(granted, x)
 		} else {
 			l.waitq[w] = x
@@ -342,29 +358,22 @@ func (l *loop) grantWaiters() {
 }
 
 // decide ends the prepare phase: commit everywhere, or abort everywhere
-// (a dirty watch, an existing MSETNX key).
+// (a dirty watch, an existing MSETNX key), except on the loop that already
+// ended its part when it prepared last.
 func (l *loop) decide(x *xtx) {
 	commit := !x.abort
-	if x.kind == txMsetnx {
-		for _, o := range x.order {
-			if x.parts[o].exists {
-				commit = false
-			}
-		}
-	}
-	x.abort = !commit
 	kind := mCommit
 	if !commit {
 		kind = mAbort
 	}
 	for _, o := range x.order {
-		if o == l.idx {
+		if o == l.idx || x.parts[o].ended {
 			continue
 		}
 		x.acks++
 		l.sendCtl(o, kind, x)
 	}
-	if x.parts[l.idx].used {
+	if p := &x.parts[l.idx]; p.used && !p.ended {
 		l.endPart(x, commit)
 	}
 	if x.acks == 0 {
@@ -392,6 +401,7 @@ func (l *loop) endPart(x *xtx, commit bool) {
 	if p.rw != nil {
 		l.unwatchAll(p.rw)
 	}
+	p.ended = true
 }
 
 // execChecked runs a command already checked on the coordinator, appending
@@ -522,7 +532,7 @@ func (l *loop) serveCtl(j int) {
 		l.stats.crossRecv.Add(1)
 		switch k {
 		case mPrepare:
-			if l.tryPrepare(x) {
+			if l.prepareHere(x) {
 				l.replyCtl(j, mPrepared, x)
 			} else {
 				l.waitq = append(l.waitq, x)
