@@ -43,32 +43,78 @@
 // Reply order. Each connection has a bounded queue of reply slots in request
 // order; a local reply goes straight to the output when nothing is pending
 // before it, otherwise into its slot; remote replies fill their slots when
-// they return; the filled prefix is written in order. A command whose keys
-// span loops (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) is split per owner
-// and merged in its slot. DBSIZE, FLUSHALL/FLUSHDB and KEYS go to every
-// loop. SCAN runs on the owner of its cursor's slot and hands over to the
-// next loop's range when that loop is done (cursors are slot<<32|position);
-// RANDOMKEY sees the connection's loop only.
+// they return; the filled prefix is written in order. DBSIZE,
+// FLUSHALL/FLUSHDB and KEYS go to every loop and merge in their slot. SCAN
+// runs on the owner of its cursor's slot and hands over to the next loop's
+// range when that loop is done (cursors are slot<<32|position); RANDOMKEY
+// sees the connection's loop only.
 //
-// Atomicity across loops follows Redis Cluster, the model cluster-aware
-// clients already code against: a command or transaction is atomic when
-// its keys share a hash tag (one slot, so one loop: the loop runs it alone,
-// between two other requests). Where Redis Cluster refuses keys in several
-// slots with CROSSSLOT, Dorivo accepts the commands that are well defined
-// part by part (MSET, MGET, DEL, EXISTS, ...): each loop applies its part
-// atomically, and the reply leaves only after every part was applied, but
-// a concurrent reader may see one loop's part before another's. Commands
-// whose meaning needs all keys at once (MSETNX, RENAME, ...) and MULTI/EXEC
-// whose keys span loops are refused (CROSSSLOT, EXECABORT), never run half.
-// A cross-loop two-phase commit (hold keys on every owner, apply on
-// commit) would make MSET atomic too, but every cross-loop MGET would then
-// have to take the same holds; it is left for when a client needs it.
+// Atomicity across loops. A command or MULTI/EXEC whose keys share one loop
+// runs there whole, between two other requests, with no extra cost. One
+// whose keys (or WATCHed keys) span loops is just as atomic: it runs as a
+// cross-loop transaction (xtx.go) with ordered two-phase holds. The
+// connection's loop coordinates; it visits the involved loops in ascending
+// index, one at a time, and each places holds on the keys it owns (all or
+// none; if one is held, the prepare waits in that loop's FIFO wait list),
+// checks the connection's watches there and, for MSETNX, whether a key
+// exists. The last loop of the order decides for itself (everything
+// before it is prepared and clean) and commits at once; the coordinator
+// then sends commit, or abort, to the others, each running its part of the
+// commands in command order under the holds and releasing them. Replies are
+// merged into one reply in command order: commands inside MULTI get their
+// reply from their owner loop, multi-key ones spanning loops (MSET, MGET,
+// DEL, EXISTS, UNLINK, TOUCH) are split per loop and merged, keyless ones
+// (PING, ECHO, CLIENT ...) run on the coordinator. MSETNX inside a
+// cross-loop MULTI replies CROSSSLOT (its meaning needs every loop's answer
+// before any loop writes); a top-level cross-loop MSETNX is all or
+// nothing. Holds are taken in one global order, so no two transactions
+// wait for each other (no deadlock); a loop never waits: a prepare that
+// must wait is parked, not spun on.
+//
+// Cross-loop MGET, EXISTS, DEL, UNLINK and TOUCH take holds too: without
+// them an MGET could see one loop before a concurrent transaction and
+// another after it, and MSET would be visible half-applied. The cost: such
+// a command visits its loops one after the other instead of in parallel
+// (about one extra round trip per loop past the first), and its connection
+// reads no further request until it completes (nor starts it before its
+// earlier requests have replied: the transaction travels on other rings
+// and must not overtake them). Same-tag commands, the fast path that
+// cluster-aware clients use, are unaffected.
+//
+// Waiting for holds never blocks a loop. A request touching a held key
+// waits: a local connection stalls (its bytes stay in gnet's buffer and it
+// is retried when holds are released); a request from another loop (or a
+// datagram) is parked in the loop's deferred queue, and so is every later
+// request from the same loop while one is parked, which keeps each
+// sender's order. The queue is bounded (Config.DeferCap); when it is full
+// the loop stops reading that sender's ring, whose requests then wait in
+// the ring, and the sender's connections stall for credit, exactly as when
+// a ring is full. Transaction messages have their own rings (ctl), so a
+// commit is never stuck behind a parked request. A loop coordinates at
+// most ctl-ring-capacity transactions; each has at most one message in
+// flight per peer, so ctl messages always find room. A client closing
+// mid-transaction only loses the reply: the coordinator finishes (commits
+// or aborts) what it started, so holds are always released. Not covered by
+// holds: FLUSHALL/FLUSHDB, KEYS, DBSIZE and SCAN, which are not atomic
+// across loops anyway, and keyless whole-keyspace commands inside a
+// cross-loop MULTI, which see the coordinator's loop only.
+//
+// WATCH. The server keeps watches, not the session: a connection has one
+// registration per loop owning keys it watches, with a keyspace Watcher of
+// that loop's own, registered and dropped by messages in order with the
+// connection's other requests to that loop (watch.go). EXEC checks them on
+// their loops: in place for a transaction on one loop, in the prepare phase
+// (the watched keys are held too) across loops. EXEC, DISCARD, UNWATCH and
+// closing the connection unregister them on every loop touched.
 //
 // Sessions. A remote loop runs forwarded requests with its own scratch
 // session per peer: forwarded requests carry no per-client state. Requests
 // that need the client's session (a non-default or unauthenticated user,
-// MULTI/EXEC, WATCH) instead hand the session over: the connection stops
-// parsing until the reply comes back, so the session has one user at a time.
+// MULTI/EXEC on one remote loop) instead hand the session over: the
+// connection stops parsing until the reply comes back, so the session has
+// one user at a time. A cross-loop transaction never shares the session:
+// the coordinator checks every queued command with it (ACL, as EXEC does)
+// and the loops run their parts with sessions of their own.
 //
 // UDP. A datagram is served on the loop the kernel delivered it to when that
 // loop owns its slot. Otherwise (no steering program, or the table changed)

@@ -129,7 +129,6 @@ type loop struct {
 	stalledSpare []*tconn
 	touched      []*tconn
 	group        []ownerGroup
-	order        []uint8
 	scratch      []byte
 	involved     []bool
 
