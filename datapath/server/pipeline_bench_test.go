@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +21,8 @@ import (
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("DORIVO_EXEC_CLIENT"); addr != "" {
 		rounds, _ := strconv.Atoi(os.Getenv("DORIVO_EXEC_ROUNDS"))
-		if err := execClient(addr, strings.Split(os.Getenv("DORIVO_EXEC_KEYS"), ","), rounds); err != nil {
+		mget := os.Getenv("DORIVO_EXEC_MGET") == "true"
+		if err := execClient(addr, rounds, mget); err != nil {
 			fmt.Fprintln(os.Stderr, "exec client:", err)
 			os.Exit(1)
 		}

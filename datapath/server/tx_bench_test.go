@@ -13,17 +13,29 @@ import (
 	"time"
 )
 
-// execClient sends rounds transactions MULTI; INCR k0; INCR k1; EXEC, one
-// write each, reading the four replies before the next (latency, not
-// throughput). Like pipeClient it is a separate process.
-func execClient(addr string, keys []string, rounds int) error {
+// execClient sends rounds transactions MULTI; INCR k0; INCR k1; EXEC (or,
+// with mget, MGET k0 k1), one write each, reading the replies before the
+// next (latency, not throughput). Like pipeClient it is a separate process.
+// It says "connected" and reads the two keys from stdin, so that the
+// benchmark can choose them by the loop the connection landed on.
+func execClient(addr string, rounds int, mget bool) error {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	fmt.Println("connected")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	keys := strings.Split(strings.TrimSpace(line), ",")
 	r := bufio.NewReader(c)
 	req := append(append(append(cmd("MULTI"), cmd("INCR", keys[0])...), cmd("INCR", keys[1])...), cmd("EXEC")...)
+	replies, last := 4, "*2|:"
+	if mget {
+		req, replies, last = cmd("MGET", keys[0], keys[1]), 1, "*2|$"
+	}
 	rounds++
 	for i := range rounds {
 		if i == 1 {
@@ -37,13 +49,13 @@ func execClient(addr string, keys []string, rounds int) error {
 			return err
 		}
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for j := range 4 {
+		for j := range replies {
 			got, err := readReply(r)
 			if err != nil {
 				return err
 			}
-			if j == 3 && !strings.HasPrefix(got, "*2|:") {
-				return fmt.Errorf("EXEC = %q", got)
+			if j == replies-1 && !strings.HasPrefix(got, last) {
+				return fmt.Errorf("reply = %q, want %s...", got, last)
 			}
 		}
 	}
@@ -52,26 +64,28 @@ func execClient(addr string, keys []string, rounds int) error {
 
 // BenchmarkExec measures the latency of one MULTI; INCR; INCR; EXEC (one
 // write, four replies, then the next) from a client process, with the two
-// keys on one loop (the single-loop path, no holds) or on two loops (a
-// cross-loop transaction: holds on each loop in order, the last loop
-// commits at prepare, then the other commits). ns/op is wall time per
-// transaction; allocs/op and B/op are the server process's.
+// keys on the connection's loop (the single-loop path, no holds, nothing
+// crosses loops) or one there and one on the other loop (a cross-loop
+// transaction: holds on each loop in order, the last loop commits at
+// prepare, then the other commits). ns/op is wall time per transaction;
+// allocs/op and B/op are the server process's. The mget cases measure MGET
+// of the same two keys: across loops it takes holds too.
 // Run: go test -run XXX -bench Exec -benchtime 5000x -count 3 ./datapath/server
 func BenchmarkExec(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
-		loops [2]int
-	}{{"single-loop", [2]int{1, 1}}, {"cross-loop", [2]int{0, 1}}} {
+		cross bool
+		mget  bool
+	}{
+		{"single-loop", false, false}, {"cross-loop", true, false},
+		{"mget-single-loop", false, true}, {"mget-cross-loop", true, true},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s, addr := startRoot(b, Config{Loops: 2})
-			keys := make([]string, 2)
-			for i, o := range tc.loops {
-				tag, _ := keyOwnedBy(s, fmt.Sprintf("bench%d-", i), o, 0)
-				keys[i] = "{" + tag + "}n"
-			}
+			before := s.Stats()
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "DORIVO_EXEC_CLIENT="+addr, "DORIVO_EXEC_KEYS="+strings.Join(keys, ","),
-				"DORIVO_EXEC_ROUNDS="+strconv.Itoa(b.N))
+			cmd.Env = append(os.Environ(), "DORIVO_EXEC_CLIENT="+addr,
+				"DORIVO_EXEC_ROUNDS="+strconv.Itoa(b.N), "DORIVO_EXEC_MGET="+strconv.FormatBool(tc.mget))
 			cmd.Stderr = os.Stderr
 			in, err := cmd.StdinPipe()
 			if err != nil {
@@ -82,6 +96,37 @@ func BenchmarkExec(b *testing.B) {
 				b.Fatal(err)
 			}
 			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			var connected [10]byte
+			if _, err := io.ReadFull(out, connected[:]); err != nil || string(connected[:]) != "connected\n" {
+				b.Fatalf("client did not connect: %q %v", connected, err)
+			}
+			own := -1
+			for deadline := time.Now().Add(10 * time.Second); own < 0; time.Sleep(time.Millisecond) {
+				for i, ls := range s.Stats() {
+					if ls.Accepted > before[i].Accepted {
+						own = i
+					}
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("no loop accepted the client")
+				}
+			}
+			loops := [2]int{own, own}
+			if tc.cross {
+				loops[1] = 1 - own
+			}
+			keys := make([]string, 2)
+			for i, o := range loops {
+				tag, _ := keyOwnedBy(s, fmt.Sprintf("bench%d-", i), o, 0)
+				keys[i] = "{" + tag + "}n"
+			}
+			if got := dialRoot(b, addr).do("MSET", keys[0], "1", keys[1], "2"); got != "+OK" {
+				b.Fatalf("MSET = %q", got)
+			}
+			base := s.Stats()
+			if _, err := fmt.Fprintf(in, "%s,%s\n", keys[0], keys[1]); err != nil {
 				b.Fatal(err)
 			}
 			var ready [6]byte
@@ -97,12 +142,13 @@ func BenchmarkExec(b *testing.B) {
 				b.Fatalf("client: %v", err)
 			}
 			b.StopTimer()
-			var cross uint64
-			for _, ls := range s.Stats() {
-				cross += ls.TxCross
+			var cross, sent uint64
+			for i, ls := range s.Stats() {
+				cross += ls.TxCross - base[i].TxCross
+				sent += ls.CrossSent - base[i].CrossSent
 			}
-			if cross0 := tc.loops[0] != tc.loops[1]; cross0 != (cross > 0) {
-				b.Fatalf("%s: %d cross-loop transactions", tc.name, cross)
+			if tc.cross != (cross > 0) || !tc.cross && sent > 0 {
+				b.Fatalf("%s: %d cross-loop transactions, %d cross-loop messages", tc.name, cross, sent)
 			}
 		})
 	}
