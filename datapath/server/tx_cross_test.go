@@ -323,3 +323,117 @@ func TestCrossLoopAtomicity(t *testing.T) {
 	}
 	t.Logf("reads per reader: %v, cross-loop transactions: %d", reads, cross)
 }
+
+// TestCrossLoopTxRandomMatchesRedis sends the same random pipelines of
+// transactions (MULTI blocks of single- and multi-key commands over keys
+// on three loops, queue errors, DISCARD, WATCH and UNWATCH, with another
+// client writing watched keys between pipelines) to Dorivo and to
+// redis-server and requires identical replies.
+func TestCrossLoopTxRandomMatchesRedis(t *testing.T) {
+	redis := difftest.StartRedis(t)
+	s, addr := startRoot(t, Config{Loops: 3})
+	defer func() {
+		var cross uint64
+		for _, ls := range s.Stats() {
+			cross += ls.TxCross
+		}
+		if cross < 100 {
+			t.Errorf("only %d cross-loop transactions: the keys did not span loops", cross)
+		}
+	}()
+	rc, dc := dialRoot(t, redis), dialRoot(t, addr)
+	ro, do := dialRoot(t, redis), dialRoot(t, addr)
+	for _, c := range []*client{rc, dc} {
+		if got := c.do("FLUSHALL"); got != "+OK" {
+			t.Fatalf("FLUSHALL = %q", got)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 8))
+	key := func() string { return "k" + strconv.Itoa(rng.IntN(12)) }
+	keys := func(n int) []string {
+		ks := make([]string, n)
+		for i := range ks {
+			ks[i] = key()
+		}
+		return ks
+	}
+	op := func() []string {
+		switch rng.IntN(11) {
+		case 0:
+			return []string{"SET", key(), strconv.Itoa(rng.IntN(100))}
+		case 1:
+			return []string{"GET", key()}
+		case 2:
+			return []string{"INCR", key()}
+		case 3:
+			return []string{"APPEND", key(), "x"}
+		case 4:
+			return append([]string{"MGET"}, keys(1+rng.IntN(5))...)
+		case 5:
+			a := []string{"MSET"}
+			for _, k := range keys(1 + rng.IntN(4)) {
+				a = append(a, k, strconv.Itoa(rng.IntN(100)))
+			}
+			return a
+		case 6:
+			return append([]string{"DEL"}, keys(1+rng.IntN(3))...)
+		case 7:
+			return append([]string{"EXISTS"}, keys(1+rng.IntN(4))...)
+		case 8:
+			return []string{"PING"}
+		case 9:
+			return []string{"INCRBY", key(), "notanumber"}
+		default:
+			return []string{"ECHO", "hi"}
+		}
+	}
+	for round := range 200 {
+		var b []byte
+		n := 0
+		add := func(args ...string) {
+			b = append(b, cmd(args...)...)
+			n++
+		}
+		if rng.IntN(3) == 0 {
+			add(append([]string{"WATCH"}, keys(1+rng.IntN(3))...)...)
+		}
+		for range 1 + rng.IntN(4) {
+			if rng.IntN(3) == 0 {
+				add(op()...)
+				continue
+			}
+			add("MULTI")
+			for range rng.IntN(6) {
+				add(op()...)
+			}
+			switch rng.IntN(10) {
+			case 0:
+				add("NOSUCHCOMMAND") // EXECABORT
+				add("EXEC")
+			case 1:
+				add("DISCARD")
+			case 2:
+				add("UNWATCH") // queued inside MULTI
+				add("EXEC")
+			default:
+				add("EXEC")
+			}
+		}
+		if rng.IntN(2) == 0 {
+			add("UNWATCH")
+		}
+		rc.send(b)
+		dc.send(b)
+		for i := range n {
+			want, got := rc.read(), dc.read()
+			if got != want {
+				t.Fatalf("round %d, reply %d: dorivo %q, redis-server %q", round, i, got, want)
+			}
+		}
+		// Another client writes a key, dirtying watches left in place.
+		w := []string{"SET", key(), "other"}
+		if want, got := ro.do(w...), do.do(w...); got != want {
+			t.Fatalf("round %d: other client %q: dorivo %q, redis-server %q", round, w, got, want)
+		}
+	}
+}
