@@ -133,9 +133,10 @@ type loop struct {
 	involved     []bool
 
 	// Cross-loop transactions (hold.go, xtx.go), all owned by the loop.
-	holds    map[uint64]hold // keys held by transactions, by hash
-	released bool            // holds were released: settle retries what waited
-	waitq    []*xtx          // prepares waiting for held keys, in arrival order
+	holds    map[uint64]hold     // keys held by transactions, by hash
+	released bool                // holds were released: settle retries what waited
+	waitq    []*xtx              // prepares waiting for held keys, in arrival order
+	resv     map[uint64]struct{} // hashes of the keys the waiting prepares want
 	granted  []*xtx
 	// defq parks requests from other loops (and local datagrams) that
 	// touch held keys; cap(defq) is Config.DeferCap. defCount counts the
@@ -175,6 +176,7 @@ func newLoop(s *Server, i int) *loop {
 	}
 	l.txSess = command.NewSession(s.cfg.Node)
 	l.holds = make(map[uint64]hold)
+	l.resv = make(map[uint64]struct{})
 	l.defq = make([]deferred, 0, s.cfg.DeferCap)
 	l.defCount = make([]int, len(s.loops))
 	l.defBlocked = make([]bool, len(s.loops))

@@ -263,8 +263,8 @@ func (l *loop) advance(x *xtx) {
 			l.sendCtl(o, mPrepare, x)
 			return
 		}
-		if !l.prepareHere(x) {
-			l.waitq = append(l.waitq, x)
+		if !l.prepareHere(x, true) {
+			l.enqueue(x)
 			return
 		}
 		x.next++
@@ -288,12 +288,17 @@ func (l *loop) prepared(x *xtx, o int) {
 }
 
 // tryPrepare places x's holds on this loop and checks its watches there;
-// false when a key is held by another transaction (x must wait).
-func (l *loop) tryPrepare(x *xtx) bool {
+// false when a key is held by another transaction (x must wait). A fresh
+// prepare also waits for keys a waiting prepare wants, so that waiting
+// ones are not overtaken forever (no starvation).
+func (l *loop) tryPrepare(x *xtx, fresh bool) bool {
 	p := &x.parts[l.idx]
 	var wk [][]byte
 	if p.rw != nil {
 		wk = p.rw.keys
+	}
+	if fresh && len(l.waitq) > 0 && (l.reserved(p.keys) || l.reserved(wk)) {
+		return false
 	}
 	if l.conflicts(x, p.keys) || l.conflicts(x, wk) {
 		return false
@@ -317,8 +322,8 @@ func (l *loop) tryPrepare(x *xtx) bool {
 // second phase: every loop before it is prepared and clean (else x would
 // have stopped there), so its own check decides, and it commits or drops
 // its part at once; the coordinator then ends the others.
-func (l *loop) prepareHere(x *xtx) bool {
-	if !l.tryPrepare(x) {
+func (l *loop) prepareHere(x *xtx, fresh bool) bool {
+	if !l.tryPrepare(x, fresh) {
 		return false
 	}
 	if x.order[len(x.order)-1] == l.idx {
@@ -328,20 +333,52 @@ func (l *loop) prepareHere(x *xtx) bool {
 	return true
 }
 
+// enqueue parks x's prepare until its keys are free and reserves them.
+func (l *loop) enqueue(x *xtx) {
+	l.waitq = append(l.waitq, x)
+	l.reserve(x)
+}
+
+func (l *loop) reserve(x *xtx) {
+	p := &x.parts[l.idx]
+	for _, k := range p.keys {
+		l.resv[keyHash(k)] = struct{}{}
+	}
+	if p.rw != nil {
+		for _, k := range p.rw.keys {
+			l.resv[keyHash(k)] = struct{}{}
+		}
+	}
+}
+
+// reserved reports whether a waiting prepare wants one of keys.
+func (l *loop) reserved(keys [][]byte) bool {
+	for _, k := range keys {
+		if _, ok := l.resv[keyHash(k)]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // grantWaiters prepares, in arrival order, the waiting transactions whose
-// keys are now free.
+// keys are free and wanted by no earlier waiting one.
 func (l *loop) grantWaiters() {
 	if len(l.waitq) == 0 {
 		return
 	}
+	clear(l.resv)
 	granted := l.granted[:0]
 	w := 0
 	for _, x := range l.waitq {
-		if l.prepareHere(x) {
+		p := &x.parts[l.idx]
+		free := !l.reserved(p.keys) && (p.rw == nil || !l.reserved(p.rw.keys))
+		if free && l.prepareHere(x, false) {
 			granted = append(granted, x)
 		} else {
 			l.waitq[w] = x
 			w++
+			l.reserve(x)
 		}
 	}
 	clear(l.waitq[w:])
@@ -532,10 +569,10 @@ func (l *loop) serveCtl(j int) {
 		l.stats.crossRecv.Add(1)
 		switch k {
 		case mPrepare:
-			if l.prepareHere(x) {
+			if l.prepareHere(x, true) {
 				l.replyCtl(j, mPrepared, x)
 			} else {
-				l.waitq = append(l.waitq, x)
+				l.enqueue(x)
 			}
 		case mCommit, mAbort:
 			l.endPart(x, k == mCommit)
