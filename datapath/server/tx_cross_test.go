@@ -125,6 +125,16 @@ func TestCrossLoopTxMatchesRedis(t *testing.T) {
 		{S(0, "MSETNX", k[0], "1", k[1], "1", k[2], "1"), S(0, "MSETNX", k[0], "2", "{new}k", "2"), S(0, "MGET", k[0], "{new}k"),
 			S(0, "DEL", k[1]), S(0, "MSETNX", k[1], "3", "{new}k", "3"), S(0, "MSETNX", k[1], "3", "{new2}k"),
 			S(0, "MGET", k[0], k[1], k[2], "{new}k")},
+		// An ACL user: cross-loop commands and transactions are checked
+		// with its permissions, also when its rules change between MULTI
+		// and EXEC.
+		{S(1, "ACL", "SETUSER", "u", "on", "nopass", "~tx*", "+@all"), S(0, "AUTH", "u", "x"),
+			S(0, "MSET", k[0], "1", k[1], "2"), S(0, "MGET", k[0], k[1], k[2]), S(0, "MGET", k[0], "other"),
+			S(0, "MULTI"), S(0, "GET", "other"), S(0, "EXEC"),
+			S(0, "MULTI"), S(0, "INCR", k[0]), S(0, "INCR", k[1]), S(0, "MGET", k[0], k[2]), S(0, "EXEC"),
+			S(0, "MULTI"), S(0, "INCR", k[0]), S(0, "INCR", k[1]),
+			S(1, "ACL", "SETUSER", "u", "resetkeys", "~"+k[1]), S(0, "EXEC"), S(0, "GET", k[1]),
+			S(1, "ACL", "DELUSER", "u")},
 	}
 	for i, sc := range scenarios {
 		for _, a := range []string{redis, addr} {
