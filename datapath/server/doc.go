@@ -55,7 +55,8 @@
 // cross-loop transaction (xtx.go) with ordered two-phase holds. The
 // connection's loop coordinates; it visits the involved loops in ascending
 // index, one at a time, and each places holds on the keys it owns (all or
-// none; if one is held, the prepare waits in that loop's FIFO wait list),
+// none; if one is held, the prepare waits in that loop's FIFO wait list,
+// and later prepares do not overtake it on the keys it wants),
 // checks the connection's watches there and, for MSETNX, whether a key
 // exists. The last loop of the order decides for itself (everything
 // before it is prepared and clean) and commits at once; the coordinator
@@ -67,8 +68,8 @@
 // (PING, ECHO, CLIENT ...) run on the coordinator. MSETNX inside a
 // cross-loop MULTI replies CROSSSLOT (its meaning needs every loop's answer
 // before any loop writes); a top-level cross-loop MSETNX is all or
-// nothing. Holds are taken in one global order, so no two transactions
-// wait for each other (no deadlock); a loop never waits: a prepare that
+// nothing. Holds are taken in one global order, so waiting transactions
+// never form a cycle (no deadlock); a loop never waits: a prepare that
 // must wait is parked, not spun on.
 //
 // Cross-loop MGET, EXISTS, DEL, UNLINK and TOUCH take holds too: without
