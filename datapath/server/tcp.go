@@ -32,6 +32,7 @@ type pending struct {
 	buf    []byte   // the reply, or the first error of a merge
 	failed bool     // buf holds an error reply
 	subs   [][]byte // mergeMget: the sub-reply of each owner loop
+	view   [][]byte // mergeMget: what is left of each sub-reply while merging
 	order  []uint8  // mergeMget: the owner of each key, in key order (loops <= 256)
 }
 
@@ -683,15 +684,18 @@ func (l *loop) mergePart(e *pending, o int, b []byte) {
 		e.buf = append(resp.AppendArray(e.buf[:0], int(e.n)), body...)
 	case mergeMget:
 		e.buf = resp.AppendArray(e.buf[:0], len(e.order))
-		for i := range e.subs {
-			if len(e.subs[i]) > 0 {
-				_, e.subs[i], _ = parseArrayHeader(e.subs[i])
+		// Consume views of the sub-replies, keeping subs' buffers whole
+		// for the next merge (no allocation once they have grown).
+		e.view = append(e.view[:0], e.subs...)
+		for i := range e.view {
+			if len(e.view[i]) > 0 {
+				_, e.view[i], _ = parseArrayHeader(e.view[i])
 			}
 		}
 		for _, o := range e.order {
-			el := bulkLen(e.subs[o])
-			e.buf = append(e.buf, e.subs[o][:el]...)
-			e.subs[o] = e.subs[o][el:]
+			el := bulkLen(e.view[o])
+			e.buf = append(e.buf, e.view[o][:el]...)
+			e.view[o] = e.view[o][el:]
 		}
 	}
 }

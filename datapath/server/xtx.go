@@ -170,7 +170,11 @@ func splitMerge(name string) (mergeKind, int, bool) {
 // planCmd adds command args (index i of x.cmds) to the parts that run it.
 func (l *loop) planCmd(x *xtx, args [][]byte, errMsg string) {
 	i := len(x.plan)
-	x.plan = append(x.plan, cmdPlan{})
+	if i < cap(x.plan) {
+		x.plan = x.plan[:i+1] // keep the pooled entry's slices
+	} else {
+		x.plan = append(x.plan, cmdPlan{})
+	}
 	pl := &x.plan[i]
 	pl.owner, pl.err, pl.loops, pl.order = -1, errMsg, pl.loops[:0], pl.order[:0]
 	if errMsg != "" {
