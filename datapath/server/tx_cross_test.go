@@ -151,6 +151,22 @@ func TestCrossLoopTxMatchesRedis(t *testing.T) {
 				t.Fatalf("scenario %d step %d %q: dorivo %q, redis-server %q", i, j, st.args, got, want)
 			}
 		}
+		// EXEC, UNWATCH and DISCARD leave no registration on any loop
+		// (UNWATCH and DISCARD drop remote ones asynchronously: poll).
+		lastWatch, lastEnd := -1, -1
+		for j, st := range sc {
+			switch name := strings.ToUpper(st.args[0]); {
+			case st.c == 0 && name == "WATCH":
+				lastWatch = j
+			case st.c == 0 && (name == "EXEC" || name == "UNWATCH" || name == "DISCARD"):
+				lastEnd = j
+			}
+		}
+		for deadline := time.Now().Add(10 * time.Second); lastEnd > lastWatch && watchedKeys(t, s) != 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("scenario %d: %d watched keys left after the transaction ended", i, watchedKeys(t, s))
+			}
+		}
 		rc[0].c.Close()
 		dc[0].c.Close()
 	}
