@@ -177,7 +177,9 @@ func (l *loop) runDeferred() {
 
 // settle runs what waited on holds released since the last call: parked
 // requests first (they came first), then rings left unread because the
-// deferred queue was full, then transactions waiting to prepare.
+// deferred queue was full, then stalled local connections, and only then
+// transactions waiting to prepare, so that plain requests are not starved
+// by transactions taking the same keys again.
 func (l *loop) settle() {
 	for l.released {
 		l.released = false
@@ -187,6 +189,7 @@ func (l *loop) settle() {
 				l.serveRequests(j)
 			}
 		}
+		l.resumeStalled()
 		l.grantWaiters()
 	}
 }
