@@ -70,6 +70,7 @@ type xpart struct {
 	rw     *rwatch // the connection's watches on this loop, or nil
 	// Set by the participant.
 	held   bool
+	ran    bool // commands run at prepare (eager), commit only releases
 	ended  bool // committed or dropped (the last loop does it at prepare)
 	ok     bool // watches clean
 	exists bool // MSETNX: a key exists
@@ -93,7 +94,12 @@ type xtx struct {
 	order []int // involved loops, ascending
 	next  int   // prepare progress, index into order
 	abort bool
-	acks  int // commit/abort acknowledgements outstanding
+	// eager: nothing can abort x once started (no watches, not MSETNX), so
+	// each loop runs its part as soon as its holds are in place, and the
+	// client's reply leaves when the last loop ran; commit only releases.
+	eager   bool
+	replied bool
+	acks    int // commit/abort acknowledgements outstanding
 	// own holds a copy of a top-level command's arguments (the request
 	// bytes live in gnet's buffer only during the read).
 	own  []byte
@@ -111,11 +117,11 @@ func (l *loop) newTx(tc *tconn, k txKind) *xtx {
 	}
 	x.coord, x.kind, x.tc = l.idx, k, tc
 	x.cmds, x.plan, x.order = x.cmds[:0], x.plan[:0], x.order[:0]
-	x.next, x.abort, x.acks = 0, false, 0
+	x.next, x.abort, x.acks, x.eager, x.replied = 0, false, 0, false, false
 	for i := range x.parts {
 		p := &x.parts[i]
 		p.used, p.keys, p.cmds, p.spans, p.argBuf = false, p.keys[:0], p.cmds[:0], p.spans[:0], p.argBuf[:0]
-		p.rw, p.held, p.ended, p.ok, p.exists, p.wkeys = nil, false, false, false, false, 0
+		p.rw, p.held, p.ran, p.ended, p.ok, p.exists, p.wkeys = nil, false, false, false, false, false, 0
 		p.out, p.ends, p.cur = p.out[:0], p.ends[:0], 0
 	}
 	return x
@@ -250,6 +256,12 @@ func (x *xtx) seal() {
 // connection waits (txWait) until its reply is complete.
 func (l *loop) startTx(x *xtx) {
 	x.seal()
+	x.eager = x.kind != txMsetnx
+	for _, o := range x.order {
+		if x.parts[o].rw != nil {
+			x.eager = false
+		}
+	}
 	x.seq = x.tc.tail
 	x.tc.push(mergeNone, 1)
 	x.tc.txWait = true
@@ -330,9 +342,15 @@ func (l *loop) prepareHere(x *xtx, fresh bool) bool {
 	if !l.tryPrepare(x, fresh) {
 		return false
 	}
-	if x.order[len(x.order)-1] == l.idx {
-		p := &x.parts[l.idx]
+	p := &x.parts[l.idx]
+	switch {
+	case x.order[len(x.order)-1] == l.idx:
 		l.endPart(x, p.ok && !p.exists)
+	case x.eager:
+		// Running now, under holds kept until the commit, is as good as
+		// running at the commit: nobody can see these keys in between,
+		// and the loops after this one only add holds.
+		l.runPart(x)
 	}
 	return true
 }
@@ -407,6 +425,12 @@ func (l *loop) decide(x *xtx) {
 	if !commit {
 		kind = mAbort
 	}
+	if x.eager {
+		// Every part ran at prepare: reply now (before any commit is
+		// sent, so no part is touched by its loop meanwhile); the
+		// commits only release the holds.
+		l.replyTx(x)
+	}
 	for _, o := range x.order {
 		if o == l.idx || x.parts[o].ended {
 			continue
@@ -422,15 +446,24 @@ func (l *loop) decide(x *xtx) {
 	}
 }
 
-// endPart runs (commit) or drops (abort) this loop's part of x, releases
-// its holds and unregisters the connection's watches here.
+// runPart runs this loop's commands of x, in command order, keeping the
+// replies in the part.
+func (l *loop) runPart(x *xtx) {
+	p := &x.parts[l.idx]
+	for _, args := range p.cmds {
+		p.out = l.execChecked(l.txSess, args, p.out)
+		p.ends = append(p.ends, len(p.out))
+	}
+	p.ran = true
+}
+
+// endPart runs (commit, unless it ran at prepare) or drops (abort) this
+// loop's part of x, releases its holds and unregisters the connection's
+// watches here.
 func (l *loop) endPart(x *xtx, commit bool) {
 	p := &x.parts[l.idx]
-	if commit {
-		for _, args := range p.cmds {
-			p.out = l.execChecked(l.txSess, args, p.out)
-			p.ends = append(p.ends, len(p.out))
-		}
+	if commit && !p.ran {
+		l.runPart(x)
 	}
 	if p.held {
 		l.release(x, p.keys)
@@ -459,8 +492,19 @@ func (l *loop) execChecked(sess *command.Session, args [][]byte, dst []byte) []b
 // finish builds the client's reply from the parts' replies once every
 // participant acknowledged, and lets the connection continue.
 func (l *loop) finish(x *xtx) {
-	tc := x.tc
+	if !x.replied {
+		l.replyTx(x)
+	}
 	l.txCount--
+	l.freeTx(x)
+	// A connection waiting for admission may go now.
+	l.released = true
+}
+
+// replyTx completes the connection's reply slot and lets it read on.
+func (l *loop) replyTx(x *xtx) {
+	x.replied = true
+	tc := x.tc
 	if !tc.closed {
 		e := tc.slot(x.seq)
 		e.buf = l.txReply(x, e.buf[:0])
@@ -471,9 +515,6 @@ func (l *loop) finish(x *xtx) {
 		}
 	}
 	tc.txWait = false
-	l.freeTx(x)
-	// A connection waiting for admission may go now.
-	l.released = true
 }
 
 func (l *loop) txReply(x *xtx, b []byte) []byte {
