@@ -61,7 +61,12 @@
 // exists. The last loop of the order decides for itself (everything
 // before it is prepared and clean) and commits at once; the coordinator
 // then sends commit, or abort, to the others, each running its part of the
-// commands in command order under the holds and releasing them. Replies are
+// commands in command order under the holds and releasing them. When
+// nothing can abort the transaction (no WATCH, not MSETNX), each loop runs
+// its part as soon as its holds are in place (nobody can see those keys
+// until the release, so this is as good as running at the commit), the
+// reply leaves once the last loop ran, and the commit only releases: with
+// the coordinator's loop involved that is one round trip. Replies are
 // merged into one reply in command order: commands inside MULTI get their
 // reply from their owner loop, multi-key ones spanning loops (MSET, MGET,
 // DEL, EXISTS, UNLINK, TOUCH) are split per loop and merged, keyless ones

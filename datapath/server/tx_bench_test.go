@@ -66,8 +66,8 @@ func execClient(addr string, rounds int, mget bool) error {
 // write, four replies, then the next) from a client process, with the two
 // keys on the connection's loop (the single-loop path, no holds, nothing
 // crosses loops) or one there and one on the other loop (a cross-loop
-// transaction: holds on each loop in order, the last loop commits at
-// prepare, then the other commits). ns/op is wall time per transaction;
+// transaction: holds on each loop in ascending order, each runs its part
+// once it holds its keys, the reply leaves after the last, then releases). ns/op is wall time per transaction;
 // allocs/op and B/op are the server process's. The mget cases measure MGET
 // of the same two keys: across loops it takes holds too.
 // Run: go test -run XXX -bench Exec -benchtime 5000x -count 3 ./datapath/server

@@ -20,6 +20,10 @@ import (
 // checks the connection's watches on that loop (and for MSETNX whether a
 // key exists) and answers.
 //
+// Eager. When nothing can abort the transaction (no watches, not MSETNX),
+// each loop runs its part right after placing its holds, and the reply
+// leaves when the last loop ran; commit then only releases (see runPart).
+//
 // Commit. Once every loop is prepared the coordinator sends commit (or, if
 // a watch was dirty or an MSETNX key exists, abort) to all of them at once:
 // each runs its part of the commands in command order under the holds,
