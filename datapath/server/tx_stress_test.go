@@ -434,3 +434,61 @@ func TestCrossLoopCloseMidTransaction(t *testing.T) {
 		t.Fatalf("MSET after the clients left = %q", got)
 	}
 }
+
+// TestHeldKeyDatagrams: without the steering program datagrams land on
+// any loop; those for a held key wait, on the owner (local arrivals) or
+// parked after forwarding (arrivals on the other loop), and are all
+// answered, with their writes applied, once the hold is released.
+func TestHeldKeyDatagrams(t *testing.T) {
+	ns := testenv.NewNetns(t, "holddg")
+	addr := "127.0.0.1:7622"
+	s := startIn(t, ns, Config{UDPAddr: addr, TCPAddr: addr, Loops: 2})
+	tag, _ := keyOwnedBy(s, "dg-", 1, 0)
+	fake := &xtx{}
+	l1 := s.loops[1]
+	if err := s.RunOnLoop(context.Background(), 1, func() { l1.acquire(fake, [][]byte{[]byte("{" + tag + "}0")}) }); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	us := make([]*udpClient, n)
+	for i := range us {
+		us[i] = udpDialIn(t, ns, addr)
+		key := fmt.Sprintf("{%s}%d", tag, i%2) // half for the held key
+		req, err := wire.AppendRequest(nil, &wire.Request{ID: uint32(i + 1), Op: wire.OpSet, Key: []byte(key), Value: []byte("v")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := us[i].c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.Stats()[1].Deferred < n/2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("datagrams for the held key not parked: %+v", s.Stats())
+		}
+	}
+	if err := s.RunOnLoop(context.Background(), 1, func() {
+		l1.release(fake, [][]byte{[]byte("{" + tag + "}0")})
+		l1.afterWork()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range us {
+		_ = u.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		m, err := u.c.Read(u.buf)
+		var r wire.Reply
+		if err == nil {
+			err = wire.ParseReply(u.buf[:m], &r)
+		}
+		if err != nil || r.ID != uint32(i+1) || r.Status != wire.StatusOK {
+			t.Fatalf("datagram %d: reply %+v, %v", i, r, err)
+		}
+	}
+	if st := s.Stats(); st[0].NonOwner == 0 || st[0].Drops+st[1].Drops != 0 {
+		t.Fatalf("want some datagrams forwarded from loop 0 and none dropped: %+v", st)
+	}
+	c := dialIn(t, ns, addr, 0)
+	if got := c.do("MGET", "{"+tag+"}0", "{"+tag+"}1"); got != "*2|$1|v|$1|v" {
+		t.Fatalf("MGET after release = %q", got)
+	}
+}
