@@ -39,7 +39,7 @@ type Config struct {
 	Rate     float64       // requests/s over all connections; 0 = closed loop
 	Duration time.Duration // 0 = until Requests are done
 	Requests int64         // 0 = until Duration ends
-	// ShardAware binds TCP source ports so that port % Loops is the owner
+	// ShardAware binds TCP source ports so that slot.PortOwner(port, Loops) is the owner
 	// loop of every key the connection sends.
 	ShardAware bool
 	Loops      int
