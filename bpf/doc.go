@@ -9,7 +9,8 @@
 //     per-tenant token bucket;
 //   - tc_ingress, tc_egress (TCX): per-direction service traffic counters;
 //   - reuseport_select: picks the socket of the event loop that owns a
-//     datagram's slot (UDP) or sport % num_loops (TCP).
+//     datagram's slot (UDP) or (sport >> 1) % num_loops (TCP,
+//     see slot.PortOwner).
 //
 // The generated dorivo_bpfel.go and dorivo_bpfel.o are committed so that
 // building needs no clang; `make generate` rebuilds them.

@@ -300,7 +300,12 @@ static __always_inline int rp_udp(struct sk_reuseport_md *ctx)
 	return RP_UDP_SELECTED;
 }
 
-/* Shard-aware clients pick sport so that sport % num_loops is the owner. */
+/*
+ * Shard-aware clients pick sport so that (sport >> 1) % num_loops is the owner
+ * (slot.PortOwner). The low bit is dropped because Linux gives connect() even
+ * ephemeral ports: with sport % num_loops, plain clients would all land on
+ * even loops.
+ */
 static __always_inline int rp_tcp(struct sk_reuseport_md *ctx)
 {
 	struct tcphdr *th = (void *)(long)ctx->data;
@@ -311,7 +316,7 @@ static __always_inline int rp_tcp(struct sk_reuseport_md *ctx)
 		return RP_TCP_MISS;
 	if ((void *)th + 4 > (void *)(long)ctx->data_end)
 		return RP_TCP_MISS;
-	loop = bpf_ntohs(th->source) % cfg->num_loops;
+	loop = (bpf_ntohs(th->source) >> 1) % cfg->num_loops;
 	if (bpf_sk_select_reuseport(ctx, &tcp_sockets, &loop, 0) < 0)
 		return RP_TCP_MISS;
 	return RP_TCP_SELECTED;

@@ -151,7 +151,7 @@ struct acl_key {
 struct agent_config {
 	__u16 udp_port;   /* host order */
 	__u16 tcp_port;   /* host order */
-	__u32 num_loops;  /* sk_reuseport: TCP owner = sport % num_loops */
+	__u32 num_loops;  /* sk_reuseport: TCP owner = (sport >> 1) % num_loops */
 	__u32 acl_enabled; /* 0: everyone allowed */
 	__u32 xdp_mode;   /* enum xdp_mode, for `dorivo status` */
 	__u32 ifindex;    /* interface the agent attached to */

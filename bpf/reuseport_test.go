@@ -291,6 +291,24 @@ func acceptFrom(tb testing.TB, fds []int, sport int) int {
 	return -1
 }
 
+// connectEphemeral connects from a port the kernel picks and returns it.
+func connectEphemeral(tb testing.TB, fam family, dport int) int {
+	tb.Helper()
+	fd, err := unix.Socket(fam.domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, fam.addr(dport)); err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return portOf(sa)
+}
+
 func connectFrom(tb testing.TB, fam family, sport, dport int) {
 	tb.Helper()
 	fd, err := unix.Socket(fam.domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -324,13 +342,30 @@ func testReuseportTCP(t *testing.T, fam family) {
 		before := reuseportStats(t, objs)
 		const conns = 40
 		for i := range conns {
-			sport := 45000 + i*7 // every residue mod 4, in no simple order
+			sport := 45000 + i*7 // every owner, in no simple order
 			connectFrom(t, fam, sport, rpTCPPort)
-			if got, want := acceptFrom(t, fds, sport), sport%rpLoops; got != want {
+			if got, want := acceptFrom(t, fds, sport), slot.PortOwner(uint16(sport), rpLoops); got != want {
 				t.Errorf("connection from port %d accepted by listener %d, want %d", sport, got, want)
 			}
 		}
 		expectRP(t, objs, before, map[bpf.DorivoReuseportReason]uint64{bpf.DorivoReuseportReasonRP_TCP_SELECTED: conns})
+
+		// Plain clients: connect() picks even ephemeral ports, and they must
+		// still reach every loop, each at the loop its port names.
+		perLoop := make([]int, rpLoops)
+		for range conns {
+			sport := connectEphemeral(t, fam, rpTCPPort)
+			got := acceptFrom(t, fds, sport)
+			if want := slot.PortOwner(uint16(sport), rpLoops); got != want {
+				t.Errorf("plain connection from port %d accepted by listener %d, want %d", sport, got, want)
+			}
+			perLoop[got]++
+		}
+		for i, n := range perLoop {
+			if n == 0 {
+				t.Errorf("%d plain connections reached listeners %v: none reached %d", conns, perLoop, i)
+			}
+		}
 
 		// A hole: the connection is still accepted, by hash, and counted.
 		hole := 1
@@ -338,7 +373,9 @@ func testReuseportTCP(t *testing.T, fam family) {
 			t.Fatal(err)
 		}
 		before = reuseportStats(t, objs)
-		for _, sport := range []int{46001, 46005, 46009} { // all ≡ 1 mod 4
+		for from := uint16(46000); from < 46300; from += 100 {
+			p, _ := slot.PortFor(from, hole, rpLoops)
+			sport := int(p)
 			connectFrom(t, fam, sport, rpTCPPort)
 			acceptFrom(t, fds, sport)
 		}

@@ -68,7 +68,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.Float64Var(&c.Rate, "rate", 0, "open loop: requests per second over all connections (0: closed loop)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "run time")
 	fs.Int64Var(&c.Requests, "requests", 0, "stop after this many requests (without --duration: no time limit)")
-	fs.BoolVar(&c.ShardAware, "shard-aware", false, "TCP: bind source ports so that port % --loops is the owner loop of the connection's keys")
+	fs.BoolVar(&c.ShardAware, "shard-aware", false, "TCP: bind source ports so that (port>>1) % --loops is the owner loop of the connection's keys")
 	fs.IntVar(&c.Loops, "loops", 0, "the server's event loop count, for --shard-aware")
 	fs.StringVar(&c.User, "user", "", "ACL user for AUTH (with --password)")
 	fs.StringVar(&c.Password, "password", "", "send AUTH on every TCP connection (default: $DORIVO_PASSWORD)")

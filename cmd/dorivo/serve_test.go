@@ -37,7 +37,7 @@ const (
 // It runs twice. Steered: every datagram lands on the loop that owns its
 // slot (per-loop datagram counts equal the owners' shares, the non-owner
 // counter stays 0), and a TCP connection from a source port with
-// port % loops == owner crosses no loop while one from the other parity
+// slot.PortOwner(port, loops) == owner crosses no loop while one aimed at the other loop
 // sends every request across. With --no-steer (the reuseport program not
 // attached) datagrams from fresh sockets land by hash, so some arrive at a
 // non-owner: the non-owner counter must move, which is what makes the
@@ -152,8 +152,8 @@ func TestAgentServesOnVeth(t *testing.T) {
 				t.Errorf("redis-cli MGET = %q, want 1, 2 and nil", got)
 			}
 
-			// TCP: per loop, one connection from a port of the owner's
-			// parity and one of the other, each sending n GETs of keys
+			// TCP: per loop, one connection from a port aimed at the
+			// owner and one aimed at the other loop, each sending n GETs of keys
 			// that loop owns.
 			const n = 10
 			before := loopMetrics()
@@ -162,17 +162,19 @@ func TestAgentServesOnVeth(t *testing.T) {
 			var terr error
 			cli.Do(t, func() {
 				for o := range serveLoops {
-					for _, parity := range []int{o, (o + 1) % serveLoops} {
-						for nextPort%serveLoops != parity {
-							nextPort++
+					for _, aim := range []int{o, (o + 1) % serveLoops} {
+						p, ok := slot.PortFor(uint16(nextPort), aim, serveLoops)
+						if !ok {
+							terr = fmt.Errorf("no source port for loop %d from %d", aim, nextPort)
+							return
 						}
-						port := nextPort
-						nextPort++
+						port := int(p)
+						nextPort = port + 1
 						if err := respGets(port, byLoop[o], n, name); err != nil {
 							terr = fmt.Errorf("loop %d keys from port %d: %w", o, port, err)
 							return
 						}
-						conns = append(conns, conn{o, parity})
+						conns = append(conns, conn{o, aim})
 					}
 				}
 			})
@@ -195,7 +197,7 @@ func TestAgentServesOnVeth(t *testing.T) {
 			}
 			if steer {
 				// Each loop parsed the requests of the connections
-				// delivered to it by parity, and sent across exactly those
+				// delivered to it by source port, and sent across exactly those
 				// of the connection whose keys it does not own.
 				for l := range serveLoops {
 					var reqs, cross float64

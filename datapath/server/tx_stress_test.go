@@ -322,7 +322,7 @@ func TestHeldKeyBackpressure(t *testing.T) {
 		want []string // "" for an INCR reply
 	}
 	var conns []*conn
-	for _, sport := range []int{40000, 40002, 40001} { // loops 0, 0, 1
+	for _, sport := range []int{40000, 40001, 40002} { // loops 0, 0, 1 (slot.PortOwner)
 		cn := &conn{c: dialIn(t, ns, addr, sport), n: 60}
 		var b []byte
 		for i := range cn.n {

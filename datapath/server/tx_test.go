@@ -16,13 +16,13 @@ import (
 // transaction; a WATCH on a key owned by the connection's loop works as in
 // Redis (remote watches: tx_cross_test.go).
 func TestTransactions(t *testing.T) {
-	// Steering makes a connection's loop its source port mod 2.
+	// Steering makes a connection's loop slot.PortOwner(source port, 2).
 	tb, _ := slot.NewTable(2)
 	objs := loadSteering(t, tb, 2, 7601)
 	ns := testenv.NewNetns(t, "tx")
 	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7601", Loops: 2, Table: tb,
 		TCPSockets: objs.TcpSockets, Reuseport: objs.ReuseportSelect})
-	for sport, connLoop := range map[int]int{40000: 0, 40001: 1} {
+	for sport, connLoop := range map[int]int{40000: 0, 40002: 1} {
 		c := dialIn(t, ns, "127.0.0.1:7601", sport)
 		for o := range 2 {
 			tag, _ := keyOwnedBy(s, fmt.Sprintf("t%d-", connLoop), o, 0)
@@ -58,9 +58,9 @@ func TestTransactions(t *testing.T) {
 	}
 	// WATCH on the connection's own loop; another client's write aborts EXEC.
 	before := s.Stats()[0].Accepted
-	c := dialIn(t, ns, "127.0.0.1:7601", 40002) // loop 0
+	c := dialIn(t, ns, "127.0.0.1:7601", 40004) // loop 0
 	if c.do("PING"); s.Stats()[0].Accepted != before+1 {
-		t.Fatalf("connection from port 40002 not on loop 0: %+v", s.Stats())
+		t.Fatalf("connection from port 40004 not on loop 0: %+v", s.Stats())
 	}
 	other := dialIn(t, ns, "127.0.0.1:7601", 0)
 	w, _ := keyOwnedBy(s, "w", 0, 0)

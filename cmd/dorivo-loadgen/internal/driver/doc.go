@@ -10,8 +10,9 @@
 // time (see package stats), so the stall is charged to every request it
 // delayed.
 //
-// Shard-aware TCP binds each connection's source port so that
-// port % Loops is the event loop owning all the keys the connection sends:
+// Shard-aware TCP binds each connection's source port p so that
+// slot.PortOwner(p, Loops) = (p>>1) % Loops is the event loop owning all the
+// keys the connection sends:
 // the kernel's sk_reuseport program then delivers it to that loop and no
 // request crosses loops.
 package driver

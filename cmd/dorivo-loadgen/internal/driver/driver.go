@@ -21,6 +21,7 @@ import (
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/stats"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/workload"
 	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
 // Protocols.
@@ -38,7 +39,7 @@ type Config struct {
 	Rate     float64       // requests/s over all connections; 0 = closed loop
 	Duration time.Duration // 0 = until Requests are done
 	Requests int64         // 0 = until Duration ends
-	// ShardAware binds TCP source ports so that port % Loops is the owner
+	// ShardAware binds TCP source ports so that slot.PortOwner(port, Loops) is the owner
 	// loop of every key the connection sends.
 	ShardAware bool
 	Loops      int
@@ -289,17 +290,17 @@ func auth(nc net.Conn, cfg *Config) error {
 const portLo, portHi = 32768, 60999
 
 // DialShardAware connects to target from a source port p with
-// p % loops == owner, as ScyllaDB's shard-aware drivers do, retrying other
-// such ports when one is taken.
+// slot.PortOwner(p, loops) == owner, the rule Dorivo's sk_reuseport program
+// steers TCP by (ScyllaDB's shard-aware port, with the low bit dropped),
+// retrying other such ports when one is taken.
 func DialShardAware(ctx context.Context, target string, loops, owner int, timeout time.Duration) (net.Conn, error) {
 	if loops < 1 || owner < 0 || owner >= loops {
 		return nil, fmt.Errorf("shard-aware dial: owner %d of %d loops", owner, loops)
 	}
 	var last error
 	for range 64 {
-		port := portLo + rand.IntN((portHi-portLo)/loops)*loops
-		port += (owner - port%loops + loops) % loops
-		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: port}}
+		port, _ := slot.PortFor(uint16(portLo+rand.IntN(portHi-portLo-2*loops)), owner, loops)
+		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: int(port)}}
 		c, err := d.DialContext(ctx, "tcp", target)
 		if err == nil {
 			return c, nil

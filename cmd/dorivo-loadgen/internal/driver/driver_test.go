@@ -132,8 +132,8 @@ func TestShardAwarePortsMatchOwners(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := c.LocalAddr().(*net.TCPAddr).Port; p%loops != owner {
-			t.Errorf("owner %d: source port %d, %d %% %d = %d", owner, p, p, loops, p%loops)
+		if p := c.LocalAddr().(*net.TCPAddr).Port; slot.PortOwner(uint16(p), loops) != owner {
+			t.Errorf("owner %d: source port %d names loop %d", owner, p, slot.PortOwner(uint16(p), loops))
 		}
 		c.Close()
 	}
