@@ -91,7 +91,7 @@ func TestSessionHandoff(t *testing.T) {
 	if got := admin.do("ACL", "SETUSER", "acme", "on", ">pw", "~{acme}*", "+@all"); got != "+OK" {
 		t.Fatalf("ACL SETUSER = %q", got)
 	}
-	c := dialIn(t, ns, "127.0.0.1:7602", 40010) // loop 0
+	c := dialIn(t, ns, "127.0.0.1:7602", 40010) // no program: the kernel hash picks the loop
 	if got := c.do("AUTH", "acme", "pw"); got != "+OK" {
 		t.Fatalf("AUTH = %q", got)
 	}
