@@ -83,4 +83,14 @@ func (rc *readCache) published(keys [][]byte) {
 	rc.applySeq.Store(seq)
 }
 
+// publishedAll is published for a batch that deleted slot ranges: every
+// bucket is stamped, so no entry read before the batch is served again.
+func (rc *readCache) publishedAll() {
+	seq := rc.applySeq.Load() + 1
+	for i := range rc.lastWrite {
+		rc.lastWrite[i].Store(seq)
+	}
+	rc.applySeq.Store(seq)
+}
+
 func (rc *readCache) close() { rc.c.Close() }

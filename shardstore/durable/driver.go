@@ -39,6 +39,7 @@ type driver struct {
 	readies []shardReady
 	acks    []ack
 	written [][]byte // keys written by the current apply batch
+	ranged  bool     // the current apply batch deleted slot ranges
 	byShard [][]*pb.Entry
 	ids     [][]proposal
 }
@@ -184,6 +185,7 @@ func (s *Store) handleReady() error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	d.written = d.written[:0]
+	d.ranged = false
 	// Expired keys first: an apply below that rewrites one wins.
 	s.deleteExpired(b)
 	sync := false
@@ -256,7 +258,9 @@ func (s *Store) handleReady() error {
 			}
 		}
 	}
-	if s.cache != nil && len(d.written) > 0 {
+	if s.cache != nil && d.ranged {
+		s.cache.publishedAll()
+	} else if s.cache != nil && len(d.written) > 0 {
 		s.cache.published(d.written)
 	}
 	clear(d.written)
@@ -320,7 +324,7 @@ func (s *Store) applyCommitted(b *pebble.Batch, r *shardReady) error {
 			}
 			id, rec, err := decodeProposal(e.Data)
 			if err == nil {
-				w := Writer{b: b, keys: &d.written}
+				w := Writer{b: b, keys: &d.written, ranged: &d.ranged}
 				err = s.opts.Apply(rec, &w)
 			}
 			if err != nil {

@@ -21,7 +21,10 @@ type ApplyFunc func(rec []byte, w *Writer) error
 type Writer struct {
 	b    *pebble.Batch
 	keys *[][]byte // keys written in this apply batch, for the read cache
-	buf  []byte
+	// ranged is set when the batch deleted whole slot ranges, which the
+	// read cache cannot track key by key (nil: not tracked).
+	ranged *bool
+	buf    []byte
 }
 
 // Set stores key = value, expiring at expireAtMs (Unix ms; 0 = never).
@@ -39,10 +42,21 @@ func (w *Writer) Delete(key []byte) {
 	*w.keys = append(*w.keys, key)
 }
 
+// DeleteSlots removes every key of the slots first..last (FLUSHALL of a
+// loop's slots). It is one range deletion, whatever the number of keys.
+func (w *Writer) DeleteSlots(first, last uint16) {
+	lo, hi := slotSpan(first, last)
+	_ = w.b.DeleteRange(lo, hi, nil)
+	if w.ranged != nil {
+		*w.ranged = true
+	}
+}
+
 // Record opcodes of the default record encoding (ApplyRecord).
 const (
-	opSet = 'S'
-	opDel = 'D'
+	opSet      = 'S'
+	opDel      = 'D'
+	opDelSlots = 'R'
 )
 
 // AppendSet appends a SET mutation to dst: set key = value with absolute
@@ -64,6 +78,12 @@ func AppendDel(dst, key []byte) []byte {
 	return append(dst, key...)
 }
 
+// AppendDeleteSlots appends a mutation deleting every key of the slots
+// first..last (first <= last).
+func AppendDeleteSlots(dst []byte, first, last uint16) []byte {
+	return append(dst, opDelSlots, byte(first>>8), byte(first), byte(last>>8), byte(last))
+}
+
 var errShortRecord = errors.New("record truncated")
 
 func readBytes(rec []byte) (b, rest []byte, err error) {
@@ -78,9 +98,11 @@ func readBytes(rec []byte) (b, rest []byte, err error) {
 // AppendSet and AppendDel. A malformed record applies nothing at all.
 func ApplyRecord(rec []byte, w *Writer) error {
 	type mut struct {
-		del        bool
-		key, value []byte
-		exp        int64
+		del         bool
+		slots       bool // delete the slot range first..last
+		first, last uint16
+		key, value  []byte
+		exp         int64
 	}
 	var muts []mut
 	for len(rec) > 0 {
@@ -104,13 +126,26 @@ func ApplyRecord(rec []byte, w *Writer) error {
 			if m.key, rec, err = readBytes(rec[1:]); err != nil {
 				return fmt.Errorf("record: DEL key: %w", err)
 			}
+		case opDelSlots:
+			if len(rec) < 5 {
+				return fmt.Errorf("record: slot range: %w", errShortRecord)
+			}
+			m.slots = true
+			m.first = uint16(rec[1])<<8 | uint16(rec[2])
+			m.last = uint16(rec[3])<<8 | uint16(rec[4])
+			if m.first > m.last || int(m.last) >= slot.Count {
+				return fmt.Errorf("record: bad slot range %d..%d", m.first, m.last)
+			}
+			rec = rec[5:]
 		default:
 			return fmt.Errorf("record: unknown opcode %#x", op)
 		}
 		muts = append(muts, m)
 	}
 	for _, m := range muts {
-		if m.del {
+		if m.slots {
+			w.DeleteSlots(m.first, m.last)
+		} else if m.del {
 			w.Delete(m.key)
 		} else {
 			w.Set(m.key, m.value, m.exp)

@@ -55,3 +55,30 @@ func FuzzDecodeEntry(f *testing.F) {
 		_, _ = decodeEntry(v) // must not panic
 	})
 }
+
+// A slot-range deletion removes exactly the keys of its slots, and a value
+// cached before it is not served after it.
+func TestDeleteSlotsRecord(t *testing.T) {
+	s := openStore(t, memDir, Options{FS: vfs.NewMem(), CacheBytes: 1 << 20})
+	defer s.Close()
+	in, out := "{a}x", "{b}y" // slots differ
+	mustSet(t, s, in, "1", 0)
+	mustSet(t, s, out, "2", 0)
+	if _, ok := mustGet(t, s, in); !ok { // fills the cache
+		t.Fatal("key missing before the deletion")
+	}
+	sl := slot.Of([]byte(in))
+	r := wait(t, proposeAsync(s, []byte(in), AppendDeleteSlots(nil, sl, sl)))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if v, ok := mustGet(t, s, in); ok {
+		t.Fatalf("key of a deleted slot still reads %q", v)
+	}
+	if v, ok := mustGet(t, s, out); !ok || v != "2" {
+		t.Fatalf("key of another slot: %q, %v", v, ok)
+	}
+	if err := ApplyRecord(AppendDeleteSlots(nil, 5, 4), &Writer{}); err == nil {
+		t.Fatal("reversed slot range accepted")
+	}
+}
