@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
@@ -70,6 +71,11 @@ type Config struct {
 	// records to a bounded queue or ring); muts alias loop memory and are
 	// valid only during the call.
 	Mutations func(loop int, muts []command.Mutation)
+	// Store, when set, makes writes durable: each write's records are
+	// proposed to the store and its reply is held until they are committed;
+	// New loads the store's data into the keyspaces (durable.go). The
+	// caller opens the store and closes it after Stop.
+	Store *durable.Store
 
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger

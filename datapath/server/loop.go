@@ -99,6 +99,7 @@ type loop struct {
 	el atomic.Pointer[gnet.EventLoop]
 
 	ks     *keyspace.Keyspace
+	dur    *durLoop // nil without Config.Store (durable.go)
 	peers  []peer
 	bell   *ring.Doorbell
 	drainR gnet.RunnableFunc
@@ -273,7 +274,11 @@ func (l *loop) OnTick() (time.Duration, gnet.Action) {
 		return l.srv.cfg.ExpireEvery, gnet.None
 	}
 	l.expireDue.Store(true)
-	l.bell.Ring()
+	if l.el.Load() != nil {
+		// Not before boot: a ring with no loop to wake would leave the
+		// doorbell pending, and every later ring would be a no-op.
+		l.bell.Ring()
+	}
 	return l.srv.cfg.ExpireEvery, gnet.None
 }
 
@@ -349,6 +354,9 @@ func (l *loop) drain() {
 	}
 	if len(l.unwatchLater) > 0 {
 		l.retryUnwatches()
+	}
+	if l.dur != nil {
+		l.releaseHeld()
 	}
 	l.writeTouched()
 	l.resumeStalled()

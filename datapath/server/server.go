@@ -96,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 		s.loops[i] = newLoop(s, i)
 	}
 	s.scanNext = scanRanges(cfg.Table, n)
+	if err := s.openDurable(); err != nil {
+		return nil, err
+	}
 	s.scratchAuth = true
 	for _, l := range s.loops {
 		for j := range l.peers {

@@ -454,10 +454,16 @@ func (l *loop) crossCmd(tc *tconn, args [][]byte, name string) bool {
 // exec runs args on this loop's keyspace, hands the writes' mutation
 // records to the Mutations hook, and returns the reply (l.reply).
 func (l *loop) exec(sess *command.Session, args [][]byte) []byte {
+	if b, refused := l.refuseWrite(sess, args); refused {
+		return b // durable.go: disk full or diverged
+	}
 	l.reply, l.muts = command.Exec(sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
 	l.stats.executed.Add(1)
 	if len(l.muts) > 0 && l.srv.cfg.Mutations != nil {
 		l.srv.cfg.Mutations(l.idx, l.muts)
+	}
+	if len(l.muts) > 0 && l.dur != nil {
+		l.propose(l.muts) // the reply is held until durable (durable.go)
 	}
 	return l.reply
 }
@@ -471,6 +477,9 @@ func (l *loop) execLocal(tc *tconn, args [][]byte) {
 
 // localReply queues a complete reply in order.
 func (l *loop) localReply(tc *tconn, b []byte) {
+	if l.holdLocal(tc, b) {
+		return
+	}
 	if tc.head == tc.tail {
 		tc.out = append(tc.out, b...)
 		return
@@ -634,6 +643,9 @@ func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
 
 // part applies one part's reply b (from loop o) to tc's slot seq.
 func (l *loop) part(tc *tconn, seq uint64, o int, b []byte) {
+	if o == l.idx && l.holdPart(tc, seq, b) {
+		return
+	}
 	l.mergePart(tc.slot(seq), o, b)
 }
 

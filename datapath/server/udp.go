@@ -42,7 +42,7 @@ func (l *loop) onDatagram(c gnet.Conn) {
 	}
 	if owner == l.idx || err != nil {
 		// Errors are answered wherever they land: no keyspace involved.
-		if out, ok := l.serveDatagram(b); ok {
+		if out, ok := l.serveDatagram(b); ok && !l.holdDatagram(out, c, netip.AddrPort{}) {
 			_, _ = c.Write(out)
 		}
 		return
@@ -83,6 +83,8 @@ func (l *loop) serveDatagram(b []byte) ([]byte, bool) {
 		return nil, false
 	case !wire.TagMatchesKey(req.Tag, req.Key):
 		rep.Status, rep.Body = wire.StatusError, []byte(tagMismatch)
+	case req.Op != wire.OpGet && l.writeRefusal() != "":
+		rep.Status, rep.Body = wire.StatusError, datagramRefusal(l.writeRefusal())
 	default:
 		l.stats.executed.Add(1)
 		switch req.Op {
@@ -117,9 +119,12 @@ func (l *loop) serveDatagram(b []byte) ([]byte, bool) {
 
 // mutated reports a datagram write to the Mutations hook.
 func (l *loop) mutated(m command.Mutation) {
+	l.muts = append(l.muts[:0], m)
 	if l.srv.cfg.Mutations != nil {
-		l.muts = append(l.muts[:0], m)
 		l.srv.cfg.Mutations(l.idx, l.muts)
+	}
+	if l.dur != nil {
+		l.propose(l.muts)
 	}
 }
 

@@ -54,7 +54,9 @@ func (l *loop) serveMsg(j int, m *msg) {
 			sess.SetWatchDirty() // a handed-over EXEC watching keys here
 		}
 		r.kind = mReply
-		l.stageReply(p, &r, l.exec(sess, args))
+		if b := l.exec(sess, args); !l.holdPeer(j, &r, b) {
+			l.stageReply(p, &r, b)
+		}
 		if m.rw != nil {
 			l.unwatchAll(m.rw)
 		}
@@ -69,7 +71,7 @@ func (l *loop) serveMsg(j int, m *msg) {
 		r.kind = mAck
 		l.stageReply(p, &r, nil)
 	case mDatagram:
-		if out, ok := l.serveDatagram(m.buf); ok {
+		if out, ok := l.serveDatagram(m.buf); ok && !l.holdDatagram(out, nil, m.addr) {
 			l.sendTo(out, m.addr)
 		}
 		if j == l.idx {

@@ -445,7 +445,7 @@ func (l *loop) decide(x *xtx) {
 	if p := &x.parts[l.idx]; p.used && !p.ended {
 		l.endPart(x, commit)
 	}
-	if x.acks == 0 {
+	if x.acks == 0 && !l.holdFinish(x) {
 		l.finish(x)
 	}
 }
@@ -489,6 +489,9 @@ func (l *loop) execChecked(sess *command.Session, args [][]byte, dst []byte) []b
 	l.stats.executed.Add(1)
 	if len(l.muts) > 0 && l.srv.cfg.Mutations != nil {
 		l.srv.cfg.Mutations(l.idx, l.muts)
+	}
+	if len(l.muts) > 0 && l.dur != nil {
+		l.proposeUnheld(l.muts) // the transaction's ack waits (durable.go)
 	}
 	return dst
 }
@@ -625,7 +628,9 @@ func (l *loop) serveCtl(j int) {
 			}
 		case mCommit, mAbort:
 			l.endPart(x, k == mCommit)
-			l.replyCtl(j, mAcked, x)
+			if !l.holdAck(j, x) {
+				l.replyCtl(j, mAcked, x)
+			}
 		}
 	}
 	p.ctlIn.Release(n)
@@ -647,7 +652,7 @@ func (l *loop) takeCtl(j int) {
 		case mPrepared:
 			l.prepared(x, j)
 		case mAcked:
-			if x.acks--; x.acks == 0 {
+			if x.acks--; x.acks == 0 && !l.holdFinish(x) {
 				l.finish(x)
 			}
 		}
