@@ -101,7 +101,18 @@ func runAgent(args []string, stderr io.Writer) error {
 		scfg.TCPSockets, scfg.UDPSockets = l.Objects.TcpSockets, l.Objects.UdpSockets
 		scfg.Reuseport = l.Objects.ReuseportSelect
 	}
-	dp, err := server.New(scfg)
+	// The store outlives the datapath: deferred first, closed last.
+	if scfg.Store, err = openStore(o.dataDir, cfg.Loops, log); err != nil {
+		return err
+	}
+	if scfg.Store != nil {
+		defer func() {
+			if err := scfg.Store.Close(); err != nil {
+				log.Error("close durable store", "err", err)
+			}
+		}()
+	}
+	dp, err := server.New(scfg) // loads the store into the keyspaces
 	if err != nil {
 		return fmt.Errorf("datapath: %w", err)
 	}
@@ -133,6 +144,9 @@ func runAgent(args []string, stderr io.Writer) error {
 		mux := http.NewServeMux()
 		reg := metrics.NewRegistry(c)
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
+		if st := scfg.Store; st != nil {
+			reg.MustRegister(metrics.NewStoreCollector(st.Stats, st.DiskError))
+		}
 		mux.Handle("/metrics", metrics.Handler(reg))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

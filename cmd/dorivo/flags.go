@@ -68,6 +68,8 @@ type agentOptions struct {
 	// noSteer leaves sk_reuseport_select unattached.
 	listen  string
 	noSteer bool
+	// dataDir holds the durable store (store.go); empty: memory only.
+	dataDir string
 	// cfg holds the flag part of the configuration; the file part is
 	// merged in by (*agentOptions).config, at start and on SIGHUP.
 	cfg agentconfig.Config
@@ -82,6 +84,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.IntVar(&o.cfg.Loops, "loops", o.cfg.Loops, "event loops the slots are split over (1..256)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1", "IP address the datapath serves RESP and datagrams on (0.0.0.0 or :: for every interface)")
 	fs.BoolVar(&o.noSteer, "no-steer", false, "do not attach the sk_reuseport program: requests land on loops by the kernel's hash and cross loops (XDP/TCX stay attached)")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the durable store (writes are acknowledged once fsynced there); empty keeps data in memory only")
 	fs.StringVar(&o.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory for the pinned maps and links")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9379", "address of the admin HTTP server (/metrics); empty disables it")
 	fs.StringVar(&o.configFile, "config", "", "JSON file with tenants, quotas and allow prefixes, re-read on SIGHUP")

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/dorivo/dorivo/shardstore/durable"
+)
+
+// defaultDataDir suits the embedded single-node agent: the FHS place for
+// a service's persistent state, on the host (the agent runs as root, like
+// a privileged DaemonSet with a hostPath volume).
+const defaultDataDir = "/var/lib/dorivo"
+
+// storeQueue bounds the writes waiting for the store's driver. The loops
+// hold every write's reply until it is durable, so the writes in flight are
+// bounded by clients times their pipelines; a full queue refuses a write
+// (the loop then reloads from disk, see datapath/server durable.go), so the
+// bound is set well above what the default maxclients and pipelines reach
+// in practice.
+const storeQueue = 1 << 18
+
+// openStore opens the node's durable store in dir with one raft group per
+// event loop (a shard's slots then all belong to one loop, so every write
+// is one record in one log). A store created with another loop count is
+// reshaped by durable.Open, which keeps all data. dir "" means no store:
+// the keyspaces live in memory only.
+func openStore(dir string, loops int, log *slog.Logger) (*durable.Store, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
+	}
+	s := st.Stats()
+	log.Info("durable store open", "dir", dir, "shards", st.Shards(), "entries", s.Entries)
+	return st, nil
+}
