@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,10 @@ func startAgent(t *testing.T, bin string, ns *testenv.Netns, args ...string) *ag
 // prlimit) in ns and waits for the agent's ready line.
 func startInNetns(t *testing.T, ns *testenv.Netns, argv ...string) *agentProc {
 	t.Helper()
+	if !slices.Contains(argv, "--data-dir") {
+		// Never the host's /var/lib/dorivo: each agent gets its own store.
+		argv = append(argv, "--data-dir", t.TempDir())
+	}
 	cmd := exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + ns.Name}, argv...)...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
