@@ -156,7 +156,7 @@ start_agent() { # MODE (kernel or hash)
 	# nsenter directly, not through inns: $! must be the agent itself
 	# (nsenter execs it), not a subshell that a signal would not reach.
 	nsenter --net="/var/run/netns/$ns_d" "$work/dorivo" agent --iface lo --listen 127.0.0.1 --loops "$LOOPS" --pin-dir "$pin" \
-		--admin-addr 127.0.0.1:9379 "${flags[@]}" >>"$work/agent.log" 2>&1 &
+		--admin-addr 127.0.0.1:9379 --data-dir "" "${flags[@]}" >>"$work/agent.log" 2>&1 & # in memory, like the redis-server peer (scripts/bench-durable.sh measures durability)
 	agent_pid=$!
 	for i in $(seq 150); do
 		grep -q "dorivo agent ready" "$work/agent.log" && break

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Durable writes: Dorivo with its store (--data-dir: every SET acknowledged
+# only once fsynced, group commit) against redis-server with an append-only
+# file, twice: appendfsync always (Redis's equivalent guarantee) and
+# appendfsync everysec (up to a second of acknowledged writes lost on a
+# crash). Same machine, same run, same disk (the data directories live in
+# one temporary directory on the filesystem of $TMPDIR, default /var/tmp,
+# never tmpfs). Each server runs in its own network namespace on its own
+# loopback. redis-benchmark -t set -r 100000 -c 50 at -P 1 and -P 16 against
+# each; prints throughput, p50 and p99 (redis-benchmark --csv), the ratios
+# Dorivo/redis, and, from Dorivo's own /metrics, fsyncs per second and writes
+# per fsync (dorivo_store_fsyncs_total, dorivo_store_entries_total).
+#
+#   bash scripts/bench-durable.sh
+#
+# Knobs (env): REQUESTS (100000) per run at -P 1, times P16_SCALE (4) at
+# -P 16; REPEATS (1) runs per cell, the median quoted; LOOPS ($(nproc))
+# agent event loops; VALUE_SIZE (3, redis-benchmark's default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS=${REQUESTS:-100000}
+P16_SCALE=${P16_SCALE:-4}
+REPEATS=${REPEATS:-1}
+LOOPS=${LOOPS:-$(nproc)}
+VALUE_SIZE=${VALUE_SIZE:-3}
+export TMPDIR=${TMPDIR:-/var/tmp}
+
+[ "$(id -u)" = 0 ] || { echo "bench-durable.sh: needs root (network namespaces, BPF)" >&2; exit 1; }
+for tool in redis-server redis-benchmark redis-cli go awk nsenter ip curl; do
+	command -v "$tool" >/dev/null || { echo "bench-durable.sh: $tool not found (scripts/install-deps.sh)" >&2; exit 1; }
+done
+if [ "$(stat -f -c %T "$TMPDIR")" = tmpfs ]; then
+	echo "bench-durable.sh: $TMPDIR is tmpfs, where fsync costs nothing; set TMPDIR to a disk" >&2
+	exit 1
+fi
+
+work=$(mktemp -d)
+tag=dorivo-bd-$$
+ns_r=$tag-redis
+ns_d=$tag-agent
+pin=/sys/fs/bpf/$tag
+redis_pid=
+agent_pid=
+cleanup() {
+	set +e
+	[ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+	ip netns del "$ns_d" 2>/dev/null
+	ip netns del "$ns_r" 2>/dev/null
+	rm -rf "$pin" "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "bench-durable.sh: building dorivo" >&2
+go build -o "$work/" ./cmd/dorivo
+for ns in "$ns_r" "$ns_d"; do
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+done
+inns() { local ns=$1; shift; nsenter --net="/var/run/netns/$ns" "$@"; }
+
+wait_pong() { # NS LOG
+	for _ in $(seq 150); do
+		[ "$(inns "$1" redis-cli -p 6379 ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
+	done
+	echo "bench-durable.sh: no PONG in $1; log:" >&2
+	cat "$2" >&2
+	exit 1
+}
+
+start_redis() { # FSYNC (always|everysec)
+	stop_redis
+	mkdir -p "$work/redis-$1"
+	# nsenter directly, not through inns: $! must be redis-server itself.
+	nsenter --net="/var/run/netns/$ns_r" redis-server --port 6379 --bind 127.0.0.1 --dir "$work/redis-$1" --save "" \
+		--appendonly yes --appendfsync "$1" --logfile "$work/redis-$1.log" &
+	redis_pid=$!
+	wait_pong "$ns_r" "$work/redis-$1.log"
+}
+stop_redis() {
+	[ -n "$redis_pid" ] || return 0
+	kill "$redis_pid" 2>/dev/null || true
+	wait "$redis_pid" 2>/dev/null || true
+	redis_pid=
+}
+
+start_agent() {
+	mkdir -p "$work/dorivo-data"
+	nsenter --net="/var/run/netns/$ns_d" "$work/dorivo" agent --iface lo --listen 127.0.0.1 --loops "$LOOPS" \
+		--pin-dir "$pin" --admin-addr 127.0.0.1:9379 --data-dir "$work/dorivo-data" >"$work/agent.log" 2>&1 &
+	agent_pid=$!
+	wait_pong "$ns_d" "$work/agent.log"
+}
+
+# store_counters prints "fsyncs entries" from the agent's /metrics.
+store_counters() {
+	inns "$ns_d" curl -sf http://127.0.0.1:9379/metrics | awk '
+		$1 == "dorivo_store_fsyncs_total" { f = $2 }
+		$1 == "dorivo_store_entries_total" { e = $2 }
+		END { printf "%d %d\n", f, e }'
+}
+
+# bench NS P: one redis-benchmark run; prints "rps p50 p99".
+bench() {
+	local n=$REQUESTS
+	[ "$2" -gt 1 ] && n=$((REQUESTS * P16_SCALE))
+	inns "$1" redis-benchmark -h 127.0.0.1 -p 6379 -t set -r 100000 -c 50 -P "$2" -n "$n" -d "$VALUE_SIZE" --csv 2>/dev/null |
+		awk -F, 'NR == 2 { gsub(/"/, ""); print $2, $5, $7 }'
+}
+
+# median of REPEATS runs (by throughput) of bench NS P; for Dorivo also
+# fsyncs/s and writes per fsync over that run.
+declare -A res
+measure() { # NAME NS P
+	local runs=() i line
+	for ((i = 0; i < REPEATS; i++)); do
+		local c0 c1 t0 t1
+		[ "$1" = dorivo ] && c0=$(store_counters)
+		t0=$(date +%s.%N)
+		line=$(bench "$2" "$3")
+		t1=$(date +%s.%N)
+		if [ "$1" = dorivo ]; then
+			c1=$(store_counters)
+			line="$line $(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN {
+				split(a, x, " "); split(b, y, " "); f = y[1] - x[1]; e = y[2] - x[2]
+				printf "%.0f %.1f", f / (t1 - t0), (f > 0 ? e / f : 0) }')"
+		fi
+		runs+=("$line")
+		echo "  $1 -P $3 run $((i + 1)): $line" >&2
+	done
+	res[$1,$3]=$(printf '%s\n' "${runs[@]}" | sort -n -k1 | awk -v n="${#runs[@]}" 'NR == int((n + 1) / 2)')
+}
+
+echo "bench-durable.sh: dorivo ($LOOPS loops, --data-dir on $(df --output=source "$TMPDIR" | tail -1))" >&2
+start_agent
+for p in 1 16; do measure dorivo "$ns_d" "$p"; done
+for f in always everysec; do
+	echo "bench-durable.sh: redis-server appendonly yes, appendfsync $f" >&2
+	start_redis "$f"
+	for p in 1 16; do measure "redis-$f" "$ns_r" "$p"; done
+	stop_redis
+done
+
+echo
+echo "redis-benchmark -t set -r 100000 -c 50 -d $VALUE_SIZE, -n $REQUESTS (-P 1) / $((REQUESTS * P16_SCALE)) (-P 16); median of $REPEATS"
+echo "dorivo $(git rev-parse --short HEAD 2>/dev/null || echo tree): $LOOPS loops, writes acknowledged after fsync; redis-server $(redis-server --version | awk '{print $3}' | tr -d v=): appendonly yes"
+printf '%-22s %3s %10s %8s %8s %10s %10s %9s %9s\n' target P "SET/s" p50_ms p99_ms fsyncs/s writes/fs "dorivo/x" ""
+for p in 1 16; do
+	read -r drps _ <<<"${res[dorivo,$p]}"
+	for t in dorivo redis-always redis-everysec; do
+		read -r rps p50 p99 fs wpf <<<"${res[$t,$p]}"
+		ratio=-
+		[ "$t" != dorivo ] && ratio=$(awk -v a="$drps" -v b="$rps" 'BEGIN { printf "%.2fx", a / b }')
+		label=$t
+		[ "$t" = redis-always ] && label="redis fsync always"
+		[ "$t" = redis-everysec ] && label="redis fsync everysec"
+		printf '%-22s %3s %10.0f %8s %8s %10s %10s %9s\n' "$label" "$p" "$rps" "$p50" "$p99" "${fs:--}" "${wpf:--}" "$ratio"
+	done
+done
