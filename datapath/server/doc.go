@@ -127,4 +127,30 @@
 // it is counted as non-owner and forwarded to the owner, which replies from
 // its own UDP socket (same address and port) so the client sees one server.
 // With the program attached the non-owner count stays zero.
+//
+// Durability (Config.Store, durable.go). The owner loop applies a write to
+// its keyspace as without a store, proposes the write's mutation records to
+// the store shard of their slots, and holds the reply until the store says
+// the entry is committed (fsynced); the store calls back on its own
+// goroutine, which only marks the loop's held entry done and rings the
+// loop's doorbell, and the loop releases the reply into the connection's
+// ordered reply queue, the reply ring of the loop that forwarded the
+// request, or the datagram socket. A cross-loop transaction's participant
+// holds its ack, and the coordinator its reply, behind the writes before
+// them. The loop never touches the disk. Read-your-writes holds on a
+// connection (its GET after an un-acked SET is answered after the SET, with
+// the new value); other clients may read a write before it is acknowledged,
+// as with Redis's appendfsync always, where other clients run between a
+// write and the fsync before its reply. Writes are refused with -ERR naming
+// the disk problem while the store reports a full disk, before they touch
+// the keyspace; reads go on. A write the store fails after the keyspace
+// applied it (rare: the disk filled between that check and the proposal,
+// an overloaded queue, a closing store) leaves the keyspace ahead of the
+// disk: the loop then refuses writes, keeps serving reads, and reloads its
+// keyspace from the store once the store takes writes again and its writes
+// in flight are settled. That rule was chosen over restoring pre-images,
+// which every write would have to capture (for EXEC and FLUSHALL, the whole
+// keyspace) to serve a case that almost never happens. On start, New loads
+// every shard's keys into the loop that owns their slot under the current
+// table, so the loop count and table may change across restarts.
 package server
