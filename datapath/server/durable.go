@@ -510,12 +510,25 @@ func (l *loop) resync() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		settled := false
+		// 0: writes in flight, 1: settled, 2: no longer diverged (an
+		// earlier swap landed after RunOnLoop gave up). Atomic: RunOnLoop
+		// may give up before fn runs.
+		var state atomic.Int32
 		// While diverged the loop proposes nothing new, so once its queue
 		// is empty the store holds the loop's final state.
-		err := l.srv.RunOnLoop(ctx, l.idx, func() { settled = l.dur.head == l.dur.tail })
+		err := l.srv.RunOnLoop(ctx, l.idx, func() {
+			switch {
+			case l.dur.diverged == nil:
+				state.Store(2)
+			case l.dur.head == l.dur.tail:
+				state.Store(1)
+			}
+		})
 		cancel()
-		if err != nil || !settled {
+		if state.Load() == 2 {
+			return
+		}
+		if err != nil || state.Load() != 1 {
 			continue
 		}
 		ks := keyspace.New()
@@ -535,6 +548,9 @@ func (l *loop) resync() {
 		}
 		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 		err = l.srv.RunOnLoop(ctx, l.idx, func() {
+			if l.dur.diverged == nil || l.dur.head != l.dur.tail {
+				return // cannot happen while diverged; never swap under live writes
+			}
 			// WATCHes registered in the old keyspace are lost with it.
 			l.ks = ks
 			l.dur.diverged = nil
