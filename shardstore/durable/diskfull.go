@@ -18,6 +18,11 @@ type diskState struct {
 	stalls  atomic.Uint64 // writes that hit ENOSPC, for metrics and tests
 }
 
+// publish records err for DiskError. It stores a pointer to a copy: the
+// caller's variable is overwritten by the next attempt while readers may
+// still dereference the published pointer.
+func (d *diskState) publish(err error) { d.err.Store(&err) }
+
 // current returns the disk error while any write is stalled, else nil.
 func (d *diskState) current() error {
 	if d.stalled.Load() == 0 {
@@ -62,7 +67,7 @@ func (fs *stallFS) retry(what string, op func() error) error {
 		return err
 	}
 	fs.disk.stalls.Add(1)
-	fs.disk.err.Store(&err)
+	fs.disk.publish(err)
 	fs.disk.stalled.Add(1)
 	defer fs.disk.stalled.Add(-1)
 	fs.log.Warn("durable: disk full, holding write until space is back", "op", what, "err", err)
@@ -76,7 +81,7 @@ func (fs *stallFS) retry(what string, op func() error) error {
 			}
 			return err
 		}
-		fs.disk.err.Store(&err)
+		fs.disk.publish(err)
 	}
 }
 
