@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/userspace/testenv"
 	"golang.org/x/sys/unix"
@@ -254,14 +255,20 @@ func (f *gateFile) SyncData() error              { f.fs.gate(); return f.File.Sy
 func (f *gateFile) SyncTo(n int64) (bool, error) { f.fs.gate(); return f.File.SyncTo(n) }
 
 // noReply fails if c has a reply to read right now: buffered, or in the
-// socket's receive queue (a non-blocking MSG_PEEK). Only a reply that is
-// already there can fail it: it never depends on how fast the server is.
+// socket's receive queue. Only a reply that is already there can fail it:
+// it never depends on how fast the server is.
 func noReply(t *testing.T, c *client, what string) {
 	t.Helper()
-	if c.r.Buffered() > 0 {
+	if c.r.Buffered() > 0 || queued(t, c.c.(syscall.Conn)) {
 		t.Fatalf("%s: a reply arrived before the store acknowledged the write", what)
 	}
-	raw, err := c.c.(syscall.Conn).SyscallConn()
+}
+
+// queued reports whether c's socket has bytes to read (non-blocking
+// MSG_PEEK).
+func queued(t *testing.T, c syscall.Conn) bool {
+	t.Helper()
+	raw, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,12 +282,10 @@ func noReply(t *testing.T, c *client, what string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n > 0 {
-		t.Fatalf("%s: a reply arrived before the store acknowledged the write", what)
+	if n <= 0 && rerr != unix.EAGAIN {
+		t.Fatalf("peek: %d bytes, %v", n, rerr)
 	}
-	if rerr != unix.EAGAIN {
-		t.Fatalf("%s: peek: %d bytes, %v", what, n, rerr)
-	}
+	return n > 0
 }
 
 // A write's reply is held until the store has synced it: while every fsync
@@ -527,5 +532,72 @@ func TestDurableSeveralShardsPerLoop(t *testing.T) {
 	}
 	if st := n.store.Stats(); st.Proposals != 0 {
 		t.Fatalf("reads proposed %d writes", st.Proposals)
+	}
+}
+
+// Replies that cross loops are held too: a write forwarded to its owner, a
+// cross-loop transaction (each owner's ack waits for its part to be
+// durable), and a datagram SET. While every fsync is blocked the writes are
+// visible to readers but no reply leaves; they all arrive, in order, once
+// the fsync completes.
+func TestDurableHeldAcrossLoops(t *testing.T) {
+	ns := testenv.NewNetns(t, "durx")
+	fs := newGateFS()
+	const addr = "127.0.0.1:7196"
+	n := startDurable(t, ns, "/db", durable.Options{FS: fs}, Config{TCPAddr: addr, UDPAddr: addr, Loops: 2})
+	t.Cleanup(func() {
+		if fs.closed.Swap(false) {
+			close(fs.open)
+		}
+	})
+	k0, _ := keyOwnedBy(n.srv, "a", 0, 0)
+	k1, _ := keyOwnedBy(n.srv, "b", 1, 0)
+	w := dialIn(t, ns, addr, 0)  // the transaction
+	w2 := dialIn(t, ns, addr, 0) // plain SETs, one of which crosses loops
+	r := dialIn(t, ns, addr, 0)
+	u := udpDialIn(t, ns, addr)
+	expect(t, w, "+OK", "MULTI") // queued on w's own loop: no write yet
+	expect(t, w, "+QUEUED", "SET", k0, "tx0")
+	expect(t, w, "+QUEUED", "SET", k1, "tx1")
+
+	fs.closed.Store(true)
+	w.send(cmd("EXEC"))
+	<-fs.waiting
+	w2.send(append(cmd("SET", k0, "s0"), cmd("SET", k1, "s1")...))
+	u.id++
+	dg, err := wire.AppendRequest(nil, &wire.Request{ID: u.id, Op: wire.OpSet, Key: []byte("{u}k"), Value: []byte("dg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.c.Write(dg); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the writes to be applied", func() bool {
+		return r.do("GET", k0) == "$2|s0" && r.do("GET", k1) == "$2|s1" && r.do("GET", "{u}k") == "$2|dg"
+	})
+	noReply(t, w, "EXEC while the fsync is blocked")
+	noReply(t, w2, "SETs while the fsync is blocked")
+	if queued(t, u.c) {
+		t.Fatal("datagram SET answered before the store acknowledged it")
+	}
+
+	fs.closed.Store(false)
+	close(fs.open)
+	if got := w.read(); got != "*2|+OK|+OK" {
+		t.Fatalf("EXEC after the fsync = %q", got)
+	}
+	for range 2 {
+		if got := w2.read(); got != "+OK" {
+			t.Fatalf("SET after the fsync = %q", got)
+		}
+	}
+	_ = u.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	nb, err := u.c.Read(u.buf)
+	if err != nil {
+		t.Fatalf("datagram reply: %v", err)
+	}
+	var rep wire.Reply
+	if err := wire.ParseReply(u.buf[:nb], &rep); err != nil || rep.Status != wire.StatusOK || rep.ID != u.id {
+		t.Fatalf("datagram reply %+v, %v", rep, err)
 	}
 }
