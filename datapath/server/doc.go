@@ -135,9 +135,11 @@
 // goroutine, which only marks the loop's held entry done and rings the
 // loop's doorbell, and the loop releases the reply into the connection's
 // ordered reply queue, the reply ring of the loop that forwarded the
-// request, or the datagram socket. A cross-loop transaction's participant
-// holds its ack, and the coordinator its reply, behind the writes before
-// them. The loop never touches the disk. Read-your-writes holds on a
+// request, or the datagram socket. In a cross-loop transaction every answer
+// a participant sends the coordinator waits behind that loop's writes in
+// flight, and the coordinator's reply behind its own, so the reply leaves
+// once every part is durable (the transaction's keys stay held until
+// then). The loop never touches the disk. Read-your-writes holds on a
 // connection (its GET after an un-acked SET is answered after the SET, with
 // the new value); other clients may read a write before it is acknowledged,
 // as with Redis's appendfsync always, where other clients run between a

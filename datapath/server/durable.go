@@ -39,8 +39,9 @@ const (
 	heldPart                         // this loop's part of a split or broadcast command
 	heldPeer                         // the reply to a request forwarded by another loop
 	heldDatagram                     // a datagram reply
-	heldAck                          // a participant's ack of a cross-loop transaction (barrier)
-	heldFinish                       // a coordinator's reply to a cross-loop transaction (barrier)
+	heldCtl                          // a participant's answer to a cross-loop transaction's coordinator (barrier)
+	heldReplyTx                      // a coordinator's reply to a cross-loop transaction (barrier)
+	heldFinish                       // a coordinator's end of a cross-loop transaction (barrier)
 )
 
 // held is one write in flight to the store. Entries are pooled per loop, and
@@ -64,6 +65,7 @@ type held struct {
 	buf      []byte
 	to       netip.AddrPort
 	x        *xtx
+	ctl      msgKind
 }
 
 // complete is the store's done callback, on the driver goroutine (or on the
@@ -108,6 +110,9 @@ type durLoop struct {
 	// holds: writes are refused until resync has rebuilt the keyspace.
 	diverged error
 	errBuf   []byte
+	// delivering is set while a held entry is delivered: the delivery
+	// itself must not be held again.
+	delivering bool
 }
 
 // openDurable sets up every loop's durable state and loads the store's data
@@ -374,7 +379,9 @@ func (l *loop) releaseHeld() {
 		d.q[i] = nil
 		d.head++
 		if !h.released {
+			d.delivering = true
 			l.deliver(h)
+			d.delivering = false
 		}
 		h.released, h.kind = false, 0
 		h.err.Store(nil)
@@ -417,8 +424,10 @@ func (l *loop) deliver(h *held) {
 		}
 	case heldPeer:
 		l.stageReply(&l.peers[h.peer], &h.m, b)
-	case heldAck:
-		l.replyCtl(h.peer, mAcked, h.x)
+	case heldCtl:
+		l.replyCtl(h.peer, h.ctl, h.x)
+	case heldReplyTx:
+		l.replyTx(h.x)
 	case heldFinish:
 		l.finish(h.x)
 	case heldDatagram:
@@ -442,7 +451,8 @@ func (l *loop) deliver(h *held) {
 }
 
 // proposeUnheld proposes muts whose reply is not this loop's to hold: a
-// cross-loop transaction's part, whose ack waits behind it (holdAck).
+// cross-loop transaction's part, whose answers wait behind it (holdCtl,
+// holdReplyTx).
 func (l *loop) proposeUnheld(muts []command.Mutation) {
 	l.propose(muts)
 	l.dur.cur = nil
@@ -451,28 +461,35 @@ func (l *loop) proposeUnheld(muts []command.Mutation) {
 // barrier queues an entry with no write of its own: it is delivered once
 // every write this loop proposed before it is complete, as the FIFO is
 // released in order. ok is false when nothing is in flight.
-func (l *loop) barrier(k heldKind, j int, x *xtx) bool {
+func (l *loop) barrier(k heldKind, j int, x *xtx, ctl msgKind) bool {
 	d := l.dur
-	if d == nil || d.head == d.tail {
+	if d == nil || d.head == d.tail || d.delivering {
 		return false
 	}
 	h := d.get(l)
-	h.kind, h.peer, h.x = k, j, x
+	h.kind, h.peer, h.x, h.ctl = k, j, x, ctl
 	h.parts.Store(0)
 	d.push(h)
 	l.bell.Ring() // the writes before it may all be complete already
 	return true
 }
 
-// holdAck holds a participant's ack of transaction x to coordinator j
-// until the writes of its part are durable. The transaction's reply does
-// not report a store failure of a part: the failing loop diverges and
-// reloads (see diverge) and the client sees it on its next write.
-func (l *loop) holdAck(j int, x *xtx) bool { return l.barrier(heldAck, j, x) }
+// holdCtl holds a participant's answer k about transaction x to
+// coordinator j (prepared, which may follow a part run at prepare, or
+// acked, after a commit) until the writes this loop proposed before it are
+// durable. The transaction's reply does not report a store failure of a
+// part: the failing loop diverges and reloads (see diverge) and the client
+// sees it on its next write.
+func (l *loop) holdCtl(j int, k msgKind, x *xtx) bool { return l.barrier(heldCtl, j, x, k) }
 
-// holdFinish holds the coordinator's reply to x until its own part is
-// durable (the other parts' acks were held until theirs were).
-func (l *loop) holdFinish(x *xtx) bool { return l.barrier(heldFinish, 0, x) }
+// holdReplyTx holds the coordinator's reply to x until the writes of its
+// own part are durable (the other parts' answers were held until theirs
+// were).
+func (l *loop) holdReplyTx(x *xtx) bool { return l.barrier(heldReplyTx, 0, x, 0) }
+
+// holdFinish holds the end of x (which frees it) behind its held reply
+// and this loop's writes.
+func (l *loop) holdFinish(x *xtx) bool { return l.barrier(heldFinish, 0, x, 0) }
 
 func (l *loop) touch(tc *tconn) {
 	if !tc.touched {

@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/durable"
+	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/dorivo/dorivo/userspace/testenv"
 	"golang.org/x/sys/unix"
 )
@@ -163,15 +164,21 @@ func TestDurableWritesSurviveRestart(t *testing.T) {
 }
 
 // Restarting with a different loop count (and so a different slot table
-// and store shard count) keeps every key.
+// and store shard count), or with a table whose loops own interleaved
+// slots (so a loop's slots span every store shard), keeps every key.
 func TestDurableRestartWithOtherLoopCount(t *testing.T) {
 	ns := testenv.NewNetns(t, "durloops")
 	dir := t.TempDir()
 	const addr = "127.0.0.1:7191"
 	const keys = 500
-	loops := []int{2, 1, 3}
+	interleaved := new(slot.Table)
+	for s := range interleaved {
+		interleaved[s] = uint32(s % 2)
+	}
+	tables := []*slot.Table{nil, nil, nil, interleaved}
+	loops := []int{2, 1, 3, 2}
 	for round, nl := range loops {
-		n := startDurable(t, ns, dir, durable.Options{}, Config{TCPAddr: addr, Loops: nl})
+		n := startDurable(t, ns, dir, durable.Options{}, Config{TCPAddr: addr, Loops: nl, Table: tables[round]})
 		c := dialIn(t, ns, addr, 0)
 		for r := range round {
 			for i := range keys {
@@ -563,7 +570,10 @@ func TestDurableHeldAcrossLoops(t *testing.T) {
 	fs.closed.Store(true)
 	w.send(cmd("EXEC"))
 	<-fs.waiting
-	w2.send(append(cmd("SET", k0, "s0"), cmd("SET", k1, "s1")...))
+	// Not the transaction's keys: those stay held until it is durable.
+	p0, _ := keyOwnedBy(n.srv, "p", 0, 0)
+	p1, _ := keyOwnedBy(n.srv, "q", 1, 0)
+	w2.send(append(cmd("SET", p0, "s0"), cmd("SET", p1, "s1")...))
 	u.id++
 	dg, err := wire.AppendRequest(nil, &wire.Request{ID: u.id, Op: wire.OpSet, Key: []byte("{u}k"), Value: []byte("dg")})
 	if err != nil {
@@ -573,7 +583,7 @@ func TestDurableHeldAcrossLoops(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the writes to be applied", func() bool {
-		return r.do("GET", k0) == "$2|s0" && r.do("GET", k1) == "$2|s1" && r.do("GET", "{u}k") == "$2|dg"
+		return r.do("GET", p0) == "$2|s0" && r.do("GET", p1) == "$2|s1" && r.do("GET", "{u}k") == "$2|dg"
 	})
 	noReply(t, w, "EXEC while the fsync is blocked")
 	noReply(t, w2, "SETs while the fsync is blocked")
@@ -586,6 +596,8 @@ func TestDurableHeldAcrossLoops(t *testing.T) {
 	if got := w.read(); got != "*2|+OK|+OK" {
 		t.Fatalf("EXEC after the fsync = %q", got)
 	}
+	expect(t, r, "$3|tx0", "GET", k0)
+	expect(t, r, "$3|tx1", "GET", k1)
 	for range 2 {
 		if got := w2.read(); got != "+OK" {
 			t.Fatalf("SET after the fsync = %q", got)

@@ -510,6 +510,10 @@ func (l *loop) finish(x *xtx) {
 
 // replyTx completes the connection's reply slot and lets it read on.
 func (l *loop) replyTx(x *xtx) {
+	if l.holdReplyTx(x) {
+		x.replied = true // sent by the held entry (durable.go)
+		return
+	}
 	x.replied = true
 	tc := x.tc
 	if !tc.closed {
@@ -601,6 +605,9 @@ func (l *loop) sendCtl(o int, k msgKind, x *xtx) {
 
 // replyCtl answers coordinator o about x.
 func (l *loop) replyCtl(o int, k msgKind, x *xtx) {
+	if l.holdCtl(o, k, x) {
+		return // behind this loop's writes in flight (durable.go)
+	}
 	m := msg{kind: k, x: x}
 	if !l.peers[o].ctlRepOut.Stage(&m) {
 		panic("server: ctl reply ring full despite admission")
@@ -628,9 +635,7 @@ func (l *loop) serveCtl(j int) {
 			}
 		case mCommit, mAbort:
 			l.endPart(x, k == mCommit)
-			if !l.holdAck(j, x) {
-				l.replyCtl(j, mAcked, x)
-			}
+			l.replyCtl(j, mAcked, x)
 		}
 	}
 	p.ctlIn.Release(n)
