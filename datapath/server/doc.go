@@ -139,7 +139,10 @@
 // a participant sends the coordinator waits behind that loop's writes in
 // flight, and the coordinator's reply behind its own, so the reply leaves
 // once every part is durable (the transaction's keys stay held until
-// then). The loop never touches the disk. Read-your-writes holds on a
+// then); a part's failed write turns that part's replies into errors. A
+// store failure in one part cannot undo the parts other loops already made
+// durable: the client gets an error, as for any write whose outcome is
+// unknown. The loop never touches the disk. Read-your-writes holds on a
 // connection (its GET after an un-acked SET is answered after the SET, with
 // the new value); other clients may read a write before it is acknowledged,
 // as with Redis's appendfsync always, where other clients run between a

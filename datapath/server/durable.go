@@ -113,6 +113,9 @@ type durLoop struct {
 	// delivering is set while a held entry is delivered: the delivery
 	// itself must not be held again.
 	delivering bool
+	// tx is the cross-loop transaction whose part runs now (runPart): its
+	// writes are bound to it, so that a failure reaches its reply.
+	tx *xtx
 }
 
 // openDurable sets up every loop's durable state and loads the store's data
@@ -424,6 +427,10 @@ func (l *loop) deliver(h *held) {
 		}
 	case heldPeer:
 		l.stageReply(&l.peers[h.peer], &h.m, b)
+	case 0:
+		if failed != nil && h.x != nil {
+			l.failPart(h.x, failed) // before the part's answer, queued behind
+		}
 	case heldCtl:
 		l.replyCtl(h.peer, h.ctl, h.x)
 	case heldReplyTx:
@@ -455,7 +462,16 @@ func (l *loop) deliver(h *held) {
 // holdReplyTx).
 func (l *loop) proposeUnheld(muts []command.Mutation) {
 	l.propose(muts)
+	l.dur.cur.x = l.dur.tx
 	l.dur.cur = nil
+}
+
+// runningTx marks the cross-loop transaction whose part this loop runs
+// (nil: none), for proposeUnheld.
+func (l *loop) runningTx(x *xtx) {
+	if l.dur != nil {
+		l.dur.tx = x
+	}
 }
 
 // barrier queues an entry with no write of its own: it is delivered once
@@ -490,6 +506,22 @@ func (l *loop) holdReplyTx(x *xtx) bool { return l.barrier(heldReplyTx, 0, x, 0)
 // holdFinish holds the end of x (which frees it) behind its held reply
 // and this loop's writes.
 func (l *loop) holdFinish(x *xtx) bool { return l.barrier(heldFinish, 0, x, 0) }
+
+// failPart replaces the replies of this loop's part of x with the store's
+// error, before the coordinator reads them: a write of the part (or one
+// before it on this loop) failed, so the client must not see success.
+func (l *loop) failPart(x *xtx, err error) {
+	p := &x.parts[l.idx]
+	if len(p.ends) == 0 {
+		return
+	}
+	msg := "ERR write failed: " + oneLine(err)
+	p.out = p.out[:0]
+	for i := range p.ends {
+		p.out = resp.AppendError(p.out, msg)
+		p.ends[i] = len(p.out)
+	}
+}
 
 func (l *loop) touch(tc *tconn) {
 	if !tc.touched {

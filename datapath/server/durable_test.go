@@ -430,6 +430,12 @@ func TestDurableDiskFull(t *testing.T) {
 	if got := c.do("INCR", "before"); !strings.Contains(got, "no space left on device") {
 		t.Fatalf("INCR on a full disk = %q", got)
 	}
+	k0, _ := keyOwnedBy(n.srv, "a", 0, 0)
+	k1, _ := keyOwnedBy(n.srv, "b", 1, 0)
+	if got := c.do("MSET", k0, "x", k1, "y"); !strings.Contains(got, "no space left on device") { // across loops
+		t.Fatalf("cross-loop MSET on a full disk = %q", got)
+	}
+	expect(t, c, "$-1", "GET", k0)
 	expect(t, c, "$1|1", "GET", "before")
 	expect(t, c, "$-1", "GET", "refused")
 	noReply(t, stalled, "write stalled on the full disk")
@@ -612,4 +618,57 @@ func TestDurableHeldAcrossLoops(t *testing.T) {
 	if err := wire.ParseReply(u.buf[:nb], &rep); err != nil || rep.Status != wire.StatusOK || rep.ID != u.id {
 		t.Fatalf("datagram reply %+v, %v", rep, err)
 	}
+}
+
+// A cross-loop transaction whose part the store refuses after it ran
+// (here: the proposal queue is full while an fsync is blocked) gets an
+// error reply, never +OK, and once the store is healthy its loops reload:
+// the refused part is gone from memory too.
+func TestDurableCrossLoopFailureIsReported(t *testing.T) {
+	ns := testenv.NewNetns(t, "durxf")
+	fs := newGateFS()
+	const addr = "127.0.0.1:7197"
+	n := startDurable(t, ns, "/db", durable.Options{FS: fs, QueueSize: 1}, Config{TCPAddr: addr, Loops: 2})
+	t.Cleanup(func() {
+		if fs.closed.Swap(false) {
+			close(fs.open)
+		}
+	})
+	k0, _ := keyOwnedBy(n.srv, "a", 0, 0)
+	k1, _ := keyOwnedBy(n.srv, "b", 1, 0)
+	a := dialIn(t, ns, addr, 0)
+	b := dialIn(t, ns, addr, 0)
+	c := dialIn(t, ns, addr, 0)
+	expect(t, c, "+OK", "MSET", k0, "old", k1, "old")
+
+	fs.closed.Store(true)
+	a.send(cmd("SET", "{z}a", "1"))
+	<-fs.waiting
+	b.send(cmd("SET", "{z}b", "2")) // fills the one-slot queue
+	waitUntil(t, "the second write to be queued", func() bool { return n.store.Stats().Proposals == 4 })
+	c.send(cmd("MSET", k0, "new", k1, "new"))
+	waitUntil(t, "the store to refuse a part", func() bool { return n.store.Stats().Rejected > 0 })
+	fs.closed.Store(false)
+	close(fs.open)
+	if got := c.read(); !strings.HasPrefix(got, "-ERR write failed") {
+		t.Fatalf("cross-loop MSET the store refused = %q, want -ERR", got)
+	}
+	for _, w := range []*client{a, b} {
+		if got := w.read(); got != "+OK" {
+			t.Fatalf("SET = %q", got)
+		}
+	}
+	waitUntil(t, "writes to resume", func() bool { return c.do("SET", "{z}c", "1") == "+OK" && c.do("SET", k0+"{x}", "1") == "+OK" })
+	// The refused part is gone from memory; a part another loop made
+	// durable may stay (the reply said the outcome failed, not that
+	// nothing happened): memory matches the disk either way.
+	got0, got1 := c.do("GET", k0), c.do("GET", k1)
+	if got0 == "$3|new" && got1 == "$3|new" {
+		t.Fatal("both parts visible after the store refused one")
+	}
+	n.stop(t)
+	n = startDurable(t, ns, "/db", durable.Options{FS: fs}, Config{TCPAddr: addr, Loops: 2})
+	c = dialIn(t, ns, addr, 0)
+	expect(t, c, got0, "GET", k0)
+	expect(t, c, got1, "GET", k1)
 }

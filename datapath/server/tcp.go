@@ -436,6 +436,10 @@ func (l *loop) crossCmd(tc *tconn, args [][]byte, name string) bool {
 		l.execLocal(tc, args) // arity error
 		return true
 	}
+	if b, refused := l.refuseWrite(tc.sess, args); refused {
+		l.localReply(tc, b) // durable.go: disk full or diverged
+		return true
+	}
 	if !l.quiet(tc) || l.txCount >= l.txMax {
 		return false
 	}

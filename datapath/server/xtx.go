@@ -454,10 +454,12 @@ func (l *loop) decide(x *xtx) {
 // replies in the part.
 func (l *loop) runPart(x *xtx) {
 	p := &x.parts[l.idx]
+	l.runningTx(x) // a failed write of the part fails its replies (durable.go)
 	for _, args := range p.cmds {
 		p.out = l.execChecked(l.txSess, args, p.out)
 		p.ends = append(p.ends, len(p.out))
 	}
+	l.runningTx(nil)
 	p.ran = true
 }
 
