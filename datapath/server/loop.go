@@ -274,11 +274,7 @@ func (l *loop) OnTick() (time.Duration, gnet.Action) {
 		return l.srv.cfg.ExpireEvery, gnet.None
 	}
 	l.expireDue.Store(true)
-	if l.el.Load() != nil {
-		// Not before boot: a ring with no loop to wake would leave the
-		// doorbell pending, and every later ring would be a no-op.
-		l.bell.Ring()
-	}
+	l.bell.Ring()
 	return l.srv.cfg.ExpireEvery, gnet.None
 }
 
