@@ -85,12 +85,16 @@ func runAgent(args []string, stderr io.Writer) error {
 	node := command.NewNode()
 	node.StartMs = time.Now().UnixMilli()
 	scfg := server.Config{
-		TCPAddr: net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.TCPPort))),
-		UDPAddr: net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.UDPPort))),
-		Loops:   cfg.Loops,
-		Table:   table,
-		Node:    node,
-		Logger:  log,
+		TCPAddr:        net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.TCPPort))),
+		UDPAddr:        net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.UDPPort))),
+		Loops:          cfg.Loops,
+		Table:          table,
+		Node:           node,
+		MaxClients:     int(o.limits.maxClients),
+		MaxQueryBuffer: int(o.limits.queryBuffer),
+		MaxBulkLen:     o.limits.maxBulkLen,
+		MaxMultibulk:   o.limits.maxMultibulk,
+		Logger:         log,
 	}
 	steering := "kernel"
 	if o.noSteer {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -30,6 +31,36 @@ func (v portValue) Set(s string) error {
 	}
 	*v.p = uint16(n)
 	return nil
+}
+
+// rangeValue is a flag.Value for an integer within [min, max].
+type rangeValue struct {
+	v        *int64
+	min, max int64
+}
+
+func (v rangeValue) String() string {
+	if v.v == nil {
+		return ""
+	}
+	return strconv.FormatInt(*v.v, 10)
+}
+
+func (v rangeValue) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < v.min || n > v.max {
+		return fmt.Errorf("must be an integer %d..%d", v.min, v.max)
+	}
+	*v.v = n
+	return nil
+}
+
+// limits are the datapath's client limits, with Redis 7.0's defaults.
+type limits struct {
+	maxClients   int64 // maxclients
+	queryBuffer  int64 // client-query-buffer-limit, bytes
+	maxBulkLen   int64 // proto-max-bulk-len, bytes
+	maxMultibulk int64 // elements of one request (Redis: INT_MAX)
 }
 
 // listValue is a repeatable flag whose items are checked by parse.
@@ -70,13 +101,17 @@ type agentOptions struct {
 	noSteer bool
 	// dataDir holds the durable store (store.go); empty: memory only.
 	dataDir string
+	limits  limits
 	// cfg holds the flag part of the configuration; the file part is
 	// merged in by (*agentOptions).config, at start and on SIGHUP.
 	cfg agentconfig.Config
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
-	o := &agentOptions{cfg: agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()}}
+	o := &agentOptions{
+		cfg:    agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()},
+		limits: limits{maxClients: 10000, queryBuffer: 1 << 30, maxBulkLen: 512 << 20, maxMultibulk: math.MaxInt32},
+	}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.StringVar(&o.iface, "iface", "lo", "interface to attach the XDP and TCX programs to")
 	fs.Var(portValue{&o.cfg.UDPPort}, "udp-port", "UDP service port (datagram protocol)")
@@ -85,6 +120,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1", "IP address the datapath serves RESP and datagrams on (0.0.0.0 or :: for every interface)")
 	fs.BoolVar(&o.noSteer, "no-steer", false, "do not attach the sk_reuseport program: requests land on loops by the kernel's hash and cross loops (XDP/TCX stay attached)")
 	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the durable store (writes are acknowledged once fsynced there); empty keeps data in memory only")
+	fs.Var(rangeValue{&o.limits.maxClients, 1, 1 << 20}, "maxclients", "most simultaneous RESP clients; more get \"-ERR max number of clients reached\"")
+	fs.Var(rangeValue{&o.limits.queryBuffer, 1 << 20, math.MaxInt64}, "client-query-buffer-limit", "bytes an incomplete request may buffer before the client is closed")
+	fs.Var(rangeValue{&o.limits.maxBulkLen, 1 << 20, math.MaxInt64}, "proto-max-bulk-len", "largest bulk argument in bytes (CONFIG SET proto-max-bulk-len changes it at run time)")
+	fs.Var(rangeValue{&o.limits.maxMultibulk, 1, math.MaxInt32}, "max-multibulk-len", "most elements in one request; more is \"Protocol error: invalid multibulk length\"")
 	fs.StringVar(&o.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory for the pinned maps and links")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9379", "address of the admin HTTP server (/metrics); empty disables it")
 	fs.StringVar(&o.configFile, "config", "", "JSON file with tenants, quotas and allow prefixes, re-read on SIGHUP")

@@ -31,6 +31,10 @@ func NewNode() *Node {
 	return n
 }
 
+// SetConfig publishes c as the configuration, e.g. the agent's start-up
+// flags; CONFIG SET changes it later.
+func (n *Node) SetConfig(c Config) { n.config.Store(&c) }
+
 // Config returns the current configuration. It must not be modified.
 func (n *Node) Config() *Config { return n.config.Load() }
 

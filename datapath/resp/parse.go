@@ -54,6 +54,10 @@ type Limits struct {
 	// MaxQueryBuffer is client-query-buffer-limit: the most bytes an
 	// incomplete request may hold. 0 means no limit.
 	MaxQueryBuffer int
+	// MaxMultibulk is the most elements a multibulk request may announce.
+	// 0 means Redis's own limit, INT_MAX; a count past it is
+	// ErrInvalidMultibulkLen, as in Redis.
+	MaxMultibulk int64
 	// Unauthenticated applies Redis's stricter limits for clients that
 	// still have to AUTH: at most 10 arguments of at most 16384 bytes.
 	Unauthenticated bool
@@ -130,7 +134,7 @@ func parseMultibulk(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error)
 		return out, 0, nil
 	}
 	count, ok := ParseInt(buf[1:cr])
-	if !ok || count > math.MaxInt32 {
+	if !ok || count > math.MaxInt32 || (lim.MaxMultibulk > 0 && count > lim.MaxMultibulk) {
 		return out, 0, ErrInvalidMultibulkLen
 	}
 	if count > 10 && lim.Unauthenticated {

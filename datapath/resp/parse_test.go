@@ -259,3 +259,22 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+func TestParseMultibulkLimit(t *testing.T) {
+	lim := DefaultLimits
+	for _, tc := range []struct {
+		max int64
+		in  string
+		err error
+	}{
+		{0, "*2147483647\r\n", nil}, // Redis's INT_MAX
+		{0, "*2147483648\r\n", ErrInvalidMultibulkLen},
+		{3, "*3\r\n", nil},
+		{3, "*4\r\n", ErrInvalidMultibulkLen},
+	} {
+		lim.MaxMultibulk = tc.max
+		if _, _, err := Parse([]byte(tc.in), nil, lim); err != tc.err {
+			t.Errorf("MaxMultibulk %d: Parse(%q) err = %v, want %v", tc.max, tc.in, err, tc.err)
+		}
+	}
+}

@@ -57,8 +57,14 @@ type Config struct {
 	MaxClients int
 	// MaxQueryBuffer is client-query-buffer-limit. Default 1 GiB.
 	MaxQueryBuffer int
-	// MaxBulkLen is proto-max-bulk-len. Default 512 MiB.
+	// MaxBulkLen, when set, is the starting proto-max-bulk-len: New
+	// publishes it in Node's configuration, the one source the parser reads
+	// per request, so CONFIG SET can change it later. 0 keeps Node's (512 MiB
+	// by default).
 	MaxBulkLen int64
+	// MaxMultibulk is the most elements one request may have; 0 means
+	// Redis's INT_MAX.
+	MaxMultibulk int64
 
 	// ExpireEvery is the active expiry period per loop (Redis hz 10: 100ms).
 	ExpireEvery time.Duration
@@ -114,6 +120,11 @@ func (c *Config) setDefaults() error {
 	if c.Node == nil {
 		c.Node = command.NewNode()
 	}
+	if c.MaxBulkLen > 0 {
+		nc := *c.Node.Config()
+		nc.ProtoMaxBulkLen = c.MaxBulkLen
+		c.Node.SetConfig(nc)
+	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -126,9 +137,6 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxClients, 10000)
 	def(&c.MaxQueryBuffer, 1<<30)
 	def(&c.ExpireBudget, 200)
-	if c.MaxBulkLen <= 0 {
-		c.MaxBulkLen = 512 << 20
-	}
 	if c.ExpireEvery <= 0 {
 		c.ExpireEvery = 100 * time.Millisecond
 	}

@@ -165,9 +165,9 @@ func newLoop(s *Server, i int) *loop {
 		tcpFD: -1,
 		udpFD: -1,
 		limits: resp.Limits{
-			MaxBulkLen:     s.cfg.MaxBulkLen,
 			MaxInline:      resp.DefaultLimits.MaxInline,
 			MaxQueryBuffer: s.cfg.MaxQueryBuffer,
+			MaxMultibulk:   s.cfg.MaxMultibulk,
 		},
 	}
 	for j := range l.peers {

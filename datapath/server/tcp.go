@@ -124,7 +124,7 @@ func (l *loop) process(tc *tconn) {
 		lim := l.limits
 		lim.Unauthenticated = !tc.sess.Authenticated() // Redis's stricter limits before AUTH
 		// CONFIG SET proto-max-bulk-len applies to the next request, as in Redis.
-		lim.MaxBulkLen = min(lim.MaxBulkLen, l.srv.cfg.Node.Config().ProtoMaxBulkLen)
+		lim.MaxBulkLen = l.srv.cfg.Node.Config().ProtoMaxBulkLen
 		args, n, err := resp.Parse(buf[off:], l.args[:0], lim)
 		if err != nil {
 			var perr resp.Error

@@ -248,3 +248,37 @@ func TestScanWalksEveryLoop(t *testing.T) {
 	}
 	t.Logf("%d SCAN calls; cross-loop sends per loop %v", calls, per)
 }
+
+// TestConfiguredLimits: MaxMultibulk and MaxBulkLen from the configuration
+// (the agent's --max-multibulk-len and --proto-max-bulk-len) apply, and
+// CONFIG SET can raise proto-max-bulk-len past its starting value.
+func TestConfiguredLimits(t *testing.T) {
+	ns := testenv.NewNetns(t, "limits")
+	startIn(t, ns, Config{TCPAddr: "127.0.0.1:7307", Loops: 2, MaxMultibulk: 4, MaxBulkLen: 1 << 20})
+	c := dialIn(t, ns, "127.0.0.1:7307", 0)
+	if got := c.do("CONFIG", "GET", "proto-max-bulk-len"); got != "*2|$18|proto-max-bulk-len|$7|1048576" {
+		t.Fatalf("CONFIG GET proto-max-bulk-len = %q", got)
+	}
+	c.send([]byte("*2\r\n$3\r\nGET\r\n$1048577\r\n"))
+	if got := c.read(); got != "-ERR Protocol error: invalid bulk length" {
+		t.Fatalf("bulk past the start value: %q", got)
+	}
+
+	c = dialIn(t, ns, "127.0.0.1:7307", 0)
+	if got := c.do("CONFIG", "SET", "proto-max-bulk-len", "2097152"); got != "+OK" {
+		t.Fatalf("CONFIG SET = %q", got)
+	}
+	big := strings.Repeat("x", 1<<20+1)
+	if got := c.do("SET", "{big}", big); got != "+OK" {
+		t.Fatalf("SET of a bulk CONFIG SET allowed: %q", got)
+	}
+	// CONFIG SET above had 4 elements: at the limit. 5 is past it.
+	c.send(cmd("MSET", "{a}1", "x", "{a}2", "y"))
+	if got := c.read(); got != "-ERR Protocol error: invalid multibulk length" {
+		t.Fatalf("5-element request = %q", got)
+	}
+	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		t.Fatalf("after a protocol error: read err %v, want EOF", err)
+	}
+}
