@@ -71,8 +71,9 @@ var DefaultLimits = Limits{
 }
 
 // Parse parses one request from the start of buf and appends its arguments
-// to args[:0]. The arguments alias buf; quoted inline arguments are
-// unescaped in place, so buf is modified.
+// to args[:0]. The arguments alias buf, except quoted inline arguments,
+// which are unescaped into new slices: buf is never modified, so parsing the
+// same bytes again (a stalled request) gives the same arguments.
 //
 // It returns the arguments and the number of bytes consumed. n == 0 with a
 // nil error means buf holds no complete request yet. n > 0 with no
@@ -224,9 +225,10 @@ func unhex(c byte) byte {
 }
 
 // SplitArgs splits line like Redis's sdssplitargs and appends the arguments
-// to out. Unquoted arguments alias line; quoted ones are unescaped in place
-// (an unescaped argument is never longer than its source), so line is
-// modified. Like sdssplitargs, which works on a C string, it stops at the
+// to out. Unquoted arguments alias line; a quoted one is unescaped into a new
+// slice. line is never modified, so a request a server could not serve yet
+// parses the same when it is read again (quoted inline arguments come from
+// humans at a terminal: the allocation is off the hot path). Like sdssplitargs, which works on a C string, it stops at the
 // first NUL byte. ok is false on unbalanced quotes or a closing quote not
 // followed by a space.
 func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
@@ -258,7 +260,7 @@ func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
 			p = q
 			continue
 		}
-		start, w := p, q // argument bytes are written at w, read at p
+		arg := append([]byte(nil), line[p:q]...) // the part before the first quote
 		p = q
 		inq, insq, done := false, false, false
 		for !done {
@@ -267,26 +269,24 @@ func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
 			case inq:
 				switch {
 				case c == '\\' && at(p+1) == 'x' && isHex(at(p+2)) && isHex(at(p+3)):
-					line[w] = unhex(at(p+2))<<4 | unhex(at(p+3))
-					w++
+					arg = append(arg, unhex(at(p+2))<<4|unhex(at(p+3)))
 					p += 3
 				case c == '\\' && at(p+1) != 0:
 					p++
 					switch e := line[p]; e {
 					case 'n':
-						line[w] = '\n'
+						arg = append(arg, '\n')
 					case 'r':
-						line[w] = '\r'
+						arg = append(arg, '\r')
 					case 't':
-						line[w] = '\t'
+						arg = append(arg, '\t')
 					case 'b':
-						line[w] = '\b'
+						arg = append(arg, '\b')
 					case 'a':
-						line[w] = '\a'
+						arg = append(arg, '\a')
 					default:
-						line[w] = e
+						arg = append(arg, e)
 					}
-					w++
 				case c == '"':
 					if n := at(p + 1); n != 0 && !isSpace(n) {
 						return out, false
@@ -295,15 +295,13 @@ func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
 				case c == 0:
 					return out, false
 				default:
-					line[w] = c
-					w++
+					arg = append(arg, c)
 				}
 			case insq:
 				switch {
 				case c == '\\' && at(p+1) == '\'':
 					p++
-					line[w] = '\''
-					w++
+					arg = append(arg, '\'')
 				case c == '\'':
 					if n := at(p + 1); n != 0 && !isSpace(n) {
 						return out, false
@@ -312,8 +310,7 @@ func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
 				case c == 0:
 					return out, false
 				default:
-					line[w] = c
-					w++
+					arg = append(arg, c)
 				}
 			default:
 				switch c {
@@ -324,15 +321,14 @@ func SplitArgs(line []byte, out [][]byte) (_ [][]byte, ok bool) {
 				case '\'':
 					insq = true
 				default:
-					line[w] = c
-					w++
+					arg = append(arg, c)
 				}
 			}
 			if p < len(line) {
 				p++
 			}
 		}
-		out = append(out, line[start:w:w])
+		out = append(out, arg)
 	}
 }
 

@@ -278,3 +278,22 @@ func TestParseMultibulkLimit(t *testing.T) {
 		}
 	}
 }
+
+// A server that cannot serve a request yet leaves its bytes in the buffer
+// and parses them again later: parsing must not change them.
+func TestParseLeavesInputUnchanged(t *testing.T) {
+	in := "MGET \"k\\x30\" 'k1' \"a b\"\r\n"
+	buf := []byte(in)
+	for range 2 {
+		args, n, err := Parse(buf, nil, DefaultLimits)
+		if err != nil || n != len(in) {
+			t.Fatalf("Parse = %q, %d, %v", args, n, err)
+		}
+		if got := fmt.Sprintf("%q", args); got != `["MGET" "k0" "k1" "a b"]` {
+			t.Fatalf("args = %s", got)
+		}
+		if string(buf) != in {
+			t.Fatalf("Parse modified its input: %q", buf)
+		}
+	}
+}
