@@ -62,6 +62,8 @@ type Session struct {
 	usersSeen     *userTable // the table userSeen was looked up in
 	userSeen      *User
 
+	internal bool // NewInternalSession: not counted as a client
+
 	multi    bool
 	multiErr bool // a command was rejected while queueing: EXEC aborts
 	queue    [][][]byte
@@ -79,11 +81,26 @@ type watchedKey struct {
 // NewSession opens a session on node. It starts authenticated as the
 // default user when that user needs no password, as in Redis.
 func NewSession(n *Node) *Session {
-	s := &Session{Node: n, ID: n.nextID.Add(1), user: "default"}
+	s := newSession(n)
+	s.ID = n.nextID.Add(1)
+	n.clients.Add(1)
+	return s
+}
+
+// NewInternalSession opens a session a server runs other connections'
+// requests with (e.g. requests forwarded between event loops). It is not a
+// client: it takes no client id and INFO's connected_clients leaves it out.
+func NewInternalSession(n *Node) *Session {
+	s := newSession(n)
+	s.internal = true
+	return s
+}
+
+func newSession(n *Node) *Session {
+	s := &Session{Node: n, user: "default"}
 	if u := n.users.Load().get("default"); u != nil && u.On && u.NoPass {
 		s.authenticated = true
 	}
-	n.clients.Add(1)
 	return s
 }
 
@@ -97,7 +114,9 @@ func (s *Session) Close() {
 	s.unwatchAll()
 	s.queue = nil
 	s.multi = false
-	s.Node.clients.Add(-1)
+	if !s.internal {
+		s.Node.clients.Add(-1)
+	}
 }
 
 // User returns the name of the session's user.

@@ -172,10 +172,10 @@ func newLoop(s *Server, i int) *loop {
 	}
 	for j := range l.peers {
 		if j != i {
-			l.peers[j].sess = command.NewSession(s.cfg.Node)
+			l.peers[j].sess = command.NewInternalSession(s.cfg.Node)
 		}
 	}
-	l.txSess = command.NewSession(s.cfg.Node)
+	l.txSess = command.NewInternalSession(s.cfg.Node)
 	l.holds = make(map[uint64]hold)
 	l.resv = make(map[uint64]struct{})
 	l.defq = make([]deferred, 0, s.cfg.DeferCap)

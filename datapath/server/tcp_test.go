@@ -282,3 +282,14 @@ func TestConfiguredLimits(t *testing.T) {
 		t.Fatalf("after a protocol error: read err %v, want EOF", err)
 	}
 }
+
+// TestConnectedClientsCountsClientsOnly: the sessions loops keep for each
+// other's forwarded requests are not clients.
+func TestConnectedClientsCountsClientsOnly(t *testing.T) {
+	ns := testenv.NewNetns(t, "clients")
+	startIn(t, ns, Config{TCPAddr: "127.0.0.1:7308", Loops: 3})
+	c := dialIn(t, ns, "127.0.0.1:7308", 0)
+	if got := c.do("INFO", "clients"); !strings.Contains(got, "connected_clients:1\r\n") && !strings.Contains(got, "connected_clients:1|") {
+		t.Fatalf("INFO clients with one client, 3 loops: %q", got)
+	}
+}
