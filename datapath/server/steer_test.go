@@ -192,22 +192,25 @@ func TestSteeringWithoutProgram(t *testing.T) {
 		t.Errorf("without the program: %d non-owner datagrams, %d forwarded; want > 0 and equal", nonOwner, forwarded)
 	}
 	// A malformed datagram is a counted drop, not a reply.
+	totalDrops := func() (n uint64) {
+		for _, ls := range s.Stats() {
+			n += ls.Drops
+		}
+		return n
+	}
+	before := totalDrops()
 	u := udpDialIn(t, ns, addr)
 	if _, err := u.c.Write([]byte("not a datagram of ours")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var drops uint64
-		for _, ls := range s.Stats() {
-			drops += ls.Drops
-		}
-		if drops == 1 {
-			break
-		}
+	for totalDrops() == before {
 		if time.Now().After(deadline) {
-			t.Fatalf("drops = %d, want 1", drops)
+			t.Fatal("the malformed datagram was not counted as a drop")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if got := totalDrops() - before; got != 1 {
+		t.Fatalf("one malformed datagram moved drops by %d", got)
 	}
 }

@@ -173,9 +173,15 @@ func TestCrossLoopTxMatchesRedis(t *testing.T) {
 	// A watched key that expires aborts EXEC (Redis 7.0).
 	for _, a := range []string{redis, addr} {
 		c := dialRoot(t, a)
-		c.do("SET", k[1], "v", "PX", "30")
+		// 1 s leaves a loaded machine time to WATCH before the expiry;
+		// then wait until the key is gone rather than for a fixed time.
+		c.do("SET", k[1], "v", "PX", "1000")
 		c.do("WATCH", k[1])
-		time.Sleep(60 * time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); c.do("PTTL", k[1]) != ":-2"; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: watched key did not expire", a)
+			}
+		}
 		c.do("MULTI")
 		c.do("SET", k[0], "1")
 		c.do("SET", k[2], "1")
