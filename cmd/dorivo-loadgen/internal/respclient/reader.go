@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/dorivo/dorivo/datapath/resp"
 	"io"
 )
 
@@ -143,8 +144,7 @@ func (r *Reader) line() ([]byte, error) {
 	return line[:len(line)-2], nil
 }
 
-// noEOF turns an EOF inside a reply into io.ErrUnexpectedEOF; a clean EOF
-// between replies stays io.EOF only when nothing of the reply was read.
+// noEOF turns an EOF inside a reply into io.ErrUnexpectedEOF.
 func noEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
@@ -152,26 +152,12 @@ func noEOF(err error) error {
 	return err
 }
 
-// parseInt parses a decimal integer as Redis writes it. Hand-written
-// because strconv.ParseInt on a converted string allocates for its error.
+// parseInt parses a decimal integer as Redis writes it, with the server's
+// own parser (resp.ParseInt: string2ll's rules, no allocation).
 func parseInt(b []byte) (int64, error) {
-	neg := len(b) > 0 && b[0] == '-'
-	digits := b
-	if neg {
-		digits = b[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
+	n, ok := resp.ParseInt(b)
+	if !ok {
 		return 0, fmt.Errorf("%w: bad integer %q", ErrProtocol, b)
-	}
-	var n int64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%w: bad integer %q", ErrProtocol, b)
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
 	}
 	return n, nil
 }

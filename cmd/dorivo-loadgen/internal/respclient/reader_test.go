@@ -14,7 +14,7 @@ import (
 )
 
 func TestReadReplyKinds(t *testing.T) {
-	in := "+OK\r\n-ERR wrong\r\n:42\r\n:-7\r\n$5\r\nhello\r\n$0\r\n\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n*-1\r\n+\r\n"
+	in := "+OK\r\n-ERR wrong\r\n:42\r\n:-7\r\n:9223372036854775807\r\n:-9223372036854775808\r\n$5\r\nhello\r\n$0\r\n\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n*-1\r\n+\r\n"
 	r := NewReader(strings.NewReader(in))
 	want := []struct {
 		kind Kind
@@ -26,6 +26,8 @@ func TestReadReplyKinds(t *testing.T) {
 		{Error, "ERR wrong", 0, false},
 		{Integer, "", 42, false},
 		{Integer, "", -7, false},
+		{Integer, "", 9223372036854775807, false}, // INCR's largest reply
+		{Integer, "", -9223372036854775808, false},
 		{Bulk, "hello", 0, false},
 		{Bulk, "", 0, false},
 		{Bulk, "", 0, true},
