@@ -22,8 +22,9 @@
 // on each loop is a bootstrap: after the engine starts it registers a
 // connection to a private loopback listener with Engine.Register, whose
 // OnOpen runs on the loop thread (locked by WithLockOSThread). There the loop
-// pins itself to CPU i mod NumCPU and records its gnet.EventLoop handle,
-// which the rings' doorbells need. Start returns once every loop did this.
+// pins itself to the i-th CPU (mod their count) of the affinity mask New
+// found, and records its gnet.EventLoop handle, which the rings' doorbells
+// need. Start returns once every loop did this.
 //
 // Cross-loop work. Every ordered pair of loops (i, j) has a request ring
 // i->j and a reply ring j->i, each with a byte arena (package ring). A loop

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -282,7 +281,7 @@ func (l *loop) OnTick() (time.Duration, gnet.Action) {
 func (l *loop) boot(c gnet.Conn) {
 	var err error
 	if !l.srv.cfg.NoPin {
-		cpu := l.idx % runtime.NumCPU()
+		cpu := l.srv.cpus[l.idx%len(l.srv.cpus)]
 		if err = pin(cpu); err == nil {
 			l.stats.cpu.Store(int64(cpu))
 		} else {

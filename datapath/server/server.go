@@ -31,10 +31,10 @@ type Server struct {
 	// scanNext[o] is the first slot after loop o's range (0: o is last);
 	// nil when the table is not in ascending ranges and SCAN stays local.
 	scanNext []uint64
+	// cpus are the CPUs the process may run on (its affinity mask at New):
+	// loop i pins itself to cpus[i % len(cpus)].
+	cpus     []int
 	wg       sync.WaitGroup
-	runErr   []error
-	// started is set once Start succeeded; stopOnce guards Stop.
-	started  bool
 	stopOnce sync.Once
 	stopping atomic.Bool
 	// died is closed when an engine exits without Stop (gnet ends an
@@ -90,6 +90,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, died: make(chan struct{})}
+	if !cfg.NoPin {
+		var err error
+		if s.cpus, err = allowedCPUs(); err != nil {
+			return nil, err
+		}
+	}
 	n := cfg.Loops
 	s.loops = make([]*loop, n)
 	for i := range n {
@@ -191,7 +197,6 @@ func (s *Server) Start() error {
 	if s.cfg.UDPAddr != "" {
 		addrs = append(addrs, "udp://"+s.cfg.UDPAddr)
 	}
-	s.runErr = make([]error, len(s.loops))
 	for _, l := range s.loops {
 		booted := make(chan error, 1)
 		l.booted = booted
@@ -210,7 +215,6 @@ func (s *Server) Start() error {
 				gnet.WithTicker(true),
 				gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 			)
-			s.runErr[l.idx] = err
 			if !s.stopping.Load() {
 				s.dieOnce.Do(func() {
 					s.dieErr = fmt.Errorf("server: loop %d engine exited unexpectedly (err %v): its slots are unserved", l.idx, err)
@@ -241,7 +245,6 @@ func (s *Server) Start() error {
 			return fmt.Errorf("server: loop %d did not bootstrap within 10s", l.idx)
 		}
 	}
-	s.started = true
 	return nil
 }
 
@@ -359,6 +362,25 @@ func (s *Server) RunOnLoop(ctx context.Context, i int, fn func()) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// allowedCPUs lists the CPUs in the calling thread's affinity mask, which a
+// cpuset cgroup or taskset may have narrowed: pinning outside it fails.
+func allowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("server: sched_getaffinity: %w", err)
+	}
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if len(cpus) == 0 {
+		return nil, fmt.Errorf("server: empty CPU affinity mask")
+	}
+	return cpus, nil
 }
 
 // pin binds the calling thread to cpu.

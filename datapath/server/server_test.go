@@ -19,7 +19,7 @@ import (
 )
 
 // TestLoopsArePinned checks, from inside a callback on each loop's thread,
-// that the thread's affinity is exactly CPU i mod NumCPU, and that a TCP
+// that the thread's affinity is exactly the i-th allowed CPU, and that a TCP
 // connection's callbacks run on that same pinned thread.
 func TestLoopsArePinned(t *testing.T) {
 	ns := testenv.NewNetns(t, "pin")
@@ -144,6 +144,54 @@ func TestStartFailsCleanly(t *testing.T) {
 	for _, bad := range []Config{{}, {TCPAddr: "127.0.0.1:0"}, {TCPAddr: ":1", Loops: 300}} {
 		if _, err := New(bad); err == nil {
 			t.Errorf("New(%+v) succeeded", bad)
+		}
+	}
+}
+
+// TestLoopsPinWithinAffinityMask: under a narrowed affinity mask (a cpuset
+// cgroup, taskset) loops pin to the CPUs of the mask, not to 0..n-1.
+func TestLoopsPinWithinAffinityMask(t *testing.T) {
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	last := -1
+	for c := range len(all) * 64 {
+		if all.IsSet(c) {
+			last = c
+		}
+	}
+	if last < 1 {
+		t.Skip("needs a CPU other than 0 to narrow the mask to")
+	}
+	ns := testenv.NewNetns(t, "pinmask")
+	var s *Server
+	var err error
+	ns.Do(t, func() { // a locked thread that dies with the goroutine: the mask does not leak
+		var only unix.CPUSet
+		only.Set(last)
+		if err = unix.SchedSetaffinity(0, &only); err != nil {
+			return
+		}
+		if s, err = New(Config{TCPAddr: "127.0.0.1:7109", Loops: 2}); err == nil {
+			err = s.Start()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	for i := range 2 {
+		var set unix.CPUSet
+		var gerr error
+		if err := s.RunOnLoop(context.Background(), i, func() { gerr = unix.SchedGetaffinity(0, &set) }); err != nil {
+			t.Fatal(err)
+		}
+		if gerr != nil {
+			t.Fatalf("loop %d: sched_getaffinity: %v", i, gerr)
+		}
+		if set.Count() != 1 || !set.IsSet(last) {
+			t.Errorf("loop %d: affinity has %d CPUs (CPU %d set: %v), want only CPU %d of the mask", i, set.Count(), last, set.IsSet(last), last)
 		}
 	}
 }
