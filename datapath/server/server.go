@@ -91,10 +91,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, died: make(chan struct{})}
 	if !cfg.NoPin {
-		var err error
-		if s.cpus, err = allowedCPUs(); err != nil {
-			return nil, err
+		if processCPUsErr != nil {
+			return nil, processCPUsErr
 		}
+		s.cpus = processCPUs
 	}
 	n := cfg.Loops
 	s.loops = make([]*loop, n)
@@ -364,8 +364,13 @@ func (s *Server) RunOnLoop(ctx context.Context, i int, fn func()) error {
 	}
 }
 
-// allowedCPUs lists the CPUs in the calling thread's affinity mask, which a
-// cpuset cgroup or taskset may have narrowed: pinning outside it fails.
+// processCPUs are the CPUs the process may run on, read once at start-up on
+// the main thread: taskset or a cpuset cgroup may have narrowed them, and
+// pinning outside them fails. Read later, a thread's mask may be a pinned
+// loop's, which the threads it spawns inherit.
+var processCPUs, processCPUsErr = allowedCPUs()
+
+// allowedCPUs lists the CPUs in the calling thread's affinity mask.
 func allowedCPUs() ([]int, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {

@@ -148,32 +148,33 @@ func TestStartFailsCleanly(t *testing.T) {
 	}
 }
 
-// TestLoopsPinWithinAffinityMask: under a narrowed affinity mask (a cpuset
-// cgroup, taskset) loops pin to the CPUs of the mask, not to 0..n-1.
+// TestLoopsPinWithinAffinityMask: loops pin to the CPUs of the process's
+// affinity mask (narrowed by taskset or a cpuset cgroup), not to 0..n-1.
 func TestLoopsPinWithinAffinityMask(t *testing.T) {
-	var all unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &all); err != nil {
-		t.Fatal(err)
-	}
-	last := -1
-	for c := range len(all) * 64 {
-		if all.IsSet(c) {
-			last = c
-		}
-	}
+	last := processCPUs[len(processCPUs)-1]
 	if last < 1 {
 		t.Skip("needs a CPU other than 0 to narrow the mask to")
 	}
-	ns := testenv.NewNetns(t, "pinmask")
-	var s *Server
+	// allowedCPUs reads the mask it is called under.
+	var got []int
 	var err error
-	ns.Do(t, func() { // a locked thread that dies with the goroutine: the mask does not leak
+	testenv.NewNetns(t, "pinmask").Do(t, func() { // a locked thread that dies with the goroutine: the mask does not leak
 		var only unix.CPUSet
 		only.Set(last)
-		if err = unix.SchedSetaffinity(0, &only); err != nil {
-			return
+		if err = unix.SchedSetaffinity(0, &only); err == nil {
+			got, err = allowedCPUs()
 		}
+	})
+	if err != nil || len(got) != 1 || got[0] != last {
+		t.Fatalf("allowedCPUs under mask {%d} = %v, %v", last, got, err)
+	}
+
+	// The loops pin within the mask New found.
+	ns := testenv.NewNetns(t, "pinmask2")
+	var s *Server
+	ns.Do(t, func() {
 		if s, err = New(Config{TCPAddr: "127.0.0.1:7109", Loops: 2}); err == nil {
+			s.cpus = []int{last}
 			err = s.Start()
 		}
 	})
