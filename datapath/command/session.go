@@ -96,6 +96,19 @@ func NewInternalSession(n *Node) *Session {
 	return s
 }
 
+// ActAs makes an internal session run the next requests as user, already
+// authenticated: the connection that sent them authenticated as that user on
+// its own loop. Its permissions and key patterns apply as on that loop.
+func (s *Session) ActAs(user string) {
+	if !s.internal {
+		panic("command: ActAs on a client session")
+	}
+	if s.user != user {
+		s.user, s.usersSeen, s.userSeen = user, nil, nil
+	}
+	s.authenticated = true
+}
+
 func newSession(n *Node) *Session {
 	s := &Session{Node: n, user: "default"}
 	if u := n.users.Load().get("default"); u != nil && u.On && u.NoPass {

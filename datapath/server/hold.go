@@ -97,7 +97,7 @@ func (l *loop) mustWait(m *msg) bool {
 		return false
 	}
 	switch m.kind {
-	case mReq, mReqSess:
+	case mReq, mReqSess, mReqAs:
 		args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
 		l.args = args[:0]
 		l.keys = command.Keys(args, l.keys[:0])

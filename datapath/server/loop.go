@@ -25,6 +25,9 @@ const (
 	mReq msgKind = iota + 1
 	// mReqSess: a RESP request to run with the origin's session (handoff).
 	mReqSess
+	// mReqAs: a RESP request to run as user (a broadcast's remote part: the
+	// client's ACL and key patterns apply on every loop).
+	mReqAs
 	// mReply: the reply bytes (buf) for conn's reply slot seq.
 	mReply
 	// mDatagram: a datagram (buf) from addr, answered by the owner itself.
@@ -54,6 +57,7 @@ type msg struct {
 	conn *tconn
 	seq  uint64
 	sess *command.Session
+	user string // mReqAs
 	buf  []byte
 	// end is the arena position that frees buf (heap buffers: none).
 	end  uint64
@@ -80,8 +84,9 @@ type peer struct {
 	// credits is how many of my requests to j await a reply; it never
 	// exceeds the reply ring's capacity, so j can always reply.
 	credits int
-	// sess runs j's forwarded requests on my keyspace.
-	sess *command.Session
+	// sess runs j's forwarded requests on my keyspace; asSess runs j's
+	// mReqAs requests, acting as their user.
+	sess, asSess *command.Session
 }
 
 // loop is one event loop: a gnet engine with a single loop, its keyspace
@@ -172,6 +177,7 @@ func newLoop(s *Server, i int) *loop {
 	for j := range l.peers {
 		if j != i {
 			l.peers[j].sess = command.NewInternalSession(s.cfg.Node)
+			l.peers[j].asSess = command.NewInternalSession(s.cfg.Node)
 		}
 	}
 	l.txSess = command.NewInternalSession(s.cfg.Node)

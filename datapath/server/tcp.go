@@ -581,13 +581,18 @@ func (l *loop) room(o, size int) bool {
 // sendReq stages request args to loop o for tc's reply slot seq. room(o)
 // must have said yes.
 func (l *loop) sendReq(tc *tconn, o int, seq uint64, args [][]byte, handoff bool, rw *rwatch) {
-	p := &l.peers[o]
 	m := msg{kind: mReq, conn: tc, seq: seq, rw: rw}
 	if handoff {
 		m.kind, m.sess = mReqSess, tc.sess
 	}
-	if err := stageTo(p.reqOut, p.reqOutA, &m, cmdLen(args), func(b []byte) { encode(b, args) }); err != nil {
-		panic("server: sendReq without room: " + err.Error()) // room() was checked
+	l.stageReq(o, &m, args)
+}
+
+// stageReq stages request m carrying args to loop o, spending a credit.
+func (l *loop) stageReq(o int, m *msg, args [][]byte) {
+	p := &l.peers[o]
+	if err := stageTo(p.reqOut, p.reqOutA, m, cmdLen(args), func(b []byte) { encode(b, args) }); err != nil {
+		panic("server: request without room: " + err.Error()) // room() was checked
 	}
 	p.credits++
 	l.stats.crossSent.Add(1)
@@ -616,8 +621,9 @@ type ownerGroup struct {
 
 // broadcast runs args on every loop and merges the replies. The local part
 // runs first with the client's session: if it is refused (auth, ACL, syntax)
-// that error is the reply and nothing is sent; otherwise the other loops
-// run it with their scratch sessions, so the session is never shared.
+// that error is the reply and nothing is sent; otherwise the other loops run
+// it as the client's user (mReqAs), so its key patterns filter KEYS there
+// too, and the session itself is never shared.
 func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
 	if len(l.peers) == 1 {
 		l.execLocal(tc, args)
@@ -639,7 +645,7 @@ func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
 	l.part(tc, seq, l.idx, l.reply)
 	for o := range l.peers {
 		if o != l.idx {
-			l.sendReq(tc, o, seq, args, false, nil)
+			l.stageReq(o, &msg{kind: mReqAs, conn: tc, seq: seq, user: tc.sess.User()}, args)
 		}
 	}
 	return true

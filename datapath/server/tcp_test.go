@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,56 @@ func TestConnectedClientsCountsClientsOnly(t *testing.T) {
 	c := dialIn(t, ns, "127.0.0.1:7308", 0)
 	if got := c.do("INFO", "clients"); !strings.Contains(got, "connected_clients:1\r\n") && !strings.Contains(got, "connected_clients:1|") {
 		t.Fatalf("INFO clients with one client, 3 loops: %q", got)
+	}
+}
+
+// TestBroadcastRunsAsTheClientsUser: KEYS, DBSIZE and FLUSHALL run on every
+// loop as the client's user. A tenant's KEYS lists only its own keys on
+// every loop, and an admin's FLUSHALL is not refused on remote loops by the
+// default user's rules.
+func TestBroadcastRunsAsTheClientsUser(t *testing.T) {
+	ns := testenv.NewNetns(t, "bcast")
+	s := startIn(t, ns, Config{TCPAddr: "127.0.0.1:7309", Loops: 2})
+	root := dialIn(t, ns, "127.0.0.1:7309", 0)
+	own := "{acme}:k" // on whichever loop owns acme's slot
+	var others []string
+	for o := range 2 {
+		k, _ := keyOwnedBy(s, "other", o, 0)
+		others = append(others, k)
+	}
+	for _, k := range append([]string{own}, others...) {
+		if got := root.do("SET", k, "v"); got != "+OK" {
+			t.Fatalf("SET %s = %q", k, got)
+		}
+	}
+	for _, c := range [][]string{
+		{"ACL", "SETUSER", "acme", "on", ">pw", "~{acme}*", "+@all", "-@dangerous", "+keys"},
+		{"ACL", "SETUSER", "admin", "on", ">pw", "~*", "+@all"},
+		{"ACL", "SETUSER", "default", "-flushall", "-keys"},
+	} {
+		if got := root.do(c...); got != "+OK" {
+			t.Fatalf("%v = %q", c, got)
+		}
+	}
+	// Whichever loop a connection lands on, the other loop holds a key of
+	// others: a remote part run as the default user would list it.
+	for range 2 {
+		c := dialIn(t, ns, "127.0.0.1:7309", 0)
+		if got := c.do("AUTH", "acme", "pw"); got != "+OK" {
+			t.Fatalf("AUTH acme = %q", got)
+		}
+		if got := c.do("KEYS", "*"); got != "*1|$"+strconv.Itoa(len(own))+"|"+own {
+			t.Fatalf("tenant KEYS * = %q, want only %s", got, own)
+		}
+	}
+	admin := dialIn(t, ns, "127.0.0.1:7309", 0)
+	if got := admin.do("AUTH", "admin", "pw"); got != "+OK" {
+		t.Fatalf("AUTH admin = %q", got)
+	}
+	if got := admin.do("FLUSHALL"); got != "+OK" {
+		t.Fatalf("admin FLUSHALL = %q", got)
+	}
+	if got := admin.do("DBSIZE"); got != ":0" {
+		t.Fatalf("DBSIZE after FLUSHALL = %q", got)
 	}
 }

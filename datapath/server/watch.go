@@ -131,13 +131,7 @@ func (l *loop) dispatchWatch(tc *tconn, args [][]byte) bool {
 	tc.push(mergeOK, remote)
 	for o := range l.group {
 		if g := &l.group[o]; g.used && o != l.idx {
-			p := &l.peers[o]
-			m := msg{kind: mWatch, conn: tc, seq: seq, rw: tc.rwOf(o, n)}
-			if err := stageTo(p.reqOut, p.reqOutA, &m, cmdLen(g.args), func(b []byte) { encode(b, g.args) }); err != nil {
-				panic("server: watch without room: " + err.Error())
-			}
-			p.credits++
-			l.stats.crossSent.Add(1)
+			l.stageReq(o, &msg{kind: mWatch, conn: tc, seq: seq, rw: tc.rwOf(o, n)}, g.args)
 		}
 	}
 	return true

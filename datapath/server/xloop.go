@@ -43,12 +43,16 @@ func (l *loop) serveMsg(j int, m *msg) {
 	p := &l.peers[j]
 	r := msg{conn: m.conn, seq: m.seq}
 	switch m.kind {
-	case mReq, mReqSess:
+	case mReq, mReqSess, mReqAs:
 		args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
 		l.args = args[:0]
 		sess := p.sess
-		if m.kind == mReqSess {
+		switch m.kind {
+		case mReqSess:
 			sess = m.sess
+		case mReqAs:
+			sess = p.asSess
+			sess.ActAs(m.user)
 		}
 		if m.rw != nil && l.watchDirty(m.rw) {
 			sess.SetWatchDirty() // a handed-over EXEC watching keys here
