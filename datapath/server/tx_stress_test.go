@@ -492,3 +492,38 @@ func TestHeldKeyDatagrams(t *testing.T) {
 		t.Fatalf("MGET after release = %q", got)
 	}
 }
+
+// TestCrossLoopExecRunsKeylessCommandsAfterClose: a cross-loop transaction
+// whose client closed commits whole, its keyless commands (run on the
+// coordinator while building the reply) included.
+func TestCrossLoopExecRunsKeylessCommandsAfterClose(t *testing.T) {
+	s, addr := startRoot(t, Config{Loops: 2})
+	var keys []string
+	for o := range 2 {
+		tag, _ := keyOwnedBy(s, "keyless-", o, 0)
+		keys = append(keys, "{"+tag+"}n")
+	}
+	const clients = 30
+	for i := range clients {
+		c := dialRoot(t, addr)
+		b := cmd("MULTI")
+		b = append(b, cmd("INCR", keys[0])...)
+		b = append(b, cmd("INCR", keys[1])...)
+		b = append(b, cmd("ACL", "SETUSER", fmt.Sprintf("gone%d", i), "on")...)
+		b = append(b, cmd("EXEC")...)
+		c.send(b)
+		c.c.Close()
+	}
+	c := dialRoot(t, addr)
+	for deadline := time.Now().Add(10 * time.Second); c.do("GET", keys[1]) != fmt.Sprintf("$2|%d", clients); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("counter = %q after %d transactions", c.do("GET", keys[1]), clients)
+		}
+	}
+	users := c.do("ACL", "USERS")
+	for i := range clients {
+		if !strings.Contains(users, fmt.Sprintf("|gone%d|", i)) && !strings.HasSuffix(users, fmt.Sprintf("|gone%d", i)) {
+			t.Errorf("transaction %d committed its INCRs but not its ACL SETUSER: users %q", i, users)
+		}
+	}
+}

@@ -518,7 +518,11 @@ func (l *loop) replyTx(x *xtx) {
 	}
 	x.replied = true
 	tc := x.tc
-	if !tc.closed {
+	if tc.closed {
+		// The client is gone but the transaction commits whole: building
+		// its reply is what runs its keyless commands on the coordinator.
+		_ = l.txReply(x, nil) // rare: allocates
+	} else {
 		e := tc.slot(x.seq)
 		e.buf = l.txReply(x, e.buf[:0])
 		e.done = true
@@ -558,9 +562,6 @@ func (l *loop) cmdReply(x *xtx, i int, b []byte) []byte {
 	case pl.err != "":
 		return resp.AppendError(b, pl.err)
 	case pl.owner == -1:
-		if x.tc.closed {
-			return b
-		}
 		return l.execChecked(x.tc.sess, x.cmds[i], b)
 	case pl.owner >= 0:
 		return append(b, x.parts[pl.owner].nextReply()...)
