@@ -129,7 +129,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.StringVar(&o.configFile, "config", "", "JSON file with tenants, quotas and allow prefixes, re-read on SIGHUP")
 	fs.Var(listValue[agentconfig.Quota]{&o.cfg.Quotas, agentconfig.ParseQuota}, "quota", "tenant token bucket TENANT=RATE[:BURST] in datagrams/s (repeatable)")
 	fs.Var(listValue[netip.Prefix]{&o.cfg.Allow, agentconfig.ParseAllow}, "allow", "admit UDP datagrams only from this CIDR (repeatable; none admits all)")
-	fs.Var(listValue[string]{&o.cfg.Tenants, func(s string) (string, error) { return s, checkTenant(s) }}, "tenant", "name a tenant tag for status and metrics (repeatable)")
+	fs.Var(listValue[string]{&o.cfg.Tenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "tenant", "name a tenant tag for status and metrics (repeatable)")
 	if err := parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -150,13 +150,6 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 		return nil, errUsage
 	}
 	return o, nil
-}
-
-func checkTenant(s string) error {
-	if len(s) == 0 || len(s) > agentconfig.MaxTagLen {
-		return fmt.Errorf("tenant tag %q must be 1 to %d bytes", s, agentconfig.MaxTagLen)
-	}
-	return nil
 }
 
 // config returns the flags' configuration merged with the current

@@ -16,7 +16,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	configFile := fs.String("config", "", "the agent's JSON config file, to name tenant slots")
 	var c agentconfig.Config
-	fs.Var(listValue[string]{&c.Tenants, func(s string) (string, error) { return s, checkTenant(s) }}, "tenant", "name a tenant tag (repeatable)")
+	fs.Var(listValue[string]{&c.Tenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "tenant", "name a tenant tag (repeatable)")
 	fs.Var(listValue[agentconfig.Quota]{&c.Quotas, agentconfig.ParseQuota}, "quota", "the agent's --quota values, to name tenant slots (repeatable)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err

@@ -72,7 +72,7 @@ func ParseQuota(s string) (Quota, error) {
 }
 
 func (q *Quota) check() error {
-	if err := checkTag(q.Tenant); err != nil {
+	if err := CheckTag(q.Tenant); err != nil {
 		return err
 	}
 	if q.Rate == 0 {
@@ -85,7 +85,8 @@ func (q *Quota) check() error {
 	return nil
 }
 
-func checkTag(tag string) error {
+// CheckTag says whether tag can be a tenant tag.
+func CheckTag(tag string) error {
 	if len(tag) == 0 || len(tag) > MaxTagLen {
 		return fmt.Errorf("tenant tag %q must be 1 to %d bytes", tag, MaxTagLen)
 	}
@@ -133,7 +134,7 @@ func LoadFile(path string) (*File, error) {
 		}
 	}
 	for i, t := range f.Tenants {
-		if err := checkTag(t); err != nil {
+		if err := CheckTag(t); err != nil {
 			return nil, fmt.Errorf("config file %s: tenants[%d]: %w", path, i, err)
 		}
 	}
