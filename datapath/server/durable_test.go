@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/durable"
+	"github.com/dorivo/dorivo/shardstore/durable/fullfs"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/dorivo/dorivo/userspace/testenv"
 	"golang.org/x/sys/unix"
@@ -333,77 +333,6 @@ func TestDurableReplyWaitsForFsync(t *testing.T) {
 	}
 }
 
-// fullFS is a disk that can be filled on command: while full, every write,
-// preallocation and file creation fails with ENOSPC, as ext4 does.
-type fullFS struct {
-	vfs.FS
-	full atomic.Bool
-}
-
-func (fs *fullFS) enospc(op, name string) error {
-	if fs.full.Load() {
-		return &os.PathError{Op: op, Path: name, Err: syscall.ENOSPC}
-	}
-	return nil
-}
-
-func (fs *fullFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
-	if err := fs.enospc("create", name); err != nil {
-		return nil, err
-	}
-	f, err := fs.FS.Create(name, cat)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: f, fs: fs, name: name}, nil
-}
-
-func (fs *fullFS) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) (vfs.File, error) {
-	if err := fs.enospc("create", newname); err != nil {
-		return nil, err
-	}
-	f, err := fs.FS.ReuseForWrite(oldname, newname, cat)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: f, fs: fs, name: newname}, nil
-}
-
-func (fs *fullFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := fs.FS.OpenReadWrite(name, cat, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: f, fs: fs, name: name}, nil
-}
-
-type fullFile struct {
-	vfs.File
-	fs   *fullFS
-	name string
-}
-
-func (f *fullFile) Write(p []byte) (int, error) {
-	if err := f.fs.enospc("write", f.name); err != nil {
-		return 0, err
-	}
-	return f.File.Write(p)
-}
-
-func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.fs.enospc("write", f.name); err != nil {
-		return 0, err
-	}
-	return f.File.WriteAt(p, off)
-}
-
-func (f *fullFile) Preallocate(off, n int64) error {
-	if err := f.fs.enospc("fallocate", f.name); err != nil {
-		return err
-	}
-	return f.File.Preallocate(off, n)
-}
-
 // On a full disk: the write caught in the failing batch waits (it is
 // acknowledged once space is back, never lost), new writes fail at once
 // with an -ERR naming the disk problem, reads keep being served, and once
@@ -411,7 +340,7 @@ func (f *fullFile) Preallocate(off, n int64) error {
 // the refused write does not exist anywhere.
 func TestDurableDiskFull(t *testing.T) {
 	ns := testenv.NewNetns(t, "durfull")
-	fs := &fullFS{FS: vfs.NewMem()}
+	fs := fullfs.New(vfs.NewMem())
 	const addr = "127.0.0.1:7193"
 	cfg := Config{TCPAddr: addr, UDPAddr: addr, Loops: 2}
 	n := startDurable(t, ns, "/db", durable.Options{FS: fs}, cfg)
@@ -419,7 +348,7 @@ func TestDurableDiskFull(t *testing.T) {
 	stalled := dialIn(t, ns, addr, 0)
 	expect(t, c, "+OK", "SET", "before", "1")
 
-	fs.full.Store(true)
+	fs.SetFull(true)
 	stalled.send(cmd("SET", "inflight", "2"))
 	waitUntil(t, "the store to report the full disk", func() bool { return n.store.DiskError() != nil })
 
@@ -440,7 +369,7 @@ func TestDurableDiskFull(t *testing.T) {
 	expect(t, c, "$-1", "GET", "refused")
 	noReply(t, stalled, "write stalled on the full disk")
 
-	fs.full.Store(false)
+	fs.SetFull(false)
 	if got := stalled.read(); got != "+OK" {
 		t.Fatalf("in-flight SET after space came back = %q", got)
 	}

@@ -2,86 +2,14 @@ package durable
 
 import (
 	"errors"
-	"os"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/dorivo/dorivo/shardstore/durable/fullfs"
 )
-
-// fullFS is a disk that can be filled on command: while full, every write,
-// preallocation and file creation fails with ENOSPC, as ext4 does.
-type fullFS struct {
-	vfs.FS
-	full atomic.Bool
-}
-
-func (fs *fullFS) enospc(op, name string) error {
-	if fs.full.Load() {
-		return &os.PathError{Op: op, Path: name, Err: syscall.ENOSPC}
-	}
-	return nil
-}
-
-func (fs *fullFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
-	if err := fs.enospc("create", name); err != nil {
-		return nil, err
-	}
-	f, err := fs.FS.Create(name, cat)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: f, fs: fs, name: name}, nil
-}
-
-func (fs *fullFS) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) (vfs.File, error) {
-	if err := fs.enospc("create", newname); err != nil {
-		return nil, err
-	}
-	f, err := fs.FS.ReuseForWrite(oldname, newname, cat)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: f, fs: fs, name: newname}, nil
-}
-
-func (fs *fullFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := fs.FS.OpenReadWrite(name, cat, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: f, fs: fs, name: name}, nil
-}
-
-type fullFile struct {
-	vfs.File
-	fs   *fullFS
-	name string
-}
-
-func (f *fullFile) Write(p []byte) (int, error) {
-	if err := f.fs.enospc("write", f.name); err != nil {
-		return 0, err
-	}
-	return f.File.Write(p)
-}
-
-func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.fs.enospc("write", f.name); err != nil {
-		return 0, err
-	}
-	return f.File.WriteAt(p, off)
-}
-
-func (f *fullFile) Preallocate(off, n int64) error {
-	if err := f.fs.enospc("fallocate", f.name); err != nil {
-		return err
-	}
-	return f.File.Preallocate(off, n)
-}
 
 // waitFor polls cond; the deadline only keeps a broken store from hanging
 // the run, it asserts nothing about speed.
@@ -100,11 +28,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // keeps reads working, holds the write already in flight until space is
 // back, and loses nothing acknowledged.
 func TestDiskFullRefusesWritesAndRecovers(t *testing.T) {
-	fs := &fullFS{FS: vfs.NewMem()}
+	fs := fullfs.New(vfs.NewMem())
 	s := openStore(t, memDir, Options{FS: fs, CacheBytes: 1 << 20})
 	mustSet(t, s, "before", "1", 0)
 
-	fs.full.Store(true)
+	fs.SetFull(true)
 	inflight := proposeAsync(s, []byte("a"), AppendSet(nil, []byte("a"), []byte("2"), 0))
 	waitFor(t, "the store to report the full disk", func() bool { return s.DiskError() != nil })
 	if !errors.Is(s.DiskError(), syscall.ENOSPC) {
@@ -125,7 +53,7 @@ func TestDiskFullRefusesWritesAndRecovers(t *testing.T) {
 	default:
 	}
 
-	fs.full.Store(false)
+	fs.SetFull(false)
 	if r := wait(t, inflight); r.err != nil {
 		t.Fatalf("in-flight write after space came back: %v", r.err)
 	}
