@@ -35,31 +35,11 @@ if [ "$(stat -f -c %T "$TMPDIR")" = tmpfs ]; then
 	exit 1
 fi
 
-work=$(mktemp -d)
-tag=dorivo-bd-$$
-ns_r=$tag-redis
-ns_d=$tag-agent
-pin=/sys/fs/bpf/$tag
-redis_pid=
-agent_pid=
-cleanup() {
-	set +e
-	[ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-	ip netns del "$ns_d" 2>/dev/null
-	ip netns del "$ns_r" 2>/dev/null
-	rm -rf "$pin" "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tag=dorivo-bd-$$
+. scripts/bench-env.sh
 
 echo "bench-durable.sh: building dorivo" >&2
 go build -o "$work/" ./cmd/dorivo
-for ns in "$ns_r" "$ns_d"; do
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-done
-inns() { local ns=$1; shift; nsenter --net="/var/run/netns/$ns" "$@"; }
 
 wait_pong() { # NS LOG
 	for _ in $(seq 150); do

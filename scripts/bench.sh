@@ -73,40 +73,12 @@ done
 ulimit -n 65536 2>/dev/null || true
 
 started=$(date +%s)
-work=$(mktemp -d)
-tag=dorivo-bench-$$
-ns_r=$tag-redis
-ns_d=$tag-agent
-pin=/sys/fs/bpf/$tag
-redis_pid=
-agent_pid=
-cleanup() {
-	set +e
-	[ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-	ip netns del "$ns_d" 2>/dev/null
-	ip netns del "$ns_r" 2>/dev/null
-	rm -rf "$pin" "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tag=dorivo-bench-$$
+. scripts/bench-env.sh
 
 echo "bench.sh: building dorivo and dorivo-loadgen" >&2
 go build -o "$work/" ./cmd/dorivo ./cmd/dorivo-loadgen
 
-# Each server gets its own namespace: its loopback carries only its own
-# benchmark traffic, and the agent's programs see nothing of redis-server's.
-for ns in "$ns_r" "$ns_d"; do
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-done
-# inns NS CMD...: run CMD in NS's network namespace only (nsenter --net, not
-# `ip netns exec`, which would also hide /sys/fs/bpf from the agent).
-inns() {
-	local ns=$1
-	shift
-	nsenter --net="/var/run/netns/$ns" "$@"
-}
 
 # Targets: name -> namespace, host, port.
 declare -A tns thost tport
