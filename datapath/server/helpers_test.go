@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,9 +19,16 @@ import (
 // startIn starts a server inside ns and stops it when the test ends.
 func startIn(t *testing.T, ns *testenv.Netns, cfg Config) *Server {
 	t.Helper()
+	return start(t, cfg, func(f func()) { ns.Do(t, f) })
+}
+
+// start runs New and Start through in (inside a namespace, or in the
+// test's own) and stops the server when the test ends.
+func start(t testing.TB, cfg Config, in func(func())) *Server {
+	t.Helper()
 	var s *Server
 	var err error
-	ns.Do(t, func() {
+	in(func() {
 		s, err = New(cfg)
 		if err == nil {
 			err = s.Start()
@@ -36,6 +45,36 @@ func startIn(t *testing.T, ns *testenv.Netns, cfg Config) *Server {
 		}
 	})
 	return s
+}
+
+// benchClient runs this test binary as a benchmark's client process (env
+// picks its role), inside ns when it is not nil, and waits for its first
+// line, hello. The client's own allocations stay out of the benchmark's.
+func benchClient(b *testing.B, ns *testenv.Netns, env []string, hello string) (*exec.Cmd, io.WriteCloser, io.ReadCloser) {
+	b.Helper()
+	args := []string{os.Args[0], "-test.run=^$"}
+	if ns != nil {
+		args = append([]string{"ip", "netns", "exec", ns.Name}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	got := make([]byte, len(hello))
+	if _, err := io.ReadFull(out, got); err != nil || string(got) != hello {
+		b.Fatalf("client did not say %q: %q %v", hello, got, err)
+	}
+	return cmd, in, out
 }
 
 // dialIn opens a TCP connection from inside ns; sport 0 lets the kernel

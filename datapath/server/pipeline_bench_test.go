@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -106,24 +105,7 @@ func BenchmarkTCPPipeline(b *testing.B) {
 			}
 			defer s.stopEngines()
 			rounds := (b.N + pipeBatch - 1) / pipeBatch
-			cmd := exec.Command("ip", "netns", "exec", ns.Name, os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "DORIVO_PIPE_CLIENT="+addr, "DORIVO_PIPE_ROUNDS="+strconv.Itoa(rounds))
-			cmd.Stderr = os.Stderr
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			var ready [6]byte
-			if _, err := io.ReadFull(out, ready[:]); err != nil || string(ready[:]) != "ready\n" {
-				b.Fatalf("client did not get ready: %q %v", ready, err)
-			}
+			cmd, in, _ := benchClient(b, ns, []string{"DORIVO_PIPE_CLIENT=" + addr, "DORIVO_PIPE_ROUNDS=" + strconv.Itoa(rounds)}, "ready\n")
 			b.ReportAllocs()
 			b.ResetTimer()
 			if _, err := in.Write([]byte("g")); err != nil {

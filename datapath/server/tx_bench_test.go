@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,25 +82,8 @@ func BenchmarkExec(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			s, addr := startRoot(b, Config{Loops: 2})
 			before := s.Stats()
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "DORIVO_EXEC_CLIENT="+addr,
-				"DORIVO_EXEC_ROUNDS="+strconv.Itoa(b.N), "DORIVO_EXEC_MGET="+strconv.FormatBool(tc.mget))
-			cmd.Stderr = os.Stderr
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			var connected [10]byte
-			if _, err := io.ReadFull(out, connected[:]); err != nil || string(connected[:]) != "connected\n" {
-				b.Fatalf("client did not connect: %q %v", connected, err)
-			}
+			cmd, in, out := benchClient(b, nil, []string{"DORIVO_EXEC_CLIENT=" + addr,
+				"DORIVO_EXEC_ROUNDS=" + strconv.Itoa(b.N), "DORIVO_EXEC_MGET=" + strconv.FormatBool(tc.mget)}, "connected\n")
 			own := -1
 			for deadline := time.Now().Add(10 * time.Second); own < 0; time.Sleep(time.Millisecond) {
 				for i, ls := range s.Stats() {

@@ -21,21 +21,7 @@ func startRoot(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", difftest.FreePort(t))
 	cfg.TCPAddr = addr
-	s, err := New(cfg)
-	if err == nil {
-		err = s.Start()
-	}
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
-	return s, addr
+	return start(t, cfg, func(f func()) { f() }), addr
 }
 
 func dialRoot(t testing.TB, addr string) *client {
