@@ -227,22 +227,33 @@ func appendHeaderAndBody(dst []byte, op Opcode, flags uint8, status Status, tagL
 	return append(dst, value...)
 }
 
+// checkHeader checks what requests and replies share, in the kernel's
+// order: length, magic, version, opcode.
+func checkHeader(b []byte) (Opcode, error) {
+	if len(b) < HeaderLen {
+		return 0, ErrShortHeader
+	}
+	if binary.BigEndian.Uint16(b[offMagic:]) != Magic {
+		return 0, ErrBadMagic
+	}
+	if b[offVersion] != Version {
+		return 0, ErrBadVersion
+	}
+	op := Opcode(b[offOpcode])
+	if !op.Valid() {
+		return 0, ErrBadOpcode
+	}
+	return op, nil
+}
+
 // ParseRequest decodes datagram b into r, checking it in the kernel's order.
 // On ErrValueTooLarge r is fully filled; on any other error r is undefined.
 func ParseRequest(b []byte, r *Request) error {
-	if len(b) < HeaderLen {
-		return ErrShortHeader
+	op, err := checkHeader(b)
+	if err != nil {
+		return err
 	}
-	if binary.BigEndian.Uint16(b[offMagic:]) != Magic {
-		return ErrBadMagic
-	}
-	if b[offVersion] != Version {
-		return ErrBadVersion
-	}
-	op := Opcode(b[offOpcode])
 	switch {
-	case !op.Valid():
-		return ErrBadOpcode
 	case b[offFlags] != 0:
 		return ErrBadFlags
 	case b[offStatus] != 0:
@@ -295,20 +306,12 @@ func AppendReply(dst []byte, r *Reply) ([]byte, error) {
 
 // ParseReply decodes reply datagram b into r. On error r is undefined.
 func ParseReply(b []byte, r *Reply) error {
-	if len(b) < HeaderLen {
-		return ErrShortHeader
+	op, err := checkHeader(b)
+	if err != nil {
+		return err
 	}
-	if binary.BigEndian.Uint16(b[offMagic:]) != Magic {
-		return ErrBadMagic
-	}
-	if b[offVersion] != Version {
-		return ErrBadVersion
-	}
-	op := Opcode(b[offOpcode])
 	status := Status(b[offStatus])
 	switch {
-	case !op.Valid():
-		return ErrBadOpcode
 	case b[offFlags] != FlagReply:
 		return ErrBadFlags
 	case !status.Valid():
