@@ -32,6 +32,10 @@
 // including its deletion by expiry, marks the watcher dirty, as Redis's
 // touchWatchedKey does.
 //
+// Cold values. Keys and expiries always stay in memory; a value whose
+// owner also keeps it on disk may be dropped by Evict (the key goes cold)
+// to bound memory, and Fill brings it back. See cold.go.
+//
 // Values returned by the keyspace alias its memory and are valid until the
 // next write to the Keyspace.
 package keyspace

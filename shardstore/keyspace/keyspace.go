@@ -6,9 +6,14 @@ import (
 
 type entry struct {
 	key string
-	val []byte
-	exp int64 // absolute unix ms; 0 means no expiry
-	vi  int32 // index in Keyspace.vol, -1 when exp == 0
+	val []byte // nil while cold
+	exp int64  // absolute unix ms; 0 means no expiry
+	vi  int32  // index in Keyspace.vol, -1 when exp == 0
+	// cold: the value is not in memory (cold.go); ref: the value was used
+	// since the clock hand last passed; stamp: Keyspace.Stamp at the last
+	// write.
+	cold, ref bool
+	stamp     uint64
 }
 
 // table holds one slot's keys.
@@ -31,6 +36,15 @@ type Keyspace struct {
 	watched map[string][]watchRef
 	// Expired counts keys deleted because their expiry passed.
 	Expired uint64
+
+	// Values in memory (cold.go): hot is the capacity of the values held,
+	// coldN the keys whose value is not held, hand the clock hand.
+	hot   int64
+	coldN int
+	hand  clockHand
+	// Stamp is recorded on every entry written from now on; Evict keeps
+	// the values of entries stamped after its clean argument.
+	Stamp uint64
 }
 
 // New returns an empty Keyspace.
@@ -67,22 +81,23 @@ func (ks *Keyspace) live(key []byte, now int64) (*table, uint16, *entry) {
 	return t, s, e
 }
 
-// Get returns key's value.
+// Get returns key's value. The key must not be cold (see IsCold).
 func (ks *Keyspace) Get(key []byte, now int64) ([]byte, bool) {
 	_, _, e := ks.live(key, now)
 	if e == nil {
 		return nil, false
 	}
-	return e.val, true
+	return e.value(), true
 }
 
-// Lookup returns key's value and expiry (0 for none).
+// Lookup returns key's value and expiry (0 for none). The key must not be
+// cold (see IsCold).
 func (ks *Keyspace) Lookup(key []byte, now int64) (val []byte, expireAt int64, ok bool) {
 	_, _, e := ks.live(key, now)
 	if e == nil {
 		return nil, 0, false
 	}
-	return e.val, e.exp, true
+	return e.value(), e.exp, true
 }
 
 // Exists reports whether key is live.
@@ -98,11 +113,17 @@ func (ks *Keyspace) Set(key, val []byte, expireAt int64) {
 	var e *entry
 	if i >= 0 {
 		e = &t.ents[i]
+		old := cap(e.val)
+		if e.cold {
+			e.cold = false
+			ks.coldN--
+		}
 		if cap(e.val) >= len(val) && cap(e.val) <= 2*len(val)+64 {
 			e.val = append(e.val[:0], val...)
 		} else {
 			e.val = append([]byte(nil), val...)
 		}
+		ks.hot += int64(cap(e.val) - old)
 	} else {
 		if t == nil {
 			t = &table{idx: make(map[string]int32)}
@@ -113,7 +134,9 @@ func (ks *Keyspace) Set(key, val []byte, expireAt int64) {
 		t.ents = append(t.ents, entry{key: k, val: append([]byte(nil), val...), vi: -1})
 		ks.n++
 		e = &t.ents[len(t.ents)-1]
+		ks.hot += int64(cap(e.val))
 	}
+	e.ref, e.stamp = true, ks.Stamp
 	ks.setExp(e, s, expireAt)
 	ks.touch(key)
 }
@@ -150,6 +173,7 @@ func (ks *Keyspace) remove(t *table, s uint16, i int32) {
 	if e.vi >= 0 {
 		ks.dropVol(e.vi)
 	}
+	ks.dropValue(e)
 	delete(t.idx, key)
 	last := int32(len(t.ents) - 1)
 	if i != last {
@@ -182,6 +206,7 @@ func (ks *Keyspace) SetExpire(key []byte, expireAt int64, now int64) bool {
 	if e == nil {
 		return false
 	}
+	e.stamp = ks.Stamp
 	ks.setExp(e, s, expireAt)
 	ks.touch(key)
 	return true
@@ -196,7 +221,10 @@ func (ks *Keyspace) Append(key, data []byte, now int64) []byte {
 		v, _ := ks.Get(key, now)
 		return v
 	}
+	old := cap(e.value())
 	e.val = append(e.val, data...)
+	ks.hot += int64(cap(e.val) - old)
+	e.ref, e.stamp = true, ks.Stamp
 	ks.touch(key)
 	return e.val
 }
@@ -210,10 +238,11 @@ func (ks *Keyspace) SetRange(key []byte, off int, data []byte, now int64) []byte
 		ks.Set(key, nil, 0)
 		_, _, e = ks.live(key, now)
 	}
-	if need := off + len(data); need > len(e.val) {
+	if need := off + len(data); need > len(e.value()) {
 		if need > cap(e.val) {
 			nv := make([]byte, need, need+need/4)
 			copy(nv, e.val)
+			ks.hot += int64(cap(nv) - cap(e.val))
 			e.val = nv
 		} else {
 			clear(e.val[len(e.val):need])
@@ -221,6 +250,7 @@ func (ks *Keyspace) SetRange(key []byte, off int, data []byte, now int64) []byte
 		}
 	}
 	copy(e.val[off:], data)
+	e.ref, e.stamp = true, ks.Stamp
 	ks.touch(key)
 	return e.val
 }
@@ -253,6 +283,7 @@ func (ks *Keyspace) FlushSlot(s uint16) int {
 			ks.dropVol(e.vi)
 			e.vi = -1
 		}
+		ks.dropValue(e)
 	}
 	ks.slots[s] = nil
 	ks.n -= n
@@ -279,6 +310,7 @@ func (ks *Keyspace) Flush() {
 	}
 	ks.slots = [slot.Count]*table{}
 	ks.n = 0
+	ks.hot, ks.coldN = 0, 0
 	clear(ks.vol)
 	ks.vol = ks.vol[:0]
 }

@@ -12,7 +12,8 @@ import (
 // array agree with the entries.
 func check(t *testing.T, ks *Keyspace) {
 	t.Helper()
-	n, vol := 0, 0
+	n, vol, cold := 0, 0, 0
+	hot := int64(0)
 	for s, tb := range ks.slots {
 		if tb == nil {
 			continue
@@ -33,6 +34,14 @@ func check(t *testing.T, ks *Keyspace) {
 			if (e.exp != 0) != (e.vi >= 0) {
 				t.Fatalf("key %q exp %d vi %d", e.key, e.exp, e.vi)
 			}
+			if e.cold {
+				cold++
+				if e.val != nil {
+					t.Fatalf("cold key %q holds a value", e.key)
+				}
+			} else {
+				hot += int64(cap(e.val))
+			}
 			if e.vi >= 0 {
 				vol++
 				if ks.vol[e.vi].key != e.key || int(ks.vol[e.vi].slot) != s {
@@ -44,6 +53,9 @@ func check(t *testing.T, ks *Keyspace) {
 	}
 	if n != ks.n || vol != len(ks.vol) {
 		t.Fatalf("counted %d keys %d volatile, have n=%d vol=%d", n, vol, ks.n, len(ks.vol))
+	}
+	if cold != ks.ColdLen() || hot != ks.HotBytes() {
+		t.Fatalf("counted %d cold keys and %d hot bytes, have %d and %d", cold, hot, ks.ColdLen(), ks.HotBytes())
 	}
 }
 

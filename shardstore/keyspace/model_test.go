@@ -34,9 +34,16 @@ func FuzzModel(f *testing.F) {
 			return e, ok
 		}
 		for i := 0; i+1 < len(ops); i += 2 {
-			op, arg := ops[i]%10, ops[i+1]
+			op, arg := ops[i]%12, ops[i+1]
 			key := fmt.Sprintf("{%d}k%d", arg%3, arg%7)
 			kb := []byte(key)
+			if ks.IsCold(kb) && op != 10 && (op != 2 || arg%2 == 0) {
+				// The owner fills a cold value before a command uses it
+				// (a DEL with an odd arg runs on the cold key).
+				if e, ok := model[key]; !ok || !ks.Fill(kb, []byte(e.val)) {
+					t.Fatalf("cold %s cannot be filled (model has it: %v)", key, ok)
+				}
+			}
 			switch op {
 			case 0: // set, sometimes with an expiry
 				exp := int64(0)
@@ -108,6 +115,23 @@ func FuzzModel(f *testing.F) {
 						}
 					}
 				}
+			case 10: // drop values written at or before stamp arg%4
+				clean := uint64(arg % 4)
+				wasCold := map[string]bool{}
+				ks.Each(func(k, _ []byte, _ int64) { wasCold[string(k)] = ks.IsCold(k) })
+				ks.Evict(int64(arg%16), clean, 1+int(arg%8), nil)
+				for _, tb := range ks.slots {
+					if tb == nil {
+						continue
+					}
+					for _, e := range tb.ents {
+						if e.cold && !wasCold[e.key] && e.stamp > clean {
+							t.Fatalf("Evict(clean %d) dropped %q stamped %d", clean, e.key, e.stamp)
+						}
+					}
+				}
+			case 11:
+				ks.Stamp = uint64(arg % 6)
 			case 9: // a full SCAN sees exactly the live keys
 				seen := map[string]bool{}
 				for c, first := uint64(0), true; first || c != 0; first = false {

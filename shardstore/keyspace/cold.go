@@ -1,0 +1,125 @@
+package keyspace
+
+import "github.com/dorivo/dorivo/shardstore/slot"
+
+// Cold keys. Every key and its expiry stay in memory, but a value may be
+// dropped (the key goes cold) when its owner keeps it elsewhere, the
+// durable store: this is the keydir of Bitcask, or Aerospike's in-memory
+// primary index over data on disk. Existence, expiry, DBSIZE, KEYS and SCAN
+// therefore never need the disk; only commands that use a cold key's value
+// do, and the owner must Fill the value before running one (reading a cold
+// value panics, as serving an empty string in its place would be silent
+// data loss).
+//
+// Evict chooses values with the CLOCK algorithm (second chance, as
+// PostgreSQL's buffer pool): a hand sweeps the entries in slot order; an
+// entry used since the hand last passed (ref) is spared once; one stamped
+// after the caller's clean mark (a write not yet durable) is always
+// spared, as are the keys the caller names.
+
+// clockHand is the position Evict resumes from.
+type clockHand struct {
+	slot uint16
+	pos  int32
+}
+
+// value returns e's value; e must not be cold.
+func (e *entry) value() []byte {
+	if e.cold {
+		panic("keyspace: value of cold key " + e.key + " read before Fill")
+	}
+	e.ref = true
+	return e.val
+}
+
+// dropValue forgets e's value for the counters (e is being removed).
+func (ks *Keyspace) dropValue(e *entry) {
+	if e.cold {
+		ks.coldN--
+	} else {
+		ks.hot -= int64(cap(e.val))
+	}
+}
+
+// HotBytes returns the bytes of values held in memory (their capacity).
+func (ks *Keyspace) HotBytes() int64 { return ks.hot }
+
+// ColdLen returns the number of keys whose value is not in memory.
+func (ks *Keyspace) ColdLen() int { return ks.coldN }
+
+// IsCold reports whether key exists, expired or not, with its value not in
+// memory.
+func (ks *Keyspace) IsCold(key []byte) bool {
+	if ks.coldN == 0 {
+		return false
+	}
+	t, _, i := ks.find(key)
+	return i >= 0 && t.ents[i].cold
+}
+
+// SetCold stores key with expiry expireAt and no value in memory, replacing
+// any previous entry. Loading from the store uses it once the memory budget
+// is spent.
+func (ks *Keyspace) SetCold(key []byte, expireAt int64) {
+	ks.Set(key, nil, expireAt)
+	t, _, i := ks.find(key)
+	e := &t.ents[i]
+	ks.hot -= int64(cap(e.val))
+	e.val, e.cold, e.ref = nil, true, false
+	ks.coldN++
+}
+
+// Fill gives cold key its value val (copied), read from where the owner
+// keeps it. It does nothing and returns false when key is missing or not
+// cold: the key was written or deleted since it went cold, and the caller's
+// value is stale.
+func (ks *Keyspace) Fill(key, val []byte) bool {
+	if ks.coldN == 0 {
+		return false
+	}
+	t, _, i := ks.find(key)
+	if i < 0 || !t.ents[i].cold {
+		return false
+	}
+	e := &t.ents[i]
+	e.val = append([]byte(nil), val...)
+	e.cold, e.ref = false, true
+	ks.coldN--
+	ks.hot += int64(cap(e.val))
+	return true
+}
+
+// Evict drops values until HotBytes is at most target, visiting at most
+// maxVisit entries, and returns how many it dropped. Values of entries
+// stamped after clean, and of keys for which keep returns true, stay.
+func (ks *Keyspace) Evict(target int64, clean uint64, maxVisit int, keep func(key string) bool) int {
+	dropped := 0
+	emptySlots := 0
+	for ks.hot > target && maxVisit > 0 && emptySlots < slot.Count {
+		t := ks.slots[ks.hand.slot]
+		if t == nil || int(ks.hand.pos) >= len(t.ents) {
+			ks.hand.slot = uint16((int(ks.hand.slot) + 1) % slot.Count)
+			ks.hand.pos = 0
+			if t == nil {
+				emptySlots++
+			}
+			continue
+		}
+		emptySlots = 0
+		maxVisit--
+		e := &t.ents[ks.hand.pos]
+		ks.hand.pos++
+		switch {
+		case e.cold || e.stamp > clean:
+		case e.ref:
+			e.ref = false
+		case keep != nil && keep(e.key):
+		default:
+			ks.hot -= int64(cap(e.val))
+			e.val, e.cold = nil, true
+			ks.coldN++
+			dropped++
+		}
+	}
+	return dropped
+}
