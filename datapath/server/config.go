@@ -82,6 +82,12 @@ type Config struct {
 	// New loads the store's data into the keyspaces (durable.go). The
 	// caller opens the store and closes it after Stop.
 	Store *durable.Store
+	// HotValueBytes bounds the memory of the values the loops keep, split
+	// evenly over them (cold.go); keys and expiries always stay in memory.
+	// Past it, values whose writes are durable are dropped and read back
+	// through the store's cache when a command needs them. 0: no bound.
+	// Only with Store.
+	HotValueBytes int64
 
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger

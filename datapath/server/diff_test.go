@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
@@ -19,9 +20,35 @@ import (
 // requires byte-identical reply streams: routing, splitting, merging and
 // reply order must be invisible to the client.
 func TestRoutingMatchesRedis(t *testing.T) {
-	redisBin := testenv.RequireCommand(t, "redis-server")
 	ns := testenv.NewNetns(t, "rdiff")
 	startIn(t, ns, Config{TCPAddr: "127.0.0.1:7901", Loops: 3})
+	matchRedis(t, ns, "127.0.0.1:7901")
+}
+
+// TestColdValuesMatchRedis runs the same pipelines against a durable server
+// whose loops may keep 64 bytes of values between them: nearly every
+// command finds its keys cold and waits for their values to come back from
+// pebble, and the replies must still match redis-server byte for byte.
+func TestColdValuesMatchRedis(t *testing.T) {
+	ns := testenv.NewNetns(t, "rcold")
+	n := startDurable(t, ns, t.TempDir(), durable.Options{CacheBytes: 1 << 10},
+		Config{TCPAddr: "127.0.0.1:7901", Loops: 3, HotValueBytes: 64})
+	matchRedis(t, ns, "127.0.0.1:7901")
+	var fetches, evictions uint64
+	for _, st := range n.srv.Stats() {
+		fetches += st.Fetches
+		evictions += st.Evictions
+	}
+	if fetches < 100 || evictions < 100 {
+		t.Fatalf("%d fetches and %d evictions: the values did not go cold", fetches, evictions)
+	}
+	t.Logf("%d fetches, %d evictions, store cache %+v", fetches, evictions, n.store.Stats())
+}
+
+// matchRedis sends random pipelines to Dorivo at addr and to a redis-server
+// it starts in ns, and requires identical replies.
+func matchRedis(t *testing.T, ns *testenv.Netns, addr string) {
+	redisBin := testenv.RequireCommand(t, "redis-server")
 	rs := exec.Command("ip", "netns", "exec", ns.Name, redisBin, "--port", "7902",
 		"--save", "", "--appendonly", "no", "--bind", "127.0.0.1")
 	if err := rs.Start(); err != nil {
@@ -42,7 +69,7 @@ func TestRoutingMatchesRedis(t *testing.T) {
 			t.Fatalf("redis-server: %v", err)
 		}
 	}
-	dorivo := dialIn(t, ns, "127.0.0.1:7901", 0)
+	dorivo := dialIn(t, ns, addr, 0)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	key := func() string { return "k" + strconv.Itoa(rng.IntN(40)) }
@@ -54,7 +81,7 @@ func TestRoutingMatchesRedis(t *testing.T) {
 		return ks
 	}
 	gen := func() []string {
-		switch rng.IntN(12) {
+		switch rng.IntN(18) {
 		case 0:
 			return []string{"SET", key(), strconv.Itoa(rng.IntN(100))}
 		case 1:
@@ -81,6 +108,18 @@ func TestRoutingMatchesRedis(t *testing.T) {
 			return []string{"STRLEN", key()}
 		case 10:
 			return []string{"DBSIZE"}
+		case 11:
+			return []string{"GETRANGE", key(), "0", strconv.Itoa(rng.IntN(4) - 2)}
+		case 12:
+			return []string{"SETRANGE", key(), strconv.Itoa(rng.IntN(4)), "yz"}
+		case 13:
+			return []string{"GETDEL", key()}
+		case 14:
+			return []string{"GETSET", key(), strconv.Itoa(rng.IntN(100))}
+		case 15:
+			return []string{"EXPIRE", key(), "1000"}
+		case 16:
+			return []string{"MSETNX", key(), "1", key(), "2"}
 		default:
 			return []string{"MSET", key()} // arity error, from whichever loop
 		}

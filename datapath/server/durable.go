@@ -129,6 +129,8 @@ func (s *Server) openDurable() error {
 	}
 	for _, l := range s.loops {
 		l.dur = &durLoop{store: st, q: make([]*held, 64)}
+		l.ks.Stamp = 1 // see stamps in propose
+		l.openCold()
 	}
 	for sl := 0; sl < slot.Count; sl++ {
 		l := s.loops[s.cfg.Table.Owner(uint16(sl))]
@@ -142,7 +144,8 @@ func (s *Server) openDurable() error {
 	}
 	for shard := range st.Shards() {
 		err := st.Scan(uint32(shard), func(key, value []byte, exp int64) error {
-			s.loops[s.cfg.Table.Owner(slot.Of(key))].ks.Set(key, value, exp)
+			l := s.loops[s.cfg.Table.Owner(slot.Of(key))]
+			l.loadKey(l.ks, key, value, exp)
 			return nil
 		})
 		if err != nil {
@@ -151,6 +154,11 @@ func (s *Server) openDurable() error {
 	}
 	for _, l := range s.loops {
 		l.stats.keys.Store(uint64(l.ks.Len()))
+		if l.cold != nil {
+			l.stats.hotBytes.Store(uint64(l.ks.HotBytes()))
+			l.stats.coldKeys.Store(uint64(l.ks.ColdLen()))
+			l.startFetchers()
+		}
 	}
 	return nil
 }
@@ -242,6 +250,7 @@ func (l *loop) propose(muts []command.Mutation) {
 	h := d.get(l)
 	h.parts.Store(int32(len(d.recs)) + 1)
 	d.push(h)
+	l.ks.Stamp = d.tail + 1
 	d.cur = h
 	for i := range d.recs {
 		d.store.Propose(d.recs[i].shard, d.recs[i].buf, h.done)
@@ -486,6 +495,7 @@ func (l *loop) barrier(k heldKind, j int, x *xtx, ctl msgKind) bool {
 	h.kind, h.peer, h.x, h.ctl = k, j, x, ctl
 	h.parts.Store(0)
 	d.push(h)
+	l.ks.Stamp = d.tail + 1
 	l.bell.Ring() // the writes before it may all be complete already
 	return true
 }
@@ -584,7 +594,7 @@ func (l *loop) resync() {
 		for shard := range st.Shards() {
 			if err = st.Scan(uint32(shard), func(key, value []byte, exp int64) error {
 				if l.srv.cfg.Table.Owner(slot.Of(key)) == l.idx {
-					ks.Set(key, value, exp)
+					l.loadKey(ks, key, value, exp)
 				}
 				return nil
 			}); err != nil {
@@ -601,7 +611,11 @@ func (l *loop) resync() {
 				return // cannot happen while diverged; never swap under live writes
 			}
 			// WATCHes registered in the old keyspace are lost with it.
+			ks.Stamp = l.dur.tail + 1
 			l.ks = ks
+			if l.cold != nil {
+				l.cold.gen++
+			}
 			l.dur.diverged = nil
 			l.stats.keys.Store(uint64(ks.Len()))
 		})

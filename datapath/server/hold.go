@@ -28,8 +28,12 @@ type hold struct {
 	n int32
 }
 
-// heldAny reports whether a transaction holds any of keys.
+// heldAny reports whether a transaction holds any of keys, or one is cold
+// (cold.go: its fetch is started here).
 func (l *loop) heldAny(keys [][]byte) bool {
+	if l.coldAny(keys) {
+		return true
+	}
 	if len(l.holds) == 0 {
 		return false
 	}
@@ -93,7 +97,7 @@ type deferred struct {
 // mustWait reports whether cross-loop message m touches a held key. A
 // handed-over EXEC touches the keys of the session's queue.
 func (l *loop) mustWait(m *msg) bool {
-	if len(l.holds) == 0 {
+	if len(l.holds) == 0 && (l.cold == nil || l.ks.ColdLen() == 0) {
 		return false
 	}
 	switch m.kind {
@@ -118,7 +122,7 @@ func (l *loop) mustWait(m *msg) bool {
 
 // queueHeld reports whether a key of s's MULTI queue is held.
 func (l *loop) queueHeld(s *command.Session) bool {
-	if len(l.holds) == 0 {
+	if len(l.holds) == 0 && (l.cold == nil || l.ks.ColdLen() == 0) {
 		return false
 	}
 	for _, args := range s.Queued() {

@@ -103,7 +103,8 @@ type loop struct {
 	el atomic.Pointer[gnet.EventLoop]
 
 	ks     *keyspace.Keyspace
-	dur    *durLoop // nil without Config.Store (durable.go)
+	dur    *durLoop  // nil without Config.Store (durable.go)
+	cold   *coldLoop // nil without a hot-value budget (cold.go)
 	peers  []peer
 	bell   *ring.Doorbell
 	drainR gnet.RunnableFunc
@@ -359,9 +360,19 @@ func (l *loop) drain() {
 	if l.dur != nil {
 		l.releaseHeld()
 	}
+	if l.cold != nil {
+		l.takeFetches()
+	}
 	l.writeTouched()
 	l.resumeStalled()
 	l.afterWork()
+	if l.cold != nil {
+		// Last: what waited for a fetch ran in afterWork before its value
+		// could go cold again.
+		l.evict()
+		l.stats.hotBytes.Store(uint64(l.ks.HotBytes()))
+		l.stats.coldKeys.Store(uint64(l.ks.ColdLen()))
+	}
 }
 
 // afterWork settles released holds, writes finished replies and retries

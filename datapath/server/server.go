@@ -33,10 +33,12 @@ type Server struct {
 	scanNext []uint64
 	// cpus are the CPUs the process may run on (its affinity mask at New):
 	// loop i pins itself to cpus[i % len(cpus)].
-	cpus     []int
-	wg       sync.WaitGroup
-	stopOnce sync.Once
-	stopping atomic.Bool
+	cpus      []int
+	wg        sync.WaitGroup
+	fetchers  sync.WaitGroup // cold.go
+	fetchOnce sync.Once
+	stopOnce  sync.Once
+	stopping  atomic.Bool
 	// died is closed when an engine exits without Stop (gnet ends an
 	// engine on an accept error such as EMFILE); dieErr says which.
 	died    chan struct{}
@@ -75,12 +77,18 @@ type LoopStats struct {
 	// loop coordinated; Deferred counts requests it parked because a
 	// transaction held a key they touch.
 	TxCross, Deferred uint64
+	// HotBytes is the memory of the values the loop holds and ColdKeys the
+	// keys whose value is on disk only (both sampled on its last drain);
+	// Fetches counts cold values read back from the store and Evictions
+	// values dropped to stay within Config.HotValueBytes.
+	HotBytes, ColdKeys, Fetches, Evictions uint64
 }
 
 type loopCounters struct {
 	accepted, conns, requests, datagrams, executed atomic.Uint64
 	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
 	keys, txCross, deferred                        atomic.Uint64
+	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -292,6 +300,8 @@ func (s *Server) stopEnginesCtx(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		// No loop can start a fetch any more.
+		s.fetchOnce.Do(s.stopFetchers)
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("server: engines still running: %w", ctx.Err()))
 	}
@@ -332,6 +342,8 @@ func (s *Server) Stats() []LoopStats {
 			NonOwner: c.nonOwner.Load(), Drops: c.drops.Load(), Stalls: c.stalls.Load(),
 			Wakeups: l.bell.Rings(), Keys: c.keys.Load(),
 			TxCross: c.txCross.Load(), Deferred: c.deferred.Load(),
+			HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
+			Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
 		}
 	}
 	return out

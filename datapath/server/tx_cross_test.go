@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/difftest"
+	"github.com/dorivo/dorivo/shardstore/durable"
 )
 
 // startRoot starts a server in the test's own network namespace on a free
@@ -22,6 +23,26 @@ func startRoot(t testing.TB, cfg Config) (*Server, string) {
 	addr := fmt.Sprintf("127.0.0.1:%d", difftest.FreePort(t))
 	cfg.TCPAddr = addr
 	return start(t, cfg, func(f func()) { f() }), addr
+}
+
+// withValueStores runs test twice: on cfg as given (values in memory), and
+// over a durable store with loops that may keep only 3 bytes of values
+// between them, so that nearly every command waits for cold values.
+func withValueStores(t *testing.T, cfg Config, test func(*testing.T, Config)) {
+	t.Run("memory", func(t *testing.T) { test(t, cfg) })
+	t.Run("cold", func(t *testing.T) {
+		st, err := durable.Open(t.TempDir(), durable.Options{Shards: cfg.Loops, CacheBytes: 1 << 10, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() }) // after the server's Stop: cleanups run last first
+		cold := cfg
+		cold.Store, cold.HotValueBytes, cold.Logger = st, 3*int64(cfg.Loops), quiet
+		test(t, cold)
+		if r := st.Stats().Reads; r < 50 {
+			t.Errorf("only %d reads from the store: the values did not go cold", r)
+		}
+	})
 }
 
 func dialRoot(t testing.TB, addr string) *client {
@@ -229,8 +250,10 @@ func sumValues(r string) (int, error) {
 // with MULTI; DECRBY; INCRBY; EXEC from many connections at once while
 // readers sum every account with MULTI; MGET; EXEC and with a plain
 // cross-loop MGET: every read must see the total, and so must the end.
-func TestCrossLoopAtomicity(t *testing.T) {
-	s, addr := startRoot(t, Config{Loops: 3})
+func TestCrossLoopAtomicity(t *testing.T) { withValueStores(t, Config{Loops: 3}, crossLoopAtomicity) }
+
+func crossLoopAtomicity(t *testing.T, cfg Config) {
+	s, addr := startRoot(t, cfg)
 	var acct []string
 	for o := range 3 {
 		for i := range 2 {
@@ -348,8 +371,12 @@ func TestCrossLoopAtomicity(t *testing.T) {
 // client writing watched keys between pipelines) to Dorivo and to
 // redis-server and requires identical replies.
 func TestCrossLoopTxRandomMatchesRedis(t *testing.T) {
+	withValueStores(t, Config{Loops: 3}, crossLoopTxRandomMatchesRedis)
+}
+
+func crossLoopTxRandomMatchesRedis(t *testing.T, cfg Config) {
 	redis := difftest.StartRedis(t)
-	s, addr := startRoot(t, Config{Loops: 3})
+	s, addr := startRoot(t, cfg)
 	defer func() {
 		var cross uint64
 		for _, ls := range s.Stats() {

@@ -107,7 +107,7 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Stats are cumulative counters of the write path.
+// Stats are cumulative counters of the write and read paths.
 type Stats struct {
 	Proposals uint64 // accepted onto the queue
 	Rejected  uint64 // refused up front: overloaded, disk full, closed, bad shard
@@ -120,6 +120,8 @@ type Stats struct {
 	Stalls uint64
 	// DroppedMessages counts raft messages with no Transport to carry them.
 	DroppedMessages uint64
+	// Reads counts Get calls; CacheHits those the read cache answered.
+	Reads, CacheHits uint64
 }
 
 // EntriesPerFsync is the group-commit factor: raft log entries made
@@ -133,6 +135,7 @@ func (s Stats) EntriesPerFsync() float64 {
 
 type counters struct {
 	proposals, rejected, acked, failed, entries, batches, fsyncs, dropped atomic.Uint64
+	reads, cacheHits                                                      atomic.Uint64
 }
 
 // proposal is one queued write.
@@ -289,7 +292,7 @@ func (s *Store) admit(shard uint32) error {
 // or nil.
 func (s *Store) DiskError() error { return s.disk.current() }
 
-// Stats returns the write path counters.
+// Stats returns the write and read path counters.
 func (s *Store) Stats() Stats {
 	return Stats{
 		Proposals:       s.stats.proposals.Load(),
@@ -301,6 +304,8 @@ func (s *Store) Stats() Stats {
 		Fsyncs:          s.stats.fsyncs.Load(),
 		Stalls:          s.disk.stalls.Load(),
 		DroppedMessages: s.stats.dropped.Load(),
+		Reads:           s.stats.reads.Load(),
+		CacheHits:       s.stats.cacheHits.Load(),
 	}
 }
 
@@ -339,8 +344,10 @@ func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, f
 		return nil, 0, false, fmt.Errorf("%w: slot %d, shard %d", ErrWrongShard, sl, shard)
 	}
 	now := s.opts.Now()
+	s.stats.reads.Add(1)
 	if s.cache != nil {
 		if e, ok := s.cache.get(key); ok {
+			s.stats.cacheHits.Add(1)
 			if e.found && expired(e.exp, now) {
 				s.queueExpired(dataKey(nil, sl, key))
 				return nil, 0, false, nil

@@ -89,24 +89,21 @@ func (ks *Keyspace) Fill(key, val []byte) bool {
 	return true
 }
 
-// Evict drops values until HotBytes is at most target, visiting at most
-// maxVisit entries, and returns how many it dropped. Values of entries
-// stamped after clean, and of keys for which keep returns true, stay.
-func (ks *Keyspace) Evict(target int64, clean uint64, maxVisit int, keep func(key string) bool) int {
+// Evict drops values until HotBytes is at most target and returns how many
+// it dropped. Values of entries stamped after clean, and of keys for which
+// keep returns true, stay. The hand moves at most maxSteps times (one step
+// per entry or slot passed), and never more than two turns, after which
+// every value left is spared for good reason.
+func (ks *Keyspace) Evict(target int64, clean uint64, maxSteps int, keep func(key string) bool) int {
 	dropped := 0
-	emptySlots := 0
-	for ks.hot > target && maxVisit > 0 && emptySlots < slot.Count {
+	maxSteps = min(maxSteps, 2*(slot.Count+ks.n))
+	for ; ks.hot > target && maxSteps > 0; maxSteps-- {
 		t := ks.slots[ks.hand.slot]
 		if t == nil || int(ks.hand.pos) >= len(t.ents) {
 			ks.hand.slot = uint16((int(ks.hand.slot) + 1) % slot.Count)
 			ks.hand.pos = 0
-			if t == nil {
-				emptySlots++
-			}
 			continue
 		}
-		emptySlots = 0
-		maxVisit--
 		e := &t.ents[ks.hand.pos]
 		ks.hand.pos++
 		switch {

@@ -1,0 +1,255 @@
+package server
+
+import (
+	"hash/maphash"
+	"time"
+
+	"github.com/dorivo/dorivo/shardstore/keyspace"
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// Cold values (Config.HotValueBytes, with a Store). Each loop keeps every
+// key and expiry in memory but at most its share of the budget in values;
+// past it, the CLOCK sweep of keyspace.Evict drops values whose writes are
+// durable (stamped at or before the FIFO head of durable.go), and those keys
+// go cold. The store has their value: it is applied in the same batch that
+// acknowledges the write.
+//
+// A command that touches a cold key waits for its value exactly as for a
+// key a cross-loop transaction holds (heldAny, tryPrepare): a local
+// connection stalls, a forwarded request or datagram is parked, a prepare
+// queues. The check starts a fetch of each cold key not already being
+// fetched; fetcher goroutines read it through the store's ristretto cache
+// (durable.Store.Get, pebble on a miss), hand it back on a channel and ring
+// the doorbell, and the loop fills the key and lets settle retry what
+// waited. The loop itself never reads the disk or waits.
+//
+// A request may need several cold keys whose values come back in
+// different drains. So that the first ones are not evicted again before
+// the last arrives (a livelock under a small budget), every value filled
+// stays pinned until the loop has no fetch in flight, by which time every
+// request that waited has run or waits for something else. Past twice the
+// budget (at least pinSlack past it) the pins are dropped anyway: memory
+// stays bounded, at the price of fetching again.
+//
+// No write can reach a cold key while it is fetched (the write waits for
+// the value like any command), so the value read is the current one; Fill
+// ignores it when a FLUSHALL (which waits for nothing) or a reload came in
+// between.
+
+// fetchWorkers is how many goroutines per loop read cold values: pebble
+// reads may wait on the disk, so a few run at once.
+const fetchWorkers = 4
+
+// fetchCap bounds a loop's fetches in flight (queued, being read, or
+// waiting to be taken back), so a worker never blocks handing one back.
+const fetchCap = 1024
+
+// evictSteps bounds the entries and slots one eviction pass moves over.
+const evictSteps = 1 << 14
+
+// pinSlack is the least memory pinned values may take past a loop's
+// budget before the pins are dropped: with a tiny budget, twice the budget
+// would not hold the values of one multi-key command.
+const pinSlack = 4 << 20
+
+type fetchReq struct {
+	key   string
+	shard uint32
+	gen   uint64
+}
+
+type fetchResult struct {
+	key   string
+	gen   uint64
+	val   []byte
+	found bool
+}
+
+// coldLoop is a loop's cold-value state, touched only on the loop.
+type coldLoop struct {
+	budget int64 // this loop's share of Config.HotValueBytes
+	reqc   chan fetchReq
+	donec  chan fetchResult
+	// inflight counts fetches sent on reqc and not yet taken from donec;
+	// pending are fetches started but not yet sent.
+	inflight int
+	pending  []fetchReq
+	fetching map[string]struct{} // keys being fetched
+	pinned   map[string]struct{} // keys filled since the loop last had no fetch in flight
+	// gen changes when the keyspace is replaced (resync): a fetch for the
+	// old one is dropped.
+	gen     uint64
+	keepKey func(string) bool
+}
+
+// openCold sets up loop l's cold-value state when the server bounds hot
+// values; startFetchers starts its workers once the store is loaded.
+func (l *loop) openCold() {
+	cfg := &l.srv.cfg
+	if cfg.Store == nil || cfg.HotValueBytes <= 0 {
+		return
+	}
+	c := &coldLoop{
+		budget:   max(cfg.HotValueBytes/int64(cfg.Loops), 1),
+		reqc:     make(chan fetchReq, fetchCap),
+		donec:    make(chan fetchResult, fetchCap),
+		fetching: make(map[string]struct{}),
+		pinned:   make(map[string]struct{}),
+	}
+	c.keepKey = func(k string) bool {
+		if _, ok := c.pinned[k]; ok {
+			return true
+		}
+		_, held := l.holds[maphash.String(holdSeed, k)]
+		return held
+	}
+	l.cold = c
+}
+
+func (l *loop) startFetchers() {
+	for range fetchWorkers {
+		l.srv.fetchers.Add(1)
+		go l.fetcher(l.cold.reqc, l.cold.donec)
+	}
+}
+
+// stopFetchers ends the workers of every loop (after the loops stopped).
+func (s *Server) stopFetchers() {
+	for _, l := range s.loops {
+		if l.cold != nil {
+			close(l.cold.reqc)
+		}
+	}
+	s.fetchers.Wait()
+}
+
+// fetcher reads cold values for loop l until reqc is closed (Stop). A read
+// error is retried with backoff: the key stays held, and the clients
+// waiting on it wait, rather than be answered with a value that may be
+// wrong.
+func (l *loop) fetcher(reqc <-chan fetchReq, donec chan<- fetchResult) {
+	defer l.srv.fetchers.Done()
+	st := l.srv.cfg.Store
+	for r := range reqc {
+		var res fetchResult
+		for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+			v, _, found, err := st.Get(r.shard, []byte(r.key))
+			if err == nil {
+				res = fetchResult{key: r.key, gen: r.gen, val: v, found: found}
+				break
+			}
+			if l.srv.stopping.Load() {
+				return
+			}
+			l.srv.cfg.Logger.Warn("server: reading a cold value failed, retrying", "loop", l.idx, "key", r.key, "err", err)
+			time.Sleep(backoff)
+		}
+		donec <- res
+		l.bell.Ring()
+	}
+}
+
+// coldAny reports whether a key of keys is cold, starting the fetch of
+// each cold key not already being fetched.
+func (l *loop) coldAny(keys [][]byte) bool {
+	c := l.cold
+	if c == nil || l.ks.ColdLen() == 0 {
+		return false
+	}
+	cold := false
+	for _, k := range keys {
+		if !l.ks.IsCold(k) {
+			continue
+		}
+		cold = true
+		if _, ok := c.fetching[string(k)]; ok {
+			continue
+		}
+		ks := string(k)
+		c.fetching[ks] = struct{}{}
+		c.pending = append(c.pending, fetchReq{key: ks, shard: l.srv.cfg.Store.ShardOf(slot.Of(k)), gen: c.gen})
+		l.stats.fetches.Add(1)
+	}
+	if len(c.pending) > 0 {
+		l.sendFetches()
+	}
+	return cold
+}
+
+// sendFetches hands pending fetches to the workers, as many as fetchCap
+// allows; the rest go when fetches come back.
+func (l *loop) sendFetches() {
+	c := l.cold
+	n := 0
+send:
+	for n < len(c.pending) && c.inflight < fetchCap {
+		select {
+		case c.reqc <- c.pending[n]:
+			c.inflight++
+			n++
+		default: // not reached: reqc has room for fetchCap
+			break send
+		}
+	}
+	c.pending = append(c.pending[:0], c.pending[n:]...)
+}
+
+// takeFetches fills the values the workers read; settle then retries
+// what waited for them.
+func (l *loop) takeFetches() {
+	c := l.cold
+	for {
+		var r fetchResult
+		select {
+		case r = <-c.donec:
+		default:
+			l.sendFetches()
+			return
+		}
+		c.inflight--
+		delete(c.fetching, r.key)
+		k := []byte(r.key)
+		if r.gen == c.gen && l.ks.IsCold(k) {
+			if r.found {
+				l.ks.Fill(k, r.val)
+				c.pinned[r.key] = struct{}{}
+			} else {
+				// The store holds no live value: the key expired (the
+				// store's clock ran ahead of the loop's).
+				l.ks.Delete(k, l.now)
+				l.stats.keys.Store(uint64(l.ks.Len()))
+			}
+		}
+		l.released = true
+	}
+}
+
+// evict drops durable values while the loop holds more than its budget,
+// down to 7/8 of it so that a sweep does not run on every drain. Pinned
+// values stay while fetches are in flight (up to the hard cap), and
+// values under a transaction's hold stay: a prepared part will use them.
+func (l *loop) evict() {
+	c := l.cold
+	if len(c.fetching) == 0 || l.ks.HotBytes() > c.budget+max(c.budget, pinSlack) {
+		clear(c.pinned)
+	}
+	if l.ks.HotBytes() <= c.budget {
+		return
+	}
+	n := l.ks.Evict(c.budget-c.budget/8, l.dur.head, evictSteps, c.keepKey)
+	l.stats.evictions.Add(uint64(n))
+	if n > 0 && l.ks.HotBytes() > c.budget {
+		l.bell.Ring() // more to sweep: another drain, after other work
+	}
+}
+
+// loadKey puts a key read from the store into ks: with its value while the
+// loop's budget allows, cold after that.
+func (l *loop) loadKey(ks *keyspace.Keyspace, key, value []byte, exp int64) {
+	if c := l.cold; c != nil && ks.HotBytes()+int64(len(value)) > c.budget {
+		ks.SetCold(key, exp)
+		return
+	}
+	ks.Set(key, value, exp)
+}
