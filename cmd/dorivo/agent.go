@@ -106,9 +106,10 @@ func runAgent(args []string, stderr io.Writer) error {
 		scfg.Reuseport = l.Objects.ReuseportSelect
 	}
 	// The store outlives the datapath: deferred first, closed last.
-	if scfg.Store, err = openStore(o.dataDir, cfg.Loops, log); err != nil {
+	if scfg.Store, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, log); err != nil {
 		return err
 	}
+	scfg.HotValueBytes = hotValueBytes(o.cacheMemory)
 	if scfg.Store != nil {
 		defer func() {
 			if err := scfg.Store.Close(); err != nil {

@@ -79,7 +79,9 @@ func journalNonce(t *testing.T, path string) uint64 {
 // kill -9 of the real agent under write load: every write the load
 // generator saw acknowledged (and recorded) reads back with its value after
 // the agent restarts on the same --data-dir. Two rounds, the second with
-// another loop count, so the restart also reshapes the store.
+// another loop count, so the restart also reshapes the store, and with 64
+// KiB of --cache-memory, so most values come back cold and every read of
+// them goes through the store.
 func TestAgentKill9KeepsAcknowledgedWrites(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommand(t, "nsenter")
@@ -95,17 +97,21 @@ func TestAgentKill9KeepsAcknowledgedWrites(t *testing.T) {
 	// the restarted one takes them over, as it would on a real node.
 	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
 	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
-	agentArgs := func(loops int) []string {
+	agentArgs := func(loops int, cacheMemory string) []string {
 		return []string{"--iface", "lo", "--loops", fmt.Sprint(loops), "--pin-dir", pinDir,
 			"--tcp-port", fmt.Sprint(killPort), "--udp-port", fmt.Sprint(killPort),
-			"--admin-addr", killAdmin, "--data-dir", dataDir}
+			"--admin-addr", killAdmin, "--data-dir", dataDir, "--cache-memory", cacheMemory}
 	}
 	inNs := func(argv ...string) *exec.Cmd {
 		return exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + ns.Name}, argv...)...)
 	}
 
-	for round, loops := range []int{2, 1} {
-		agent := startAgent(t, bin, ns, agentArgs(loops)...)
+	for round, r := range []struct {
+		loops       int
+		cacheMemory string
+	}{{2, "1gb"}, {1, "64kb"}} {
+		loops := r.loops
+		agent := startAgent(t, bin, ns, agentArgs(loops, r.cacheMemory)...)
 		record := filepath.Join(t.TempDir(), "acked.journal")
 		lg := inNs(loadgen, "--target", target, "--conns", "8", "--pipeline", "8", "--read-ratio", "0",
 			"--mset-ratio", "0.2", "--mset-keys", "4", "--keyspace", "20000", "--value-size", "64",
@@ -134,11 +140,25 @@ func TestAgentKill9KeepsAcknowledgedWrites(t *testing.T) {
 
 		records, nonces = append(records, record), append(nonces, journalNonce(t, record))
 
-		agent = startAgent(t, bin, ns, agentArgs(loops)...)
+		agent = startAgent(t, bin, ns, agentArgs(loops, r.cacheMemory)...)
 		// Every round's acknowledged writes, through every restart since.
 		for j, record := range records {
 			verifyJournal(t, loadgen, inNs, target, record, nonces[j+1:], fmt.Sprintf("round %d, writes of round %d", round, j))
 		}
+		body, err := scrapeAt(t, ns, killAdmin)
+		if err != nil {
+			t.Fatalf("round %d: scrape: %v", round, err)
+		}
+		var fetches float64
+		for k, v := range parseLoopMetrics(body) {
+			if strings.HasPrefix(k, "dorivo_loop_cold_fetches_total") {
+				fetches += v
+			}
+		}
+		if wantCold := r.cacheMemory == "64kb"; (fetches > 1000) != wantCold {
+			t.Fatalf("round %d: %.0f cold values fetched with --cache-memory %s", round, fetches, r.cacheMemory)
+		}
+		t.Logf("round %d: %.0f cold values fetched from the store", round, fetches)
 		if err := agent.stop(t, syscall.SIGTERM); err != nil {
 			t.Fatalf("round %d: agent stop: %v\n%s", round, err, agent.logString())
 		}

@@ -55,6 +55,38 @@ func (v rangeValue) Set(s string) error {
 	return nil
 }
 
+// memoryValue is a flag.Value for a size in bytes written as Redis writes
+// its memory settings: a plain number, or one with a unit, k/m/g meaning
+// 1000-based and kb/mb/gb 1024-based, case-insensitive.
+type memoryValue struct{ v *int64 }
+
+func (v memoryValue) String() string {
+	if v.v == nil {
+		return ""
+	}
+	return strconv.FormatInt(*v.v, 10)
+}
+
+func (v memoryValue) Set(s string) error {
+	units := []struct {
+		suffix string
+		mul    int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}}
+	num, mul := strings.ToLower(s), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mul = strings.TrimSuffix(num, u.suffix), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mul {
+		return fmt.Errorf("must be a size such as 536870912, 512mb or 4gb")
+	}
+	*v.v = n * mul
+	return nil
+}
+
 // limits are the datapath's client limits, with Redis 7.0's defaults.
 type limits struct {
 	maxClients   int64 // maxclients
@@ -101,7 +133,10 @@ type agentOptions struct {
 	noSteer bool
 	// dataDir holds the durable store (store.go); empty: memory only.
 	dataDir string
-	limits  limits
+	// cacheMemory bounds the memory of values with a store (store.go);
+	// 0: no bound.
+	cacheMemory int64
+	limits      limits
 	// cfg holds the flag part of the configuration; the file part is
 	// merged in by (*agentOptions).config, at start and on SIGHUP.
 	cfg agentconfig.Config
@@ -109,8 +144,9 @@ type agentOptions struct {
 
 func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	o := &agentOptions{
-		cfg:    agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()},
-		limits: limits{maxClients: 10000, queryBuffer: 1 << 30, maxBulkLen: 512 << 20, maxMultibulk: math.MaxInt32},
+		cfg:         agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()},
+		cacheMemory: defaultCacheMemory,
+		limits:      limits{maxClients: 10000, queryBuffer: 1 << 30, maxBulkLen: 512 << 20, maxMultibulk: math.MaxInt32},
 	}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.StringVar(&o.iface, "iface", "lo", "interface to attach the XDP and TCX programs to")
@@ -120,6 +156,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1", "IP address the datapath serves RESP and datagrams on (0.0.0.0 or :: for every interface)")
 	fs.BoolVar(&o.noSteer, "no-steer", false, "do not attach the sk_reuseport program: requests land on loops by the kernel's hash and cross loops (XDP/TCX stay attached)")
 	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the durable store (writes are acknowledged once fsynced there); empty keeps data in memory only")
+	fs.Var(memoryValue{&o.cacheMemory}, "cache-memory", "memory for values with --data-dir, e.g. 512mb or 4gb: 3/4 for the event loops, 1/4 for the read cache in front of pebble; other values stay on disk only, keys and expiries stay in memory (0: keep every value in memory)")
 	fs.Var(rangeValue{&o.limits.maxClients, 1, 1 << 20}, "maxclients", "most simultaneous RESP clients; more get \"-ERR max number of clients reached\"")
 	fs.Var(rangeValue{&o.limits.queryBuffer, 1 << 20, math.MaxInt64}, "client-query-buffer-limit", "bytes an incomplete request may buffer before the client is closed")
 	fs.Var(rangeValue{&o.limits.maxBulkLen, 1 << 20, math.MaxInt64}, "proto-max-bulk-len", "largest bulk argument in bytes (CONFIG SET proto-max-bulk-len changes it at run time)")

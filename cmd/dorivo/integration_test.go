@@ -270,11 +270,14 @@ func attachedTo(t *testing.T, ns *testenv.Netns, iface string) []string {
 
 // scrape GETs the agent's /metrics from inside ns. The dial happens on the
 // Do goroutine's thread, which is in the namespace.
-func scrape(t *testing.T, ns *testenv.Netns) (string, error) {
+func scrape(t *testing.T, ns *testenv.Netns) (string, error) { return scrapeAt(t, ns, adminAddr) }
+
+// scrapeAt is scrape of the admin server at addr.
+func scrapeAt(t *testing.T, ns *testenv.Netns, addr string) (string, error) {
 	var body []byte
 	var serr error
 	ns.Do(t, func() {
-		c, err := net.Dial("tcp", adminAddr)
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			serr = err
 			return

@@ -13,6 +13,11 @@ import (
 // a privileged DaemonSet with a hostPath volume).
 const defaultDataDir = "/var/lib/dorivo"
 
+// defaultCacheMemory is --cache-memory's default: a quarter of this
+// 24 GiB development VM's memory would be too much for a small host, so a
+// fixed 1 GiB, which operators raise on large ones.
+const defaultCacheMemory = 1 << 30
+
 // storeQueue bounds the writes waiting for the store's driver. The loops
 // hold every write's reply until it is durable, so the writes in flight are
 // bounded by clients times their pipelines; a full queue refuses a write
@@ -23,17 +28,18 @@ const storeQueue = 1 << 18
 
 // openStore opens the node's durable store in dir with one raft group per
 // event loop (a shard's slots then all belong to one loop, so every write
-// is one record in one log). A store created with another loop count is
-// reshaped by durable.Open, which keeps all data. dir "" means no store:
-// the keyspaces live in memory only.
-func openStore(dir string, loops int, log *slog.Logger) (*durable.Store, error) {
+// is one record in one log), and a read cache of a quarter of cacheMemory
+// (the loops get the rest, see hotValueBytes). A store created with
+// another loop count is reshaped by durable.Open, which keeps all data.
+// dir "" means no store: the keyspaces live in memory only.
+func openStore(dir string, loops int, cacheMemory int64, log *slog.Logger) (*durable.Store, error) {
 	if dir == "" {
 		return nil, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, Logger: log})
+	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
 	}
@@ -41,3 +47,6 @@ func openStore(dir string, loops int, log *slog.Logger) (*durable.Store, error) 
 	log.Info("durable store open", "dir", dir, "shards", st.Shards(), "entries", s.Entries)
 	return st, nil
 }
+
+// hotValueBytes is the loops' share of cacheMemory (0: no bound).
+func hotValueBytes(cacheMemory int64) int64 { return cacheMemory - cacheMemory/4 }

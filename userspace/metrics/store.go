@@ -41,6 +41,8 @@ func NewStoreCollector(read func() durable.Stats, diskErr func() error) *StoreCo
 			c("entries_total", "Raft log entries written.", func(s durable.Stats) uint64 { return s.Entries }),
 			c("batches_total", "Pebble batches committed by the store's driver.", func(s durable.Stats) uint64 { return s.Batches }),
 			c("fsyncs_total", "Synced batches (one WAL fsync each); entries_total / fsyncs_total is writes per fsync.", func(s durable.Stats) uint64 { return s.Fsyncs }),
+			c("reads_total", "Values read from the store for cold keys.", func(s durable.Stats) uint64 { return s.Reads }),
+			c("cache_hits_total", "Reads the store's ristretto read cache answered without pebble.", func(s durable.Stats) uint64 { return s.CacheHits }),
 			c("disk_stalls_total", "Writes that hit a full disk and were held until space came back.", func(s durable.Stats) uint64 { return s.Stalls }),
 		},
 		diskFull: prometheus.NewDesc("dorivo_store_disk_full", "1 while writes are stalled on a full disk (new writes are refused).", nil, nil),

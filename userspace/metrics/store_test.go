@@ -12,7 +12,7 @@ import (
 // Every store counter is exported under its name with the store's value,
 // and the disk-full gauge follows DiskError.
 func TestStoreCollector(t *testing.T) {
-	st := durable.Stats{Proposals: 7, Rejected: 4, Acked: 6, Failed: 1, Entries: 12, Batches: 5, Fsyncs: 3, Stalls: 2}
+	st := durable.Stats{Proposals: 7, Rejected: 4, Acked: 6, Failed: 1, Entries: 12, Batches: 5, Fsyncs: 3, Stalls: 2, Reads: 9, CacheHits: 8}
 	var diskErr error = errors.New("no space left on device")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewStoreCollector(func() durable.Stats { return st }, func() error { return diskErr }))
@@ -20,6 +20,7 @@ func TestStoreCollector(t *testing.T) {
 		"dorivo_store_proposals_total": 7, "dorivo_store_rejected_total": 4, "dorivo_store_acked_total": 6,
 		"dorivo_store_failed_total": 1, "dorivo_store_entries_total": 12, "dorivo_store_batches_total": 5,
 		"dorivo_store_fsyncs_total": 3, "dorivo_store_disk_stalls_total": 2, "dorivo_store_disk_full": 1,
+		"dorivo_store_reads_total": 9, "dorivo_store_cache_hits_total": 8,
 	}
 	check := func() {
 		t.Helper()
