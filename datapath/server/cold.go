@@ -32,10 +32,12 @@ import (
 // budget (at least pinSlack past it) the pins are dropped anyway: memory
 // stays bounded, at the price of fetching again.
 //
-// No write can reach a cold key while it is fetched (the write waits for
-// the value like any command), so the value read is the current one; Fill
-// ignores it when a FLUSHALL (which waits for nothing) or a reload came in
-// between.
+// A write to a cold key waits for its value like any command, so the value
+// read is normally the current one. A FLUSHALL (which waits for nothing)
+// and a new write of the key may still come in between, and the key may
+// even be cold again when the fetch returns: each fetch carries the key's
+// write stamp and the keyspace generation, and a value read for an older
+// stamp or keyspace is dropped.
 
 // fetchWorkers is how many goroutines per loop read cold values: pebble
 // reads may wait on the disk, so a few run at once.
@@ -53,15 +55,17 @@ const evictSteps = 1 << 14
 // would not hold the values of one multi-key command.
 const pinSlack = 4 << 20
 
+// fetchReq asks for key's value; stamp is the key's at the request (Fill
+// refuses the value if the key was written since) and gen the keyspace's.
 type fetchReq struct {
 	key   string
 	shard uint32
+	stamp uint64
 	gen   uint64
 }
 
 type fetchResult struct {
-	key   string
-	gen   uint64
+	fetchReq
 	val   []byte
 	found bool
 }
@@ -136,7 +140,7 @@ func (l *loop) fetcher(reqc <-chan fetchReq, donec chan<- fetchResult) {
 		for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
 			v, _, found, err := st.Get(r.shard, []byte(r.key))
 			if err == nil {
-				res = fetchResult{key: r.key, gen: r.gen, val: v, found: found}
+				res = fetchResult{fetchReq: r, val: v, found: found}
 				break
 			}
 			if l.srv.stopping.Load() {
@@ -159,7 +163,8 @@ func (l *loop) coldAny(keys [][]byte) bool {
 	}
 	cold := false
 	for _, k := range keys {
-		if !l.ks.IsCold(k) {
+		stamp, isCold := l.ks.ColdStamp(k)
+		if !isCold {
 			continue
 		}
 		cold = true
@@ -168,7 +173,7 @@ func (l *loop) coldAny(keys [][]byte) bool {
 		}
 		ks := string(k)
 		c.fetching[ks] = struct{}{}
-		c.pending = append(c.pending, fetchReq{key: ks, shard: l.srv.cfg.Store.ShardOf(slot.Of(k)), gen: c.gen})
+		c.pending = append(c.pending, fetchReq{key: ks, shard: l.srv.cfg.Store.ShardOf(slot.Of(k)), stamp: stamp, gen: c.gen})
 		l.stats.fetches.Add(1)
 	}
 	if len(c.pending) > 0 {
@@ -210,9 +215,9 @@ func (l *loop) takeFetches() {
 		c.inflight--
 		delete(c.fetching, r.key)
 		k := []byte(r.key)
-		if r.gen == c.gen && l.ks.IsCold(k) {
+		if stamp, cold := l.ks.ColdStamp(k); r.gen == c.gen && cold && stamp == r.stamp {
 			if r.found {
-				l.ks.Fill(k, r.val)
+				l.ks.Fill(k, r.val, r.stamp)
 				c.pinned[r.key] = struct{}{}
 			} else {
 				// The store holds no live value: the key expired (the

@@ -50,11 +50,22 @@ func (ks *Keyspace) ColdLen() int { return ks.coldN }
 // IsCold reports whether key exists, expired or not, with its value not in
 // memory.
 func (ks *Keyspace) IsCold(key []byte) bool {
+	_, cold := ks.ColdStamp(key)
+	return cold
+}
+
+// ColdStamp reports whether key is cold and, if so, the stamp of its last
+// write, which Fill checks: a value read for this stamp is stale once the
+// key was written again.
+func (ks *Keyspace) ColdStamp(key []byte) (stamp uint64, cold bool) {
 	if ks.coldN == 0 {
-		return false
+		return 0, false
 	}
 	t, _, i := ks.find(key)
-	return i >= 0 && t.ents[i].cold
+	if i < 0 || !t.ents[i].cold {
+		return 0, false
+	}
+	return t.ents[i].stamp, true
 }
 
 // SetCold stores key with expiry expireAt and no value in memory, replacing
@@ -70,15 +81,16 @@ func (ks *Keyspace) SetCold(key []byte, expireAt int64) {
 }
 
 // Fill gives cold key its value val (copied), read from where the owner
-// keeps it. It does nothing and returns false when key is missing or not
-// cold: the key was written or deleted since it went cold, and the caller's
-// value is stale.
-func (ks *Keyspace) Fill(key, val []byte) bool {
+// keeps it after ColdStamp returned stamp. It does nothing and returns
+// false when key is missing, not cold, or stamped otherwise: the key was
+// written or deleted since, and val is stale (even if the key went cold
+// again).
+func (ks *Keyspace) Fill(key, val []byte, stamp uint64) bool {
 	if ks.coldN == 0 {
 		return false
 	}
 	t, _, i := ks.find(key)
-	if i < 0 || !t.ents[i].cold {
+	if i < 0 || !t.ents[i].cold || t.ents[i].stamp != stamp {
 		return false
 	}
 	e := &t.ents[i]

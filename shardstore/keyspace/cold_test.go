@@ -44,10 +44,17 @@ func TestEvictBudgetStampsAndFill(t *testing.T) {
 		}()
 		ks.Get([]byte("k3"), 0)
 	}()
-	if ks.Fill([]byte("k60"), []byte("stale")) || ks.Fill([]byte("nope"), []byte("x")) {
+	if ks.Fill([]byte("k60"), []byte("stale"), 60) || ks.Fill([]byte("nope"), []byte("x"), 0) {
 		t.Fatal("Fill changed a hot or missing key")
 	}
-	if !ks.Fill([]byte("k3"), val) {
+	stamp, cold := ks.ColdStamp([]byte("k3"))
+	if !cold || stamp != 3 {
+		t.Fatalf("ColdStamp(k3) = %d, %v; want 3, true", stamp, cold)
+	}
+	if ks.Fill([]byte("k3"), []byte("stale"), 2) {
+		t.Fatal("Fill with another stamp changed a cold key")
+	}
+	if !ks.Fill([]byte("k3"), val, 3) {
 		t.Fatal("Fill of a cold key failed")
 	}
 	if v, ok := ks.Get([]byte("k3"), 0); !ok || !bytes.Equal(v, val) {

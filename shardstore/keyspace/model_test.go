@@ -37,10 +37,10 @@ func FuzzModel(f *testing.F) {
 			op, arg := ops[i]%12, ops[i+1]
 			key := fmt.Sprintf("{%d}k%d", arg%3, arg%7)
 			kb := []byte(key)
-			if ks.IsCold(kb) && op != 10 && (op != 2 || arg%2 == 0) {
+			if stamp, cold := ks.ColdStamp(kb); cold && op != 10 && (op != 2 || arg%2 == 0) {
 				// The owner fills a cold value before a command uses it
 				// (a DEL with an odd arg runs on the cold key).
-				if e, ok := model[key]; !ok || !ks.Fill(kb, []byte(e.val)) {
+				if e, ok := model[key]; !ok || !ks.Fill(kb, []byte(e.val), stamp) {
 					t.Fatalf("cold %s cannot be filled (model has it: %v)", key, ok)
 				}
 			}
