@@ -11,11 +11,20 @@
 # Dorivo/redis, and, from Dorivo's own /metrics, fsyncs per second and writes
 # per fsync (dorivo_store_fsyncs_total, dorivo_store_entries_total).
 #
+# Then cold reads: the same keys are rewritten with READ_VALUE_SIZE-byte
+# values and read back with redis-benchmark -t get, against the agent with
+# --cache-memory 1gb (every value in memory), against the agent restarted
+# with --cache-memory $COLD_MEMORY (most values on disk only: a GET waits
+# for its value to come back through the read cache and pebble), and
+# against redis-server, with the cold values fetched per second from
+# dorivo_loop_cold_fetches_total.
+#
 #   bash scripts/bench-durable.sh
 #
 # Knobs (env): REQUESTS (100000) per run at -P 1, times P16_SCALE (4) at
 # -P 16; REPEATS (1) runs per cell, the median quoted; LOOPS ($(nproc))
-# agent event loops; VALUE_SIZE (3, redis-benchmark's default).
+# agent event loops; VALUE_SIZE (3, redis-benchmark's default);
+# READ_VALUE_SIZE (100) and COLD_MEMORY (1mb) for the reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +33,8 @@ P16_SCALE=${P16_SCALE:-4}
 REPEATS=${REPEATS:-1}
 LOOPS=${LOOPS:-$(nproc)}
 VALUE_SIZE=${VALUE_SIZE:-3}
+READ_VALUE_SIZE=${READ_VALUE_SIZE:-100}
+COLD_MEMORY=${COLD_MEMORY:-1mb}
 export TMPDIR=${TMPDIR:-/var/tmp}
 
 [ "$(id -u)" = 0 ] || { echo "bench-durable.sh: needs root (network namespaces, BPF)" >&2; exit 1; }
@@ -67,46 +78,62 @@ stop_redis() {
 	redis_pid=
 }
 
-start_agent() {
+start_agent() { # [CACHE_MEMORY]
 	mkdir -p "$work/dorivo-data"
 	nsenter --net="/var/run/netns/$ns_d" "$work/dorivo" agent --iface lo --listen 127.0.0.1 --loops "$LOOPS" \
-		--pin-dir "$pin" --admin-addr 127.0.0.1:9379 --data-dir "$work/dorivo-data" >"$work/agent.log" 2>&1 &
+		--pin-dir "$pin" --admin-addr 127.0.0.1:9379 --data-dir "$work/dorivo-data" \
+		--cache-memory "${1:-1gb}" >"$work/agent.log" 2>&1 &
 	agent_pid=$!
 	wait_pong "$ns_d" "$work/agent.log"
 }
+stop_agent() {
+	kill -TERM "$agent_pid" 2>/dev/null || true
+	wait "$agent_pid" 2>/dev/null || true
+	agent_pid=
+}
 
-# store_counters prints "fsyncs entries" from the agent's /metrics.
+# store_counters prints "fsyncs entries cold_fetches" from the agent's
+# /metrics.
 store_counters() {
 	inns "$ns_d" curl -sf http://127.0.0.1:9379/metrics | awk '
 		$1 == "dorivo_store_fsyncs_total" { f = $2 }
 		$1 == "dorivo_store_entries_total" { e = $2 }
-		END { printf "%d %d\n", f, e }'
+		$1 ~ /^dorivo_loop_cold_fetches_total/ { c += $2 }
+		END { printf "%d %d %d\n", f, e, c }'
 }
 
-# bench NS P: one redis-benchmark run; prints "rps p50 p99".
+# bench NS P [TEST SIZE]: one redis-benchmark run (default: set,
+# VALUE_SIZE); prints "rps p50 p99".
 bench() {
 	local n=$REQUESTS
 	[ "$2" -gt 1 ] && n=$((REQUESTS * P16_SCALE))
-	inns "$1" redis-benchmark -h 127.0.0.1 -p 6379 -t set -r 100000 -c 50 -P "$2" -n "$n" -d "$VALUE_SIZE" --csv 2>/dev/null |
+	inns "$1" redis-benchmark -h 127.0.0.1 -p 6379 -t "${3:-set}" -r 100000 -c 50 -P "$2" -n "$n" -d "${4:-$VALUE_SIZE}" --csv 2>/dev/null |
 		awk -F, 'NR == 2 { gsub(/"/, ""); print $2, $5, $7 }'
 }
 
-# median of REPEATS runs (by throughput) of bench NS P; for Dorivo also
-# fsyncs/s and writes per fsync over that run.
+# fill NS: writes every one of redis-benchmark's 100000 keys once with a
+# READ_VALUE_SIZE-byte value (-r draws keys at random, so five passes
+# over the key space leave well under 1% unwritten).
+fill() {
+	inns "$1" redis-benchmark -h 127.0.0.1 -p 6379 -t set -r 100000 -c 50 -P 16 -n 500000 -d "$READ_VALUE_SIZE" -q >/dev/null 2>&1
+}
+
+# median of REPEATS runs (by throughput) of bench NS P [TEST SIZE]; for
+# Dorivo also fsyncs/s, writes per fsync and cold fetches/s over that run.
 declare -A res
-measure() { # NAME NS P
+measure() { # NAME NS P [TEST SIZE]
 	local runs=() i line
 	for ((i = 0; i < REPEATS; i++)); do
 		local c0 c1 t0 t1
-		[ "$1" = dorivo ] && c0=$(store_counters)
+		[[ $1 == dorivo* ]] && c0=$(store_counters)
 		t0=$(date +%s.%N)
-		line=$(bench "$2" "$3")
+		line=$(bench "$2" "$3" "${4:-}" "${5:-}")
 		t1=$(date +%s.%N)
-		if [ "$1" = dorivo ]; then
+		if [[ $1 == dorivo* ]]; then
 			c1=$(store_counters)
 			line="$line $(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN {
-				split(a, x, " "); split(b, y, " "); f = y[1] - x[1]; e = y[2] - x[2]
-				printf "%.0f %.1f", f / (t1 - t0), (f > 0 ? e / f : 0) }')"
+				split(a, x, " "); split(b, y, " "); f = y[1] - x[1]; e = y[2] - x[2]; c = y[3] - x[3]
+				printf "%.0f %.1f %.0f", f / (t1 - t0), (f > 0 ? e / f : 0), c / (t1 - t0) }')"
 		fi
 		runs+=("$line")
 		echo "  $1 -P $3 run $((i + 1)): $line" >&2
@@ -117,10 +144,22 @@ measure() { # NAME NS P
 echo "bench-durable.sh: dorivo ($LOOPS loops, --data-dir on $(df --output=source "$TMPDIR" | tail -1))" >&2
 start_agent
 for p in 1 16; do measure dorivo "$ns_d" "$p"; done
+echo "bench-durable.sh: reads, $READ_VALUE_SIZE-byte values, dorivo --cache-memory 1gb" >&2
+fill "$ns_d"
+for p in 1 16; do measure dorivo-hot "$ns_d" "$p" get "$READ_VALUE_SIZE"; done
+echo "bench-durable.sh: reads, dorivo restarted with --cache-memory $COLD_MEMORY" >&2
+stop_agent
+start_agent "$COLD_MEMORY"
+for p in 1 16; do measure dorivo-cold "$ns_d" "$p" get "$READ_VALUE_SIZE"; done
+stop_agent
 for f in always everysec; do
 	echo "bench-durable.sh: redis-server appendonly yes, appendfsync $f" >&2
 	start_redis "$f"
 	for p in 1 16; do measure "redis-$f" "$ns_r" "$p"; done
+	if [ "$f" = everysec ]; then
+		fill "$ns_r"
+		for p in 1 16; do measure redis-get "$ns_r" "$p" get "$READ_VALUE_SIZE"; done
+	fi
 	stop_redis
 done
 
@@ -131,12 +170,29 @@ printf '%-22s %3s %10s %8s %8s %10s %10s %9s %9s\n' target P "SET/s" p50_ms p99_
 for p in 1 16; do
 	read -r drps _ <<<"${res[dorivo,$p]}"
 	for t in dorivo redis-always redis-everysec; do
-		read -r rps p50 p99 fs wpf <<<"${res[$t,$p]}"
+		read -r rps p50 p99 fs wpf _ <<<"${res[$t,$p]}"
 		ratio=-
 		[ "$t" != dorivo ] && ratio=$(awk -v a="$drps" -v b="$rps" 'BEGIN { printf "%.2fx", a / b }')
 		label=$t
 		[ "$t" = redis-always ] && label="redis fsync always"
 		[ "$t" = redis-everysec ] && label="redis fsync everysec"
 		printf '%-22s %3s %10.0f %8s %8s %10s %10s %9s\n' "$label" "$p" "$rps" "$p50" "$p99" "${fs:--}" "${wpf:--}" "$ratio"
+	done
+done
+
+echo
+echo "redis-benchmark -t get -r 100000 -c 50, $READ_VALUE_SIZE-byte values over 100000 keys (about $((READ_VALUE_SIZE * 100000 / 1000000)) MB); median of $REPEATS"
+printf '%-22s %3s %10s %8s %8s %12s %9s\n' target P "GET/s" p50_ms p99_ms "cold_fetch/s" "dorivo/x"
+for p in 1 16; do
+	read -r grps _ <<<"${res[redis-get,$p]}"
+	for t in dorivo-hot dorivo-cold redis-get; do
+		read -r rps p50 p99 _ _ cf <<<"${res[$t,$p]}"
+		ratio=-
+		[ "$t" != redis-get ] && ratio=$(awk -v a="$rps" -v b="$grps" 'BEGIN { printf "%.2fx", a / b }')
+		label=$t
+		[ "$t" = dorivo-hot ] && label="dorivo 1gb (hot)"
+		[ "$t" = dorivo-cold ] && label="dorivo $COLD_MEMORY (cold)"
+		[ "$t" = redis-get ] && label="redis-server"
+		printf '%-22s %3s %10.0f %8s %8s %12s %9s\n' "$label" "$p" "$rps" "$p50" "$p99" "${cf:--}" "$ratio"
 	done
 done
