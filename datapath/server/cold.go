@@ -24,13 +24,16 @@ import (
 // the doorbell, and the loop fills the key and lets settle retry what
 // waited. The loop itself never reads the disk or waits.
 //
-// A request may need several cold keys whose values come back in
-// different drains. So that the first ones are not evicted again before
-// the last arrives (a livelock under a small budget), every value filled
-// stays pinned until the loop has no fetch in flight, by which time every
-// request that waited has run or waits for something else. Past twice the
-// budget (at least pinSlack past it) the pins are dropped anyway: memory
-// stays bounded, at the price of fetching again.
+// A request may need several keys, whose cold values come back in
+// different drains. So that the first ones (or the hot ones) are not
+// evicted before the last arrives, which under a small budget could go on
+// forever, a request that finds a key cold pins all its keys at the
+// loop's current epoch (a count of evictions passes). Pins of an epoch are
+// dropped once every fetch started up to that epoch has come back: by then
+// every value the request waited for is in, and it has run (settle runs
+// it in the drain that fills its last value) or waits for something else,
+// such as a transaction's hold. Memory is thus the budget plus the values
+// of the requests waiting for a fetch.
 //
 // A write to a cold key waits for its value like any command, so the value
 // read is normally the current one. A FLUSHALL (which waits for nothing)
@@ -49,11 +52,6 @@ const fetchCap = 1024
 
 // evictSteps bounds the entries and slots one eviction pass moves over.
 const evictSteps = 1 << 14
-
-// pinSlack is the least memory pinned values may take past a loop's
-// budget before the pins are dropped: with a tiny budget, twice the budget
-// would not hold the values of one multi-key command.
-const pinSlack = 4 << 20
 
 // fetchReq asks for key's value; stamp is the key's at the request (Fill
 // refuses the value if the key was written since) and gen the keyspace's.
@@ -79,8 +77,12 @@ type coldLoop struct {
 	// pending are fetches started but not yet sent.
 	inflight int
 	pending  []fetchReq
-	fetching map[string]struct{} // keys being fetched
-	pinned   map[string]struct{} // keys filled since the loop last had no fetch in flight
+	// epoch counts eviction passes; fetching maps each key being fetched
+	// to the epoch its fetch started, pinned each key a waiting request
+	// needs to the epoch it last asked.
+	epoch    uint64
+	fetching map[string]uint64
+	pinned   map[string]uint64
 	// gen changes when the keyspace is replaced (resync): a fetch for the
 	// old one is dropped.
 	gen     uint64
@@ -98,8 +100,8 @@ func (l *loop) openCold() {
 		budget:   max(cfg.HotValueBytes/int64(cfg.Loops), 1),
 		reqc:     make(chan fetchReq, fetchCap),
 		donec:    make(chan fetchResult, fetchCap),
-		fetching: make(map[string]struct{}),
-		pinned:   make(map[string]struct{}),
+		fetching: make(map[string]uint64),
+		pinned:   make(map[string]uint64),
 	}
 	c.keepKey = func(k string) bool {
 		if _, ok := c.pinned[k]; ok {
@@ -155,7 +157,7 @@ func (l *loop) fetcher(reqc <-chan fetchReq, donec chan<- fetchResult) {
 }
 
 // coldAny reports whether a key of keys is cold, starting the fetch of
-// each cold key not already being fetched.
+// each cold key not already being fetched and pinning every key of keys.
 func (l *loop) coldAny(keys [][]byte) bool {
 	c := l.cold
 	if c == nil || l.ks.ColdLen() == 0 {
@@ -172,9 +174,14 @@ func (l *loop) coldAny(keys [][]byte) bool {
 			continue
 		}
 		ks := string(k)
-		c.fetching[ks] = struct{}{}
+		c.fetching[ks] = c.epoch
 		c.pending = append(c.pending, fetchReq{key: ks, shard: l.srv.cfg.Store.ShardOf(slot.Of(k)), stamp: stamp, gen: c.gen})
 		l.stats.fetches.Add(1)
+	}
+	if cold {
+		for _, k := range keys {
+			c.pinned[string(k)] = c.epoch
+		}
 	}
 	if len(c.pending) > 0 {
 		l.sendFetches()
@@ -218,7 +225,6 @@ func (l *loop) takeFetches() {
 		if stamp, cold := l.ks.ColdStamp(k); r.gen == c.gen && cold && stamp == r.stamp {
 			if r.found {
 				l.ks.Fill(k, r.val, r.stamp)
-				c.pinned[r.key] = struct{}{}
 			} else {
 				// The store holds no live value: the key expired (the
 				// store's clock ran ahead of the loop's).
@@ -230,15 +236,24 @@ func (l *loop) takeFetches() {
 	}
 }
 
-// evict drops durable values while the loop holds more than its budget,
-// down to 7/8 of it so that a sweep does not run on every drain. Pinned
-// values stay while fetches are in flight (up to the hard cap), and
-// values under a transaction's hold stay: a prepared part will use them.
+// evict drops the pins whose fetches are all back, then durable values
+// while the loop holds more than its budget, down to 7/8 of it so that a
+// sweep does not run on every drain. Pinned values stay, and so do values
+// under a transaction's hold: a prepared part will use them.
 func (l *loop) evict() {
 	c := l.cold
-	if len(c.fetching) == 0 || l.ks.HotBytes() > c.budget+max(c.budget, pinSlack) {
-		clear(c.pinned)
+	if len(c.pinned) > 0 {
+		oldest := c.epoch + 1 // the start of the oldest fetch in flight
+		for _, e := range c.fetching {
+			oldest = min(oldest, e)
+		}
+		for k, e := range c.pinned {
+			if e < oldest {
+				delete(c.pinned, k)
+			}
+		}
 	}
+	c.epoch++
 	if l.ks.HotBytes() <= c.budget {
 		return
 	}

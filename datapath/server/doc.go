@@ -159,4 +159,10 @@
 // keyspace) to serve a case that almost never happens. On start, New loads
 // every shard's keys into the loop that owns their slot under the current
 // table, so the loop count and table may change across restarts.
+//
+// Cold values (Config.HotValueBytes, cold.go). Keys and expiries always
+// stay in the loops; values only within a memory budget. A loop over its
+// share drops durable values, and a command touching such a cold key
+// waits, like one touching a held key, while a fetcher goroutine reads the
+// value through the store's read cache; the loop never reads the disk.
 package server

@@ -120,18 +120,18 @@ func (l *loop) mustWait(m *msg) bool {
 	return false
 }
 
-// queueHeld reports whether a key of s's MULTI queue is held.
+// queueHeld reports whether a key of s's MULTI queue is held or cold. The
+// keys of every queued command are checked as one set, so that all cold
+// ones are fetched, and pinned, together (cold.go).
 func (l *loop) queueHeld(s *command.Session) bool {
 	if len(l.holds) == 0 && (l.cold == nil || l.ks.ColdLen() == 0) {
 		return false
 	}
+	l.keys = l.keys[:0]
 	for _, args := range s.Queued() {
-		l.keys = command.Keys(args, l.keys[:0])
-		if l.heldAny(l.keys) {
-			return true
-		}
+		l.keys = command.Keys(args, l.keys)
 	}
-	return false
+	return l.heldAny(l.keys)
 }
 
 func isExec(b []byte) bool {

@@ -91,5 +91,7 @@
 // write, so every cached entry carries the store's apply sequence read before
 // the pebble read, and a table of per-key-hash last-write sequences rejects
 // any entry older than the key's last write. A stale fill may land in the
-// cache, but it is never served.
+// cache, but it is never served. The datapath reads the store only for the
+// values its loops dropped to stay within their memory budget
+// (datapath/server cold.go); every other read is served from the loops.
 package durable
