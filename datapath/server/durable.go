@@ -129,7 +129,6 @@ func (s *Server) openDurable() error {
 	}
 	for _, l := range s.loops {
 		l.dur = &durLoop{store: st, q: make([]*held, 64)}
-		l.ks.Stamp = 1 // see stamps in propose
 		l.openCold()
 	}
 	for sl := 0; sl < slot.Count; sl++ {
@@ -153,6 +152,9 @@ func (s *Server) openDurable() error {
 		}
 	}
 	for _, l := range s.loops {
+		// Loaded entries keep stamp 0: they are durable. Writes from now on
+		// are stamped with their place in the FIFO (see propose).
+		l.ks.Stamp = 1
 		l.stats.keys.Store(uint64(l.ks.Len()))
 		if l.cold != nil {
 			l.stats.hotBytes.Store(uint64(l.ks.HotBytes()))
