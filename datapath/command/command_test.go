@@ -385,3 +385,23 @@ func TestCrossLoopHelpers(t *testing.T) {
 		t.Fatalf("QueuedCheck other key = %q", msg)
 	}
 }
+
+func TestReadsValues(t *testing.T) {
+	for _, tc := range []struct {
+		args string
+		want bool
+	}{
+		{"GET k", true}, {"APPEND k v", true}, {"INCR k", true}, {"EXPIRE k 10", true},
+		{"SET k v", false}, {"SET k v EX 10 NX", false}, {"SET k v get", true}, {"SET k v PX 5 GET", true},
+		{"MSET a 1 b 2", false}, {"DEL a b", false}, {"EXISTS a", false}, {"TTL a", false},
+		{"SETNX a 1", false}, {"MGET a b", true}, {"NOSUCHCMD a", true},
+	} {
+		var args [][]byte
+		for _, a := range strings.Fields(tc.args) {
+			args = append(args, []byte(a))
+		}
+		if got := ReadsValues(args); got != tc.want {
+			t.Errorf("ReadsValues(%s) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}

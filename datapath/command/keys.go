@@ -259,7 +259,7 @@ func ttlCmd(c *call) {
 	name := c.cmd.Name
 	ms := name == "pttl" || name == "pexpiretime"
 	abs := name == "expiretime" || name == "pexpiretime"
-	_, at, found := c.ks.Lookup(c.args[1], c.now)
+	at, found := c.ks.Expiry(c.args[1], c.now)
 	if !found {
 		c.int(-2)
 		return

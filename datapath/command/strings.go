@@ -117,7 +117,13 @@ func (c *call) set(flags int, key, val, expire []byte, intReply bool) {
 			return
 		}
 	}
-	old, oldAt, found := c.ks.Lookup(key, c.now)
+	// Only SET ... GET reads the old value: the others work on a cold key
+	// (see ReadsValues).
+	var old []byte
+	oldAt, found := c.ks.Expiry(key, c.now)
+	if flags&setGet != 0 {
+		old, _ = c.ks.Get(key, c.now)
+	}
 	if flags&setGet != 0 {
 		if found {
 			c.bulk(old)

@@ -176,6 +176,33 @@ func (cmd *Cmd) keys(args [][]byte, dst [][]byte) [][]byte {
 	return dst
 }
 
+// blind are the commands that never read the current value of a key, only
+// whether it exists and its expiry (SET only without its GET option).
+var blind = map[string]bool{
+	"del": true, "unlink": true, "exists": true, "type": true,
+	"ttl": true, "pttl": true, "expiretime": true, "pexpiretime": true,
+	"set": true, "setnx": true, "setex": true, "psetex": true, "mset": true, "msetnx": true,
+}
+
+// ReadsValues reports whether the command in args may read the current
+// value of one of its keys. A server that keeps some values on disk only
+// (a cold key, see keyspace.Keyspace.IsCold) must bring them back before
+// running such a command; the others run on cold keys as they are.
+func ReadsValues(args [][]byte) bool {
+	cmd, _ := Lookup(args)
+	if cmd == nil || !blind[cmd.Name] {
+		return true
+	}
+	if cmd.Name == "set" {
+		for _, a := range args[3:] {
+			if strings.EqualFold(string(a), "get") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Commands returns every top-level command, for COMMAND and tests.
 func Commands() []*Cmd {
 	var out []*Cmd

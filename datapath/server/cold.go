@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"time"
 
+	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
@@ -15,10 +16,11 @@ import (
 // go cold. The store has their value: it is applied in the same batch that
 // acknowledges the write.
 //
-// A command that touches a cold key waits for its value exactly as for a
-// key a cross-loop transaction holds (heldAny, tryPrepare): a local
-// connection stalls, a forwarded request or datagram is parked, a prepare
-// queues. The check starts a fetch of each cold key not already being
+// A command that reads a cold key's value (command.ReadsValues: not SET,
+// DEL, EXISTS, TTL and the like, which run on cold keys as they are) waits
+// for it exactly as for a key a cross-loop transaction holds (mustWaitFor,
+// tryPrepare): a local connection stalls, a forwarded request or datagram
+// is parked, a prepare queues. The check starts a fetch of each cold key not already being
 // fetched; fetcher goroutines read it through the store's ristretto cache
 // (durable.Store.Get, pebble on a miss), hand it back on a channel and ring
 // the doorbell, and the loop fills the key and lets settle retry what
@@ -187,6 +189,21 @@ func (l *loop) coldAny(keys [][]byte) bool {
 		l.sendFetches()
 	}
 	return cold
+}
+
+// partCold is coldAny for the keys whose values the commands of a
+// cross-loop transaction's part read.
+func (l *loop) partCold(p *xpart) bool {
+	if l.cold == nil || l.ks.ColdLen() == 0 {
+		return false
+	}
+	l.valueKeys = l.valueKeys[:0]
+	for _, args := range p.cmds {
+		if command.ReadsValues(args) {
+			l.valueKeys = command.Keys(args, l.valueKeys)
+		}
+	}
+	return l.coldAny(l.valueKeys)
 }
 
 // sendFetches hands pending fetches to the workers, as many as fetchCap

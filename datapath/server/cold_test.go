@@ -1,13 +1,16 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/durable"
+	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
@@ -20,6 +23,26 @@ func coldSums(s *Server) (hot, cold, fetches, evictions uint64) {
 		evictions += ls.Evictions
 	}
 	return
+}
+
+// coldOf returns the keys of ks that are cold on their owner loop.
+func coldOf(t *testing.T, s *Server, ks []string) []string {
+	t.Helper()
+	var out []string
+	for _, k := range ks {
+		o := s.cfg.Table.Owner(slot.Of([]byte(k)))
+		var cold bool
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.RunOnLoop(ctx, o, func() { cold = s.loops[o].ks.IsCold([]byte(k)) })
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cold {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // 4000 values of 512 bytes (2 MB) through loops allowed 64 KiB of values
@@ -137,5 +160,30 @@ func TestColdValuesStayWithinBudget(t *testing.T) {
 	})
 	if _, _, fetches, _ := coldSums(n.srv); fetches < total/2 {
 		t.Fatalf("%d values fetched reading %d keys after restart", fetches, total)
+	}
+
+	// Commands that do not read a value run on cold keys without a fetch;
+	// those that do fetch it.
+	coldSet := coldOf(t, n.srv, keys[:200])
+	if len(coldSet) < 20 {
+		t.Fatalf("only %d of 200 keys cold", len(coldSet))
+	}
+	_, _, f0, _ := coldSums(n.srv)
+	expect(t, c, ":1", "EXISTS", coldSet[0])
+	expect(t, c, ":-1", "TTL", coldSet[0])
+	expect(t, c, "+string", "TYPE", coldSet[0])
+	expect(t, c, ":1", "DEL", coldSet[1])
+	expect(t, c, "+OK", "SET", coldSet[2], "new")
+	expect(t, c, "+OK", "SET", coldSet[3], "kept", "XX", "KEEPTTL")
+	expect(t, c, ":0", "SETNX", coldSet[4], "no")
+	expect(t, c, "+OK", "MSET", coldSet[5], "m5", coldSet[6], "m6")
+	if _, _, f1, _ := coldSums(n.srv); f1 != f0 {
+		t.Fatalf("%d fetches for commands that read no value", f1-f0)
+	}
+	expect(t, c, "$3|new", "GET", coldSet[2])
+	expect(t, c, "$-1", "GET", coldSet[1])
+	expect(t, c, "$512|"+want[coldSet[7]], "SET", coldSet[7], "x", "GET")
+	if _, _, f2, _ := coldSums(n.srv); f2 != f0+1 {
+		t.Fatalf("SET ... GET of a cold key: %d fetches, want 1", f2-f0)
 	}
 }

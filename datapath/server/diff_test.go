@@ -81,7 +81,7 @@ func matchRedis(t *testing.T, ns *testenv.Netns, addr string) {
 		return ks
 	}
 	gen := func() []string {
-		switch rng.IntN(18) {
+		switch rng.IntN(20) {
 		case 0:
 			return []string{"SET", key(), strconv.Itoa(rng.IntN(100))}
 		case 1:
@@ -120,6 +120,10 @@ func matchRedis(t *testing.T, ns *testenv.Netns, addr string) {
 			return []string{"EXPIRE", key(), "1000"}
 		case 16:
 			return []string{"MSETNX", key(), "1", key(), "2"}
+		case 17:
+			return []string{"SET", key(), strconv.Itoa(rng.IntN(100)), "GET"}
+		case 18:
+			return []string{"SET", key(), strconv.Itoa(rng.IntN(100)), "XX", "KEEPTTL"}
 		default:
 			return []string{"MSET", key()} // arity error, from whichever loop
 		}

@@ -28,12 +28,18 @@ type hold struct {
 	n int32
 }
 
-// heldAny reports whether a transaction holds any of keys, or one is cold
-// (cold.go: its fetch is started here).
-func (l *loop) heldAny(keys [][]byte) bool {
-	if l.coldAny(keys) {
+// mustWaitFor reports whether the command args with keys must wait: a
+// key's value is cold and the command reads it (its fetch is started
+// here, cold.go), or a transaction holds a key.
+func (l *loop) mustWaitFor(args, keys [][]byte) bool {
+	if l.cold != nil && l.ks.ColdLen() > 0 && command.ReadsValues(args) && l.coldAny(keys) {
 		return true
 	}
+	return l.heldAny(keys)
+}
+
+// heldAny reports whether a transaction holds any of keys.
+func (l *loop) heldAny(keys [][]byte) bool {
 	if len(l.holds) == 0 {
 		return false
 	}
@@ -105,7 +111,7 @@ func (l *loop) mustWait(m *msg) bool {
 		args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
 		l.args = args[:0]
 		l.keys = command.Keys(args, l.keys[:0])
-		if l.heldAny(l.keys) {
+		if l.mustWaitFor(args, l.keys) {
 			return true
 		}
 		if m.kind == mReqSess && len(args) == 1 && isExec(args[0]) {
@@ -114,22 +120,36 @@ func (l *loop) mustWait(m *msg) bool {
 	case mDatagram:
 		var req wire.Request
 		if wire.ParseRequest(m.buf, &req) == nil {
-			return l.heldAny([][]byte{req.Key})
+			return l.datagramWaits(&req)
 		}
 	}
 	return false
 }
 
-// queueHeld reports whether a key of s's MULTI queue is held or cold. The
-// keys of every queued command are checked as one set, so that all cold
-// ones are fetched, and pinned, together (cold.go).
+// queueHeld reports whether a key of s's MULTI queue is held, or cold and
+// read by its command. The cold keys of every queued command are checked
+// as one set, so that all are fetched, and pinned, together (cold.go).
 func (l *loop) queueHeld(s *command.Session) bool {
-	if len(l.holds) == 0 && (l.cold == nil || l.ks.ColdLen() == 0) {
+	cold := l.cold != nil && l.ks.ColdLen() > 0
+	if len(l.holds) == 0 && !cold {
 		return false
 	}
-	l.keys = l.keys[:0]
+	l.keys, l.valueKeys = l.keys[:0], l.valueKeys[:0]
 	for _, args := range s.Queued() {
+		n := len(l.keys)
 		l.keys = command.Keys(args, l.keys)
+		if cold && command.ReadsValues(args) {
+			l.valueKeys = append(l.valueKeys, l.keys[n:]...)
+		}
+	}
+	return cold && l.coldAny(l.valueKeys) || l.heldAny(l.keys)
+}
+
+// datagramWaits is mustWaitFor for a datagram request.
+func (l *loop) datagramWaits(req *wire.Request) bool {
+	l.keys = append(l.keys[:0], req.Key)
+	if req.Op == wire.OpGet && l.coldAny(l.keys) {
+		return true
 	}
 	return l.heldAny(l.keys)
 }

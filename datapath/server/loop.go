@@ -127,6 +127,7 @@ type loop struct {
 	now          int64
 	args         [][]byte
 	keys         [][]byte
+	valueKeys    [][]byte
 	muts         []command.Mutation
 	reply        []byte
 	udpOut       []byte

@@ -276,7 +276,7 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 	case o == -2:
 		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
 		return true
-	case o == l.idx && l.heldAny(l.keys):
+	case o == l.idx && l.mustWaitFor(args, l.keys):
 		return false // a cross-loop transaction holds a key: wait for it
 	case o < 0 || o == l.idx:
 		l.execLocal(tc, args)

@@ -27,7 +27,7 @@ func (l *loop) onDatagram(c gnet.Conn) {
 		return
 	}
 	owner := l.srv.cfg.Table.Owner(slot.OfTag(req.Tag))
-	if owner == l.idx && err == nil && (l.defCount[l.idx] > 0 || l.heldAny([][]byte{req.Key})) {
+	if owner == l.idx && err == nil && (l.defCount[l.idx] > 0 || l.datagramWaits(&req)) {
 		// A cross-loop transaction holds the key: park the datagram, to be
 		// answered from this socket when the hold is released.
 		ua, ok := c.RemoteAddr().(*net.UDPAddr)

@@ -320,7 +320,7 @@ func (l *loop) tryPrepare(x *xtx, fresh bool) bool {
 	if fresh && len(l.waitq) > 0 && (l.reserved(p.keys) || l.reserved(wk)) {
 		return false
 	}
-	if l.conflicts(x, p.keys) || l.conflicts(x, wk) || l.coldAny(p.keys) {
+	if l.conflicts(x, p.keys) || l.conflicts(x, wk) || l.partCold(p) {
 		return false
 	}
 	l.acquire(x, p.keys)

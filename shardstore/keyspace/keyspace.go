@@ -100,6 +100,16 @@ func (ks *Keyspace) Lookup(key []byte, now int64) (val []byte, expireAt int64, o
 	return e.value(), e.exp, true
 }
 
+// Expiry returns key's expiry (0 for none) and whether it is live, without
+// its value: it works on cold keys.
+func (ks *Keyspace) Expiry(key []byte, now int64) (expireAt int64, ok bool) {
+	_, _, e := ks.live(key, now)
+	if e == nil {
+		return 0, false
+	}
+	return e.exp, true
+}
+
 // Exists reports whether key is live.
 func (ks *Keyspace) Exists(key []byte, now int64) bool {
 	_, _, e := ks.live(key, now)
