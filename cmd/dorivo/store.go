@@ -28,8 +28,9 @@ const storeQueue = 1 << 18
 
 // openStore opens the node's durable store in dir with one raft group per
 // event loop (a shard's slots then all belong to one loop, so every write
-// is one record in one log), and a read cache of a quarter of cacheMemory
-// (the loops get the rest, see hotValueBytes). A store created with
+// is one record in one log), a read cache of a quarter of cacheMemory and
+// a pebble block cache of another quarter (the loops get the other half,
+// see hotValueBytes). A store created with
 // another loop count is reshaped by durable.Open, which keeps all data.
 // dir "" means no store: the keyspaces live in memory only.
 func openStore(dir string, loops int, cacheMemory int64, log *slog.Logger) (*durable.Store, error) {
@@ -39,7 +40,7 @@ func openStore(dir string, loops int, cacheMemory int64, log *slog.Logger) (*dur
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4, Logger: log})
+	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4, BlockCacheBytes: cacheMemory / 4, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
 	}
@@ -49,4 +50,4 @@ func openStore(dir string, loops int, cacheMemory int64, log *slog.Logger) (*dur
 }
 
 // hotValueBytes is the loops' share of cacheMemory (0: no bound).
-func hotValueBytes(cacheMemory int64) int64 { return cacheMemory - cacheMemory/4 }
+func hotValueBytes(cacheMemory int64) int64 { return cacheMemory - 2*(cacheMemory/4) }

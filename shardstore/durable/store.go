@@ -57,6 +57,10 @@ type Options struct {
 	MaxBatch int
 	// CacheBytes bounds the read cache; 0 disables it.
 	CacheBytes int64
+	// BlockCacheBytes sizes pebble's block cache, which holds sstable
+	// blocks uncompressed for reads that miss the read cache (default
+	// pebble's 8 MiB).
+	BlockCacheBytes int64
 	// TickInterval is the raft tick (default 100ms).
 	TickInterval time.Duration
 	// LogKeepEntries: once more applied entries than this are in a shard's
@@ -195,6 +199,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	popts := &pebble.Options{
 		FS:     newStallFS(opts.FS, s.disk, s.log),
 		Logger: pebbleLogger{s.log},
+	}
+	if opts.BlockCacheBytes > 0 {
+		popts.Cache = pebble.NewCache(opts.BlockCacheBytes)
+		defer popts.Cache.Unref() // the DB holds its own reference
 	}
 	if opts.PebbleOptions != nil {
 		opts.PebbleOptions(popts)
