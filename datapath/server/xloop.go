@@ -40,6 +40,11 @@ func (l *loop) serveRequests(j int) {
 // serveMsg runs one request from loop j (j == l.idx: a local datagram
 // that was deferred) and stages its reply.
 func (l *loop) serveMsg(j int, m *msg) {
+	if j != l.idx {
+		// Counted before the reply leaves: a client that has it sees the
+		// count.
+		l.stats.crossRecv.Add(1)
+	}
 	p := &l.peers[j]
 	r := msg{conn: m.conn, seq: m.seq}
 	switch m.kind {
@@ -84,7 +89,6 @@ func (l *loop) serveMsg(j int, m *msg) {
 		r.kind = mDatagramDone
 		l.stageReply(p, &r, nil)
 	}
-	l.stats.crossRecv.Add(1)
 }
 
 // stageReply stages a reply to peer p, copying b into the reply arena or,
