@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
@@ -189,6 +190,48 @@ func (l *loop) coldAny(keys [][]byte) bool {
 		l.sendFetches()
 	}
 	return cold
+}
+
+// readAheadRequests bounds the pipelined requests read ahead of a stalled
+// one.
+const readAheadRequests = 64
+
+// readAhead starts the fetches of the cold values that the requests in buf,
+// pipelined behind one that stalled, will read on this loop, so that a
+// pipeline waits for its values together rather than one after another.
+// The values are pinned like those of a waiting request.
+func (l *loop) readAhead(buf []byte, lim resp.Limits) {
+	if l.cold == nil || l.ks.ColdLen() == 0 {
+		return
+	}
+	for range readAheadRequests {
+		args, n, err := resp.Parse(buf, l.args[:0], lim)
+		if err != nil || n == 0 {
+			return
+		}
+		buf = buf[n:]
+		l.prefetch(args)
+	}
+}
+
+// prefetch starts the fetches of the cold values args reads on this loop.
+func (l *loop) prefetch(args [][]byte) {
+	l.args = args[:0]
+	if len(args) == 0 || !command.ReadsValues(args) {
+		return
+	}
+	if o := l.ownerOf(args); o == l.idx {
+		l.coldAny(l.keys)
+	}
+}
+
+// readAheadMsg is prefetch for a request from another loop.
+func (l *loop) readAheadMsg(m *msg) {
+	if l.cold == nil || l.ks.ColdLen() == 0 || m.kind != mReq && m.kind != mReqSess && m.kind != mReqAs {
+		return
+	}
+	args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
+	l.prefetch(args)
 }
 
 // partCold is coldAny for the keys whose values the commands of a

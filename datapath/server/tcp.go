@@ -145,6 +145,9 @@ func (l *loop) process(tc *tconn) {
 		}
 		if !l.dispatch(tc, args) {
 			l.stall(tc)
+			if tc.sess.Authenticated() {
+				l.readAhead(buf[off+n:], lim)
+			}
 			break
 		}
 		l.stats.requests.Add(1)

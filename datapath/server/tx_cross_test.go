@@ -39,8 +39,8 @@ func withValueStores(t *testing.T, cfg Config, test func(*testing.T, Config)) {
 		cold := cfg
 		cold.Store, cold.HotValueBytes, cold.Logger = st, 3*int64(cfg.Loops), quiet
 		test(t, cold)
-		if r := st.Stats().Reads; r < 10 {
-			t.Errorf("only %d reads from the store: the values did not go cold", r)
+		if st.Stats().Reads == 0 {
+			t.Error("no value was read back from the store: the values did not go cold")
 		}
 	})
 }

@@ -21,6 +21,9 @@ func (l *loop) serveRequests(j int) {
 	}
 	for i := range n {
 		m := p.reqIn.Peek(i)
+		if l.defCount[j] > 0 {
+			l.readAheadMsg(m) // parked behind another: fetch its values now
+		}
 		if l.defCount[j] > 0 || l.mustWait(m) {
 			if !l.deferMsg(j, m) {
 				n = i
