@@ -38,6 +38,13 @@ import (
 // such as a transaction's hold. Memory is thus the budget plus the values
 // of the requests waiting for a fetch.
 //
+// Read-ahead. A connection waits for one request at a time, so a pipeline
+// of GETs on cold keys would fetch one value after another. When a
+// connection stalls, the loop parses up to readAheadRequests pipelined
+// behind it and starts the fetches of the cold values they read on this
+// loop; a request from another loop parked behind one of the same loop
+// does the same. They are pinned as if they waited.
+//
 // A write to a cold key waits for its value like any command, so the value
 // read is normally the current one. A FLUSHALL (which waits for nothing)
 // and a new write of the key may still come in between, and the key may
