@@ -1,7 +1,6 @@
 package server
 
 import (
-	"hash/maphash"
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
@@ -117,7 +116,7 @@ func (l *loop) openCold() {
 		if _, ok := c.pinned[k]; ok {
 			return true
 		}
-		_, held := l.holds[maphash.String(holdSeed, k)]
+		_, held := l.holds[keyHashString(k)]
 		return held
 	}
 	l.cold = c
@@ -141,9 +140,8 @@ func (s *Server) stopFetchers() {
 }
 
 // fetcher reads cold values for loop l until reqc is closed (Stop). A read
-// error is retried with backoff: the key stays held, and the clients
-// waiting on it wait, rather than be answered with a value that may be
-// wrong.
+// error is retried with backoff: the key stays cold and the requests that
+// read it wait, rather than be answered with a value that may be wrong.
 func (l *loop) fetcher(reqc <-chan fetchReq, donec chan<- fetchResult) {
 	defer l.srv.fetchers.Done()
 	st := l.srv.cfg.Store
@@ -294,7 +292,11 @@ func (l *loop) takeFetches() {
 				l.ks.Fill(k, r.val, r.stamp)
 			} else {
 				// The store holds no live value: the key expired (the
-				// store's clock ran ahead of the loop's).
+				// store's clock ran ahead of the loop's). Without an
+				// expiry that cannot happen: say so.
+				if exp, _ := l.ks.Expiry(k, l.now); exp == 0 {
+					l.srv.cfg.Logger.Error("server: the store has no value for a cold key; dropping the key", "loop", l.idx, "key", r.key)
+				}
 				l.ks.Delete(k, l.now)
 				l.stats.keys.Store(uint64(l.ks.Len()))
 			}

@@ -21,6 +21,10 @@ var holdSeed = maphash.MakeSeed()
 
 func keyHash(k []byte) uint64 { return maphash.Bytes(holdSeed, k) }
 
+// keyHashString is keyHash of a string key (maphash hashes the bytes,
+// however they are passed).
+func keyHashString(k string) uint64 { return maphash.String(holdSeed, k) }
+
 // hold is one held key hash: the transaction holding it and how many of
 // its keys have that hash.
 type hold struct {
