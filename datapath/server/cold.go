@@ -96,6 +96,10 @@ type coldLoop struct {
 	// old one is dropped.
 	gen     uint64
 	keepKey func(string) bool
+	// swept counts the steps of the eviction hand since it last dropped a
+	// value, over passes that rang for more (resweep).
+	swept   int
+	resweep bool
 }
 
 // openCold sets up loop l's cold-value state when the server bounds hot
@@ -151,6 +155,9 @@ func (l *loop) fetcher(reqc <-chan fetchReq, donec chan<- fetchResult) {
 			v, _, found, err := st.Get(r.shard, []byte(r.key))
 			if err == nil {
 				res = fetchResult{fetchReq: r, val: v, found: found}
+				if h := l.srv.testHookFetched; h != nil {
+					h(r.key)
+				}
 				break
 			}
 			if l.srv.stopping.Load() {
@@ -323,13 +330,24 @@ func (l *loop) evict() {
 		}
 	}
 	c.epoch++
+	if !c.resweep {
+		c.swept = 0
+	}
+	c.resweep = false
 	if l.ks.HotBytes() <= c.budget {
 		return
 	}
-	n := l.ks.Evict(c.budget-c.budget/8, l.dur.head, evictSteps, c.keepKey)
+	n, steps := l.ks.Evict(c.budget-c.budget/8, l.dur.head, evictSteps, c.keepKey)
 	l.stats.evictions.Add(uint64(n))
-	if n > 0 && l.ks.HotBytes() > c.budget {
-		l.bell.Ring() // more to sweep: another drain, after other work
+	if c.swept += steps; n > 0 {
+		c.swept = 0
+	}
+	// More to sweep: another pass in a drain of its own, after other work,
+	// unless two turns found nothing to drop (what is left is pinned, held
+	// or not yet durable; a later drain tries again).
+	if l.ks.HotBytes() > c.budget && steps == evictSteps && c.swept < 2*l.ks.TurnSteps() {
+		c.resweep = true
+		l.bell.Ring()
 	}
 }
 

@@ -37,8 +37,11 @@ type Server struct {
 	wg        sync.WaitGroup
 	fetchers  sync.WaitGroup // cold.go
 	fetchOnce sync.Once
-	stopOnce  sync.Once
-	stopping  atomic.Bool
+	// testHookFetched, set by tests before Start, runs on a fetcher after
+	// it read a cold value, before it hands the value back.
+	testHookFetched func(key string)
+	stopOnce        sync.Once
+	stopping        atomic.Bool
 	// died is closed when an engine exits without Stop (gnet ends an
 	// engine on an accept error such as EMFILE); dieErr says which.
 	died    chan struct{}

@@ -102,14 +102,12 @@ func (ks *Keyspace) Fill(key, val []byte, stamp uint64) bool {
 }
 
 // Evict drops values until HotBytes is at most target and returns how many
-// it dropped. Values of entries stamped after clean, and of keys for which
-// keep returns true, stay. The hand moves at most maxSteps times (one step
-// per entry or slot passed), and never more than two turns, after which
-// every value left is spared for good reason.
-func (ks *Keyspace) Evict(target int64, clean uint64, maxSteps int, keep func(key string) bool) int {
-	dropped := 0
-	maxSteps = min(maxSteps, 2*(slot.Count+ks.n))
-	for ; ks.hot > target && maxSteps > 0; maxSteps-- {
+// it dropped and how far the hand moved. Values of entries stamped after
+// clean, and of keys for which keep returns true, stay. The hand moves at
+// most maxSteps times, one step per entry or slot passed: a full turn is
+// TurnSteps, and two turns spare no value for its ref bit alone.
+func (ks *Keyspace) Evict(target int64, clean uint64, maxSteps int, keep func(key string) bool) (dropped, steps int) {
+	for ; ks.hot > target && steps < maxSteps; steps++ {
 		t := ks.slots[ks.hand.slot]
 		if t == nil || int(ks.hand.pos) >= len(t.ents) {
 			ks.hand.slot = uint16((int(ks.hand.slot) + 1) % slot.Count)
@@ -130,5 +128,8 @@ func (ks *Keyspace) Evict(target int64, clean uint64, maxSteps int, keep func(ke
 			dropped++
 		}
 	}
-	return dropped
+	return dropped, steps
 }
+
+// TurnSteps is how many steps of Evict's hand make one turn.
+func (ks *Keyspace) TurnSteps() int { return slot.Count + ks.n }

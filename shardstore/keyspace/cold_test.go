@@ -21,7 +21,7 @@ func TestEvictBudgetStampsAndFill(t *testing.T) {
 	}
 	// Writes 0..49 are durable: only their values may go, even though the
 	// target asks for everything.
-	dropped := ks.Evict(0, 49, 1<<20, func(k string) bool { return k == "k7" })
+	dropped, _ := ks.Evict(0, 49, 1<<20, func(k string) bool { return k == "k7" })
 	check(t, ks)
 	if dropped != 49 || ks.ColdLen() != 49 {
 		t.Fatalf("dropped %d, %d cold; want 49 (writes 0..49 but k7)", dropped, ks.ColdLen())
@@ -76,12 +76,15 @@ func TestEvictSecondChance(t *testing.T) {
 	}
 	// Every entry was just written (ref set): the first turn of the hand
 	// (one step per slot and per entry) only clears the bits.
-	turn := slot.Count + 10
-	if n := ks.Evict(0, 0, turn, nil); n != 0 {
+	turn := ks.TurnSteps()
+	if turn != slot.Count+10 {
+		t.Fatalf("TurnSteps = %d, want %d", turn, slot.Count+10)
+	}
+	if n, steps := ks.Evict(0, 0, turn, nil); n != 0 || steps != turn {
 		t.Fatalf("first pass dropped %d values", n)
 	}
 	ks.Get([]byte("k2"), 0) // used again: spared once more
-	if n := ks.Evict(0, 0, turn, nil); n != 9 || ks.IsCold([]byte("k2")) {
+	if n, _ := ks.Evict(0, 0, turn, nil); n != 9 || ks.IsCold([]byte("k2")) {
 		t.Fatalf("second pass dropped %d (k2 cold: %v), want 9 with k2 spared", n, ks.IsCold([]byte("k2")))
 	}
 	check(t, ks)
