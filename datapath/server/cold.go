@@ -103,7 +103,7 @@ type coldLoop struct {
 }
 
 // openCold sets up loop l's cold-value state when the server bounds hot
-// values; startFetchers starts its workers once the store is loaded.
+// values; Start starts its workers (startFetchers).
 func (l *loop) openCold() {
 	cfg := &l.srv.cfg
 	if cfg.Store == nil || cfg.HotValueBytes <= 0 {

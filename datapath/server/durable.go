@@ -159,7 +159,6 @@ func (s *Server) openDurable() error {
 		if l.cold != nil {
 			l.stats.hotBytes.Store(uint64(l.ks.HotBytes()))
 			l.stats.coldKeys.Store(uint64(l.ks.ColdLen()))
-			l.startFetchers()
 		}
 	}
 	return nil

@@ -199,6 +199,11 @@ func (s *Server) Start() error {
 	if err := <-lnc; err != nil {
 		return fmt.Errorf("server: bootstrap listener: %w", err)
 	}
+	for _, l := range s.loops {
+		if l.cold != nil {
+			l.startFetchers()
+		}
+	}
 	go s.serveHelper()
 
 	var addrs []string

@@ -219,7 +219,7 @@ const errCrossLoop = "CROSSSLOT Keys in request don't hash to the same slot"
 
 // dispatch routes one request. It returns false, having changed nothing,
 // when the request needs ring room, credit, reply slots or keys that are
-// not available now (held by a cross-loop transaction).
+// not available now (held by a cross-loop transaction, or cold).
 func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 	cmd, _ := command.Lookup(args)
 	name := ""
@@ -280,7 +280,7 @@ func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
 		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
 		return true
 	case o == l.idx && l.mustWaitFor(args, l.keys):
-		return false // a cross-loop transaction holds a key: wait for it
+		return false // a transaction holds a key, or a value is cold: wait
 	case o < 0 || o == l.idx:
 		l.execLocal(tc, args)
 		return true

@@ -28,8 +28,9 @@ func (l *loop) onDatagram(c gnet.Conn) {
 	}
 	owner := l.srv.cfg.Table.Owner(slot.OfTag(req.Tag))
 	if owner == l.idx && err == nil && (l.defCount[l.idx] > 0 || l.datagramWaits(&req)) {
-		// A cross-loop transaction holds the key: park the datagram, to be
-		// answered from this socket when the hold is released.
+		// A cross-loop transaction holds the key, or its value is cold:
+		// park the datagram, to be answered from this socket once the key
+		// is free.
 		ua, ok := c.RemoteAddr().(*net.UDPAddr)
 		m := msg{kind: mDatagram, buf: b}
 		if ok {
