@@ -20,17 +20,18 @@ import (
 // DEL, EXISTS, TTL and the like, which run on cold keys as they are) waits
 // for it exactly as for a key a cross-loop transaction holds (mustWaitFor,
 // tryPrepare): a local connection stalls, a forwarded request or datagram
-// is parked, a prepare queues. The check starts a fetch of each cold key not already being
-// fetched; fetcher goroutines read it through the store's ristretto cache
-// (durable.Store.Get, pebble on a miss), hand it back on a channel and ring
-// the doorbell, and the loop fills the key and lets settle retry what
-// waited. The loop itself never reads the disk or waits.
+// is parked, a prepare queues. The check starts a fetch of each cold key
+// not already being fetched; fetcher goroutines read it through the
+// store's ristretto cache (durable.Store.Get, pebble on a miss), hand it
+// back on a channel and ring the doorbell, and the loop fills the key and
+// lets settle retry what waited. The loop itself never reads the disk or
+// waits.
 //
 // A request may need several keys, whose cold values come back in
 // different drains. So that the first ones (or the hot ones) are not
 // evicted before the last arrives, which under a small budget could go on
 // forever, a request that finds a key cold pins all its keys at the
-// loop's current epoch (a count of evictions passes). Pins of an epoch are
+// loop's current epoch (a count of eviction passes). Pins of an epoch are
 // dropped once every fetch started up to that epoch has come back: by then
 // every value the request waited for is in, and it has run (settle runs
 // it in the drain that fills its last value) or waits for something else,
@@ -44,12 +45,10 @@ import (
 // loop; a request from another loop parked behind one of the same loop
 // does the same. They are pinned as if they waited.
 //
-// A write to a cold key waits for its value like any command, so the value
-// read is normally the current one. A FLUSHALL (which waits for nothing)
-// and a new write of the key may still come in between, and the key may
-// even be cold again when the fetch returns: each fetch carries the key's
+// Writes that read no value (SET, DEL, FLUSHALL...) do not wait, so one
+// may overtake a fetch of the key it writes. Each fetch carries the key's
 // write stamp and the keyspace generation, and a value read for an older
-// stamp or keyspace is dropped.
+// stamp or keyspace is dropped, even if the key is cold again by then.
 
 // fetchWorkers is how many goroutines per loop read cold values: pebble
 // reads may wait on the disk, so a few run at once.
