@@ -3,7 +3,6 @@ package bpf_test
 import (
 	"net"
 	"testing"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -68,7 +67,7 @@ func TestAttachedToVeth(t *testing.T) {
 	if err := unix.Sendto(udpCli, bad.bytes(), 0, srvUDP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the bad datagram's drop", func() bool {
+	testenv.WaitFor(t, "the bad datagram's drop", func() bool {
 		return sumCounters(t, objs.XdpStats)[bpf.DorivoXdpReasonXDP_R_DROP_BAD_MAGIC].Packets == 1
 	})
 	good := newReq(bpf.DorivoOpcodeOP_GET, "acme", "k", "").bytes()
@@ -158,14 +157,4 @@ func recvTimeout(fd int, buf []byte) (int, unix.Sockaddr, error) {
 		return 0, nil, err
 	}
 	return unix.Recvfrom(fd, buf, 0)
-}
-
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	tb.Fatalf("timed out waiting for %s", what)
 }

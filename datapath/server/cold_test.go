@@ -84,7 +84,7 @@ func TestColdValuesStayWithinBudget(t *testing.T) {
 			}
 		}
 	}
-	waitUntil(t, "the loops to drop values down to the budget", func() bool {
+	testenv.WaitFor(t, "the loops to drop values down to the budget", func() bool {
 		hot, _, _, _ := coldSums(n.srv)
 		return hot <= budget
 	})
@@ -128,7 +128,7 @@ func TestColdValuesStayWithinBudget(t *testing.T) {
 	}
 
 	// Read-modify-write of a cold key, and a datagram GET of one.
-	waitUntil(t, "the values read back to go cold again", func() bool {
+	testenv.WaitFor(t, "the values read back to go cold again", func() bool {
 		hot, _, _, _ := coldSums(n.srv)
 		return hot <= budget
 	})
@@ -155,7 +155,7 @@ func TestColdValuesStayWithinBudget(t *testing.T) {
 	}
 	// Only reads after the restart: the values they fetch go cold again.
 	readBack("after restart")
-	waitUntil(t, "the loops to drop the values read back", func() bool {
+	testenv.WaitFor(t, "the loops to drop the values read back", func() bool {
 		hot, _, _, _ := coldSums(n.srv)
 		return hot <= budget
 	})
@@ -231,7 +231,7 @@ func TestColdFetchOvertakenByWrite(t *testing.T) {
 	expect(t, b, "+OK", "SET", key, "old")
 	// Nothing else happens on the loop: eviction must finish on its own
 	// (the hand needs more than one pass: one turn clears the ref bit).
-	waitUntil(t, key+" to go cold", func() bool { return len(coldOf(t, s, []string{key})) == 1 })
+	testenv.WaitFor(t, key+" to go cold", func() bool { return len(coldOf(t, s, []string{key})) == 1 })
 	a.send(cmd("GET", key))
 	<-read // the fetcher holds "old"
 	expect(t, b, "+OK", "FLUSHALL")

@@ -76,19 +76,6 @@ func startDurable(t *testing.T, ns *testenv.Netns, dir string, opts durable.Opti
 	return n
 }
 
-// waitUntil polls cond; the deadline only stops a broken server from
-// hanging the run, it asserts nothing about speed.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func expect(t *testing.T, c *client, want string, args ...string) {
 	t.Helper()
 	if got := c.do(args...); got != want {
@@ -350,7 +337,7 @@ func TestDurableDiskFull(t *testing.T) {
 
 	fs.SetFull(true)
 	stalled.send(cmd("SET", "inflight", "2"))
-	waitUntil(t, "the store to report the full disk", func() bool { return n.store.DiskError() != nil })
+	testenv.WaitFor(t, "the store to report the full disk", func() bool { return n.store.DiskError() != nil })
 
 	got := c.do("SET", "refused", "3")
 	if !strings.HasPrefix(got, "-ERR write failed") || !strings.Contains(got, "no space left on device") {
@@ -373,7 +360,7 @@ func TestDurableDiskFull(t *testing.T) {
 	if got := stalled.read(); got != "+OK" {
 		t.Fatalf("in-flight SET after space came back = %q", got)
 	}
-	waitUntil(t, "the disk error to clear", func() bool { return n.store.DiskError() == nil })
+	testenv.WaitFor(t, "the disk error to clear", func() bool { return n.store.DiskError() == nil })
 	expect(t, c, "+OK", "SET", "after", "4")
 	n.stop(t)
 
@@ -409,7 +396,7 @@ func TestDurableFailedWriteReloadsKeyspace(t *testing.T) {
 	a.send(cmd("SET", "a", "1"))
 	<-fs.waiting                 // "a" is in the blocked fsync
 	b.send(cmd("SET", "b", "2")) // fills the one-slot queue
-	waitUntil(t, "the second write to be queued", func() bool { return n.store.Stats().Proposals == 3 })
+	testenv.WaitFor(t, "the second write to be queued", func() bool { return n.store.Stats().Proposals == 3 })
 	got := c.do("SET", "k", "lost")
 	if !strings.HasPrefix(got, "-ERR write failed") || !strings.Contains(got, "overloaded") {
 		t.Fatalf("SET refused by the store = %q", got)
@@ -429,7 +416,7 @@ func TestDurableFailedWriteReloadsKeyspace(t *testing.T) {
 	if got := b.read(); got != "+OK" {
 		t.Fatalf("SET b = %q", got)
 	}
-	waitUntil(t, "writes to resume", func() bool { return c.do("SET", "z", "1") == "+OK" })
+	testenv.WaitFor(t, "writes to resume", func() bool { return c.do("SET", "z", "1") == "+OK" })
 	expect(t, c, "$7|durable", "GET", "k")
 	expect(t, c, "$1|1", "GET", "a")
 	expect(t, c, "$1|2", "GET", "b")
@@ -517,7 +504,7 @@ func TestDurableHeldAcrossLoops(t *testing.T) {
 	if _, err := u.c.Write(dg); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the writes to be applied", func() bool {
+	testenv.WaitFor(t, "the writes to be applied", func() bool {
 		return r.do("GET", p0) == "$2|s0" && r.do("GET", p1) == "$2|s1" && r.do("GET", "{u}k") == "$2|dg"
 	})
 	noReply(t, w, "EXEC while the fsync is blocked")
@@ -574,9 +561,9 @@ func TestDurableCrossLoopFailureIsReported(t *testing.T) {
 	a.send(cmd("SET", "{z}a", "1"))
 	<-fs.waiting
 	b.send(cmd("SET", "{z}b", "2")) // fills the one-slot queue
-	waitUntil(t, "the second write to be queued", func() bool { return n.store.Stats().Proposals == 4 })
+	testenv.WaitFor(t, "the second write to be queued", func() bool { return n.store.Stats().Proposals == 4 })
 	c.send(cmd("MSET", k0, "new", k1, "new"))
-	waitUntil(t, "the store to refuse a part", func() bool { return n.store.Stats().Rejected > 0 })
+	testenv.WaitFor(t, "the store to refuse a part", func() bool { return n.store.Stats().Rejected > 0 })
 	fs.closed.Store(false)
 	close(fs.open)
 	if got := c.read(); !strings.HasPrefix(got, "-ERR write failed") {
@@ -587,7 +574,7 @@ func TestDurableCrossLoopFailureIsReported(t *testing.T) {
 			t.Fatalf("SET = %q", got)
 		}
 	}
-	waitUntil(t, "writes to resume", func() bool { return c.do("SET", "{z}c", "1") == "+OK" && c.do("SET", k0+"{x}", "1") == "+OK" })
+	testenv.WaitFor(t, "writes to resume", func() bool { return c.do("SET", "{z}c", "1") == "+OK" && c.do("SET", k0+"{x}", "1") == "+OK" })
 	// The refused part is gone from memory; a part another loop made
 	// durable may stay (the reply said the outcome failed, not that
 	// nothing happened): memory matches the disk either way.

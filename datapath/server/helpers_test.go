@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -209,3 +210,51 @@ func envOr(k, def string) string {
 	}
 	return def
 }
+
+// cmdGen draws random commands over the keys k0 … k(nkeys-1), for the
+// random differential tests against redis-server.
+type cmdGen struct {
+	rng   *rand.Rand
+	nkeys int
+}
+
+func (g cmdGen) key() string { return "k" + strconv.Itoa(g.rng.IntN(g.nkeys)) }
+
+func (g cmdGen) keys(n int) []string {
+	ks := make([]string, n)
+	for i := range ks {
+		ks[i] = g.key()
+	}
+	return ks
+}
+
+// common returns command i of the reads and writes, single- and multi-key,
+// that every random differential test sends (0 <= i < commonCmds), or nil.
+func (g cmdGen) common(i int) []string {
+	switch i {
+	case 0:
+		return []string{"SET", g.key(), strconv.Itoa(g.rng.IntN(100))}
+	case 1:
+		return []string{"GET", g.key()}
+	case 2:
+		return []string{"INCR", g.key()}
+	case 3:
+		return []string{"APPEND", g.key(), "x"}
+	case 4:
+		return append([]string{"MGET"}, g.keys(1+g.rng.IntN(6))...)
+	case 5:
+		a := []string{"MSET"}
+		for _, k := range g.keys(1 + g.rng.IntN(4)) {
+			a = append(a, k, strconv.Itoa(g.rng.IntN(100)))
+		}
+		return a
+	case 6:
+		return append([]string{"DEL"}, g.keys(1+g.rng.IntN(4))...)
+	case 7:
+		return append([]string{"EXISTS"}, g.keys(1+g.rng.IntN(5))...)
+	}
+	return nil
+}
+
+// commonCmds is how many commands common draws from.
+const commonCmds = 8

@@ -398,39 +398,17 @@ func crossLoopTxRandomMatchesRedis(t *testing.T, cfg Config) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(5, 8))
-	key := func() string { return "k" + strconv.Itoa(rng.IntN(12)) }
-	keys := func(n int) []string {
-		ks := make([]string, n)
-		for i := range ks {
-			ks[i] = key()
-		}
-		return ks
-	}
+	g := cmdGen{rng: rng, nkeys: 12}
+	key, keys := g.key, g.keys
 	op := func() []string {
-		switch rng.IntN(11) {
+		i := rng.IntN(commonCmds + 3)
+		if c := g.common(i); c != nil {
+			return c
+		}
+		switch i - commonCmds {
 		case 0:
-			return []string{"SET", key(), strconv.Itoa(rng.IntN(100))}
-		case 1:
-			return []string{"GET", key()}
-		case 2:
-			return []string{"INCR", key()}
-		case 3:
-			return []string{"APPEND", key(), "x"}
-		case 4:
-			return append([]string{"MGET"}, keys(1+rng.IntN(5))...)
-		case 5:
-			a := []string{"MSET"}
-			for _, k := range keys(1 + rng.IntN(4)) {
-				a = append(a, k, strconv.Itoa(rng.IntN(100)))
-			}
-			return a
-		case 6:
-			return append([]string{"DEL"}, keys(1+rng.IntN(3))...)
-		case 7:
-			return append([]string{"EXISTS"}, keys(1+rng.IntN(4))...)
-		case 8:
 			return []string{"PING"}
-		case 9:
+		case 1:
 			return []string{"INCRBY", key(), "notanumber"}
 		default:
 			return []string{"ECHO", "hi"}

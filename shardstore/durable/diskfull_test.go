@@ -5,24 +5,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dorivo/dorivo/shardstore/durable/fullfs"
+	"github.com/dorivo/dorivo/userspace/testenv"
 )
-
-// waitFor polls cond; the deadline only keeps a broken store from hanging
-// the run, it asserts nothing about speed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // A full disk refuses new writes with an error naming the disk problem,
 // keeps reads working, holds the write already in flight until space is
@@ -34,7 +21,7 @@ func TestDiskFullRefusesWritesAndRecovers(t *testing.T) {
 
 	fs.SetFull(true)
 	inflight := proposeAsync(s, []byte("a"), AppendSet(nil, []byte("a"), []byte("2"), 0))
-	waitFor(t, "the store to report the full disk", func() bool { return s.DiskError() != nil })
+	testenv.WaitFor(t, "the store to report the full disk", func() bool { return s.DiskError() != nil })
 	if !errors.Is(s.DiskError(), syscall.ENOSPC) {
 		t.Fatalf("DiskError = %v, want ENOSPC", s.DiskError())
 	}
@@ -57,7 +44,7 @@ func TestDiskFullRefusesWritesAndRecovers(t *testing.T) {
 	if r := wait(t, inflight); r.err != nil {
 		t.Fatalf("in-flight write after space came back: %v", r.err)
 	}
-	waitFor(t, "the disk error to clear", func() bool { return s.DiskError() == nil })
+	testenv.WaitFor(t, "the disk error to clear", func() bool { return s.DiskError() == nil })
 	mustSet(t, s, "after", "4", 0)
 	if st := s.Stats(); st.Stalls == 0 {
 		t.Fatalf("stats %+v count no stall", st)

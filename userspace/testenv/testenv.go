@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -119,4 +120,17 @@ func VethPair(tb testing.TB, na *Netns, ifa, a string, nb *Netns, ifb, b string)
 	nb.Run(tb, "ip", "addr", "add", b, "dev", ifb)
 	na.Run(tb, "ip", "link", "set", ifa, "up")
 	nb.Run(tb, "ip", "link", "set", ifb, "up")
+}
+
+// WaitFor polls cond until it holds. The 20-second deadline only keeps a
+// broken component from hanging the run; it asserts nothing about speed.
+func WaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
