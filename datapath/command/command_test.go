@@ -359,8 +359,8 @@ func TestCrossLoopHelpers(t *testing.T) {
 	run("MULTI")
 	run("SET", "a", "1")
 	run("INCR", "a")
-	if q := s.Queued(); len(q) != 2 || string(q[1][0]) != "INCR" || s.QueueAborted() {
-		t.Fatalf("Queued = %q, aborted %v", q, s.QueueAborted())
+	if q := s.Queued(); len(q) != 2 || string(q[1].Args[0]) != "INCR" || q[1].Cmd.Name != "incr" || s.QueueAborted() {
+		t.Fatalf("Queued = %v, aborted %v", q, s.QueueAborted())
 	}
 	out, _ := ExecChecked(s, ks, [][]byte{[]byte("SET"), []byte("b"), []byte("2")}, 1, nil, nil)
 	if string(out) != "+OK\r\n" || !s.InMulti() {

@@ -14,7 +14,7 @@ func init() {
 	def(nil, "ping", -1, Fast, cn, 0, 0, 0, pingCmd)
 	def(nil, "echo", 2, Fast, cn, 0, 0, 0, echoCmd)
 	def(nil, "select", 2, Loading|Stale|Fast, cn, 0, 0, 0, selectCmd)
-	def(nil, "quit", -1, NoAuth|NoScript|Loading|Stale|Fast, cn, 0, 0, 0, quitCmd)
+	def(nil, "quit", -1, NoAuth|NoScript|Loading|Stale|Fast|RunsInMulti, cn, 0, 0, 0, quitCmd)
 	def(nil, "auth", -2, NoAuth|NoScript|Loading|Stale|Fast, cn, 0, 0, 0, authCmd)
 	def(nil, "hello", -1, NoAuth|NoScript|Loading|Stale|Fast, cn, 0, 0, 0, helloCmd)
 	def(nil, "info", -1, Loading|Stale, CatDangerous, 0, 0, 0, infoCmd)

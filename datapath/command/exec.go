@@ -48,9 +48,14 @@ func (c *call) mut(m Mutation) { c.muts = append(c.muts, m) }
 // dst and the mutation records of its writes to muts. Inside MULTI it
 // queues the command instead and replies +QUEUED.
 func Exec(s *Session, ks *keyspace.Keyspace, args [][]byte, now int64, dst []byte, muts []Mutation) ([]byte, []Mutation) {
+	return ExecReq(s, ks, Resolve(args), now, dst, muts)
+}
+
+// ExecReq is Exec of a request already resolved.
+func ExecReq(s *Session, ks *keyspace.Keyspace, r Req, now int64, dst []byte, muts []Mutation) ([]byte, []Mutation) {
 	c := &s.c
-	*c = call{s: s, ks: ks, args: args, now: now, dst: dst, muts: muts}
-	c.dispatch()
+	*c = call{s: s, ks: ks, args: r.Args, now: now, dst: dst, muts: muts}
+	c.dispatch(r)
 	dst, muts = c.dst, c.muts
 	*c = call{s: s}
 	return dst, muts
@@ -61,13 +66,16 @@ func Exec(s *Session, ks *keyspace.Keyspace, args [][]byte, now int64, dst []byt
 // run. It changes nothing. A server forwarding a request to the loop owning
 // its keys runs Check on the connection's own loop first: the owner
 // executes with a session of its own, which must not decide permissions.
-func Check(s *Session, args [][]byte) string {
-	_, msg := check(s, args)
+func Check(s *Session, args [][]byte) string { return CheckReq(s, Resolve(args)) }
+
+// CheckReq is Check of a request already resolved.
+func CheckReq(s *Session, r Req) string {
+	_, msg := check(s, r)
 	return msg
 }
 
-func check(s *Session, args [][]byte) (*Cmd, string) {
-	cmd, unknownSub := Lookup(args)
+func check(s *Session, r Req) (*Cmd, string) {
+	cmd, unknownSub, args := r.Cmd, r.UnknownSub, r.Args
 	switch {
 	case cmd == nil && unknownSub:
 		return nil, unknownSubcommand(args)
@@ -85,29 +93,20 @@ func check(s *Session, args [][]byte) (*Cmd, string) {
 
 // dispatch is Redis's processCommand: lookup, arity, authentication, ACL,
 // then queueing inside MULTI or execution.
-func (c *call) dispatch() {
+func (c *call) dispatch(r Req) {
 	s, args := c.s, c.args
-	cmd, msg := check(s, args)
+	cmd, msg := check(s, r)
 	c.cmd = cmd
 	if msg != "" {
 		c.reject(msg)
 		return
 	}
-	if s.multi && !execsInMulti(cmd) {
-		s.queue = append(s.queue, cloneArgs(args))
+	if s.multi && cmd.Flags&RunsInMulti == 0 {
+		s.queue = append(s.queue, Req{Args: cloneArgs(args), Cmd: cmd})
 		c.simple("QUEUED")
 		return
 	}
 	cmd.run(c)
-}
-
-// execsInMulti reports the commands that run immediately inside MULTI.
-func execsInMulti(cmd *Cmd) bool {
-	switch cmd.Name {
-	case "exec", "discard", "multi", "watch", "quit", "reset":
-		return true
-	}
-	return false
 }
 
 // reject replies an error for a command refused before execution; inside

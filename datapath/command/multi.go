@@ -3,11 +3,11 @@ package command
 import "github.com/dorivo/dorivo/datapath/resp"
 
 func init() {
-	def(nil, "multi", 1, NoScript|Loading|Stale|Fast, tx, 0, 0, 0, multiCmd)
-	def(nil, "exec", 1, NoScript|Loading|Stale, tx, 0, 0, 0, execCmd)
-	def(nil, "discard", 1, NoScript|Loading|Stale|Fast, tx, 0, 0, 0, discardCmd)
-	def(nil, "watch", -2, NoScript|Loading|Stale|Fast, tx, 1, -1, 1, watchCmd)
-	def(nil, "unwatch", 1, NoScript|Loading|Stale|Fast, tx, 0, 0, 0, unwatchCmd)
+	def(nil, "multi", 1, NoScript|Loading|Stale|Fast|RunsInMulti, tx, 0, 0, 0, multiCmd)
+	def(nil, "exec", 1, NoScript|Loading|Stale|RunsInMulti, tx, 0, 0, 0, execCmd).routed(RouteExec)
+	def(nil, "discard", 1, NoScript|Loading|Stale|Fast|RunsInMulti, tx, 0, 0, 0, discardCmd).routed(RouteDiscard)
+	def(nil, "watch", -2, NoScript|Loading|Stale|Fast|RunsInMulti, tx, 1, -1, 1, watchCmd).routed(RouteWatch)
+	def(nil, "unwatch", 1, NoScript|Loading|Stale|Fast, tx, 0, 0, 0, unwatchCmd).routed(RouteUnwatch)
 }
 
 func multiCmd(c *call) {
@@ -83,8 +83,8 @@ func execCmd(c *call) {
 	queue := s.queue
 	s.multi = false
 	c.array(len(queue))
-	for _, args := range queue {
-		cmd, _ := Lookup(args)
+	for _, q := range queue {
+		cmd, args := q.Cmd, q.Args
 		if msg := s.permission(cmd, args); msg != "" {
 			c.err("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: " + permReason(msg))
 			continue

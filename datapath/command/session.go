@@ -38,6 +38,15 @@ func (n *Node) SetConfig(c Config) { n.config.Store(&c) }
 // Config returns the current configuration. It must not be modified.
 func (n *Node) Config() *Config { return n.config.Load() }
 
+// DatagramUser is the user a datagram of tenant tag runs as: the ACL user
+// named like the tenant when there is one, else the default user.
+func (n *Node) DatagramUser(tag []byte) string {
+	if u := n.users.Load().users[string(tag)]; u != nil {
+		return u.Name
+	}
+	return "default"
+}
+
 // Clients returns the number of open sessions.
 func (n *Node) Clients() int64 { return n.clients.Load() }
 
@@ -66,7 +75,7 @@ type Session struct {
 
 	multi    bool
 	multiErr bool // a command was rejected while queueing: EXEC aborts
-	queue    [][][]byte
+	queue    []Req
 	watcher  keyspace.Watcher
 	watched  []watchedKey
 

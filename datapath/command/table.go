@@ -18,6 +18,10 @@ const (
 	Loading                    // allowed while loading
 	Stale                      // allowed on a stale replica
 	DenyOOM                    // refused when out of memory
+	// Not Redis flags (COMMAND INFO does not list them): what a server
+	// needs to route and run the command.
+	NoValueRead // never reads a key's value, only its existence and expiry
+	RunsInMulti // runs at once inside MULTI instead of being queued
 )
 
 var flagNames = []struct {
@@ -55,6 +59,47 @@ var categoryNames = []struct {
 	{CatConnection, "connection"}, {CatTransaction, "transaction"},
 }
 
+// Route says how a server spreading keys over event loops (or nodes) runs
+// a command; it reads this, never the command's name.
+type Route uint8
+
+const (
+	// RouteKeys runs the command on the loop owning its keys (any loop when
+	// it has none); keys spanning loops get CROSSSLOT.
+	RouteKeys Route = iota
+	// RouteSplit runs a multi-key command whose keys span loops as one
+	// atomic command: each owner runs its keys' part (Step arguments per
+	// key), and the parts' replies merge by Merge.
+	RouteSplit
+	// RouteBroadcast runs the command on every loop (when its arity is
+	// right) and merges the replies by Merge.
+	RouteBroadcast
+	// RouteScan runs on the loop owning the slot of its cursor.
+	RouteScan
+	// RouteExec, RouteDiscard, RouteWatch and RouteUnwatch are the
+	// transaction commands, whose state the server keeps across loops.
+	RouteExec
+	RouteDiscard
+	RouteWatch
+	RouteUnwatch
+)
+
+// Merge says how the replies of a command's parts on several loops become
+// its reply.
+type Merge uint8
+
+const (
+	MergeNone  Merge = iota
+	MergeSum         // integers added (DEL, EXISTS, DBSIZE)
+	MergeOK          // +OK when every part said +OK (MSET, FLUSHALL)
+	MergeArray       // arrays concatenated (KEYS)
+	MergeByKey       // the parts' arrays interleaved in key order (MGET)
+	// MergeAll is all or nothing: :1 when every part wrote, else :0 and
+	// none did (MSETNX). Its meaning needs every loop's answer before any
+	// loop writes, so inside a cross-loop MULTI it is refused (CROSSSLOT).
+	MergeAll
+)
+
 // Cmd is one command or subcommand.
 type Cmd struct {
 	// Name is the lowercase full name: "get", or "client|setname" for a
@@ -69,8 +114,14 @@ type Cmd struct {
 	// ... up to args[Last]; a negative Last counts from the end (-1 is the
 	// last argument). First == 0 means no keys.
 	First, Last, Step int
+	// Route and Merge say how a server runs it across loops.
+	Route Route
+	Merge Merge
 	// Subs are the subcommands of a container command (CLIENT, CONFIG, ...).
 	Subs map[string]*Cmd
+	// readsValueIf, for a NoValueRead command, reports the arguments with
+	// which it does read a value after all (SET ... GET).
+	readsValueIf func(args [][]byte) bool
 	// id is the command's index in the ACL command bitmap.
 	id  int
 	run func(c *call)
@@ -150,13 +201,10 @@ func Lookup(args [][]byte) (cmd *Cmd, unknownSub bool) {
 
 // Keys appends args's key arguments to dst, by the key positions of its
 // command. Unknown commands and commands with the wrong arity have no keys.
-func Keys(args [][]byte, dst [][]byte) [][]byte {
-	cmd, _ := Lookup(args)
-	if cmd == nil || !cmd.arityOK(len(args)) {
-		return dst
-	}
-	return cmd.keys(args, dst)
-}
+func Keys(args [][]byte, dst [][]byte) [][]byte { return Resolve(args).Keys(dst) }
+
+// ArityOK reports whether n arguments (the name included) fit the arity.
+func (cmd *Cmd) ArityOK(n int) bool { return cmd.arityOK(n) }
 
 func (cmd *Cmd) arityOK(n int) bool {
 	return cmd.Arity > 0 && n == cmd.Arity || cmd.Arity < 0 && n >= -cmd.Arity
@@ -176,32 +224,62 @@ func (cmd *Cmd) keys(args [][]byte, dst [][]byte) [][]byte {
 	return dst
 }
 
-// blind are the commands that never read the current value of a key, only
-// whether it exists and its expiry (SET only without its GET option).
-var blind = map[string]bool{
-	"del": true, "unlink": true, "exists": true, "type": true,
-	"ttl": true, "pttl": true, "expiretime": true, "pexpiretime": true,
-	"set": true, "setnx": true, "setex": true, "psetex": true, "mset": true, "msetnx": true,
-}
-
 // ReadsValues reports whether the command in args may read the current
 // value of one of its keys. A server that keeps some values on disk only
 // (a cold key, see keyspace.Keyspace.IsCold) must bring them back before
 // running such a command; the others run on cold keys as they are.
-func ReadsValues(args [][]byte) bool {
-	cmd, _ := Lookup(args)
-	if cmd == nil || !blind[cmd.Name] {
+func ReadsValues(args [][]byte) bool { return Resolve(args).ReadsValues() }
+
+// Req is a request resolved against the table once, when it is parsed; the
+// server passes it along instead of looking its name up again.
+type Req struct {
+	Args [][]byte
+	// Cmd is nil for an unknown command; UnknownSub then says it is a
+	// known container with an unknown subcommand.
+	Cmd        *Cmd
+	UnknownSub bool
+}
+
+// Resolve looks args's command up.
+func Resolve(args [][]byte) Req {
+	cmd, sub := Lookup(args)
+	return Req{Args: args, Cmd: cmd, UnknownSub: sub}
+}
+
+// Keys appends the request's key arguments to dst (none for an unknown
+// command or a wrong arity).
+func (r Req) Keys(dst [][]byte) [][]byte {
+	if r.Cmd == nil || !r.Cmd.arityOK(len(r.Args)) {
+		return dst
+	}
+	return r.Cmd.keys(r.Args, dst)
+}
+
+// ReadsValues reports whether the request may read the current value of
+// one of its keys (see ReadsValues).
+func (r Req) ReadsValues() bool {
+	c := r.Cmd
+	if c == nil || c.Flags&NoValueRead == 0 {
 		return true
 	}
-	if cmd.Name == "set" {
-		for _, a := range args[3:] {
-			if strings.EqualFold(string(a), "get") {
-				return true
-			}
-		}
-	}
-	return false
+	return c.readsValueIf != nil && c.readsValueIf(r.Args)
 }
+
+// Is reports whether the request runs cmd's route (nil-safe).
+func (r Req) Is(route Route) bool { return r.Cmd != nil && r.Cmd.Route == route }
+
+// split marks cmd as RouteSplit with merge m.
+func (cmd *Cmd) split(m Merge) *Cmd { cmd.Route, cmd.Merge = RouteSplit, m; return cmd }
+
+// broadcast marks cmd as RouteBroadcast with merge m.
+func (cmd *Cmd) broadcast(m Merge) *Cmd { cmd.Route, cmd.Merge = RouteBroadcast, m; return cmd }
+
+// routed sets cmd's route.
+func (cmd *Cmd) routed(r Route) *Cmd { cmd.Route = r; return cmd }
+
+// readsValueWhen marks a NoValueRead command that reads a value when
+// f(args) says so.
+func (cmd *Cmd) readsValueWhen(f func(args [][]byte) bool) *Cmd { cmd.readsValueIf = f; return cmd }
 
 // Commands returns every top-level command, for COMMAND and tests.
 func Commands() []*Cmd {
@@ -222,16 +300,16 @@ const (
 
 func init() {
 	def(nil, "get", 2, ReadOnly|Fast, str, 1, 1, 1, getCmd)
-	def(nil, "set", -3, Write|DenyOOM, str, 1, 1, 1, setCmd)
-	def(nil, "setnx", 3, Write|DenyOOM|Fast, str, 1, 1, 1, setnxCmd)
-	def(nil, "setex", 4, Write|DenyOOM, str, 1, 1, 1, setexCmd)
-	def(nil, "psetex", 4, Write|DenyOOM, str, 1, 1, 1, psetexCmd)
+	def(nil, "set", -3, Write|DenyOOM|NoValueRead, str, 1, 1, 1, setCmd).readsValueWhen(setWithGet)
+	def(nil, "setnx", 3, Write|DenyOOM|Fast|NoValueRead, str, 1, 1, 1, setnxCmd)
+	def(nil, "setex", 4, Write|DenyOOM|NoValueRead, str, 1, 1, 1, setexCmd)
+	def(nil, "psetex", 4, Write|DenyOOM|NoValueRead, str, 1, 1, 1, psetexCmd)
 	def(nil, "getdel", 2, Write|Fast, str, 1, 1, 1, getdelCmd)
 	def(nil, "getex", -2, Write|Fast, str, 1, 1, 1, getexCmd)
 	def(nil, "getset", 3, Write|DenyOOM|Fast, str, 1, 1, 1, getsetCmd)
-	def(nil, "mget", -2, ReadOnly|Fast, str, 1, -1, 1, mgetCmd)
-	def(nil, "mset", -3, Write|DenyOOM, str, 1, -1, 2, msetCmd)
-	def(nil, "msetnx", -3, Write|DenyOOM, str, 1, -1, 2, msetnxCmd)
+	def(nil, "mget", -2, ReadOnly|Fast, str, 1, -1, 1, mgetCmd).split(MergeByKey)
+	def(nil, "mset", -3, Write|DenyOOM|NoValueRead, str, 1, -1, 2, msetCmd).split(MergeOK)
+	def(nil, "msetnx", -3, Write|DenyOOM|NoValueRead, str, 1, -1, 2, msetnxCmd).split(MergeAll)
 	def(nil, "incr", 2, Write|DenyOOM|Fast, str, 1, 1, 1, incrCmd)
 	def(nil, "decr", 2, Write|DenyOOM|Fast, str, 1, 1, 1, decrCmd)
 	def(nil, "incrby", 3, Write|DenyOOM|Fast, str, 1, 1, 1, incrbyCmd)
@@ -242,4 +320,14 @@ func init() {
 	def(nil, "getrange", 4, ReadOnly, str, 1, 1, 1, getrangeCmd)
 	def(nil, "substr", 4, ReadOnly, str, 1, 1, 1, getrangeCmd)
 	def(nil, "setrange", 4, Write|DenyOOM, str, 1, 1, 1, setrangeCmd)
+}
+
+// setWithGet reports SET's GET option, with which SET reads the old value.
+func setWithGet(args [][]byte) bool {
+	for _, a := range args[min(3, len(args)):] {
+		if strings.EqualFold(string(a), "get") {
+			return true
+		}
+	}
+	return false
 }

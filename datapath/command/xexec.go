@@ -9,10 +9,10 @@ import "github.com/dorivo/dorivo/shardstore/keyspace"
 // and a session of its own: the client's session stays on its loop, so no
 // two loops ever share it.
 
-// Queued returns the commands queued since MULTI, in order. The slices stay
-// valid after the transaction ends (DISCARD or EXEC clear the queue, not the
-// commands).
-func (s *Session) Queued() [][][]byte { return s.queue }
+// Queued returns the commands queued since MULTI, in order. Their
+// arguments stay valid after the transaction ends (DISCARD or EXEC clear
+// the queue, not the commands).
+func (s *Session) Queued() []Req { return s.queue }
 
 // QueueAborted reports that a command was rejected while queueing: EXEC
 // will reply EXECABORT.
@@ -26,12 +26,14 @@ func (s *Session) SetWatchDirty() { s.watcher.Dirty = true }
 // QueuedCheck returns the error EXEC replies in place of a queued command
 // that the session's user may no longer run (ACL rules changed since it was
 // queued), or "".
-func QueuedCheck(s *Session, args [][]byte) string {
-	cmd, _ := Lookup(args)
-	if cmd == nil {
+func QueuedCheck(s *Session, args [][]byte) string { return QueuedCheckReq(s, Resolve(args)) }
+
+// QueuedCheckReq is QueuedCheck of a request already resolved.
+func QueuedCheckReq(s *Session, r Req) string {
+	if r.Cmd == nil {
 		return ""
 	}
-	if msg := s.permission(cmd, args); msg != "" {
+	if msg := s.permission(r.Cmd, r.Args); msg != "" {
 		return "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: " + permReason(msg)
 	}
 	return ""
@@ -43,9 +45,15 @@ func QueuedCheck(s *Session, args [][]byte) string {
 // the node; it may be any session of the calling loop. Unknown commands and
 // wrong arities, which the caller's checks exclude, get their usual error.
 func ExecChecked(s *Session, ks *keyspace.Keyspace, args [][]byte, now int64, dst []byte, muts []Mutation) ([]byte, []Mutation) {
+	return ExecCheckedReq(s, ks, Resolve(args), now, dst, muts)
+}
+
+// ExecCheckedReq is ExecChecked of a request already resolved.
+func ExecCheckedReq(s *Session, ks *keyspace.Keyspace, r Req, now int64, dst []byte, muts []Mutation) ([]byte, []Mutation) {
 	c := &s.c
+	args := r.Args
 	*c = call{s: s, ks: ks, args: args, now: now, dst: dst, muts: muts}
-	cmd, unknownSub := Lookup(args)
+	cmd, unknownSub := r.Cmd, r.UnknownSub
 	switch {
 	case cmd == nil && unknownSub:
 		c.err(unknownSubcommand(args))

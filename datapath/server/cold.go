@@ -3,359 +3,62 @@ package server
 import (
 	"time"
 
-	"github.com/dorivo/dorivo/datapath/command"
-	"github.com/dorivo/dorivo/datapath/resp"
-	"github.com/dorivo/dorivo/shardstore/keyspace"
-	"github.com/dorivo/dorivo/shardstore/slot"
+	"github.com/dorivo/dorivo/datapath/core"
 )
-
-// Cold values (Config.HotValueBytes, with a Store). Each loop keeps every
-// key and expiry in memory but at most its share of the budget in values;
-// past it, the CLOCK sweep of keyspace.Evict drops values whose writes are
-// durable (stamped at or before the FIFO head of durable.go), and those keys
-// go cold. The store has their value: it is applied in the same batch that
-// acknowledges the write.
-//
-// A command that reads a cold key's value (command.ReadsValues: not SET,
-// DEL, EXISTS, TTL and the like, which run on cold keys as they are) waits
-// for it exactly as for a key a cross-loop transaction holds (mustWaitFor,
-// tryPrepare): a local connection stalls, a forwarded request or datagram
-// is parked, a prepare queues. The check starts a fetch of each cold key
-// not already being fetched; fetcher goroutines read it through the
-// store's ristretto cache (durable.Store.Get, pebble on a miss), hand it
-// back on a channel and ring the doorbell, and the loop fills the key and
-// lets settle retry what waited. The loop itself never reads the disk or
-// waits.
-//
-// A request may need several keys, whose cold values come back in
-// different drains. So that the first ones (or the hot ones) are not
-// evicted before the last arrives, which under a small budget could go on
-// forever, a request that finds a key cold pins all its keys at the
-// loop's current epoch (a count of eviction passes). Pins of an epoch are
-// dropped once every fetch started up to that epoch has come back: by then
-// every value the request waited for is in, and it has run (settle runs
-// it in the drain that fills its last value) or waits for something else,
-// such as a transaction's hold. Memory is thus the budget plus the values
-// of the requests waiting for a fetch.
-//
-// Read-ahead. A connection waits for one request at a time, so a pipeline
-// of GETs on cold keys would fetch one value after another. When a
-// connection stalls, the loop parses up to readAheadRequests pipelined
-// behind it and starts the fetches of the cold values they read on this
-// loop; a request from another loop parked behind one of the same loop
-// does the same. They are pinned as if they waited.
-//
-// Writes that read no value (SET, DEL, FLUSHALL...) do not wait, so one
-// may overtake a fetch of the key it writes. Each fetch carries the key's
-// write stamp and the keyspace generation, and a value read for an older
-// stamp or keyspace is dropped, even if the key is cold again by then.
 
 // fetchWorkers is how many goroutines per loop read cold values: pebble
 // reads may wait on the disk, so a few run at once.
 const fetchWorkers = 4
 
-// fetchCap bounds a loop's fetches in flight (queued, being read, or
-// waiting to be taken back), so a worker never blocks handing one back.
-const fetchCap = 1024
-
-// evictSteps bounds the entries and slots one eviction pass moves over.
-const evictSteps = 1 << 14
-
-// fetchReq asks for key's value; stamp is the key's at the request (Fill
-// refuses the value if the key was written since) and gen the keyspace's.
-type fetchReq struct {
-	key   string
-	shard uint32
-	stamp uint64
-	gen   uint64
-}
-
-type fetchResult struct {
-	fetchReq
-	val   []byte
-	found bool
-}
-
-// coldLoop is a loop's cold-value state, touched only on the loop.
-type coldLoop struct {
-	budget int64 // this loop's share of Config.HotValueBytes
-	reqc   chan fetchReq
-	donec  chan fetchResult
-	// inflight counts fetches sent on reqc and not yet taken from donec;
-	// pending are fetches started but not yet sent.
-	inflight int
-	pending  []fetchReq
-	// epoch counts eviction passes; fetching maps each key being fetched
-	// to the epoch its fetch started, pinned each key a waiting request
-	// needs to the epoch it last asked.
-	epoch    uint64
-	fetching map[string]uint64
-	pinned   map[string]uint64
-	// gen changes when the keyspace is replaced (resync): a fetch for the
-	// old one is dropped.
-	gen     uint64
-	keepKey func(string) bool
-	// swept counts the steps of the eviction hand since it last dropped a
-	// value, over passes that rang for more (resweep).
-	swept   int
-	resweep bool
-}
-
-// openCold sets up loop l's cold-value state when the server bounds hot
-// values; Start starts its workers (startFetchers).
-func (l *loop) openCold() {
-	cfg := &l.srv.cfg
-	if cfg.Store == nil || cfg.HotValueBytes <= 0 {
+// startFetchers starts loop l's cold-value readers, if it has a budget
+// (datapath/core, cold.go).
+func (l *loop) startFetchers() {
+	reqs, _ := l.core.Fetches()
+	if reqs == nil {
 		return
 	}
-	c := &coldLoop{
-		budget:   max(cfg.HotValueBytes/int64(cfg.Loops), 1),
-		reqc:     make(chan fetchReq, fetchCap),
-		donec:    make(chan fetchResult, fetchCap),
-		fetching: make(map[string]uint64),
-		pinned:   make(map[string]uint64),
-	}
-	c.keepKey = func(k string) bool {
-		if _, ok := c.pinned[k]; ok {
-			return true
-		}
-		_, held := l.holds[keyHashString(k)]
-		return held
-	}
-	l.cold = c
-}
-
-func (l *loop) startFetchers() {
 	for range fetchWorkers {
 		l.srv.fetchers.Add(1)
-		go l.fetcher(l.cold.reqc, l.cold.donec)
+		go l.fetcher()
 	}
 }
 
-// stopFetchers ends the workers of every loop (after the loops stopped).
+// stopFetchers ends the readers of every loop (after the loops stopped).
 func (s *Server) stopFetchers() {
 	for _, l := range s.loops {
-		if l.cold != nil {
-			close(l.cold.reqc)
+		if reqs, _ := l.core.Fetches(); reqs != nil {
+			close(reqs)
 		}
 	}
 	s.fetchers.Wait()
 }
 
-// fetcher reads cold values for loop l until reqc is closed (Stop). A read
-// error is retried with backoff: the key stays cold and the requests that
-// read it wait, rather than be answered with a value that may be wrong.
-func (l *loop) fetcher(reqc <-chan fetchReq, donec chan<- fetchResult) {
+// fetcher reads cold values for loop l until its requests are closed
+// (Stop). A read error is retried with backoff: the key stays cold and the
+// requests that read it wait, rather than be answered with a value that
+// may be wrong.
+func (l *loop) fetcher() {
 	defer l.srv.fetchers.Done()
+	reqs, results := l.core.Fetches()
 	st := l.srv.cfg.Store
-	for r := range reqc {
-		var res fetchResult
+	for r := range reqs {
+		var res = core.FetchResult{FetchReq: r}
 		for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
-			v, _, found, err := st.Get(r.shard, []byte(r.key))
+			v, _, found, err := st.Get(r.Shard, []byte(r.Key))
 			if err == nil {
-				res = fetchResult{fetchReq: r, val: v, found: found}
+				res.Val, res.Found = v, found
 				if h := l.srv.testHookFetched; h != nil {
-					h(r.key)
+					h(r.Key)
 				}
 				break
 			}
 			if l.srv.stopping.Load() {
 				return
 			}
-			l.srv.cfg.Logger.Warn("server: reading a cold value failed, retrying", "loop", l.idx, "key", r.key, "err", err)
+			l.srv.cfg.Logger.Warn("server: reading a cold value failed, retrying", "loop", l.idx, "key", r.Key, "err", err)
 			time.Sleep(backoff)
 		}
-		donec <- res
-		l.bell.Ring()
+		results <- res
+		l.core.FetchDone()
 	}
-}
-
-// coldAny reports whether a key of keys is cold, starting the fetch of
-// each cold key not already being fetched and pinning every key of keys.
-func (l *loop) coldAny(keys [][]byte) bool {
-	c := l.cold
-	if c == nil || l.ks.ColdLen() == 0 {
-		return false
-	}
-	cold := false
-	for _, k := range keys {
-		stamp, isCold := l.ks.ColdStamp(k)
-		if !isCold {
-			continue
-		}
-		cold = true
-		if _, ok := c.fetching[string(k)]; ok {
-			continue
-		}
-		ks := string(k)
-		c.fetching[ks] = c.epoch
-		c.pending = append(c.pending, fetchReq{key: ks, shard: l.srv.cfg.Store.ShardOf(slot.Of(k)), stamp: stamp, gen: c.gen})
-		l.stats.fetches.Add(1)
-	}
-	if cold {
-		for _, k := range keys {
-			c.pinned[string(k)] = c.epoch
-		}
-	}
-	if len(c.pending) > 0 {
-		l.sendFetches()
-	}
-	return cold
-}
-
-// readAheadRequests bounds the pipelined requests read ahead of a stalled
-// one.
-const readAheadRequests = 64
-
-// readAhead starts the fetches of the cold values that the requests in buf,
-// pipelined behind one that stalled, will read on this loop, so that a
-// pipeline waits for its values together rather than one after another.
-// The values are pinned like those of a waiting request.
-func (l *loop) readAhead(buf []byte, lim resp.Limits) {
-	if l.cold == nil || l.ks.ColdLen() == 0 {
-		return
-	}
-	for range readAheadRequests {
-		args, n, err := resp.Parse(buf, l.args[:0], lim)
-		if err != nil || n == 0 {
-			return
-		}
-		buf = buf[n:]
-		l.prefetch(args)
-	}
-}
-
-// prefetch starts the fetches of the cold values args reads on this loop.
-func (l *loop) prefetch(args [][]byte) {
-	l.args = args[:0]
-	if len(args) == 0 || !command.ReadsValues(args) {
-		return
-	}
-	if o := l.ownerOf(args); o == l.idx {
-		l.coldAny(l.keys)
-	}
-}
-
-// readAheadMsg is prefetch for a request from another loop.
-func (l *loop) readAheadMsg(m *msg) {
-	if l.cold == nil || l.ks.ColdLen() == 0 || m.kind != mReq && m.kind != mReqSess && m.kind != mReqAs {
-		return
-	}
-	args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
-	l.prefetch(args)
-}
-
-// partCold is coldAny for the keys whose values the commands of a
-// cross-loop transaction's part read.
-func (l *loop) partCold(p *xpart) bool {
-	if l.cold == nil || l.ks.ColdLen() == 0 {
-		return false
-	}
-	l.valueKeys = l.valueKeys[:0]
-	for _, args := range p.cmds {
-		if command.ReadsValues(args) {
-			l.valueKeys = command.Keys(args, l.valueKeys)
-		}
-	}
-	return l.coldAny(l.valueKeys)
-}
-
-// sendFetches hands pending fetches to the workers, as many as fetchCap
-// allows; the rest go when fetches come back.
-func (l *loop) sendFetches() {
-	c := l.cold
-	n := 0
-send:
-	for n < len(c.pending) && c.inflight < fetchCap {
-		select {
-		case c.reqc <- c.pending[n]:
-			c.inflight++
-			n++
-		default: // not reached: reqc has room for fetchCap
-			break send
-		}
-	}
-	c.pending = append(c.pending[:0], c.pending[n:]...)
-}
-
-// takeFetches fills the values the workers read; settle then retries
-// what waited for them.
-func (l *loop) takeFetches() {
-	c := l.cold
-	for {
-		var r fetchResult
-		select {
-		case r = <-c.donec:
-		default:
-			l.sendFetches()
-			return
-		}
-		c.inflight--
-		delete(c.fetching, r.key)
-		k := []byte(r.key)
-		if stamp, cold := l.ks.ColdStamp(k); r.gen == c.gen && cold && stamp == r.stamp {
-			if r.found {
-				l.ks.Fill(k, r.val, r.stamp)
-			} else {
-				// The store holds no live value: the key expired (the
-				// store's clock ran ahead of the loop's). Without an
-				// expiry that cannot happen: say so.
-				if exp, _ := l.ks.Expiry(k, l.now); exp == 0 {
-					l.srv.cfg.Logger.Error("server: the store has no value for a cold key; dropping the key", "loop", l.idx, "key", r.key)
-				}
-				l.ks.Delete(k, l.now)
-				l.stats.keys.Store(uint64(l.ks.Len()))
-			}
-		}
-		l.released = true
-	}
-}
-
-// evict drops the pins whose fetches are all back, then durable values
-// while the loop holds more than its budget, down to 7/8 of it so that a
-// sweep does not run on every drain. Pinned values stay, and so do values
-// under a transaction's hold: a prepared part will use them.
-func (l *loop) evict() {
-	c := l.cold
-	if len(c.pinned) > 0 {
-		oldest := c.epoch + 1 // the start of the oldest fetch in flight
-		for _, e := range c.fetching {
-			oldest = min(oldest, e)
-		}
-		for k, e := range c.pinned {
-			if e < oldest {
-				delete(c.pinned, k)
-			}
-		}
-	}
-	c.epoch++
-	if !c.resweep {
-		c.swept = 0
-	}
-	c.resweep = false
-	if l.ks.HotBytes() <= c.budget {
-		return
-	}
-	n, steps := l.ks.Evict(c.budget-c.budget/8, l.dur.head, evictSteps, c.keepKey)
-	l.stats.evictions.Add(uint64(n))
-	if c.swept += steps; n > 0 {
-		c.swept = 0
-	}
-	// More to sweep: another pass in a drain of its own, after other work,
-	// unless two turns found nothing to drop (what is left is pinned, held
-	// or not yet durable; a later drain tries again).
-	if l.ks.HotBytes() > c.budget && steps == evictSteps && c.swept < 2*l.ks.TurnSteps() {
-		c.resweep = true
-		l.bell.Ring()
-	}
-}
-
-// loadKey puts a key read from the store into ks: with its value while the
-// loop's budget allows, cold after that.
-func (l *loop) loadKey(ks *keyspace.Keyspace, key, value []byte, exp int64) {
-	if c := l.cold; c != nil && ks.HotBytes()+int64(len(value)) > c.budget {
-		ks.SetCold(key, exp)
-		return
-	}
-	ks.Set(key, value, exp)
 }

@@ -34,7 +34,7 @@ func coldOf(t *testing.T, s *Server, ks []string) []string {
 		o := s.cfg.Table.Owner(slot.Of([]byte(k)))
 		var cold bool
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := s.RunOnLoop(ctx, o, func() { cold = s.loops[o].ks.IsCold([]byte(k)) })
+		err := s.RunOnLoop(ctx, o, func() { cold = s.loops[o].core.Keyspace().IsCold([]byte(k)) })
 		cancel()
 		if err != nil {
 			t.Fatal(err)

@@ -2,200 +2,108 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/resp"
-	"github.com/dorivo/dorivo/datapath/ring"
-	"github.com/dorivo/dorivo/shardstore/keyspace"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
-// msgKind says what a cross-loop message carries.
-type msgKind uint8
-
-const (
-	// mReq: a RESP request (buf) to run with the owner's scratch session.
-	mReq msgKind = iota + 1
-	// mReqSess: a RESP request to run with the origin's session (handoff).
-	mReqSess
-	// mReqAs: a RESP request to run as user (a broadcast's remote part: the
-	// client's ACL and key patterns apply on every loop).
-	mReqAs
-	// mReply: the reply bytes (buf) for conn's reply slot seq.
-	mReply
-	// mDatagram: a datagram (buf) from addr, answered by the owner itself.
-	mDatagram
-	// mDatagramDone: returns the credit of a forwarded datagram.
-	mDatagramDone
-	// mWatch: register WATCH keys (buf) for rw; replies mReply +OK.
-	mWatch
-	// mUnwatch: drop rw's keys; replies mAck.
-	mUnwatch
-	// mAck: returns a credit, nothing else.
-	mAck
-
-	// Transaction messages, on the ctl rings (xtx.go), carrying x.
-	mPrepare  // hold x's keys here and check its watches
-	mPrepared // answer to mPrepare (x.parts[loop].ok says how it went)
-	mCommit   // run x's part, release, answer mAcked
-	mAbort    // release, answer mAcked
-	mAcked
-)
-
-// msg is one ring slot: a fixed-size value, no allocation per message.
-// Pointers in it (conn, sess) are only dereferenced by the loop that owns
-// them, or while the owner has handed them over and waits.
-type msg struct {
-	kind msgKind
-	conn *tconn
-	seq  uint64
-	sess *command.Session
-	user string // mReqAs
-	buf  []byte
-	// end is the arena position that frees buf (heap buffers: none).
-	end  uint64
-	heap bool
-	addr netip.AddrPort
-	rw   *rwatch // mWatch, mUnwatch, a handed-over EXEC watching keys here
-	x    *xtx    // transaction messages
-}
-
-// peer is one loop's view of another loop j.
-type peer struct {
-	reqOut  *ring.Ring[msg] // my requests to j
-	reqOutA *ring.Arena
-	repIn   *ring.Ring[msg] // j's replies to my requests
-	repInA  *ring.Arena
-	reqIn   *ring.Ring[msg] // j's requests to me
-	reqInA  *ring.Arena
-	repOut  *ring.Ring[msg] // my replies to j
-	repOutA *ring.Arena
-	// Transaction messages: my coordinator messages to j and j's answers,
-	// j's coordinator messages to me and my answers. No arenas: they carry
-	// only a pointer.
-	ctlOut, ctlRepIn, ctlIn, ctlRepOut *ring.Ring[msg]
-	// credits is how many of my requests to j await a reply; it never
-	// exceeds the reply ring's capacity, so j can always reply.
-	credits int
-	// sess runs j's forwarded requests on my keyspace; asSess runs j's
-	// mReqAs requests, acting as their user.
-	sess, asSess *command.Session
-}
-
-// loop is one event loop: a gnet engine with a single loop, its keyspace
-// and its ends of the rings. Everything but stats, bell and the atomics is
-// touched only on the loop's thread.
+// loop is the I/O shell of one event loop: a gnet engine with a single
+// loop, feeding its core (datapath/core) the connections' bytes,
+// datagrams, doorbell drains and the clock, and moving the core's outputs
+// out: reply bytes and closes to the sockets, datagrams to the UDP socket.
+// The store (Config.Store) takes the core's proposals itself, on its own
+// goroutines.
 type loop struct {
 	gnet.BuiltinEventEngine
-	srv *Server
-	idx int
-	eng gnet.Engine
+	srv  *Server
+	idx  int
+	core *core.Loop
+	eng  gnet.Engine
 	// el is the loop's handle, set once on the loop by boot and read by
 	// other loops' doorbells: atomic, since the race detector cannot see the
 	// happens-before through Start and the kernel.
-	el atomic.Pointer[gnet.EventLoop]
-
-	ks     *keyspace.Keyspace
-	dur    *durLoop  // nil without Config.Store (durable.go)
-	cold   *coldLoop // nil without a hot-value budget (cold.go)
-	peers  []peer
-	bell   *ring.Doorbell
+	el     atomic.Pointer[gnet.EventLoop]
 	drainR gnet.RunnableFunc
 
-	booted    chan error
-	ready     chan error
-	bootOnce  atomic.Bool
-	bootedOK  atomic.Bool
-	exited    atomic.Bool
-	expireDue atomic.Bool
+	booted   chan error
+	ready    chan error
+	bootOnce atomic.Bool
+	bootedOK atomic.Bool
+	exited   atomic.Bool
 
 	tcpFD, udpFD int
 	sa4          unix.SockaddrInet4
 	sa6          unix.SockaddrInet6
 	udp6         bool // the UDP socket is AF_INET6: reply with v4-mapped addresses
-
-	stats loopCounters
-
-	// Scratch, reused on the loop.
-	now          int64
-	args         [][]byte
-	keys         [][]byte
-	valueKeys    [][]byte
-	muts         []command.Mutation
-	reply        []byte
-	udpOut       []byte
-	limits       resp.Limits
-	stalled      []*tconn
-	stalledSpare []*tconn
-	touched      []*tconn
-	group        []ownerGroup
-	scratch      []byte
-	involved     []bool
-
-	// Cross-loop transactions (hold.go, xtx.go), all owned by the loop.
-	holds    map[uint64]hold     // keys held by transactions, by hash
-	released bool                // holds were released: settle retries what waited
-	waitq    []*xtx              // prepares waiting for held keys, in arrival order
-	resv     map[uint64]struct{} // hashes of the keys the waiting prepares want
-	granted  []*xtx
-	// defq parks requests from other loops (and local datagrams) that
-	// touch held keys; cap(defq) is Config.DeferCap. defCount counts the
-	// parked requests of each source, defBlocked is settle's scratch.
-	defq         []deferred
-	defCount     []int
-	defBlocked   []bool
-	txCount      int // transactions this loop coordinates now
-	txMax        int // admission limit: the ctl ring capacity
-	xfree        []*xtx
-	txSess       *command.Session // runs transaction parts (checked by the coordinator)
-	mergeScratch pending
-	unwatchLater []laterUnwatch
 }
 
 type bootMarker struct{}
 
-func newLoop(s *Server, i int) *loop {
-	l := &loop{
-		srv:   s,
-		idx:   i,
-		ks:    keyspace.New(),
-		peers: make([]peer, len(s.loops)),
-		ready: make(chan error, 1),
-		tcpFD: -1,
-		udpFD: -1,
-		limits: resp.Limits{
-			MaxInline:      resp.DefaultLimits.MaxInline,
-			MaxQueryBuffer: s.cfg.MaxQueryBuffer,
-			MaxMultibulk:   s.cfg.MaxMultibulk,
-		},
+func newLoop(s *Server, i int) (*loop, error) {
+	l := &loop{srv: s, idx: i, ready: make(chan error, 1), tcpFD: -1, udpFD: -1}
+	cfg := &s.cfg
+	cc := core.Config{
+		Index: i, Loops: cfg.Loops, Table: cfg.Table, Node: cfg.Node,
+		Wake:           l.wake,
+		DeferCap:       cfg.DeferCap,
+		MaxPending:     cfg.MaxPending,
+		MaxQueryBuffer: cfg.MaxQueryBuffer,
+		MaxMultibulk:   cfg.MaxMultibulk,
+		ExpireBudget:   cfg.ExpireBudget,
+		Mutations:      cfg.Mutations,
+		Logger:         cfg.Logger,
 	}
-	for j := range l.peers {
-		if j != i {
-			l.peers[j].sess = command.NewInternalSession(s.cfg.Node)
-			l.peers[j].asSess = command.NewInternalSession(s.cfg.Node)
+	if cfg.Store != nil {
+		cc.Store = cfg.Store
+		if cfg.HotValueBytes > 0 {
+			cc.HotValueBytes = max(cfg.HotValueBytes/int64(cfg.Loops), 1)
 		}
+		cc.Diverged = func(error) { go l.resync() }
 	}
-	l.txSess = command.NewInternalSession(s.cfg.Node)
-	l.holds = make(map[uint64]hold)
-	l.resv = make(map[uint64]struct{})
-	l.defq = make([]deferred, 0, s.cfg.DeferCap)
-	l.defCount = make([]int, len(s.loops))
-	l.defBlocked = make([]bool, len(s.loops))
-	l.stats.cpu.Store(-1)
-	l.drainR = func(context.Context) error { l.drain(); return nil }
-	l.bell = ring.NewDoorbell(func() {
-		if el := l.el.Load(); el != nil {
-			_ = (*el).Execute(context.Background(), l.drainR)
-		}
-	})
-	return l
+	c, err := core.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	l.core = c
+	l.drainR = func(context.Context) error {
+		l.core.Drain(time.Now().UnixMilli())
+		l.flush()
+		return nil
+	}
+	return l, nil
+}
+
+// wake is the core's doorbell: run a drain on the loop.
+func (l *loop) wake() {
+	if el := l.el.Load(); el != nil {
+		_ = (*el).Execute(context.Background(), l.drainR)
+	}
+}
+
+// flush moves the core's outputs out, after every input.
+func (l *loop) flush() {
+	l.core.TakeOutput(writeConn)
+	l.core.TakeDatagrams(l.sendTo)
+}
+
+// writeConn writes a connection's reply bytes, and closes it when asked.
+func writeConn(c *core.Conn) {
+	gc := c.Shell.(gnet.Conn)
+	if len(c.Out) > 0 {
+		_, _ = gc.Write(c.Out)
+		c.Out = c.Out[:0]
+	}
+	if c.CloseNow {
+		_ = gc.Close()
+	}
 }
 
 // OnBoot registers this engine's listeners for steering: loop i at index i
@@ -280,8 +188,7 @@ func (l *loop) OnTick() (time.Duration, gnet.Action) {
 		}()
 		return l.srv.cfg.ExpireEvery, gnet.None
 	}
-	l.expireDue.Store(true)
-	l.bell.Ring()
+	l.core.ExpireSoon()
 	return l.srv.cfg.ExpireEvery, gnet.None
 }
 
@@ -291,7 +198,7 @@ func (l *loop) boot(c gnet.Conn) {
 	if !l.srv.cfg.NoPin {
 		cpu := l.srv.cpus[l.idx%len(l.srv.cpus)]
 		if err = pin(cpu); err == nil {
-			l.stats.cpu.Store(int64(cpu))
+			l.core.PinnedTo(cpu)
 		} else {
 			err = fmt.Errorf("server: loop %d: %w", l.idx, err)
 		}
@@ -300,128 +207,77 @@ func (l *loop) boot(c gnet.Conn) {
 	l.el.Store(&el)
 	// A ring of the doorbell before el was set (an expiry tick racing the
 	// bootstrap) left it pending with nobody woken: re-arm it and drain.
-	l.drain()
+	_ = l.drainR(context.Background())
 	l.ready <- err
 }
 
 func (l *loop) OnShutdown(gnet.Engine) {}
 
-// OnTraffic serves a TCP connection's bytes or one datagram.
-func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
-	l.now = time.Now().UnixMilli()
-	tc, ok := c.Context().(*tconn)
+const errMaxClients = "ERR max number of clients reached"
+
+// OnOpen accepts a TCP client or completes a loop's bootstrap.
+func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if _, ok := c.Context().(bootMarker); ok {
+		l.boot(c)
+		return nil, gnet.Close
+	}
+	if l.srv.clients.Add(1) > int64(l.srv.cfg.MaxClients) {
+		l.srv.clients.Add(-1)
+		return resp.AppendError(nil, errMaxClients), gnet.Close
+	}
+	addr := ""
+	if a := c.RemoteAddr(); a != nil {
+		addr = a.String()
+	}
+	c.SetContext(l.core.Open(c, addr, c))
+	return nil, gnet.None
+}
+
+// OnClose releases a client.
+func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
+	tc, ok := c.Context().(*core.Conn)
 	if !ok {
-		l.onDatagram(c)
 		return gnet.None
 	}
-	l.process(tc)
-	if l.released {
-		l.afterWork()
-	} else {
-		l.flushRings()
+	l.srv.clients.Add(-1)
+	l.core.Closed(tc)
+	l.flush()
+	return gnet.None
+}
+
+// OnTraffic serves a TCP connection's bytes or one datagram.
+func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
+	now := time.Now().UnixMilli()
+	tc, ok := c.Context().(*core.Conn)
+	if !ok {
+		b, _ := c.Next(-1)
+		var from netip.AddrPort
+		if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
+			from = ua.AddrPort()
+		}
+		l.core.Datagram(b, from, now)
+		l.flush()
+		return gnet.None
 	}
-	if tc.closeNow {
+	l.core.Traffic(tc, now)
+	l.flush()
+	if tc.CloseNow {
 		return gnet.Close
 	}
 	return gnet.None
 }
 
-// drain is the doorbell's work on the loop: serve peers' requests, take
-// replies, run a due expiry step, publish what that produced, resume
-// connections that waited for credit.
-func (l *loop) drain() {
-	l.bell.Ack()
-	l.now = time.Now().UnixMilli()
-	// Transaction messages first: a commit releases holds that requests
-	// below may be waiting for.
-	for j := range l.peers {
-		if j != l.idx {
-			l.serveCtl(j)
-			l.takeCtl(j)
-		}
-	}
-	l.settle()
-	for j := range l.peers {
-		if j != l.idx {
-			l.serveRequests(j)
-		}
-	}
-	for j := range l.peers {
-		if j != l.idx {
-			l.takeReplies(j)
-		}
-	}
-	if l.expireDue.Swap(false) {
-		l.ks.ExpireStep(l.now, l.srv.cfg.ExpireBudget)
-		l.stats.keys.Store(uint64(l.ks.Len()))
-	}
-	if len(l.unwatchLater) > 0 {
-		l.retryUnwatches()
-	}
-	if l.dur != nil {
-		l.releaseHeld()
-	}
-	if l.cold != nil {
-		l.takeFetches()
-	}
-	l.writeTouched()
-	l.resumeStalled()
-	l.afterWork()
-	if l.cold != nil {
-		// Last: what waited for a fetch ran in afterWork before its value
-		// could go cold again.
-		l.evict()
-		l.stats.hotBytes.Store(uint64(l.ks.HotBytes()))
-		l.stats.coldKeys.Store(uint64(l.ks.ColdLen()))
-	}
-}
-
-// afterWork settles released holds, writes finished replies and retries
-// stalled connections until nothing more was released, then publishes.
-func (l *loop) afterWork() {
-	for l.released {
-		l.settle()
-		l.writeTouched()
-		l.resumeStalled()
-	}
-	l.flushRings()
-}
-
-// flushRings publishes everything staged, one doorbell per peer at most.
-func (l *loop) flushRings() {
-	for j := range l.peers {
-		p := &l.peers[j]
-		if j == l.idx {
-			continue
-		}
-		p.reqOut.Flush()
-		p.repOut.Flush()
-		p.ctlOut.Flush()
-		p.ctlRepOut.Flush()
-	}
-}
-
-var errNoRoom = errors.New("no room")
-
-// stage copies b into p's request arena (or the heap when it can never fit)
-// and stages a message to p; it fails only when the ring or arena is full.
-func stageTo(r *ring.Ring[msg], a *ring.Arena, m *msg, size int, fill func([]byte)) error {
-	if r.Free() == 0 {
-		return errNoRoom
-	}
-	var buf []byte
-	if size > a.Size()/2 {
-		buf = make([]byte, size)
-		m.heap = true
+// sendTo sends a reply datagram from this loop's own UDP socket.
+func (l *loop) sendTo(d core.Datagram) {
+	var sa unix.Sockaddr
+	if a := d.To.Addr().Unmap(); a.Is4() && !l.udp6 {
+		l.sa4.Addr, l.sa4.Port = a.As4(), int(d.To.Port())
+		sa = &l.sa4
 	} else {
-		b, end, ok := a.Alloc(size)
-		if !ok {
-			return errNoRoom
-		}
-		buf, m.end, m.heap = b, end, false
+		l.sa6.Addr, l.sa6.Port = a.As16(), int(d.To.Port())
+		sa = &l.sa6
 	}
-	fill(buf)
-	m.buf = buf
-	r.Stage(m)
-	return nil
+	if err := unix.Sendto(l.udpFD, d.Buf, 0, sa); err != nil {
+		l.core.DatagramDropped()
+	}
 }

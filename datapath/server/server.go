@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/dorivo/dorivo/datapath/ring"
+	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/vishvananda/netns"
@@ -25,12 +24,6 @@ type Server struct {
 	clients atomic.Int64
 
 	helper net.Listener // loopback listener the bootstrap connections dial
-	// scratchAuth: the loops' scratch sessions are authenticated as the
-	// default user, so plain forwarded requests may use them.
-	scratchAuth bool
-	// scanNext[o] is the first slot after loop o's range (0: o is last);
-	// nil when the table is not in ascending ranges and SCAN stays local.
-	scanNext []uint64
 	// cpus are the CPUs the process may run on (its affinity mask at New):
 	// loop i pins itself to cpus[i % len(cpus)].
 	cpus      []int
@@ -49,51 +42,8 @@ type Server struct {
 	dieErr  error
 }
 
-// LoopStats are one loop's counters, read with atomics (Server.Stats).
-type LoopStats struct {
-	// Loop is the loop index; CPU the CPU it pinned itself to (-1: unpinned).
-	Loop, CPU int
-	// Accepted counts TCP connections accepted by this loop's listener;
-	// Conns is how many are open now.
-	Accepted, Conns uint64
-	// Requests counts RESP requests parsed on this loop; Datagrams
-	// datagrams received on its UDP socket.
-	Requests, Datagrams uint64
-	// Executed counts requests and datagrams executed against this loop's
-	// keyspace, from any loop.
-	Executed uint64
-	// CrossSent counts messages this loop sent to other loops (requests
-	// and forwarded datagrams); CrossRecv requests it served for others.
-	CrossSent, CrossRecv uint64
-	// NonOwner counts datagrams that arrived here for a slot another loop
-	// owns (zero with the steering program attached).
-	NonOwner uint64
-	// Drops counts malformed datagrams and forwards refused for lack of
-	// room; Stalls counts times a connection stopped reading for lack of
-	// ring credit or reply room (backpressure).
-	Drops, Stalls uint64
-	// Wakeups counts doorbell rings that woke this loop.
-	Wakeups uint64
-	// Keys is the number of keys the loop holds (sampled on its last drain).
-	Keys uint64
-	// TxCross counts cross-loop transactions and multi-key commands this
-	// loop coordinated; Deferred counts requests it parked because a
-	// transaction held a key they touch.
-	TxCross, Deferred uint64
-	// HotBytes is the memory of the values the loop holds and ColdKeys the
-	// keys whose value is on disk only (both sampled on its last drain);
-	// Fetches counts cold values read back from the store and Evictions
-	// values dropped to stay within Config.HotValueBytes.
-	HotBytes, ColdKeys, Fetches, Evictions uint64
-}
-
-type loopCounters struct {
-	accepted, conns, requests, datagrams, executed atomic.Uint64
-	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
-	keys, txCross, deferred                        atomic.Uint64
-	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
-	cpu                                            atomic.Int64
-}
+// LoopStats are one loop's counters (Server.Stats).
+type LoopStats = core.Stats
 
 // New validates cfg and builds the loops and rings; nothing listens yet.
 func New(cfg Config) (*Server, error) {
@@ -109,65 +59,19 @@ func New(cfg Config) (*Server, error) {
 	}
 	n := cfg.Loops
 	s.loops = make([]*loop, n)
+	cores := make([]*core.Loop, n)
 	for i := range n {
-		s.loops[i] = newLoop(s, i)
+		l, err := newLoop(s, i)
+		if err != nil {
+			return nil, err
+		}
+		s.loops[i], cores[i] = l, l.core
 	}
-	s.scanNext = scanRanges(cfg.Table, n)
+	if err := core.Connect(cores, cfg.RingCap, cfg.ArenaBytes); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.openDurable(); err != nil {
 		return nil, err
-	}
-	s.scratchAuth = true
-	for _, l := range s.loops {
-		for j := range l.peers {
-			if j != l.idx && !l.peers[j].sess.Authenticated() {
-				s.scratchAuth = false
-			}
-		}
-	}
-	// Rings: req[i][j] carries requests i->j; rep[j][i] their replies j->i.
-	for i := range n {
-		for j := range n {
-			if i == j {
-				continue
-			}
-			li, lj := s.loops[i], s.loops[j]
-			req, err := ring.New[msg](cfg.RingCap, lj.bell, nil)
-			if err != nil {
-				return nil, fmt.Errorf("server: ring %d->%d: %w", i, j, err)
-			}
-			rep, err := ring.New[msg](cfg.RingCap, li.bell, nil)
-			if err != nil {
-				return nil, fmt.Errorf("server: ring %d->%d: %w", j, i, err)
-			}
-			reqA, err := ring.NewArena(cfg.ArenaBytes)
-			if err != nil {
-				return nil, fmt.Errorf("server: arena %d->%d: %w", i, j, err)
-			}
-			repA, err := ring.NewArena(cfg.ArenaBytes)
-			if err != nil {
-				return nil, fmt.Errorf("server: arena %d->%d: %w", j, i, err)
-			}
-			li.peers[j].reqOut, li.peers[j].reqOutA = req, reqA
-			lj.peers[i].reqIn, lj.peers[i].reqInA = req, reqA
-			lj.peers[i].repOut, lj.peers[i].repOutA = rep, repA
-			li.peers[j].repIn, li.peers[j].repInA = rep, repA
-			ctl, err := ring.New[msg](cfg.RingCap, lj.bell, nil)
-			if err != nil {
-				return nil, fmt.Errorf("server: ctl ring %d->%d: %w", i, j, err)
-			}
-			ctlRep, err := ring.New[msg](cfg.RingCap, li.bell, nil)
-			if err != nil {
-				return nil, fmt.Errorf("server: ctl ring %d->%d: %w", j, i, err)
-			}
-			li.peers[j].ctlOut, lj.peers[i].ctlIn = ctl, ctl
-			lj.peers[i].ctlRepOut, li.peers[j].ctlRepIn = ctlRep, ctlRep
-			li.txMax = ctl.Cap()
-		}
-	}
-	for _, l := range s.loops {
-		if n == 1 {
-			l.txMax = 1 // never used: one loop has no cross-loop work
-		}
 	}
 	return s, nil
 }
@@ -200,9 +104,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("server: bootstrap listener: %w", err)
 	}
 	for _, l := range s.loops {
-		if l.cold != nil {
-			l.startFetchers()
-		}
+		l.startFetchers()
 	}
 	go s.serveHelper()
 
@@ -340,25 +242,14 @@ func (s *Server) Err() error {
 func (s *Server) Stats() []LoopStats {
 	out := make([]LoopStats, len(s.loops))
 	for i, l := range s.loops {
-		c := &l.stats
-		out[i] = LoopStats{
-			Loop: i, CPU: int(c.cpu.Load()),
-			Accepted: c.accepted.Load(), Conns: c.conns.Load(),
-			Requests: c.requests.Load(), Datagrams: c.datagrams.Load(),
-			Executed:  c.executed.Load(),
-			CrossSent: c.crossSent.Load(), CrossRecv: c.crossRecv.Load(),
-			NonOwner: c.nonOwner.Load(), Drops: c.drops.Load(), Stalls: c.stalls.Load(),
-			Wakeups: l.bell.Rings(), Keys: c.keys.Load(),
-			TxCross: c.txCross.Load(), Deferred: c.deferred.Load(),
-			HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
-			Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
-		}
+		out[i] = l.core.Stats()
 	}
 	return out
 }
 
-// RunOnLoop runs fn on loop i's thread and waits for it: for inspection
-// (tests, debugging), never on a hot path.
+// RunOnLoop runs fn on loop i's thread and waits for it, then moves out
+// what fn made the loop produce: for inspection (tests, debugging) and the
+// resync of a diverged loop, never on a hot path.
 func (s *Server) RunOnLoop(ctx context.Context, i int, fn func()) error {
 	if i < 0 || i >= len(s.loops) {
 		return fmt.Errorf("server: no loop %d", i)
@@ -368,8 +259,10 @@ func (s *Server) RunOnLoop(ctx context.Context, i int, fn func()) error {
 		return fmt.Errorf("server: loop %d not started", i)
 	}
 	done := make(chan struct{})
+	l := s.loops[i]
 	err := (*el).Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
 		fn()
+		l.flush()
 		close(done)
 		return nil
 	}))
@@ -416,40 +309,6 @@ func pin(cpu int) error {
 		return fmt.Errorf("sched_setaffinity cpu %d: %w", cpu, err)
 	}
 	return nil
-}
-
-// scanRanges returns, for a table of ascending contiguous ranges (as
-// slot.NewTable builds), each loop's first slot after its range as a SCAN
-// cursor (slot<<32), 0 for the last; nil for any other table.
-func scanRanges(t *slot.Table, loops int) []uint64 {
-	next := make([]uint64, loops)
-	for s := 1; s < slot.Count; s++ {
-		a, b := t[s-1], t[s]
-		switch {
-		case b == a:
-		case b > a && next[a] == 0:
-			next[a] = uint64(s) << 32
-		default:
-			return nil
-		}
-	}
-	return next
-}
-
-// scanRoute says where SCAN args runs: the owner of the cursor's slot and
-// the cursor to continue from when that loop is done. ok is false when SCAN
-// should simply run locally (no ranges, unparsable cursor: local gives the
-// error).
-func (s *Server) scanRoute(args [][]byte) (owner int, next uint64, ok bool) {
-	if s.scanNext == nil || len(args) < 2 {
-		return 0, 0, false
-	}
-	c, err := strconv.ParseUint(string(args[1]), 10, 64)
-	if err != nil || c>>32 >= uint64(slot.Count) {
-		return 0, 0, false
-	}
-	o := s.cfg.Table.Owner(uint16(c >> 32))
-	return o, s.scanNext[o], true
 }
 
 // ownerOfKey returns the loop owning key (tests, inspection).

@@ -221,7 +221,7 @@ func watchedKeys(t *testing.T, s *Server) int {
 	n := 0
 	for i := range s.Loops() {
 		var m int
-		if err := s.RunOnLoop(context.Background(), i, func() { m = s.loops[i].ks.WatchedKeys() }); err != nil {
+		if err := s.RunOnLoop(context.Background(), i, func() { m = s.loops[i].core.Keyspace().WatchedKeys() }); err != nil {
 			t.Fatal(err)
 		}
 		n += m

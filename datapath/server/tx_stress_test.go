@@ -292,9 +292,9 @@ func TestHeldKeyBackpressure(t *testing.T) {
 	tag, _ := keyOwnedBy(s, "held-", 1, 0)
 	key := "{" + tag + "}k"
 	other, _ := keyOwnedBy(s, "free-", 0, 0)
-	fake := &xtx{}
-	l1 := s.loops[1]
-	if err := s.RunOnLoop(context.Background(), 1, func() { l1.acquire(fake, [][]byte{[]byte(key)}) }); err != nil {
+	l1 := s.loops[1].core
+	var unlock func()
+	if err := s.RunOnLoop(context.Background(), 1, func() { unlock = l1.Lock([][]byte{[]byte(key)}) }); err != nil {
 		t.Fatal(err)
 	}
 	waitStats := func(what string, ok func(st []LoopStats) bool) {
@@ -340,8 +340,7 @@ func TestHeldKeyBackpressure(t *testing.T) {
 		return st[1].Deferred == 3 && st[0].Stalls > 0 && st[1].Stalls > 0
 	})
 	if err := s.RunOnLoop(context.Background(), 1, func() {
-		l1.release(fake, [][]byte{[]byte(key)})
-		l1.afterWork()
+		unlock()
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +413,7 @@ func TestCrossLoopCloseMidTransaction(t *testing.T) {
 		left := 0
 		for i, l := range s.loops {
 			if err := s.RunOnLoop(context.Background(), i, func() {
-				left += len(l.holds) + len(l.waitq) + len(l.defq) + l.txCount + l.ks.WatchedKeys()
+				left += l.core.Outstanding()
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -444,9 +443,9 @@ func TestHeldKeyDatagrams(t *testing.T) {
 	addr := "127.0.0.1:7622"
 	s := startIn(t, ns, Config{UDPAddr: addr, TCPAddr: addr, Loops: 2})
 	tag, _ := keyOwnedBy(s, "dg-", 1, 0)
-	fake := &xtx{}
-	l1 := s.loops[1]
-	if err := s.RunOnLoop(context.Background(), 1, func() { l1.acquire(fake, [][]byte{[]byte("{" + tag + "}0")}) }); err != nil {
+	l1 := s.loops[1].core
+	var unlock func()
+	if err := s.RunOnLoop(context.Background(), 1, func() { unlock = l1.Lock([][]byte{[]byte("{" + tag + "}0")}) }); err != nil {
 		t.Fatal(err)
 	}
 	const n = 16
@@ -468,8 +467,7 @@ func TestHeldKeyDatagrams(t *testing.T) {
 		}
 	}
 	if err := s.RunOnLoop(context.Background(), 1, func() {
-		l1.release(fake, [][]byte{[]byte("{" + tag + "}0")})
-		l1.afterWork()
+		unlock()
 	}); err != nil {
 		t.Fatal(err)
 	}

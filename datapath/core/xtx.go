@@ -1,4 +1,4 @@
-package server
+package core
 
 import (
 	"github.com/dorivo/dorivo/datapath/command"
@@ -10,24 +10,24 @@ import (
 // loop as coordinator.
 //
 // Prepare. The coordinator visits the involved loops one at a time in
-// ascending loop index. Each places holds on the transaction's keys it owns
+// ascending loop index. Each places locks on the transaction's keys it owns
 // (and on the keys the connection WATCHes there), all of them or none: when
-// one is held by another transaction the prepare waits, in the loop's FIFO
-// wait list, until it is released. Having all its holds on one loop before
+// one is locked by another transaction the prepare waits, in the loop's FIFO
+// wait list, until it is released. Having all its locks on one loop before
 // asking the next, in one global order, a transaction waits only for
 // transactions that are further along the same order, so waiting never
-// forms a cycle (no deadlock). With the holds in place the participant
+// forms a cycle (no deadlock). With the locks in place the participant
 // checks the connection's watches on that loop (and for MSETNX whether a
 // key exists) and answers.
 //
 // Eager. When nothing can abort the transaction (no watches, not MSETNX),
-// each loop runs its part right after placing its holds, and the reply
+// each loop runs its part right after placing its locks, and the reply
 // leaves when the last loop ran; commit then only releases (see runPart).
 //
 // Commit. Once every loop is prepared the coordinator sends commit (or, if
 // a watch was dirty or an MSETNX key exists, abort) to all of them at once:
-// each runs its part of the commands in command order under the holds,
-// writes the replies into its part of the transaction, releases the holds,
+// each runs its part of the commands in command order under the locks,
+// writes the replies into its part of the transaction, releases the locks,
 // unregisters the connection's watches there, and acknowledges. Keys on
 // different loops are disjoint, so running the parts per loop gives the
 // same replies and the same state as running the commands in order. The
@@ -35,7 +35,7 @@ import (
 //
 // Messages travel on a second ring pair per loop pair (ctl), never behind
 // ordinary requests: a request ring may stop at a request waiting on a
-// hold, and the commit that releases it must still get through. A loop
+// lock, and the commit that releases it must still get through. A loop
 // coordinates at most ctl-ring-capacity transactions at once (admission);
 // each has at most one message in flight per peer, so ctl sends and replies
 // always find room. The coordinator always finishes what it started: a
@@ -67,18 +67,18 @@ type cmdPlan struct {
 // between the coordinator's message and the loop's answer.
 type xpart struct {
 	used   bool
-	keys   [][]byte   // held keys (aliasing the commands)
-	cmds   [][][]byte // commands to run, in command order
-	spans  []span     // split sub-commands, built in argBuf then resolved into cmds
+	keys   [][]byte      // locked keys (aliasing the commands)
+	cmds   []command.Req // commands to run, in command order
+	spans  []span        // split sub-commands, built in argBuf then resolved into cmds
 	argBuf [][]byte
 	rw     *rwatch // the connection's watches on this loop, or nil
 	// Set by the participant.
-	held   bool
+	locked bool
 	ran    bool // commands run at prepare (eager), commit only releases
 	ended  bool // committed or dropped (the last loop does it at prepare)
 	ok     bool // watches clean
 	exists bool // MSETNX: a key exists
-	wkeys  int  // how many watched keys were held with keys
+	wkeys  int  // how many watched keys were locked with keys
 	out    []byte
 	ends   []int // end of each command's reply in out
 	cur    int   // coordinator: next reply to merge
@@ -90,20 +90,23 @@ type span struct{ i, lo, hi int } // cmds[i] = argBuf[lo:hi]
 type xtx struct {
 	coord int
 	kind  txKind
-	tc    *tconn
+	tc    *Conn
 	seq   uint64
-	cmds  [][][]byte
+	cmds  []command.Req
 	plan  []cmdPlan
 	parts []xpart
 	order []int // involved loops, ascending
 	next  int   // prepare progress, index into order
 	abort bool
 	// eager: nothing can abort x once started (no watches, not MSETNX), so
-	// each loop runs its part as soon as its holds are in place, and the
+	// each loop runs its part as soon as its locks are in place, and the
 	// client's reply leaves when the last loop ran; commit only releases.
 	eager   bool
 	replied bool
 	acks    int // commit/abort acknowledgements outstanding
+	// keylessW is the last write of the commands the coordinator ran
+	// itself while building the reply (keyless: FLUSHALL).
+	keylessW *unsynced
 	// own holds a copy of a top-level command's arguments (the request
 	// bytes live in gnet's buffer only during the read).
 	own  []byte
@@ -111,7 +114,7 @@ type xtx struct {
 }
 
 // newTx takes a transaction from the loop's pool.
-func (l *loop) newTx(tc *tconn, k txKind) *xtx {
+func (l *Loop) newTx(tc *Conn, k txKind) *xtx {
 	var x *xtx
 	if n := len(l.xfree); n > 0 {
 		x = l.xfree[n-1]
@@ -125,13 +128,13 @@ func (l *loop) newTx(tc *tconn, k txKind) *xtx {
 	for i := range x.parts {
 		p := &x.parts[i]
 		p.used, p.keys, p.cmds, p.spans, p.argBuf = false, p.keys[:0], p.cmds[:0], p.spans[:0], p.argBuf[:0]
-		p.rw, p.held, p.ran, p.ended, p.ok, p.exists, p.wkeys = nil, false, false, false, false, false, 0
+		p.rw, p.locked, p.ran, p.ended, p.ok, p.exists, p.wkeys = nil, false, false, false, false, false, 0
 		p.out, p.ends, p.cur = p.out[:0], p.ends[:0], 0
 	}
 	return x
 }
 
-func (l *loop) freeTx(x *xtx) {
+func (l *Loop) freeTx(x *xtx) {
 	x.tc = nil
 	clear(x.cmds)
 	for i := range x.parts {
@@ -163,22 +166,8 @@ func (x *xtx) ownArgs(args [][]byte) [][]byte {
 	return x.argv
 }
 
-// splitMerge says how a multi-key command spanning loops is split: the
-// merge of its parts' replies and whether keys come with values (step 2).
-func splitMerge(name string) (mergeKind, int, bool) {
-	switch name {
-	case "mget":
-		return mergeMget, 1, true
-	case "mset", "msetnx":
-		return mergeOK, 2, true
-	case "del", "unlink", "exists", "touch":
-		return mergeSum, 1, true
-	}
-	return 0, 0, false
-}
-
 // planCmd adds command args (index i of x.cmds) to the parts that run it.
-func (l *loop) planCmd(x *xtx, args [][]byte, errMsg string) {
+func (l *Loop) planCmd(x *xtx, r command.Req, errMsg string) {
 	i := len(x.plan)
 	if i < cap(x.plan) {
 		x.plan = x.plan[:i+1] // keep the pooled entry's slices
@@ -190,7 +179,7 @@ func (l *loop) planCmd(x *xtx, args [][]byte, errMsg string) {
 	if errMsg != "" {
 		return
 	}
-	o := l.ownerOf(args) // fills l.keys
+	o := l.ownerOf(r) // fills l.keys
 	switch {
 	case o == -1:
 		return
@@ -199,33 +188,34 @@ func (l *loop) planCmd(x *xtx, args [][]byte, errMsg string) {
 		p := &x.parts[o]
 		p.used = true
 		p.keys = append(p.keys, l.keys...)
-		p.cmds = append(p.cmds, args)
+		p.cmds = append(p.cmds, r)
 		return
 	}
-	cmd, _ := command.Lookup(args)
-	m, step, ok := splitMerge(cmd.Name)
+	cmd, args := r.Cmd, r.Args
+	step := cmd.Step
 	if step == 2 && len(args)%2 == 0 {
 		return // the command's own arity error, on the coordinator
 	}
-	if !ok || (cmd.Name == "msetnx" && x.kind != txMsetnx) {
+	if cmd.Route != command.RouteSplit || (cmd.Merge == command.MergeAll && x.kind != txMsetnx) {
 		// MSETNX inside MULTI would need every loop's answer before any
 		// loop writes; the transaction still runs, this command fails.
 		pl.err = errCrossLoop
 		return
 	}
+	m := mergeOf(cmd.Merge)
 	pl.owner, pl.merge = -2, m
 	n := len(x.parts)
 	for o := range n {
 		x.parts[o].ok = false // marks "has a sub-command of this command" while planning
 	}
 	for k := 1; k < len(args); k += step {
-		o := l.srv.cfg.Table.Owner(slot.Of(args[k]))
+		o := l.cfg.Table.Owner(slot.Of(args[k]))
 		p := &x.parts[o]
 		if !p.ok {
 			p.ok = true
 			p.used = true
 			p.spans = append(p.spans, span{i: len(p.cmds), lo: len(p.argBuf)})
-			p.cmds = append(p.cmds, nil)
+			p.cmds = append(p.cmds, command.Req{Cmd: cmd})
 			p.argBuf = append(p.argBuf, args[0])
 		}
 		p.argBuf = append(p.argBuf, args[k:k+step]...)
@@ -248,7 +238,7 @@ func (x *xtx) seal() {
 	for o := range x.parts {
 		p := &x.parts[o]
 		for _, s := range p.spans {
-			p.cmds[s.i] = p.argBuf[s.lo:s.hi:s.hi]
+			p.cmds[s.i].Args = p.argBuf[s.lo:s.hi:s.hi]
 		}
 		if p.used {
 			x.order = append(x.order, o)
@@ -258,7 +248,7 @@ func (x *xtx) seal() {
 
 // startTx begins the prepare phase of a planned transaction; the
 // connection waits (txWait) until its reply is complete.
-func (l *loop) startTx(x *xtx) {
+func (l *Loop) startTx(x *xtx) {
 	x.seal()
 	x.eager = x.kind != txMsetnx
 	for _, o := range x.order {
@@ -276,7 +266,7 @@ func (l *loop) startTx(x *xtx) {
 
 // advance prepares x on its next loops: locally in place, on another loop
 // by message (continued in prepared when it answers).
-func (l *loop) advance(x *xtx) {
+func (l *Loop) advance(x *xtx) {
 	for x.next < len(x.order) {
 		o := x.order[x.next]
 		if o != l.idx {
@@ -297,7 +287,7 @@ func (l *loop) advance(x *xtx) {
 }
 
 // prepared continues x once loop o prepared its part.
-func (l *loop) prepared(x *xtx, o int) {
+func (l *Loop) prepared(x *xtx, o int) {
 	x.next++
 	if p := &x.parts[o]; !p.ok || p.exists {
 		x.abort = true
@@ -307,11 +297,11 @@ func (l *loop) prepared(x *xtx, o int) {
 	l.advance(x)
 }
 
-// tryPrepare places x's holds on this loop and checks its watches there;
-// false when a key is held by another transaction (x must wait). A fresh
+// tryPrepare places x's locks on this loop and checks its watches there;
+// false when a key is locked by another transaction (x must wait). A fresh
 // prepare also waits for keys a waiting prepare wants, so that waiting
 // ones are not overtaken forever (no starvation).
-func (l *loop) tryPrepare(x *xtx, fresh bool) bool {
+func (l *Loop) tryPrepare(x *xtx, fresh bool) bool {
 	p := &x.parts[l.idx]
 	var wk [][]byte
 	if p.rw != nil {
@@ -323,10 +313,10 @@ func (l *loop) tryPrepare(x *xtx, fresh bool) bool {
 	if l.conflicts(x, p.keys) || l.conflicts(x, wk) || l.partCold(p) {
 		return false
 	}
-	l.acquire(x, p.keys)
-	l.acquire(x, wk)
+	l.lock(x, p.keys)
+	l.lock(x, wk)
 	p.wkeys = len(wk)
-	p.held = true
+	p.locked = true
 	p.ok = p.rw == nil || !l.watchDirty(p.rw)
 	if x.kind == txMsetnx {
 		for _, k := range p.keys {
@@ -342,7 +332,7 @@ func (l *loop) tryPrepare(x *xtx, fresh bool) bool {
 // second phase: every loop before it is prepared and clean (else x would
 // have stopped there), so its own check decides, and it commits or drops
 // its part at once; the coordinator then ends the others.
-func (l *loop) prepareHere(x *xtx, fresh bool) bool {
+func (l *Loop) prepareHere(x *xtx, fresh bool) bool {
 	if !l.tryPrepare(x, fresh) {
 		return false
 	}
@@ -351,21 +341,21 @@ func (l *loop) prepareHere(x *xtx, fresh bool) bool {
 	case x.order[len(x.order)-1] == l.idx:
 		l.endPart(x, p.ok && !p.exists)
 	case x.eager:
-		// Running now, under holds kept until the commit, is as good as
+		// Running now, under locks kept until the commit, is as good as
 		// running at the commit: nobody can see these keys in between,
-		// and the loops after this one only add holds.
+		// and the loops after this one only add locks.
 		l.runPart(x)
 	}
 	return true
 }
 
 // enqueue parks x's prepare until its keys are free and reserves them.
-func (l *loop) enqueue(x *xtx) {
+func (l *Loop) enqueue(x *xtx) {
 	l.waitq = append(l.waitq, x)
 	l.reserve(x)
 }
 
-func (l *loop) reserve(x *xtx) {
+func (l *Loop) reserve(x *xtx) {
 	p := &x.parts[l.idx]
 	for _, k := range p.keys {
 		l.resv[keyHash(k)] = struct{}{}
@@ -378,7 +368,7 @@ func (l *loop) reserve(x *xtx) {
 }
 
 // reserved reports whether a waiting prepare wants one of keys.
-func (l *loop) reserved(keys [][]byte) bool {
+func (l *Loop) reserved(keys [][]byte) bool {
 	for _, k := range keys {
 		if _, ok := l.resv[keyHash(k)]; ok {
 			return true
@@ -389,7 +379,7 @@ func (l *loop) reserved(keys [][]byte) bool {
 
 // grantWaiters prepares, in arrival order, the waiting transactions whose
 // keys are free and wanted by no earlier waiting one.
-func (l *loop) grantWaiters() {
+func (l *Loop) grantWaiters() {
 	if len(l.waitq) == 0 {
 		return
 	}
@@ -423,7 +413,7 @@ func (l *loop) grantWaiters() {
 // decide ends the prepare phase: commit everywhere, or abort everywhere
 // (a dirty watch, an existing MSETNX key), except on the loop that already
 // ended its part when it prepared last.
-func (l *loop) decide(x *xtx) {
+func (l *Loop) decide(x *xtx) {
 	commit := !x.abort
 	kind := mCommit
 	if !commit {
@@ -432,7 +422,7 @@ func (l *loop) decide(x *xtx) {
 	if x.eager {
 		// Every part ran at prepare: reply now (before any commit is
 		// sent, so no part is touched by its loop meanwhile); the
-		// commits only release the holds.
+		// commits only release the locks.
 		l.replyTx(x)
 	}
 	for _, o := range x.order {
@@ -445,38 +435,42 @@ func (l *loop) decide(x *xtx) {
 	if p := &x.parts[l.idx]; p.used && !p.ended {
 		l.endPart(x, commit)
 	}
-	if x.acks == 0 && !l.holdFinish(x) {
+	if x.acks == 0 && !l.finishAfterWrites(x) {
 		l.finish(x)
 	}
 }
 
 // runPart runs this loop's commands of x, in command order, keeping the
-// replies in the part.
-func (l *loop) runPart(x *xtx) {
+// replies in the part. Its writes belong to x: the answers to the
+// coordinator wait behind them (ctlAfterWrites), and a failed one turns
+// the part's replies into errors (failPart).
+func (l *Loop) runPart(x *xtx) {
 	p := &x.parts[l.idx]
-	l.runningTx(x) // a failed write of the part fails its replies (durable.go)
-	for _, args := range p.cmds {
-		p.out = l.execChecked(l.txSess, args, p.out)
+	for _, r := range p.cmds {
+		var w *unsynced
+		p.out, w = l.execChecked(l.txSess, r, p.out)
+		if w != nil {
+			w.x = x
+		}
 		p.ends = append(p.ends, len(p.out))
 	}
-	l.runningTx(nil)
 	p.ran = true
 }
 
 // endPart runs (commit, unless it ran at prepare) or drops (abort) this
-// loop's part of x, releases its holds and unregisters the connection's
+// loop's part of x, releases its locks and unregisters the connection's
 // watches here.
-func (l *loop) endPart(x *xtx, commit bool) {
+func (l *Loop) endPart(x *xtx, commit bool) {
 	p := &x.parts[l.idx]
 	if commit && !p.ran {
 		l.runPart(x)
 	}
-	if p.held {
-		l.release(x, p.keys)
+	if p.locked {
+		l.unlock(x, p.keys)
 		if p.rw != nil {
-			l.release(x, p.rw.keys[:p.wkeys])
+			l.unlock(x, p.rw.keys[:p.wkeys])
 		}
-		p.held = false
+		p.locked = false
 	}
 	if p.rw != nil {
 		l.unwatchAll(p.rw)
@@ -485,39 +479,34 @@ func (l *loop) endPart(x *xtx, commit bool) {
 }
 
 // execChecked runs a command already checked on the coordinator, appending
-// its reply to dst.
-func (l *loop) execChecked(sess *command.Session, args [][]byte, dst []byte) []byte {
-	dst, l.muts = command.ExecChecked(sess, l.ks, args, l.now, dst, l.muts[:0])
-	l.stats.executed.Add(1)
-	if len(l.muts) > 0 && l.srv.cfg.Mutations != nil {
-		l.srv.cfg.Mutations(l.idx, l.muts)
-	}
-	if len(l.muts) > 0 && l.dur != nil {
-		l.proposeUnheld(l.muts) // the transaction's ack waits (durable.go)
-	}
-	return dst
+// its reply to dst; w is its write in flight, if any, which the reply
+// must wait for.
+func (l *Loop) execChecked(sess *command.Session, r command.Req, dst []byte) ([]byte, *unsynced) {
+	dst, l.muts = command.ExecCheckedReq(sess, l.ks, r, l.now, dst, l.muts[:0])
+	return dst, l.applied(l.muts)
 }
 
 // finish builds the client's reply from the parts' replies once every
 // participant acknowledged, and lets the connection continue.
-func (l *loop) finish(x *xtx) {
+func (l *Loop) finish(x *xtx) {
 	if !x.replied {
 		l.replyTx(x)
 	}
 	l.txCount--
 	l.freeTx(x)
 	// A connection waiting for admission may go now.
-	l.released = true
+	l.unlocked = true
 }
 
 // replyTx completes the connection's reply slot and lets it read on.
-func (l *loop) replyTx(x *xtx) {
-	if l.holdReplyTx(x) {
-		x.replied = true // sent by the held entry (durable.go)
+func (l *Loop) replyTx(x *xtx) {
+	if l.replyTxAfterWrites(x) {
+		x.replied = true // sent by the waiting entry (unsynced.go)
 		return
 	}
 	x.replied = true
 	tc := x.tc
+	x.keylessW = nil
 	if tc.closed {
 		// The client is gone but the transaction commits whole: building
 		// its reply is what runs its keyless commands on the coordinator.
@@ -525,16 +514,18 @@ func (l *loop) replyTx(x *xtx) {
 	} else {
 		e := tc.slot(x.seq)
 		e.buf = l.txReply(x, e.buf[:0])
-		e.done = true
-		if !tc.touched {
-			tc.touched = true
-			l.touched = append(l.touched, tc)
+		if x.keylessW != nil {
+			// A keyless command (FLUSHALL) wrote: the reply waits for it.
+			l.waitSlot(x.keylessW, tc, x.seq)
+		} else {
+			e.done = true
+			l.touch(tc)
 		}
 	}
 	tc.txWait = false
 }
 
-func (l *loop) txReply(x *xtx, b []byte) []byte {
+func (l *Loop) txReply(x *xtx, b []byte) []byte {
 	switch x.kind {
 	case txMsetnx:
 		if x.abort {
@@ -556,13 +547,18 @@ func (l *loop) txReply(x *xtx, b []byte) []byte {
 
 // cmdReply appends command i's reply: its error, its run on the
 // coordinator (no keys), its owner's reply, or its parts' replies merged.
-func (l *loop) cmdReply(x *xtx, i int, b []byte) []byte {
+func (l *Loop) cmdReply(x *xtx, i int, b []byte) []byte {
 	pl := &x.plan[i]
 	switch {
 	case pl.err != "":
 		return resp.AppendError(b, pl.err)
 	case pl.owner == -1:
-		return l.execChecked(x.tc.sess, x.cmds[i], b)
+		var w *unsynced
+		b, w = l.execChecked(x.tc.sess, x.cmds[i], b)
+		if w != nil {
+			x.keylessW = w // the last one: the FIFO releases in order
+		}
+		return b
 	case pl.owner >= 0:
 		return append(b, x.parts[pl.owner].nextReply()...)
 	}
@@ -598,7 +594,7 @@ func (p *xpart) nextReply() []byte {
 // sendCtl sends a transaction message to loop o. Admission (txCount below
 // the ctl ring capacity, one message per peer per transaction) guarantees
 // room.
-func (l *loop) sendCtl(o int, k msgKind, x *xtx) {
+func (l *Loop) sendCtl(o int, k msgKind, x *xtx) {
 	m := msg{kind: k, x: x}
 	if !l.peers[o].ctlOut.Stage(&m) {
 		panic("server: ctl ring full despite admission")
@@ -607,9 +603,9 @@ func (l *loop) sendCtl(o int, k msgKind, x *xtx) {
 }
 
 // replyCtl answers coordinator o about x.
-func (l *loop) replyCtl(o int, k msgKind, x *xtx) {
-	if l.holdCtl(o, k, x) {
-		return // behind this loop's writes in flight (durable.go)
+func (l *Loop) replyCtl(o int, k msgKind, x *xtx) {
+	if l.ctlAfterWrites(o, k, x) {
+		return // behind this loop's writes in flight (unsynced.go)
 	}
 	m := msg{kind: k, x: x}
 	if !l.peers[o].ctlRepOut.Stage(&m) {
@@ -618,7 +614,7 @@ func (l *loop) replyCtl(o int, k msgKind, x *xtx) {
 }
 
 // serveCtl handles coordinator j's transaction messages.
-func (l *loop) serveCtl(j int) {
+func (l *Loop) serveCtl(j int) {
 	p := &l.peers[j]
 	n := p.ctlIn.Len()
 	if n == 0 {
@@ -646,7 +642,7 @@ func (l *loop) serveCtl(j int) {
 
 // takeCtl handles loop j's answers to the transactions this loop
 // coordinates.
-func (l *loop) takeCtl(j int) {
+func (l *Loop) takeCtl(j int) {
 	p := &l.peers[j]
 	n := p.ctlRepIn.Len()
 	if n == 0 {
@@ -660,7 +656,7 @@ func (l *loop) takeCtl(j int) {
 		case mPrepared:
 			l.prepared(x, j)
 		case mAcked:
-			if x.acks--; x.acks == 0 && !l.holdFinish(x) {
+			if x.acks--; x.acks == 0 && !l.finishAfterWrites(x) {
 				l.finish(x)
 			}
 		}

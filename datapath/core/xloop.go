@@ -1,19 +1,14 @@
-package server
+package core
 
-import (
-	"github.com/dorivo/dorivo/datapath/resp"
-)
-
-// noLimits parses requests another loop already checked.
-var noLimits = resp.Limits{MaxBulkLen: 1 << 62, MaxInline: 1 << 30}
+import "github.com/dorivo/dorivo/datapath/resp"
 
 // serveRequests runs every request loop j has published to this loop and
 // stages the replies. Credits guarantee the reply ring has a slot for each.
-// A request touching a key held by a cross-loop transaction is parked in
+// A request touching a key locked by a cross-loop transaction is parked in
 // the deferred queue, and so is every later request from j while one is
 // parked (j's order); when that queue is full the rest stays in the ring
-// (backpressure on j) until holds are released (settle).
-func (l *loop) serveRequests(j int) {
+// (backpressure on j) until locks are released (settle).
+func (l *Loop) serveRequests(j int) {
 	p := &l.peers[j]
 	n := p.reqIn.Len()
 	if n == 0 {
@@ -42,7 +37,7 @@ func (l *loop) serveRequests(j int) {
 
 // serveMsg runs one request from loop j (j == l.idx: a local datagram
 // that was deferred) and stages its reply.
-func (l *loop) serveMsg(j int, m *msg) {
+func (l *Loop) serveMsg(j int, m *msg) {
 	if j != l.idx {
 		// Counted before the reply leaves: a client that has it sees the
 		// count.
@@ -52,8 +47,7 @@ func (l *loop) serveMsg(j int, m *msg) {
 	r := msg{conn: m.conn, seq: m.seq}
 	switch m.kind {
 	case mReq, mReqSess, mReqAs:
-		args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
-		l.args = args[:0]
+		req := l.req(m)
 		sess := p.sess
 		switch m.kind {
 		case mReqSess:
@@ -66,16 +60,16 @@ func (l *loop) serveMsg(j int, m *msg) {
 			sess.SetWatchDirty() // a handed-over EXEC watching keys here
 		}
 		r.kind = mReply
-		if b := l.exec(sess, args); !l.holdPeer(j, &r, b) {
-			l.stageReply(p, &r, b)
+		if res := l.exec(sess, req); res.w != nil {
+			l.waitPeer(res.w, j, &r, res.b)
+		} else {
+			l.stageReply(p, &r, res.b)
 		}
 		if m.rw != nil {
 			l.unwatchAll(m.rw)
 		}
 	case mWatch:
-		args, _, _ := resp.Parse(m.buf, l.args[:0], noLimits)
-		l.args = args[:0]
-		l.watchOn(m.rw, args[1:])
+		l.watchOn(m.rw, l.req(m).Args[1:])
 		r.kind = mReply
 		l.stageReply(p, &r, resp.AppendOK(l.reply[:0]))
 	case mUnwatch:
@@ -83,9 +77,8 @@ func (l *loop) serveMsg(j int, m *msg) {
 		r.kind = mAck
 		l.stageReply(p, &r, nil)
 	case mDatagram:
-		if out, ok := l.serveDatagram(m.buf); ok && !l.holdDatagram(out, nil, m.addr) {
-			l.sendTo(out, m.addr)
-		}
+		d := l.datagramOf(m)
+		l.serveDatagram(&d, m.addr)
 		if j == l.idx {
 			return
 		}
@@ -96,7 +89,7 @@ func (l *loop) serveMsg(j int, m *msg) {
 
 // stageReply stages a reply to peer p, copying b into the reply arena or,
 // when the arena is full, into a heap buffer: a reply is never delayed.
-func (l *loop) stageReply(p *peer, r *msg, b []byte) {
+func (l *Loop) stageReply(p *peer, r *msg, b []byte) {
 	if err := stageTo(p.repOut, p.repOutA, r, len(b), func(dst []byte) { copy(dst, b) }); err == nil {
 		return
 	}
@@ -107,7 +100,7 @@ func (l *loop) stageReply(p *peer, r *msg, b []byte) {
 }
 
 // takeReplies applies every reply loop j has sent back.
-func (l *loop) takeReplies(j int) {
+func (l *Loop) takeReplies(j int) {
 	p := &l.peers[j]
 	n := p.repIn.Len()
 	if n == 0 {
@@ -119,7 +112,7 @@ func (l *loop) takeReplies(j int) {
 		if m.kind == mReply {
 			tc := m.conn
 			if !tc.closed {
-				l.part(tc, m.seq, j, m.buf)
+				l.mergePart(tc.slot(m.seq), j, m.buf)
 				if !tc.touched {
 					tc.touched = true
 					l.touched = append(l.touched, tc)
@@ -146,7 +139,7 @@ func (l *loop) takeReplies(j int) {
 
 // writeTouched writes the replies that arrived and resumes connections
 // whose lent session came back.
-func (l *loop) writeTouched() {
+func (l *Loop) writeTouched() {
 	list := l.touched
 	l.touched = l.touched[:0]
 	for _, tc := range list {

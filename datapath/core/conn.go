@@ -1,4 +1,4 @@
-package server
+package core
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/panjf2000/gnet/v2"
 )
 
 // mergeKind says how the parts of a split command combine into one reply.
@@ -21,6 +20,21 @@ const (
 	mergeMget                   // per-owner MGET arrays interleaved by key order
 	mergeScan                   // a SCAN reply whose final cursor continues on the next loop
 )
+
+// mergeOf is the reply merge of a command's route.
+func mergeOf(m command.Merge) mergeKind {
+	switch m {
+	case command.MergeSum:
+		return mergeSum
+	case command.MergeOK:
+		return mergeOK
+	case command.MergeArray:
+		return mergeArray
+	case command.MergeByKey:
+		return mergeMget
+	}
+	return mergeNone
+}
 
 // pending is one reply slot of a connection, in request order.
 type pending struct {
@@ -36,60 +50,58 @@ type pending struct {
 	order  []uint8  // mergeMget: the owner of each key, in key order (loops <= 256)
 }
 
-// tconn is a TCP client: its session and its ordered reply queue. Only its
+// Input is a connection's unread bytes, which the shell keeps (gnet's
+// inbound buffer). The loop parses them in place and discards what it ran;
+// bytes of requests that must wait stay there until the loop resumes the
+// connection.
+type Input interface {
+	Peek(n int) ([]byte, error) // n = -1: every buffered byte
+	Discard(n int) (int, error)
+	InboundBuffered() int
+}
+
+// Conn is a TCP client: its session and its ordered reply queue. Only its
 // loop touches it.
-type tconn struct {
-	c    gnet.Conn
+type Conn struct {
+	in   Input
 	sess *command.Session
+	// Out holds reply bytes for the shell to write (TakeOutput).
+	Out []byte
+	// Shell is the shell's handle for this connection (the gnet.Conn).
+	Shell any
 	// q holds reply slots head..tail-1 (sequence numbers), q[seq&mask].
 	q          []pending
 	head, tail uint64
-	out        []byte
 
-	stalled  bool // waiting on the loop's stalled list for room or a hold
-	handoff  bool // session lent to another loop; parsing paused
-	txWait   bool // a cross-loop transaction of this connection is in flight
-	closing  bool // close once every reply is written (protocol error, QUIT)
-	closeNow bool
+	stalled bool // waiting on the loop's stalled list for room or a lock
+	handoff bool // session lent to another loop; parsing paused
+	txWait  bool // a cross-loop transaction of this connection is in flight
+	closing bool // close once every reply is written (protocol error, QUIT)
+	// CloseNow asks the shell to close the connection after writing Out.
+	CloseNow bool
 	closed   bool
 	touched  bool
+	queued   bool // on the loop's output list
 	// rw[o] is the connection's WATCH registration on loop o (watch.go);
 	// wloops lists the loops where it has keys.
 	rw     []*rwatch
 	wloops []uint8
 }
 
-const errMaxClients = "ERR max number of clients reached"
-
-// OnOpen accepts a TCP client or completes a loop's bootstrap.
-func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if _, ok := c.Context().(bootMarker); ok {
-		l.boot(c)
-		return nil, gnet.Close
-	}
+// Open accepts a client whose bytes in provides, from addr (for CLIENT
+// INFO). The shell enforces maxclients before.
+func (l *Loop) Open(in Input, addr string, shell any) *Conn {
 	l.stats.accepted.Add(1)
-	if l.srv.clients.Add(1) > int64(l.srv.cfg.MaxClients) {
-		l.srv.clients.Add(-1)
-		return resp.AppendError(nil, errMaxClients), gnet.Close
-	}
 	l.stats.conns.Add(1)
-	tc := &tconn{c: c, sess: command.NewSession(l.srv.cfg.Node)}
-	if a := c.RemoteAddr(); a != nil {
-		tc.sess.Addr = a.String()
-	}
-	c.SetContext(tc)
-	return nil, gnet.None
+	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell}
+	tc.sess.Addr = addr
+	return tc
 }
 
-// OnClose releases a client. A session lent to another loop is closed when
-// it comes back (takeReplies).
-func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
-	tc, ok := c.Context().(*tconn)
-	if !ok {
-		return gnet.None
-	}
+// Closed releases a client whose socket closed. A session lent to another
+// loop is closed when it comes back (takeReplies).
+func (l *Loop) Closed(tc *Conn) {
 	tc.closed = true
-	l.srv.clients.Add(-1)
 	l.stats.conns.Add(^uint64(0))
 	if !tc.handoff {
 		tc.sess.Close()
@@ -98,38 +110,52 @@ func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
 		l.dropWatches(tc)
 		l.flushRings()
 	}
-	return gnet.None
 }
+
+// Traffic serves the requests buffered on tc, at time now, and publishes
+// what they sent to other loops.
+func (l *Loop) Traffic(tc *Conn, now int64) {
+	l.now = now
+	l.process(tc)
+	if l.unlocked {
+		l.afterWork()
+	} else {
+		l.flushRings()
+	}
+}
+
+// Session returns tc's session.
+func (tc *Conn) Session() *command.Session { return tc.sess }
 
 // process parses and dispatches as many of tc's buffered requests as it
 // can. It stops, leaving the rest in gnet's inbound buffer, when a request
 // needs room that is not there (backpressure) or the session is lent out.
-func (l *loop) process(tc *tconn) {
+func (l *Loop) process(tc *Conn) {
 	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing {
 		return
 	}
-	c := tc.c
-	if c.InboundBuffered() > l.srv.cfg.MaxQueryBuffer {
-		tc.closing, tc.closeNow = true, true // Redis closes over client-query-buffer-limit, no reply
-		_ = c.Close()
+	c := tc.in
+	if c.InboundBuffered() > l.cfg.MaxQueryBuffer {
+		tc.closing, tc.CloseNow = true, true // Redis closes over client-query-buffer-limit, no reply
+		l.queueOut(tc)
 		return
 	}
 	buf, _ := c.Peek(-1)
 	off := 0
 	for off < len(buf) {
-		if int(tc.tail-tc.head) >= l.srv.cfg.MaxPending {
+		if int(tc.tail-tc.head) >= l.cfg.MaxPending {
 			l.stall(tc)
 			break
 		}
 		lim := l.limits
 		lim.Unauthenticated = !tc.sess.Authenticated() // Redis's stricter limits before AUTH
 		// CONFIG SET proto-max-bulk-len applies to the next request, as in Redis.
-		lim.MaxBulkLen = l.srv.cfg.Node.Config().ProtoMaxBulkLen
+		lim.MaxBulkLen = l.cfg.Node.Config().ProtoMaxBulkLen
 		args, n, err := resp.Parse(buf[off:], l.args[:0], lim)
 		if err != nil {
 			var perr resp.Error
 			if errors.As(err, &perr) {
-				l.localReply(tc, resp.AppendError(l.reply[:0], string(perr)))
+				l.localReply(tc, now(resp.AppendError(l.reply[:0], string(perr))))
 			}
 			tc.closing = true
 			off = len(buf)
@@ -143,7 +169,7 @@ func (l *loop) process(tc *tconn) {
 			off += n
 			continue
 		}
-		if !l.dispatch(tc, args) {
+		if !l.dispatch(tc, command.Resolve(args)) {
 			l.stall(tc)
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
@@ -162,7 +188,7 @@ func (l *loop) process(tc *tconn) {
 	l.writeConn(tc)
 }
 
-func (l *loop) stall(tc *tconn) {
+func (l *Loop) stall(tc *Conn) {
 	if tc.stalled {
 		return
 	}
@@ -172,7 +198,7 @@ func (l *loop) stall(tc *tconn) {
 }
 
 // resumeStalled retries every connection that waited for room.
-func (l *loop) resumeStalled() {
+func (l *Loop) resumeStalled() {
 	if len(l.stalled) == 0 {
 		return
 	}
@@ -195,17 +221,17 @@ func (l *loop) resumeStalled() {
 // scratch sessions that are themselves authenticated (they are not when
 // the default user had a password at startup: command has no way to
 // authenticate a session without one).
-func (l *loop) plain(s *command.Session) bool {
-	return l.srv.scratchAuth && s.Authenticated() && s.User() == "default" && !s.InMulti()
+func (l *Loop) plain(s *command.Session) bool {
+	return l.scratchAuth && s.Authenticated() && s.User() == "default" && !s.InMulti()
 }
 
-// ownerOf returns the loop owning every key of args: -1 when it has no keys,
-// -2 when the keys span loops.
-func (l *loop) ownerOf(args [][]byte) int {
-	l.keys = command.Keys(args, l.keys[:0])
+// ownerOf returns the loop owning every key of r (its keys are left in
+// l.keys): -1 when it has no keys, -2 when the keys span loops.
+func (l *Loop) ownerOf(r command.Req) int {
+	l.keys = r.Keys(l.keys[:0])
 	owner := -1
 	for _, k := range l.keys {
-		o := l.srv.cfg.Table.Owner(slot.Of(k))
+		o := l.cfg.Table.Owner(slot.Of(k))
 		if owner == -1 {
 			owner = o
 		} else if owner != o {
@@ -217,92 +243,88 @@ func (l *loop) ownerOf(args [][]byte) int {
 
 const errCrossLoop = "CROSSSLOT Keys in request don't hash to the same slot"
 
-// dispatch routes one request. It returns false, having changed nothing,
-// when the request needs ring room, credit, reply slots or keys that are
-// not available now (held by a cross-loop transaction, or cold).
-func (l *loop) dispatch(tc *tconn, args [][]byte) bool {
-	cmd, _ := command.Lookup(args)
-	name := ""
-	if cmd != nil {
-		name = cmd.Name
+// dispatch routes one request by its command's route. It returns false,
+// having changed nothing, when the request needs ring room, credit, reply
+// slots or keys that are not available now (locked by a cross-loop
+// transaction, or cold).
+func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
+	route := command.RouteKeys
+	if r.Cmd != nil {
+		route = r.Cmd.Route
 	}
 	sess := tc.sess
 	if sess.InMulti() {
-		switch name {
-		case "exec":
-			return l.dispatchExec(tc, args)
-		case "discard":
-			if len(args) == 1 && len(tc.wloops) > 0 {
+		switch route {
+		case command.RouteExec:
+			return l.dispatchExec(tc, r)
+		case command.RouteDiscard:
+			if r.Cmd.ArityOK(len(r.Args)) && len(tc.wloops) > 0 {
 				if !l.unwatchRoom(tc) {
 					return false
 				}
 				l.dropWatches(tc)
 			}
 		}
-		l.execLocal(tc, args) // queued, or MULTI/WATCH refused inside MULTI
+		l.execLocal(tc, r) // queued, or MULTI/WATCH refused inside MULTI
 		return true
 	}
-	switch name {
-	case "exec":
-		l.execLocal(tc, args) // EXEC without MULTI
+	switch route {
+	case command.RouteExec:
+		l.execLocal(tc, r) // EXEC without MULTI
 		return true
-	case "watch":
-		return l.dispatchWatch(tc, args)
-	case "unwatch":
-		if len(tc.wloops) > 0 && command.Check(sess, args) == "" {
+	case command.RouteWatch:
+		return l.dispatchWatch(tc, r)
+	case command.RouteUnwatch:
+		if len(tc.wloops) > 0 && command.CheckReq(sess, r) == "" {
 			if !l.unwatchRoom(tc) {
 				return false
 			}
 			l.dropWatches(tc)
 		}
-	case "mget", "mset", "msetnx", "del", "unlink", "exists", "touch":
-		if l.ownerOf(args) == -2 {
-			return l.crossCmd(tc, args, name)
+	case command.RouteSplit:
+		if l.ownerOf(r) == -2 {
+			return l.crossCmd(tc, r)
 		}
-	case "dbsize":
-		if len(args) == 1 {
-			return l.broadcast(tc, args, mergeSum)
+	case command.RouteBroadcast:
+		if r.Cmd.ArityOK(len(r.Args)) {
+			return l.broadcast(tc, r, mergeOf(r.Cmd.Merge))
 		}
-	case "flushall", "flushdb":
-		return l.broadcast(tc, args, mergeOK)
-	case "keys":
-		if len(args) == 2 {
-			return l.broadcast(tc, args, mergeArray)
-		}
-	case "scan":
-		if o, next, ok := l.srv.scanRoute(args); ok {
-			return l.scan(tc, args, o, next)
+	case command.RouteScan:
+		if o, next, ok := l.scanRoute(r.Args); ok {
+			return l.scan(tc, r, o, next)
 		}
 	}
-	o := l.ownerOf(args)
+	o := l.ownerOf(r)
 	switch {
 	case o == -2:
-		l.localReply(tc, resp.AppendError(l.reply[:0], errCrossLoop))
+		l.localReply(tc, now(resp.AppendError(l.reply[:0], errCrossLoop)))
 		return true
-	case o == l.idx && l.mustWaitFor(args, l.keys):
-		return false // a transaction holds a key, or a value is cold: wait
+	case o == l.idx && l.mustWaitFor(r, l.keys):
+		return false // a transaction locks a key, or a value is cold: wait
 	case o < 0 || o == l.idx:
-		l.execLocal(tc, args)
+		l.execLocal(tc, r)
 		return true
 	}
-	return l.forward(tc, args, o, !l.plain(sess), nil)
+	return l.forward(tc, r, o, !l.plain(sess), nil)
 }
 
 // scan runs SCAN on loop o, the owner of the cursor's slot; when that loop
 // has no more keys the reply's cursor 0 becomes the first slot of the next
 // loop's range, so one client-side iteration walks every loop.
-func (l *loop) scan(tc *tconn, args [][]byte, o int, next uint64) bool {
+func (l *Loop) scan(tc *Conn, r command.Req, o int, next uint64) bool {
 	if o == l.idx {
-		l.localReply(tc, rewriteScanCursor(l.exec(tc.sess, args), next, &l.scratch))
+		res := l.exec(tc.sess, r)
+		res.b = rewriteScanCursor(res.b, next, &l.scratch)
+		l.localReply(tc, res)
 		return true
 	}
-	if !l.room(o, cmdLen(args)) {
+	if !l.room(o, packedLen(r.Args)) {
 		return false
 	}
 	seq := tc.tail
 	e := tc.push(mergeScan, 1)
 	e.sum = int64(next)
-	l.sendReq(tc, o, seq, args, !l.plain(tc.sess), nil)
+	l.sendReq(tc, o, seq, r, !l.plain(tc.sess), nil)
 	if !l.plain(tc.sess) {
 		tc.handoff = true
 	}
@@ -331,15 +353,15 @@ func rewriteScanCursor(b []byte, next uint64, scratch *[]byte) []byte {
 // watches are all on one loop runs there whole, as before (the session
 // travels with the EXEC when that loop is another one); one spanning loops
 // runs as a cross-loop transaction (xtx.go).
-func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
+func (l *Loop) dispatchExec(tc *Conn, r command.Req) bool {
 	sess := tc.sess
-	if sess.QueueAborted() || command.Check(sess, args) != "" {
+	if sess.QueueAborted() || command.CheckReq(sess, r) != "" {
 		// EXECABORT: Redis discards the transaction and its watches.
 		if !l.unwatchRoom(tc) {
 			return false
 		}
 		l.dropWatches(tc)
-		l.execLocal(tc, args)
+		l.execLocal(tc, r)
 		return true
 	}
 	n := len(l.peers)
@@ -356,9 +378,9 @@ func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
 		}
 	}
 	for _, q := range sess.Queued() {
-		l.keys = command.Keys(q, l.keys[:0])
+		l.keys = q.Keys(l.keys[:0])
 		for _, k := range l.keys {
-			mark(l.srv.cfg.Table.Owner(slot.Of(k)))
+			mark(l.cfg.Table.Owner(slot.Of(k)))
 		}
 	}
 	for _, o := range tc.wloops {
@@ -368,7 +390,7 @@ func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
 		return l.crossExec(tc)
 	}
 	if only < 0 || only == l.idx {
-		if l.queueHeld(sess) {
+		if l.queueWaits(sess) {
 			return false
 		}
 		var rw *rwatch
@@ -378,7 +400,7 @@ func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
 				sess.SetWatchDirty()
 			}
 		}
-		l.execLocal(tc, args)
+		l.execLocal(tc, r)
 		if rw != nil {
 			l.unwatchAll(rw)
 		}
@@ -389,25 +411,25 @@ func (l *loop) dispatchExec(tc *tconn, args [][]byte) bool {
 	if tc.watchesOn(only) {
 		rw = tc.rw[only]
 	}
-	if !l.forward(tc, args, only, true, rw) {
+	if !l.forward(tc, r, only, true, rw) {
 		return false
 	}
 	tc.wloops = tc.wloops[:0]
 	return true
 }
 
-var discardArgs = [][]byte{[]byte("DISCARD")}
+var discardReq = command.Resolve([][]byte{[]byte("DISCARD")})
 
 // quiet reports whether every earlier request of tc has its reply: a
 // cross-loop transaction travels on the ctl rings and must not overtake
 // the connection's requests still on a request ring.
-func (l *loop) quiet(tc *tconn) bool {
+func (l *Loop) quiet(tc *Conn) bool {
 	l.writeConn(tc)
 	return tc.head == tc.tail
 }
 
 // crossExec starts EXEC of a transaction spanning loops.
-func (l *loop) crossExec(tc *tconn) bool {
+func (l *Loop) crossExec(tc *Conn) bool {
 	if !l.quiet(tc) || l.txCount >= l.txMax {
 		return false
 	}
@@ -415,7 +437,7 @@ func (l *loop) crossExec(tc *tconn) bool {
 	x := l.newTx(tc, txExec)
 	x.cmds = append(x.cmds, sess.Queued()...)
 	for _, q := range x.cmds {
-		l.planCmd(x, q, command.QueuedCheck(sess, q))
+		l.planCmd(x, q, command.QueuedCheckReq(sess, q))
 	}
 	for _, o := range tc.wloops {
 		p := &x.parts[o]
@@ -423,81 +445,106 @@ func (l *loop) crossExec(tc *tconn) bool {
 	}
 	tc.wloops = tc.wloops[:0]
 	// End the MULTI: the transaction owns the queued commands now.
-	l.reply, _ = command.Exec(sess, l.ks, discardArgs, l.now, l.reply[:0], nil)
+	l.reply, _ = command.ExecReq(sess, l.ks, discardReq, l.now, l.reply[:0], nil)
 	l.startTx(x)
 	return true
 }
 
 // crossCmd runs a multi-key command whose keys span loops as a one-command
 // transaction: atomic like one on a single loop.
-func (l *loop) crossCmd(tc *tconn, args [][]byte, name string) bool {
-	if msg := command.Check(tc.sess, args); msg != "" {
-		l.localReply(tc, resp.AppendError(l.reply[:0], msg))
+func (l *Loop) crossCmd(tc *Conn, r command.Req) bool {
+	if msg := command.CheckReq(tc.sess, r); msg != "" {
+		l.localReply(tc, now(resp.AppendError(l.reply[:0], msg)))
 		return true
 	}
-	if (name == "mset" || name == "msetnx") && len(args)%2 == 0 {
-		l.execLocal(tc, args) // arity error
+	if r.Cmd.Step == 2 && len(r.Args)%2 == 0 {
+		l.execLocal(tc, r) // arity error
 		return true
 	}
-	if b, refused := l.refuseWrite(tc.sess, args); refused {
-		l.localReply(tc, b) // durable.go: disk full or diverged
+	if b, refused := l.refuseWrite(tc.sess, r); refused {
+		l.localReply(tc, now(b)) // unsynced.go: disk full or diverged
 		return true
 	}
 	if !l.quiet(tc) || l.txCount >= l.txMax {
 		return false
 	}
 	k := txCmd
-	if name == "msetnx" {
+	if r.Cmd.Merge == command.MergeAll {
 		k = txMsetnx
 	}
 	x := l.newTx(tc, k)
-	args = x.ownArgs(args)
-	x.cmds = append(x.cmds, args)
-	l.planCmd(x, args, "")
+	r.Args = x.ownArgs(r.Args)
+	x.cmds = append(x.cmds, r)
+	l.planCmd(x, r, "")
 	l.startTx(x)
 	return true
 }
 
-// exec runs args on this loop's keyspace, hands the writes' mutation
-// records to the Mutations hook, and returns the reply (l.reply).
-func (l *loop) exec(sess *command.Session, args [][]byte) []byte {
-	if b, refused := l.refuseWrite(sess, args); refused {
-		return b // durable.go: disk full or diverged
-	}
-	l.reply, l.muts = command.Exec(sess, l.ks, args, l.now, l.reply[:0], l.muts[:0])
-	l.stats.executed.Add(1)
-	if len(l.muts) > 0 && l.srv.cfg.Mutations != nil {
-		l.srv.cfg.Mutations(l.idx, l.muts)
-	}
-	if len(l.muts) > 0 && l.dur != nil {
-		l.propose(l.muts) // the reply is held until durable (durable.go)
-	}
-	return l.reply
+// result is an executed command's reply and the write it proposed to the
+// store, if any: the reply must not leave before that write is durable.
+// Every path that delivers a reply takes a result, so no path can
+// acknowledge a write by leaving out a step.
+type result struct {
+	b []byte
+	w *unsynced // nil: the command wrote nothing durable
 }
 
-func (l *loop) execLocal(tc *tconn, args [][]byte) {
-	l.localReply(tc, l.exec(tc.sess, args))
+// now is a result that waits for no write (an error, a refusal).
+func now(b []byte) result { return result{b: b} }
+
+// exec runs r on this loop's keyspace, hands the writes' mutation records
+// to the Mutations hook and proposes them to the store; the reply
+// (l.reply) waits for that proposal.
+func (l *Loop) exec(sess *command.Session, r command.Req) result {
+	if b, refused := l.refuseWrite(sess, r); refused {
+		return now(b) // unsynced.go: disk full or diverged
+	}
+	l.reply, l.muts = command.ExecReq(sess, l.ks, r, l.now, l.reply[:0], l.muts[:0])
+	return result{b: l.reply, w: l.applied(l.muts)}
+}
+
+// applied reports the mutations of one execution: the Mutations hook, the
+// published key counts, and a proposal to the store (nil without one).
+func (l *Loop) applied(muts []command.Mutation) *unsynced {
+	l.stats.executed.Add(1)
+	if len(muts) == 0 {
+		return nil
+	}
+	l.publishKeys()
+	if l.cfg.Mutations != nil {
+		l.cfg.Mutations(l.idx, muts)
+	}
+	if l.dur == nil {
+		return nil
+	}
+	return l.propose(muts)
+}
+
+func (l *Loop) execLocal(tc *Conn, r command.Req) {
+	l.localReply(tc, l.exec(tc.sess, r))
 	if tc.sess.Closing {
 		tc.closing = true
 	}
 }
 
-// localReply queues a complete reply in order.
-func (l *loop) localReply(tc *tconn, b []byte) {
-	if l.holdLocal(tc, b) {
+// localReply queues a reply in order; one waiting for its write goes into
+// its slot, released when the write is durable.
+func (l *Loop) localReply(tc *Conn, r result) {
+	if r.w != nil {
+		l.waitConn(r.w, tc, r.b)
 		return
 	}
 	if tc.head == tc.tail {
-		tc.out = append(tc.out, b...)
+		tc.Out = append(tc.Out, r.b...)
 		return
 	}
 	e := tc.push(mergeNone, 0)
-	e.buf = append(e.buf[:0], b...)
+	e.buf = append(e.buf[:0], r.b...)
 	e.done = true
 }
 
 // push appends a reply slot expecting parts parts and returns it.
-func (tc *tconn) push(m mergeKind, parts int) *pending {
+func (tc *Conn) push(m mergeKind, parts int) *pending {
 	if int(tc.tail-tc.head) == len(tc.q) {
 		n := max(8, 2*len(tc.q))
 		q := make([]pending, n)
@@ -513,10 +560,10 @@ func (tc *tconn) push(m mergeKind, parts int) *pending {
 	return e
 }
 
-func (tc *tconn) slot(seq uint64) *pending { return &tc.q[seq&uint64(len(tc.q)-1)] }
+func (tc *Conn) slot(seq uint64) *pending { return &tc.q[seq&uint64(len(tc.q)-1)] }
 
 // writeConn moves the completed prefix of the reply queue to the socket.
-func (l *loop) writeConn(tc *tconn) {
+func (l *Loop) writeConn(tc *Conn) {
 	if tc.closed {
 		return
 	}
@@ -525,55 +572,28 @@ func (l *loop) writeConn(tc *tconn) {
 		if !e.done {
 			break
 		}
-		tc.out = append(tc.out, e.buf...)
+		tc.Out = append(tc.Out, e.buf...)
 		tc.head++
 	}
-	if len(tc.out) > 0 {
-		_, _ = tc.c.Write(tc.out)
-		tc.out = tc.out[:0]
+	if len(tc.Out) > 0 {
+		l.queueOut(tc)
 	}
-	if tc.closing && tc.head == tc.tail && !tc.closeNow {
-		tc.closeNow = true
-		_ = tc.c.Close()
+	if tc.closing && tc.head == tc.tail && !tc.CloseNow {
+		tc.CloseNow = true
+		l.queueOut(tc)
 	}
 }
 
-// cmdLen is the RESP multibulk encoding length of args.
-func cmdLen(args [][]byte) int {
-	n := 1 + intLen(len(args)) + 2
-	for _, a := range args {
-		n += 1 + intLen(len(a)) + 2 + len(a) + 2
-	}
-	return n
-}
-
-func intLen(n int) int {
-	d := 1
-	for n >= 10 {
-		n /= 10
-		d++
-	}
-	return d
-}
-
-// encode writes args as a RESP multibulk into dst, which has exactly
-// cmdLen(args) bytes.
-func encode(dst []byte, args [][]byte) {
-	b := dst[:0]
-	b = append(b, '*')
-	b = strconv.AppendInt(b, int64(len(args)), 10)
-	b = append(b, '\r', '\n')
-	for _, a := range args {
-		b = append(b, '$')
-		b = strconv.AppendInt(b, int64(len(a)), 10)
-		b = append(b, '\r', '\n')
-		b = append(b, a...)
-		b = append(b, '\r', '\n')
+// queueOut puts tc on the list of connections with output for the shell.
+func (l *Loop) queueOut(tc *Conn) {
+	if !tc.queued {
+		tc.queued = true
+		l.outConns = append(l.outConns, tc)
 	}
 }
 
 // room reports whether one more request of size bytes can go to peer o.
-func (l *loop) room(o, size int) bool {
+func (l *Loop) room(o, size int) bool {
 	p := &l.peers[o]
 	if p.credits >= p.repIn.Cap() || p.reqOut.Free() == 0 {
 		return false
@@ -583,18 +603,20 @@ func (l *loop) room(o, size int) bool {
 
 // sendReq stages request args to loop o for tc's reply slot seq. room(o)
 // must have said yes.
-func (l *loop) sendReq(tc *tconn, o int, seq uint64, args [][]byte, handoff bool, rw *rwatch) {
+func (l *Loop) sendReq(tc *Conn, o int, seq uint64, r command.Req, handoff bool, rw *rwatch) {
 	m := msg{kind: mReq, conn: tc, seq: seq, rw: rw}
 	if handoff {
 		m.kind, m.sess = mReqSess, tc.sess
 	}
-	l.stageReq(o, &m, args)
+	l.stageReq(o, &m, r)
 }
 
-// stageReq stages request m carrying args to loop o, spending a credit.
-func (l *loop) stageReq(o int, m *msg, args [][]byte) {
+// stageReq stages request m carrying r to loop o, spending a credit: its
+// arguments packed in the arena, its command resolved already.
+func (l *Loop) stageReq(o int, m *msg, r command.Req) {
 	p := &l.peers[o]
-	if err := stageTo(p.reqOut, p.reqOutA, m, cmdLen(args), func(b []byte) { encode(b, args) }); err != nil {
+	m.cmd, m.unknownSub = r.Cmd, r.UnknownSub
+	if err := stageTo(p.reqOut, p.reqOutA, m, packedLen(r.Args), func(b []byte) { pack(b, r.Args) }); err != nil {
 		panic("server: request without room: " + err.Error()) // room() was checked
 	}
 	p.credits++
@@ -603,13 +625,13 @@ func (l *loop) stageReq(o int, m *msg, args [][]byte) {
 
 // forward sends a single-owner request to loop o; rw goes with a
 // handed-over EXEC whose watches live on o.
-func (l *loop) forward(tc *tconn, args [][]byte, o int, handoff bool, rw *rwatch) bool {
-	if !l.room(o, cmdLen(args)) {
+func (l *Loop) forward(tc *Conn, r command.Req, o int, handoff bool, rw *rwatch) bool {
+	if !l.room(o, packedLen(r.Args)) {
 		return false
 	}
 	seq := tc.tail
 	tc.push(mergeNone, 1)
-	l.sendReq(tc, o, seq, args, handoff, rw)
+	l.sendReq(tc, o, seq, r, handoff, rw)
 	if handoff {
 		tc.handoff = true
 	}
@@ -627,43 +649,45 @@ type ownerGroup struct {
 // that error is the reply and nothing is sent; otherwise the other loops run
 // it as the client's user (mReqAs), so its key patterns filter KEYS there
 // too, and the session itself is never shared.
-func (l *loop) broadcast(tc *tconn, args [][]byte, m mergeKind) bool {
+func (l *Loop) broadcast(tc *Conn, r command.Req, m mergeKind) bool {
 	if len(l.peers) == 1 {
-		l.execLocal(tc, args)
+		l.execLocal(tc, r)
 		return true
 	}
-	size := cmdLen(args)
+	size := packedLen(r.Args)
 	for o := range l.peers {
 		if o != l.idx && !l.room(o, size) {
 			return false
 		}
 	}
-	l.exec(tc.sess, args)
-	if len(l.reply) > 0 && l.reply[0] == '-' {
-		l.localReply(tc, l.reply)
+	res := l.exec(tc.sess, r)
+	if len(res.b) > 0 && res.b[0] == '-' {
+		l.localReply(tc, res)
 		return true
 	}
 	seq := tc.tail
 	tc.push(m, len(l.peers))
-	l.part(tc, seq, l.idx, l.reply)
+	l.localPart(tc, seq, res)
 	for o := range l.peers {
 		if o != l.idx {
-			l.stageReq(o, &msg{kind: mReqAs, conn: tc, seq: seq, user: tc.sess.User()}, args)
+			l.stageReq(o, &msg{kind: mReqAs, conn: tc, seq: seq, user: tc.sess.User()}, r)
 		}
 	}
 	return true
 }
 
-// part applies one part's reply b (from loop o) to tc's slot seq.
-func (l *loop) part(tc *tconn, seq uint64, o int, b []byte) {
-	if o == l.idx && l.holdPart(tc, seq, b) {
+// localPart applies this loop's part of tc's split command seq, once its
+// write is durable.
+func (l *Loop) localPart(tc *Conn, seq uint64, r result) {
+	if r.w != nil {
+		l.waitPart(r.w, tc, seq, r.b)
 		return
 	}
-	l.mergePart(tc.slot(seq), o, b)
+	l.mergePart(tc.slot(seq), l.idx, r.b)
 }
 
 // mergePart applies one part's reply b (from loop o) to e.
-func (l *loop) mergePart(e *pending, o int, b []byte) {
+func (l *Loop) mergePart(e *pending, o int, b []byte) {
 	switch {
 	case e.merge == mergeNone:
 		e.buf = append(e.buf[:0], b...)

@@ -1,4 +1,4 @@
-package server
+package core
 
 import (
 	"github.com/dorivo/dorivo/datapath/command"
@@ -16,7 +16,7 @@ import (
 // with the connection's other requests to that loop): mWatch registers
 // keys, mUnwatch drops them. EXEC checks them on their owners: in place for
 // a transaction on one loop, in the prepare phase across loops (the watched
-// keys are held too, so they cannot change between the check and the
+// keys are locked too, so they cannot change between the check and the
 // commit). EXEC, DISCARD, UNWATCH and closing the connection unregister
 // them on every loop that has some.
 type rwatch struct {
@@ -26,7 +26,7 @@ type rwatch struct {
 
 // watchOn registers keys for rw on this loop. Like Redis, a watch that is
 // already dirty takes no more keys.
-func (l *loop) watchOn(rw *rwatch, keys [][]byte) {
+func (l *Loop) watchOn(rw *rwatch, keys [][]byte) {
 	if rw.w.Dirty {
 		return
 	}
@@ -43,7 +43,7 @@ outer:
 }
 
 // unwatchAll drops every key of rw on this loop.
-func (l *loop) unwatchAll(rw *rwatch) {
+func (l *Loop) unwatchAll(rw *rwatch) {
 	for _, k := range rw.keys {
 		l.ks.Unwatch(k, &rw.w)
 	}
@@ -54,7 +54,7 @@ func (l *loop) unwatchAll(rw *rwatch) {
 
 // watchDirty reports whether EXEC must abort because of rw: a watched key
 // was written, or expired since it was watched.
-func (l *loop) watchDirty(rw *rwatch) bool {
+func (l *Loop) watchDirty(rw *rwatch) bool {
 	if rw.w.Dirty {
 		return true
 	}
@@ -67,7 +67,7 @@ func (l *loop) watchDirty(rw *rwatch) bool {
 }
 
 // rwOf returns tc's rwatch for loop o, creating it.
-func (tc *tconn) rwOf(o, loops int) *rwatch {
+func (tc *Conn) rwOf(o, loops int) *rwatch {
 	if tc.rw == nil {
 		tc.rw = make([]*rwatch, loops)
 	}
@@ -77,7 +77,7 @@ func (tc *tconn) rwOf(o, loops int) *rwatch {
 	return tc.rw[o]
 }
 
-func (tc *tconn) watchesOn(o int) bool {
+func (tc *Conn) watchesOn(o int) bool {
 	for _, w := range tc.wloops {
 		if int(w) == o {
 			return true
@@ -88,11 +88,12 @@ func (tc *tconn) watchesOn(o int) bool {
 
 // dispatchWatch runs WATCH outside MULTI: local keys are registered in
 // place, the others by their owners, and the reply is +OK once all are.
-func (l *loop) dispatchWatch(tc *tconn, args [][]byte) bool {
-	if msg := command.Check(tc.sess, args); msg != "" {
-		l.localReply(tc, resp.AppendError(l.reply[:0], msg))
+func (l *Loop) dispatchWatch(tc *Conn, r command.Req) bool {
+	if msg := command.CheckReq(tc.sess, r); msg != "" {
+		l.localReply(tc, now(resp.AppendError(l.reply[:0], msg)))
 		return true
 	}
+	args := r.Args
 	n := len(l.peers)
 	if len(l.group) != n {
 		l.group = make([]ownerGroup, n)
@@ -102,7 +103,7 @@ func (l *loop) dispatchWatch(tc *tconn, args [][]byte) bool {
 		l.group[i].used = false
 	}
 	for _, k := range args[1:] {
-		g := &l.group[l.srv.cfg.Table.Owner(slot.Of(k))]
+		g := &l.group[l.cfg.Table.Owner(slot.Of(k))]
 		g.used = true
 		g.args = append(g.args, k)
 	}
@@ -110,7 +111,7 @@ func (l *loop) dispatchWatch(tc *tconn, args [][]byte) bool {
 	for o := range l.group {
 		if l.group[o].used && o != l.idx {
 			remote++
-			if !l.room(o, cmdLen(l.group[o].args)) {
+			if !l.room(o, packedLen(l.group[o].args)) {
 				return false
 			}
 		}
@@ -124,14 +125,14 @@ func (l *loop) dispatchWatch(tc *tconn, args [][]byte) bool {
 		l.watchOn(tc.rwOf(l.idx, n), g.args[1:])
 	}
 	if remote == 0 {
-		l.localReply(tc, resp.AppendOK(l.reply[:0]))
+		l.localReply(tc, now(resp.AppendOK(l.reply[:0])))
 		return true
 	}
 	seq := tc.tail
 	tc.push(mergeOK, remote)
 	for o := range l.group {
 		if g := &l.group[o]; g.used && o != l.idx {
-			l.stageReq(o, &msg{kind: mWatch, conn: tc, seq: seq, rw: tc.rwOf(o, n)}, g.args)
+			l.stageReq(o, &msg{kind: mWatch, conn: tc, seq: seq, rw: tc.rwOf(o, n)}, command.Req{Args: g.args, Cmd: r.Cmd})
 		}
 	}
 	return true
@@ -139,7 +140,7 @@ func (l *loop) dispatchWatch(tc *tconn, args [][]byte) bool {
 
 // unwatchRoom reports whether tc's watches on other loops can be dropped
 // now (one request slot per loop).
-func (l *loop) unwatchRoom(tc *tconn) bool {
+func (l *Loop) unwatchRoom(tc *Conn) bool {
 	for _, o := range tc.wloops {
 		if int(o) != l.idx && !l.room(int(o), 0) {
 			return false
@@ -151,7 +152,7 @@ func (l *loop) unwatchRoom(tc *tconn) bool {
 // dropWatches unregisters tc's watches on every loop; unwatchRoom must
 // have said yes, unless the connection is closing (then a loop without
 // room gets the request later, from the drain).
-func (l *loop) dropWatches(tc *tconn) {
+func (l *Loop) dropWatches(tc *Conn) {
 	for _, o := range tc.wloops {
 		rw := tc.rw[o]
 		if int(o) == l.idx {
@@ -170,7 +171,7 @@ type laterUnwatch struct {
 	rw *rwatch
 }
 
-func (l *loop) sendUnwatch(o int, rw *rwatch) bool {
+func (l *Loop) sendUnwatch(o int, rw *rwatch) bool {
 	if !l.room(o, 0) {
 		return false
 	}
@@ -185,7 +186,7 @@ func (l *loop) sendUnwatch(o int, rw *rwatch) bool {
 }
 
 // retryUnwatches sends the unwatches closed connections left behind.
-func (l *loop) retryUnwatches() {
+func (l *Loop) retryUnwatches() {
 	w := 0
 	for _, u := range l.unwatchLater {
 		if !l.sendUnwatch(u.o, u.rw) {

@@ -1,0 +1,82 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// Store is the loop's side of the durable store (durable.Store): where a
+// slot's records go, whether the disk takes writes, and the proposals.
+type Store interface {
+	// ShardOf returns the store shard (one raft log) holding slot s.
+	ShardOf(s uint16) uint32
+	// DiskError is non-nil while the disk refuses writes (full).
+	DiskError() error
+	// Propose queues rec for shard and never blocks: done reports it
+	// committed (synced), or failed, from any goroutine, or at once on the
+	// loop when the store refuses it. rec is copied.
+	Propose(shard uint32, rec []byte, done func(index uint64, err error))
+}
+
+// Config is what a loop needs. Every loop of one server gets the same
+// values except Index and Wake.
+type Config struct {
+	// Index is this loop's index, Loops how many loops there are.
+	Index, Loops int
+	// Table maps slots to loops.
+	Table *slot.Table
+	// Node is the state all sessions share (users, config).
+	Node *command.Node
+	// Wake is called, from any goroutine, when the loop has work: messages
+	// in its rings, completed writes, fetched values. The shell runs Drain
+	// on the loop in answer; it must not block.
+	Wake func()
+
+	// DeferCap is the most requests from other loops the loop parks while
+	// they wait for locked or cold keys; past it they wait in their rings.
+	DeferCap int
+	// MaxPending is the most replies one connection may have outstanding.
+	MaxPending int
+	// MaxQueryBuffer is client-query-buffer-limit: a connection with more
+	// unread bytes is closed.
+	MaxQueryBuffer int
+	// MaxMultibulk is the most elements one request may have.
+	MaxMultibulk int64
+	// ExpireBudget is the most keys one expiry step samples.
+	ExpireBudget int
+
+	// Mutations, when set, receives the durable changes of every write, on
+	// the loop, in apply order; muts are valid only during the call.
+	Mutations func(loop int, muts []command.Mutation)
+	// Store, when set, makes writes durable: their records are proposed
+	// and their replies wait until the store reports them committed.
+	Store Store
+	// HotValueBytes is this loop's budget for values (cold.go); 0: none.
+	// Only with Store.
+	HotValueBytes int64
+	// Diverged, with Store, is called on the loop when the store failed a
+	// write the keyspace already holds: the shell reloads the keyspace
+	// (Loop.Resynced) once the loop has settled its writes.
+	Diverged func(err error)
+
+	Logger *slog.Logger
+}
+
+func (c *Config) check() error {
+	if c.Loops < 1 || c.Index < 0 || c.Index >= c.Loops {
+		return fmt.Errorf("core: loop %d of %d", c.Index, c.Loops)
+	}
+	if c.Table == nil || c.Node == nil || c.Wake == nil {
+		return fmt.Errorf("core: loop %d: Table, Node and Wake are required", c.Index)
+	}
+	if c.DeferCap <= 0 || c.MaxPending <= 0 || c.MaxQueryBuffer <= 0 || c.ExpireBudget <= 0 {
+		return fmt.Errorf("core: loop %d: DeferCap, MaxPending, MaxQueryBuffer and ExpireBudget must be positive", c.Index)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package core
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// Datagrams run through the command path: a GET, SET or DEL datagram is
+// the command of the same name, executed like a RESP request (ACL, key
+// locks, cold values, mutation records, durability) under the session of
+// its tenant, and its RESP reply becomes the reply datagram. A datagram is
+// parsed once, where it arrives; one for another loop's slot crosses as
+// its parsed fields (tag, key, value packed, id and opcode in the message).
+
+// tagMismatch is the StatusError body for a request whose tag is not its
+// key's hash tag: the kernel steered by the tag, the store files by the key.
+const tagMismatch = "tag is not the key's hash tag"
+
+// valueTooLargeForDatagram is the StatusError body of a GET whose value
+// does not fit in a reply datagram.
+const valueTooLargeForDatagram = "value too large for a datagram, use TCP"
+
+// dgCmds are the commands of the datagram opcodes, resolved once.
+var dgCmds = map[wire.Opcode]*command.Cmd{
+	wire.OpGet: command.Resolve([][]byte{[]byte("get")}).Cmd,
+	wire.OpSet: command.Resolve([][]byte{[]byte("set")}).Cmd,
+	wire.OpDel: command.Resolve([][]byte{[]byte("del")}).Cmd,
+}
+
+var dgNames = map[wire.Opcode][]byte{wire.OpGet: []byte("GET"), wire.OpSet: []byte("SET"), wire.OpDel: []byte("DEL")}
+
+// dgram is a parsed datagram request: its header fields, and its tag, key
+// and value aliasing the datagram (or a message's packed copy).
+type dgram struct {
+	wire.Request
+	tooLarge bool // the value was over wire.MaxValueLen (not kept)
+}
+
+// Datagram handles datagram b from the loop's UDP socket, sent by from, at
+// time now; b is valid only during the call. Replies leave through
+// TakeDatagrams.
+func (l *Loop) Datagram(b []byte, from netip.AddrPort, now int64) {
+	l.now = now
+	l.stats.datagrams.Add(1)
+	var d dgram
+	err := wire.ParseRequest(b, &d.Request)
+	if err != nil && err != wire.ErrValueTooLarge {
+		l.stats.drops.Add(1)
+		return
+	}
+	d.tooLarge = err == wire.ErrValueTooLarge
+	owner := l.cfg.Table.Owner(slot.OfTag(d.Tag))
+	switch {
+	case owner == l.idx || d.tooLarge:
+		// Too large is answered wherever it lands: no keyspace involved.
+		m := msg{kind: mDatagram, addr: from}
+		if l.defCount[l.idx] > 0 || l.datagramWaits(&d) {
+			// A cross-loop transaction locks the key, or its value is
+			// cold: park the datagram, to be answered once it is free.
+			l.scratch = l.packDatagram(l.scratch[:0], &d, &m)
+			m.buf = l.scratch
+			if !l.deferMsg(l.idx, &m) {
+				l.stats.drops.Add(1) // datagrams are lossy: none is queued without bound
+			}
+		} else {
+			l.serveDatagram(&d, from)
+		}
+	default:
+		l.forwardDatagram(owner, &d, from)
+	}
+	if l.unlocked {
+		l.afterWork()
+	}
+}
+
+// forwardDatagram sends d to the loop owning its slot, which answers from
+// its own socket (same address and port).
+func (l *Loop) forwardDatagram(owner int, d *dgram, from netip.AddrPort) {
+	l.stats.nonOwner.Add(1)
+	p := &l.peers[owner]
+	if p.credits >= p.repIn.Cap() {
+		l.stats.drops.Add(1) // datagrams are lossy: no stalling a socket for one
+		return
+	}
+	m := msg{kind: mDatagram, addr: from}
+	if stageTo(p.reqOut, p.reqOutA, &m, l.datagramLen(d), func(dst []byte) { l.fillDatagram(dst, d, &m) }) != nil {
+		l.stats.drops.Add(1)
+		return
+	}
+	p.credits++
+	l.stats.crossSent.Add(1)
+	p.reqOut.Flush()
+}
+
+// packDatagram appends d packed to dst (pack.go) and puts its header
+// fields in m.
+func (l *Loop) packDatagram(dst []byte, d *dgram, m *msg) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, l.datagramLen(d))...)
+	l.fillDatagram(dst[n:], d, m)
+	return dst
+}
+
+// datagramLen is the packed size of d's fields.
+func (l *Loop) datagramLen(d *dgram) int {
+	l.dgFields = [3][]byte{d.Tag, d.Key, d.Value}
+	return packedLen(l.dgFields[:])
+}
+
+func (l *Loop) fillDatagram(dst []byte, d *dgram, m *msg) {
+	l.dgFields = [3][]byte{d.Tag, d.Key, d.Value}
+	pack(dst, l.dgFields[:])
+	m.seq = uint64(d.ID)
+	m.dgOp, m.dgTooLarge = d.Op, d.tooLarge
+}
+
+// datagramOf returns the datagram message m carries, aliasing m.buf.
+func (l *Loop) datagramOf(m *msg) dgram {
+	l.args = unpack(m.buf, l.args[:0])
+	d := dgram{tooLarge: m.dgTooLarge}
+	d.ID, d.Op = uint32(m.seq), m.dgOp
+	d.Tag, d.Key, d.Value = l.args[0], l.args[1], l.args[2]
+	return d
+}
+
+// datagramWaits is mustWaitFor for a datagram request.
+func (l *Loop) datagramWaits(d *dgram) bool {
+	if d.tooLarge {
+		return false
+	}
+	l.keys = append(l.keys[:0], d.Key)
+	return l.mustWaitFor(command.Req{Cmd: dgCmds[d.Op]}, l.keys)
+}
+
+// serveDatagram runs d on this loop and sends its reply to to, once the
+// write it made, if any, is durable.
+func (l *Loop) serveDatagram(d *dgram, to netip.AddrPort) {
+	rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusOK}
+	var w *unsynced
+	switch {
+	case d.tooLarge:
+		rep.Status, rep.Body = wire.StatusError, []byte(wire.ValueTooLargeMessage)
+	case !wire.TagMatchesKey(d.Tag, d.Key):
+		rep.Status, rep.Body = wire.StatusError, []byte(tagMismatch)
+	default:
+		r := command.Req{Cmd: dgCmds[d.Op], Args: append(l.dgArgs[:0], dgNames[d.Op], d.Key)}
+		if d.Op == wire.OpSet {
+			r.Args = append(r.Args, d.Value)
+		}
+		l.dgArgs = r.Args
+		sess := l.dgSess
+		sess.ActAs(l.cfg.Node.DatagramUser(d.Tag))
+		res := l.exec(sess, r)
+		w = res.w
+		datagramReply(&rep, res.b)
+	}
+	out, err := wire.AppendReply(l.udpOut[:0], &rep)
+	if err != nil {
+		l.stats.drops.Add(1)
+		return
+	}
+	l.udpOut = out
+	if w != nil {
+		l.waitDatagram(w, out, to)
+		return
+	}
+	l.sendDatagram(out, to)
+}
+
+// datagramReply turns a GET, SET or DEL command's RESP reply b into rep.
+func datagramReply(rep *wire.Reply, b []byte) {
+	switch {
+	case len(b) < 3:
+	case b[0] == '-':
+		rep.Status, rep.Body = wire.StatusError, errorBody(b)
+	case b[0] == '$' && b[1] == '-':
+		rep.Status = wire.StatusNotFound
+	case b[0] == '$':
+		i := bytes.IndexByte(b, '\n')
+		body := b[i+1 : len(b)-2]
+		if len(body) > wire.MaxReplyBody {
+			rep.Status, rep.Body = wire.StatusError, []byte(valueTooLargeForDatagram)
+		} else {
+			rep.Body = body
+		}
+	case b[0] == ':':
+		if n, ok := resp.ParseInt(b[1 : len(b)-2]); ok && n == 0 {
+			rep.Status = wire.StatusNotFound
+		}
+	}
+}
+
+// errorBody is a RESP error reply's message as a datagram error body:
+// without the generic "ERR " prefix, cut to what fits.
+func errorBody(b []byte) []byte {
+	b = bytes.TrimPrefix(b[1:len(b)-2], []byte("ERR "))
+	if len(b) > wire.MaxReplyBody {
+		b = b[:wire.MaxReplyBody]
+	}
+	return b
+}

@@ -1,0 +1,84 @@
+package core
+
+import "sync/atomic"
+
+// Stats are one loop's counters.
+type Stats struct {
+	// Loop is the loop index; CPU the CPU it pinned itself to (-1: unpinned).
+	Loop, CPU int
+	// Accepted counts TCP connections accepted by this loop's listener;
+	// Conns is how many are open now.
+	Accepted, Conns uint64
+	// Requests counts RESP requests parsed on this loop; Datagrams
+	// datagrams received on its UDP socket.
+	Requests, Datagrams uint64
+	// Executed counts requests and datagrams executed against this loop's
+	// keyspace, from any loop.
+	Executed uint64
+	// CrossSent counts messages this loop sent to other loops (requests
+	// and forwarded datagrams); CrossRecv requests it served for others.
+	CrossSent, CrossRecv uint64
+	// NonOwner counts datagrams that arrived here for a slot another loop
+	// owns (zero with the steering program attached).
+	NonOwner uint64
+	// Drops counts malformed datagrams and forwards refused for lack of
+	// room; Stalls counts times a connection stopped reading for lack of
+	// ring credit or reply room (backpressure).
+	Drops, Stalls uint64
+	// Wakeups counts doorbell rings that woke this loop.
+	Wakeups uint64
+	// Keys is the number of keys the loop holds, Volatile those with an
+	// expiry, Expired the keys it expired so far (published after every
+	// write and expiry step).
+	Keys, Volatile, Expired uint64
+	// TxCross counts cross-loop transactions and multi-key commands this
+	// loop coordinated; Deferred counts requests it parked because a
+	// transaction locked a key they touch.
+	TxCross, Deferred uint64
+	// HotBytes is the memory of the values the loop holds and ColdKeys the
+	// keys whose value is on disk only (both sampled on its last drain);
+	// Fetches counts cold values read back from the store and Evictions
+	// values dropped to stay within the loop's value budget.
+	HotBytes, ColdKeys, Fetches, Evictions uint64
+}
+
+// Counters are the atomics behind Stats, written on the loop and read
+// from anywhere.
+type Counters struct {
+	accepted, conns, requests, datagrams, executed atomic.Uint64
+	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
+	keys, volatile, expired, txCross, deferred     atomic.Uint64
+	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
+	cpu                                            atomic.Int64
+}
+
+// Stats returns the loop's counters; any goroutine may call it.
+func (l *Loop) Stats() Stats {
+	c := &l.stats
+	return Stats{
+		Loop: l.idx, CPU: int(c.cpu.Load()),
+		Accepted: c.accepted.Load(), Conns: c.conns.Load(),
+		Requests: c.requests.Load(), Datagrams: c.datagrams.Load(),
+		Executed:  c.executed.Load(),
+		CrossSent: c.crossSent.Load(), CrossRecv: c.crossRecv.Load(),
+		NonOwner: c.nonOwner.Load(), Drops: c.drops.Load(), Stalls: c.stalls.Load(),
+		Wakeups: l.bell.Rings(),
+		Keys:    c.keys.Load(), Volatile: c.volatile.Load(), Expired: c.expired.Load(),
+		TxCross: c.txCross.Load(), Deferred: c.deferred.Load(),
+		HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
+		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
+	}
+}
+
+// PinnedTo records the CPU the shell pinned the loop's thread to.
+func (l *Loop) PinnedTo(cpu int) { l.stats.cpu.Store(int64(cpu)) }
+
+// publishKeys publishes the keyspace's sizes, after every change of them.
+func (l *Loop) publishKeys() {
+	l.stats.keys.Store(uint64(l.ks.Len()))
+	l.stats.volatile.Store(uint64(l.ks.VolatileLen()))
+	l.stats.expired.Store(l.ks.Expired)
+}
+
+// DatagramDropped counts a reply datagram the shell could not send.
+func (l *Loop) DatagramDropped() { l.stats.drops.Add(1) }
