@@ -405,3 +405,38 @@ func TestReadsValues(t *testing.T) {
 		}
 	}
 }
+
+// COMMAND LIST filters as Redis 7.0 does, and refuses what it does not
+// parse (it ignored FILTERBY and accepted anything before).
+func TestCommandListFilterBy(t *testing.T) {
+	s, ks := NewSession(NewNode()), keyspace.New()
+	expect(t, s, ks,
+		[2]string{"COMMAND LIST FILTERBY", "-ERR syntax error\r\n"},
+		[2]string{"COMMAND LIST FILTERBY PATTERN", "-ERR syntax error\r\n"},
+		[2]string{"COMMAND LIST FILTERBY FOO x", "-ERR syntax error\r\n"},
+		[2]string{"COMMAND LIST FILTERBY PATTERN a b", "-ERR syntax error\r\n"},
+		[2]string{"COMMAND LIST foo", "-ERR syntax error\r\n"},
+		[2]string{"COMMAND LIST FILTERBY MODULE x", "*0\r\n"},
+		[2]string{"COMMAND LIST FILTERBY ACLCAT nosuch", "*0\r\n"},
+	)
+	set := func(line string) map[string]bool {
+		out := run(s, ks, 1000, line)[0]
+		m := map[string]bool{}
+		for _, f := range strings.Split(out, "\r\n") {
+			if f != "" && f[0] != '*' && f[0] != '$' {
+				m[f] = true
+			}
+		}
+		return m
+	}
+	if got := set("COMMAND LIST FILTERBY ACLCAT TRANSACTION"); len(got) != 5 || !got["multi"] || !got["exec"] || !got["discard"] || !got["watch"] || !got["unwatch"] {
+		t.Errorf("ACLCAT transaction = %v, want Redis's five", got)
+	}
+	got := set("COMMAND LIST FILTERBY PATTERN CONFIG*")
+	if !got["config"] || !got["config|get"] || !got["config|set"] || got["get"] {
+		t.Errorf("PATTERN CONFIG* = %v", got)
+	}
+	if all := set("COMMAND LIST"); !all["get"] || !all["client|setname"] {
+		t.Errorf("COMMAND LIST misses commands or subcommands: %d names", len(all))
+	}
+}

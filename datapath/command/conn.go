@@ -250,10 +250,11 @@ func infoCmd(c *call) {
 		"arch_bits:64",
 		"uptime_in_seconds:"+strconv.FormatInt(max(c.now-n.StartMs, 0)/1000, 10))
 	add("Clients", "connected_clients:"+strconv.FormatInt(n.Clients(), 10))
-	add("Stats", "expired_keys:"+strconv.FormatUint(c.ks.Expired, 10))
+	t := n.keyspaceTotals(c.ks)
+	add("Stats", "expired_keys:"+strconv.FormatUint(t.Expired, 10))
 	var ks []string
-	if c.ks.Len() > 0 {
-		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", c.ks.Len(), c.ks.VolatileLen()))
+	if t.Keys > 0 {
+		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", t.Keys, t.Volatile))
 	}
 	add("Keyspace", ks...)
 	for _, sec := range n.InfoSections() { // infohook.go; read only when asked for
@@ -332,11 +333,40 @@ func commandInfoCmd(c *call) {
 	}
 }
 
+// commandListCmd is COMMAND LIST [FILTERBY MODULE name | ACLCAT category |
+// PATTERN pattern]: every command and subcommand name, as Redis 7.0 lists
+// them. There are no modules, and an unknown category matches nothing.
 func commandListCmd(c *call) {
-	all := Commands()
-	c.array(len(all))
-	for _, cmd := range all {
-		c.bulkStr(cmd.Name)
+	match := func(*Cmd) bool { return true }
+	switch {
+	case len(c.args) == 2:
+	case len(c.args) == 5 && eq(c.args[2], "filterby"):
+		arg := c.args[4]
+		switch {
+		case eq(c.args[3], "module"):
+			match = func(*Cmd) bool { return false }
+		case eq(c.args[3], "aclcat"):
+			cat, ok := categoryByName(strings.ToLower(string(arg)))
+			match = func(cmd *Cmd) bool { return ok && cmd.Cats&cat != 0 }
+		case eq(c.args[3], "pattern"):
+			match = func(cmd *Cmd) bool { return Match(arg, []byte(cmd.Name), true) }
+		default:
+			c.err(errSyntax)
+			return
+		}
+	default:
+		c.err(errSyntax)
+		return
+	}
+	var names []string
+	for _, cmd := range cmds {
+		if match(cmd) {
+			names = append(names, cmd.Name)
+		}
+	}
+	c.array(len(names))
+	for _, n := range names {
+		c.bulkStr(n)
 	}
 }
 

@@ -1,5 +1,7 @@
 package command
 
+import "github.com/dorivo/dorivo/shardstore/keyspace"
+
 // InfoSection is a section that the host of the datapath appends to INFO,
 // after Redis's own sections. The command package knows the keyspace of one
 // loop only; counters that belong to the server around it (per-loop
@@ -37,4 +39,22 @@ func (n *Node) InfoSections() []InfoSection {
 		return *p
 	}
 	return nil
+}
+
+// KeyspaceTotals are a node's key counts over all its loops.
+type KeyspaceTotals struct {
+	Keys, Volatile, Expired uint64
+}
+
+// SetKeyspaceTotals makes INFO's keyspace and expired_keys report f's
+// counts, which a server sums over all its loops; without it INFO counts
+// the keyspace of the loop that runs it.
+func (n *Node) SetKeyspaceTotals(f func() KeyspaceTotals) { n.totals.Store(&f) }
+
+// keyspaceTotals returns the node's totals, or ks's alone.
+func (n *Node) keyspaceTotals(ks *keyspace.Keyspace) KeyspaceTotals {
+	if f := n.totals.Load(); f != nil {
+		return (*f)()
+	}
+	return KeyspaceTotals{Keys: uint64(ks.Len()), Volatile: uint64(ks.VolatileLen()), Expired: ks.Expired}
 }

@@ -17,6 +17,8 @@ type Node struct {
 	clients atomic.Int64
 	// infoSections are the host's extra INFO sections (infohook.go).
 	infoSections atomic.Pointer[[]InfoSection]
+	// totals sums the key counts of all loops (SetKeyspaceTotals).
+	totals atomic.Pointer[func() KeyspaceTotals]
 	// StartMs is the node's start time, for INFO.
 	StartMs int64
 }

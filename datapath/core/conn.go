@@ -507,10 +507,10 @@ func (l *Loop) exec(sess *command.Session, r command.Req) result {
 // published key counts, and a proposal to the store (nil without one).
 func (l *Loop) applied(muts []command.Mutation) *unsynced {
 	l.stats.executed.Add(1)
+	l.publishKeys()
 	if len(muts) == 0 {
 		return nil
 	}
-	l.publishKeys()
 	if l.cfg.Mutations != nil {
 		l.cfg.Mutations(l.idx, muts)
 	}

@@ -122,7 +122,8 @@ type Loop struct {
 	scanNext  []uint64
 	expireDue atomic.Bool
 
-	stats Counters
+	stats     Counters
+	published command.KeyspaceTotals // the counts last stored in stats
 
 	// Outputs, taken by the shell after every input.
 	outConns []*Conn

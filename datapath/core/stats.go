@@ -1,6 +1,10 @@
 package core
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/dorivo/dorivo/datapath/command"
+)
 
 // Stats are one loop's counters.
 type Stats struct {
@@ -73,11 +77,33 @@ func (l *Loop) Stats() Stats {
 // PinnedTo records the CPU the shell pinned the loop's thread to.
 func (l *Loop) PinnedTo(cpu int) { l.stats.cpu.Store(int64(cpu)) }
 
-// publishKeys publishes the keyspace's sizes, after every change of them.
+// publishKeys publishes the keyspace's sizes when they changed: after
+// every command (a read may expire a key) and expiry step.
 func (l *Loop) publishKeys() {
-	l.stats.keys.Store(uint64(l.ks.Len()))
-	l.stats.volatile.Store(uint64(l.ks.VolatileLen()))
-	l.stats.expired.Store(l.ks.Expired)
+	ks, p := l.ks, &l.published
+	if n := uint64(ks.Len()); n != p.Keys {
+		p.Keys = n
+		l.stats.keys.Store(n)
+	}
+	if n := uint64(ks.VolatileLen()); n != p.Volatile {
+		p.Volatile = n
+		l.stats.volatile.Store(n)
+	}
+	if ks.Expired != p.Expired {
+		p.Expired = ks.Expired
+		l.stats.expired.Store(ks.Expired)
+	}
+}
+
+// KeyspaceTotals sums the published key counts of loops, for INFO.
+func KeyspaceTotals(loops []*Loop) command.KeyspaceTotals {
+	var t command.KeyspaceTotals
+	for _, l := range loops {
+		t.Keys += l.stats.keys.Load()
+		t.Volatile += l.stats.volatile.Load()
+		t.Expired += l.stats.expired.Load()
+	}
+	return t
 }
 
 // DatagramDropped counts a reply datagram the shell could not send.

@@ -50,6 +50,12 @@ var Cases = []Case{
 		X("nosuch", "a\x00b", "c"), X(strings.Repeat("Z", 140)), X("COMMAND", "nosuch"), X("ACL"), X("acl", "nope"),
 		X("x", strings.Repeat("a", 126), "b", "c"), X("x", strings.Repeat("a", 125), "b", "c"),
 	}},
+	{"command list", []Step{
+		X("COMMAND", "LIST", "FILTERBY"), X("COMMAND", "LIST", "FILTERBY", "PATTERN"), X("COMMAND", "LIST", "foo"),
+		X("COMMAND", "LIST", "FILTERBY", "FOO", "x"), X("COMMAND", "LIST", "FILTERBY", "PATTERN", "a", "b"),
+		X("COMMAND", "LIST", "FILTERBY", "MODULE", "x"), X("COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"),
+		U("COMMAND", "LIST", "FILTERBY", "ACLCAT", "transaction"), U("command", "list", "filterby", "pattern", "MGE?"),
+	}},
 	{"select quit", []Step{
 		X("SELECT", "0"), X("SELECT", "16"), X("SELECT", "-1"), X("SELECT", "x"), X("SELECT", "99999999999"),
 		X("SELECT"), {Args: []string{"QUIT"}, Cmp: Closed},

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/panjf2000/gnet/v2"
@@ -70,6 +71,7 @@ func New(cfg Config) (*Server, error) {
 	if err := core.Connect(cores, cfg.RingCap, cfg.ArenaBytes); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	cfg.Node.SetKeyspaceTotals(func() command.KeyspaceTotals { return core.KeyspaceTotals(cores) })
 	if err := s.openDurable(); err != nil {
 		return nil, err
 	}
