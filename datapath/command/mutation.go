@@ -26,7 +26,9 @@ type Mutation struct {
 	ExpireAt int64
 }
 
-// Apply replays m on ks, as a replica or a restart does.
+// Apply replays m on ks. The differential tests replay every write on a
+// shadow keyspace with it, to check that the records say what the
+// commands did (a restart loads the store's data instead).
 func Apply(ks *keyspace.Keyspace, m Mutation) {
 	switch m.Op {
 	case OpSet:

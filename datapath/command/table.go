@@ -177,8 +177,9 @@ func lowerInto(buf []byte, b []byte) []byte {
 	return buf[:len(b)]
 }
 
-// Lookup returns the command args names, resolving a container's
-// subcommand, or nil. sub reports a container whose subcommand is unknown.
+// Lookup returns the command that args names, resolving a container's
+// subcommand, or nil; unknownSub reports a container whose subcommand is
+// unknown.
 func Lookup(args [][]byte) (cmd *Cmd, unknownSub bool) {
 	if len(args) == 0 {
 		return nil, false

@@ -350,9 +350,9 @@ func rewriteScanCursor(b []byte, next uint64, scratch *[]byte) []byte {
 }
 
 // dispatchExec runs EXEC inside MULTI. A transaction whose keys and
-// watches are all on one loop runs there whole, as before (the session
-// travels with the EXEC when that loop is another one); one spanning loops
-// runs as a cross-loop transaction (xtx.go).
+// watches are all on one loop runs there whole (the session travels with
+// the EXEC when that loop is another one); one spanning loops runs as a
+// cross-loop transaction (xtx.go).
 func (l *Loop) dispatchExec(tc *Conn, r command.Req) bool {
 	sess := tc.sess
 	if sess.QueueAborted() || command.CheckReq(sess, r) != "" {

@@ -411,8 +411,9 @@ func (l *Loop) flushRings() {
 
 var errNoRoom = errors.New("no room")
 
-// stage copies b into p's request arena (or the heap when it can never fit)
-// and stages a message to p; it fails only when the ring or arena is full.
+// stageTo takes size bytes of arena a (of the heap, for a message that can
+// never fit), has fill write them, and stages m on r; it fails only when
+// the ring or the arena is full.
 func stageTo(r *ring.Ring[msg], a *ring.Arena, m *msg, size int, fill func([]byte)) error {
 	if r.Free() == 0 {
 		return errNoRoom

@@ -11,10 +11,12 @@
 // once. The Doorbell coalesces: while a wakeup is pending and not yet
 // acknowledged by the consumer, further rings are free.
 //
-// Boundedness is the point: a full ring is backpressure. A producer that
-// finds no room parks (Ring.Park) and gets its own doorbell rung by the
-// consumer as soon as the consumer frees slots, so nothing is dropped and no
-// queue grows without bound.
+// Boundedness is the point: a full ring is backpressure, and nothing is
+// dropped or queued without bound. The loops never find a ring full: a
+// loop sends a request only while it holds a credit for the peer, so the
+// reply ring always has room (datapath/core). A producer that cannot count
+// credits can park instead (Ring.Park) and have its own doorbell rung by
+// the consumer as soon as slots free up.
 //
 // Memory ordering: the producer writes a slot, then stores tail (release);
 // the consumer loads tail (acquire) before reading slots, then stores head

@@ -32,8 +32,8 @@ type Config struct {
 	// Reuseport is the sk_reuseport program attached to both socket groups.
 	// Nil: the kernel hashes flows over the loops.
 	Reuseport *ebpf.Program
-	// NoPin leaves loop threads unpinned (they are pinned to CPU i mod
-	// NumCPU by default).
+	// NoPin leaves loop threads unpinned (by default loop i pins itself to
+	// the i-th CPU, modulo their count, of the process's affinity mask).
 	NoPin bool
 	// Node is the state shared by all sessions (users, config); nil means
 	// command.NewNode().
