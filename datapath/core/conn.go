@@ -61,7 +61,11 @@ type Input interface {
 }
 
 // Conn is a TCP client: its session and its ordered reply queue. Only its
-// loop touches it.
+// loop touches it. Each request takes a reply slot in request order; a
+// local reply goes straight to Out when nothing is pending before it,
+// otherwise into its slot; replies from other loops and replies that
+// waited for their write fill their slots when they come; the filled
+// prefix moves to Out in order.
 type Conn struct {
 	in   Input
 	sess *command.Session
@@ -451,7 +455,14 @@ func (l *Loop) crossExec(tc *Conn) bool {
 }
 
 // crossCmd runs a multi-key command whose keys span loops as a one-command
-// transaction: atomic like one on a single loop.
+// transaction: atomic like one on a single loop. Without the locks an MGET
+// could see one loop before a concurrent transaction and another after it,
+// and an MSET would be visible half-applied. The cost: such a command
+// visits its loops one after the other, and its connection reads no
+// further request until it completes (nor starts it before its earlier
+// requests have replied: the transaction travels on other rings and must
+// not overtake them). Same-tag commands, the fast path of cluster-aware
+// clients, are unaffected.
 func (l *Loop) crossCmd(tc *Conn, r command.Req) bool {
 	if msg := command.CheckReq(tc.sess, r); msg != "" {
 		l.localReply(tc, now(resp.AppendError(l.reply[:0], msg)))

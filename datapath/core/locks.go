@@ -11,7 +11,10 @@ import (
 // see xtx.go). The lock table is the loop's own: keyed by a 64-bit hash of
 // the key so that taking a lock allocates nothing; two keys with the same hash
 // only make a transaction or a request wait when it need not, never the
-// reverse. A request touching a locked key waits: a local connection stalls
+// reverse. Not covered by locks: FLUSHALL/FLUSHDB, KEYS, DBSIZE and SCAN,
+// which are not atomic across loops anyway, and keyless whole-keyspace
+// commands inside a cross-loop MULTI, which see the coordinator's loop
+// only. A request touching a locked key waits: a local connection stalls
 // (its bytes stay in gnet's buffer), a request from another loop is parked
 // in the loop's bounded deferred queue, in order per sending loop.
 
