@@ -44,6 +44,9 @@ type Stats struct {
 	// Fetches counts cold values read back from the store and Evictions
 	// values dropped to stay within the loop's value budget.
 	HotBytes, ColdKeys, Fetches, Evictions uint64
+	// WritesRefused counts writes refused before they ran: the disk was
+	// full, or the loop diverged from the store.
+	WritesRefused uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -53,6 +56,7 @@ type Counters struct {
 	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
 	keys, volatile, expired, txCross, deferred     atomic.Uint64
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
+	refused                                        atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -71,6 +75,7 @@ func (l *Loop) Stats() Stats {
 		TxCross: c.txCross.Load(), Deferred: c.deferred.Load(),
 		HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
+		WritesRefused: c.refused.Load(),
 	}
 }
 

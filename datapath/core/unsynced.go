@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"io/fs"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -154,11 +155,11 @@ func (l *Loop) writeRefusal() string {
 		return ""
 	}
 	if d.diverged != nil {
-		return "ERR write failed: the store failed an earlier write (" + oneLine(d.diverged) +
+		return "ERR write failed: the store failed an earlier write (" + clientText(d.diverged) +
 			"); writes resume once the keyspace is reloaded from disk"
 	}
 	if err := d.store.DiskError(); err != nil {
-		return "ERR write failed, disk full: " + oneLine(err)
+		return "ERR write failed, disk full: " + clientText(err)
 	}
 	return ""
 }
@@ -181,19 +182,28 @@ func (l *Loop) refuseWrite(sess *command.Session, r command.Req) ([]byte, bool) 
 		// A transaction cannot be checked for writes from here: abort it
 		// as Redis aborts EXEC on a rejected command.
 		l.reply, l.muts = command.ExecReq(sess, l.ks, discardReq, l.now, l.reply[:0], l.muts[:0])
+		l.stats.refused.Add(1)
 		l.reply = resp.AppendError(l.reply[:0], "EXECABORT Transaction discarded because of: "+strings.TrimPrefix(msg, "ERR "))
 		return l.reply, true
 	}
 	if cmd.Flags&command.Write == 0 {
 		return nil, false
 	}
+	l.stats.refused.Add(1)
 	l.reply = resp.AppendError(l.reply[:0], msg)
 	return l.reply, true
 }
 
-// oneLine is err's text fit for a RESP error line.
-func oneLine(err error) string {
-	return strings.NewReplacer("\r", " ", "\n", " ").Replace(err.Error())
+// clientText is err as a client sees it, fit for a RESP error line: the
+// failing system call's own words without the file it failed on (the
+// store's errors name its files; those are for the log).
+func clientText(err error) string {
+	var pe *fs.PathError
+	text := err.Error()
+	if errors.As(err, &pe) {
+		text = pe.Err.Error()
+	}
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(text)
 }
 
 // propose encodes muts into one record per store shard and proposes them.
@@ -361,9 +371,9 @@ func (l *Loop) deliver(h *unsynced) {
 	var failed error
 	if p := h.err.Load(); p != nil {
 		failed = *p
-		msg := "ERR write failed: " + oneLine(failed)
+		msg := "ERR write failed: " + clientText(failed)
 		if errors.Is(failed, durable.ErrDiskFull) {
-			msg = "ERR write failed, disk full: " + oneLine(failed)
+			msg = "ERR write failed, disk full: " + clientText(failed)
 		}
 		d.errBuf = resp.AppendError(d.errBuf[:0], msg)
 		b = d.errBuf
@@ -459,7 +469,7 @@ func (l *Loop) failPart(x *xtx, err error) {
 	if len(p.ends) == 0 {
 		return
 	}
-	msg := "ERR write failed: " + oneLine(err)
+	msg := "ERR write failed: " + clientText(err)
 	p.out = p.out[:0]
 	for i := range p.ends {
 		p.out = resp.AppendError(p.out, msg)

@@ -331,6 +331,7 @@ func TestDurableDiskFull(t *testing.T) {
 	const addr = "127.0.0.1:7193"
 	cfg := Config{TCPAddr: addr, UDPAddr: addr, Loops: 2}
 	n := startDurable(t, ns, "/db", durable.Options{FS: fs}, cfg)
+	t.Cleanup(func() { fs.SetFull(false) }) // a failure must not leave the store's Close stuck
 	c := dialIn(t, ns, addr, 0)
 	stalled := dialIn(t, ns, addr, 0)
 	expect(t, c, "+OK", "SET", "before", "1")
@@ -343,8 +344,23 @@ func TestDurableDiskFull(t *testing.T) {
 	if !strings.HasPrefix(got, "-ERR write failed") || !strings.Contains(got, "no space left on device") {
 		t.Fatalf("SET on a full disk = %q, want -ERR naming the disk problem", got)
 	}
+	if strings.Contains(got, "/") { // the store's file paths are for the log
+		t.Fatalf("SET on a full disk = %q, shows the client a path", got)
+	}
+	dg := udpDialIn(t, ns, addr)
+	if rep := dg.do(wire.OpSet, "refused", "3"); rep.Status != wire.StatusError ||
+		!strings.Contains(string(rep.Body), "no space left on device") || strings.Contains(string(rep.Body), "/") {
+		t.Fatalf("datagram SET on a full disk = %v %q", rep.Status, rep.Body)
+	}
 	if got := c.do("INCR", "before"); !strings.Contains(got, "no space left on device") {
 		t.Fatalf("INCR on a full disk = %q", got)
+	}
+	refused := uint64(0)
+	for _, st := range n.srv.Stats() {
+		refused += st.WritesRefused
+	}
+	if refused != 3 { // SET, the datagram SET, INCR
+		t.Fatalf("%d writes counted as refused, want 3", refused)
 	}
 	k0, _ := keyOwnedBy(n.srv, "a", 0, 0)
 	k1, _ := keyOwnedBy(n.srv, "b", 1, 0)
