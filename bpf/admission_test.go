@@ -148,7 +148,7 @@ func aclKey(prefix netip.Prefix) bpf.DorivoAclKey {
 
 func TestXDPACL(t *testing.T) {
 	objs := loadObjects(t)
-	setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AclEnabled: 1})
+	setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AclEnabled: 1, AllowUnsigned: 1})
 	datagram := func(src netip.Addr) []byte {
 		dst := srv4
 		if src.Is6() {
@@ -206,7 +206,7 @@ func TestXDPACL(t *testing.T) {
 	}
 
 	// Disabled: everyone, whatever the trie holds.
-	setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort})
+	setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AllowUnsigned: 1})
 	runXDP(t, objs, datagram(out4), xdpPass, passUDP)
 	runXDP(t, objs, syn(out6), xdpPass, passTCP)
 }
@@ -214,7 +214,7 @@ func TestXDPACL(t *testing.T) {
 // A source the ACL refuses spends none of the tenant's tokens.
 func TestXDPACLBeforeQuota(t *testing.T) {
 	objs := loadObjects(t)
-	setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, AclEnabled: 1})
+	setConfig(t, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, AclEnabled: 1, AllowUnsigned: 1})
 	if err := objs.Acl.Put(aclKey(netip.MustParsePrefix("192.0.2.10/32")), uint8(1)); err != nil {
 		t.Fatal(err)
 	}

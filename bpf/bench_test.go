@@ -1,14 +1,18 @@
 package bpf_test
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/dorivo/dorivo/userspace/testenv"
 )
@@ -46,8 +50,8 @@ func BenchmarkXDP(b *testing.B) {
 	b.Run("pass other traffic", func(b *testing.B) { benchProg(b, objs.XdpIngress, other, xdpPass) })
 
 	b.Run("pass with ACL and quota", func(b *testing.B) {
-		setConfig(b, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AclEnabled: 1})
-		defer setConfig(b, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort})
+		setConfig(b, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AclEnabled: 1, AllowUnsigned: 1})
+		defer setConfig(b, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AllowUnsigned: 1})
 		if err := objs.Acl.Put(aclKey(netip.MustParsePrefix("192.0.2.0/24")), uint8(1)); err != nil {
 			b.Fatal(err)
 		}
@@ -57,6 +61,30 @@ func BenchmarkXDP(b *testing.B) {
 		}
 		defer objs.QuotaRules.Put(s, bpf.DorivoQuotaRule{})
 		benchProg(b, objs.XdpIngress, valid, xdpPass)
+	})
+	// The MAC's cost: the same SET signed, then the longest datagram.
+	b.Run("signed", func(b *testing.B) {
+		cfg := authConfig(b, true)
+		cfg.ReplayWindowMs = 3_600_000 // a long -benchtime stays inside it
+		setConfig(b, objs, cfg)
+		defer setConfig(b, objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AllowUnsigned: 1})
+		key, other := testKey(b, 1), testKey(b, 2)
+		putTenant(b, objs, "acme", auth.Tenant{Key: key})
+		long := bytes.Repeat([]byte("t"), 64)
+		putTenant(b, objs, string(long), auth.Tenant{Key: key})
+		set := wire.Request{Op: wire.OpSet, Key: []byte("{acme}:user:1"), Value: []byte("some value")}
+		biggest := wire.Request{Op: wire.OpSet, Tag: long, Key: bytes.Repeat([]byte("k"), 512), Value: make([]byte, 1024)}
+		frameOf := func(p []byte) []byte { return udpFrame(cli4, srv4, p).bytes() }
+		b.Run("pass signed datagram", func(b *testing.B) { benchProg(b, objs.XdpIngress, frameOf(signed(b, set, key, time.Now())), xdpPass) })
+		b.Run("pass signed 1624-byte MAC input", func(b *testing.B) {
+			benchProg(b, objs.XdpIngress, frameOf(signed(b, biggest, key, time.Now())), xdpPass)
+		})
+		b.Run("drop forged", func(b *testing.B) { benchProg(b, objs.XdpIngress, frameOf(signed(b, set, other, time.Now())), xdpDrop) })
+		b.Run("drop unsigned for a keyed tenant", func(b *testing.B) {
+			benchProg(b, objs.XdpIngress, frameOf(unsignedReq(b, set)), xdpDrop)
+		})
+		plain := frameOf(unsignedReq(b, wire.Request{Op: wire.OpSet, Key: []byte("{plain}:user:1"), Value: []byte("some value")}))
+		b.Run("pass unsigned, no entry", func(b *testing.B) { benchProg(b, objs.XdpIngress, plain, xdpPass) })
 	})
 	b.Run("drop over quota", func(b *testing.B) {
 		s := uint32(slot.OfTag([]byte("acme")))

@@ -9,6 +9,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "slot.h"
+#include "siphash.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -21,6 +22,7 @@ enum xdp_reason _xdp_reason __attribute__((unused));
 enum tc_dir _tc_dir __attribute__((unused));
 enum reuseport_reason _reuseport_reason __attribute__((unused));
 enum xdp_mode _xdp_mode __attribute__((unused));
+enum auth_flag _auth_flag __attribute__((unused));
 struct wire_hdr _wire_hdr __attribute__((unused));
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -108,11 +110,13 @@ static __always_inline int quota_admit(__u32 slot)
 /* Validates the datagram header per docs/protocol.md; plen is the UDP payload length. */
 static __always_inline int check_wire_hdr(const struct wire_hdr *h, __u32 plen)
 {
-	__u32 key_len, value_len;
+	__u32 key_len, value_len, trailer = 0;
 
 	if (h->magic != bpf_htons(PROTO_MAGIC))
 		return XDP_R_DROP_BAD_MAGIC;
-	if (h->version != PROTO_VERSION)
+	if (h->version == PROTO_VERSION_SIGNED)
+		trailer = PROTO_TRAILER_LEN;
+	else if (h->version != PROTO_VERSION)
 		return XDP_R_DROP_BAD_VERSION;
 	if (h->opcode < OP_GET || h->opcode > OP_DEL || h->flags != 0 ||
 	    h->status != STATUS_OK || h->reserved != 0)
@@ -125,9 +129,81 @@ static __always_inline int check_wire_hdr(const struct wire_hdr *h, __u32 plen)
 		return XDP_R_DROP_BAD_LENGTH;
 	if (h->opcode != OP_SET && value_len != 0)
 		return XDP_R_DROP_BAD_LENGTH;
-	/* An oversized SET value is user space's to refuse: it replies. */
-	if (PROTO_HDR_LEN + h->tag_len + key_len + value_len != plen)
+	/* An oversized v1 SET value is user space's to refuse: it replies.
+	 * A signed one is never verified past PROTO_MAX_MAC_INPUT: dropped. */
+	if (trailer && value_len > PROTO_MAX_VALUE_LEN)
 		return XDP_R_DROP_BAD_LENGTH;
+	if (PROTO_HDR_LEN + h->tag_len + key_len + value_len + trailer != plen)
+		return XDP_R_DROP_BAD_LENGTH;
+	return XDP_R_PASS_UDP;
+}
+
+/* Unix time in ns: TAI follows every step of the wall clock, and the
+ * agent writes the kernel's TAI-UTC offset (0 unless NTP set it). */
+static __always_inline __u64 unix_now_ns(const struct agent_config *cfg)
+{
+	return bpf_ktime_get_tai_ns() - (__u64)cfg->tai_offset_ns;
+}
+
+/*
+ * The tenant's proof. Unsigned (v1): the tenant's policy, or the global
+ * one when the tag has no entry. Signed (v2): SipHash-2-4 of the payload
+ * before the MAC under the current key, else under the old key while it
+ * is live; then the timestamp must be within the window. The MAC comes
+ * first so that "replay" counts only datagrams the tenant really sent.
+ */
+static __always_inline int xdp_authenticate(struct xdp_md *ctx, const struct agent_config *cfg,
+					    const struct wire_hdr *h, __u32 plen, __u32 slot)
+{
+	struct auth_tag at = {};
+	struct auth_entry *ta;
+	struct mac_buf *buf;
+	__u32 zero = 0, off, n, tag_len = h->tag_len, *in_slot;
+	__u64 len, mac, ts, now, window;
+
+	/* No tenant of this slot has an entry: the global policy. */
+	in_slot = bpf_map_lookup_elem(&auth_slots, &slot);
+	if (!in_slot || *in_slot == 0) {
+		if (h->version == PROTO_VERSION_SIGNED)
+			return XDP_R_DROP_NO_KEY;
+		return cfg->allow_unsigned ? XDP_R_PASS_UDP : XDP_R_DROP_UNSIGNED;
+	}
+	off = (void *)h - (void *)(long)ctx->data;
+	if (tag_len < 1 || tag_len > PROTO_MAX_TAG_LEN)
+		return XDP_R_DROP_BAD_TAG_LEN; /* checked already: for the verifier */
+	if (bpf_xdp_load_bytes(ctx, off + PROTO_HDR_LEN, at.tag, tag_len) < 0)
+		return XDP_R_DROP_BAD_LENGTH;
+	at.len = tag_len;
+	ta = bpf_map_lookup_elem(&tenant_auth, &at);
+
+	if (h->version != PROTO_VERSION_SIGNED) {
+		if (ta ? (ta->flags & AUTH_F_ALLOW_UNSIGNED) : cfg->allow_unsigned)
+			return XDP_R_PASS_UDP;
+		return XDP_R_DROP_UNSIGNED;
+	}
+	if (!ta || !(ta->flags & AUTH_F_KEY))
+		return XDP_R_DROP_NO_KEY;
+	buf = bpf_map_lookup_elem(&mac_scratch, &zero);
+	if (!buf)
+		return XDP_R_DROP_FORGED;
+	/* Checked already; again on a 64-bit copy for the verifier, which
+	 * would otherwise see clang pass the unchecked 32-bit register. */
+	len = plen;
+	asm volatile("" : "+r"(len));
+	if (len < PROTO_HDR_LEN + PROTO_TRAILER_LEN || len > PROTO_MAX_MAC_INPUT + PROTO_MAC_LEN)
+		return XDP_R_DROP_BAD_LENGTH;
+	if (bpf_xdp_load_bytes(ctx, off, buf->b, len) < 0)
+		return XDP_R_DROP_BAD_LENGTH;
+	n = len - PROTO_MAC_LEN;
+	mac = *(__u64 *)&buf->b[n];
+	now = unix_now_ns(cfg);
+	if (siphash24(ta->key[0], ta->key[1], buf, n) != mac &&
+	    !(ta->old_until_ns > now && siphash24(ta->old_key[0], ta->old_key[1], buf, n) == mac))
+		return XDP_R_DROP_FORGED;
+	ts = bpf_be64_to_cpu(*(__u64 *)&buf->b[n - 8]);
+	window = (cfg->replay_window_ms ? cfg->replay_window_ms : 5000) * 1000000ULL;
+	if (ts > now + window || ts + window < now)
+		return XDP_R_DROP_REPLAY;
 	return XDP_R_PASS_UDP;
 }
 
@@ -161,6 +237,11 @@ static __always_inline int xdp_datagram(struct xdp_md *ctx, const struct agent_c
 	slot = slot_of_pkt_tag((const __u8 *)(h + 1), h->tag_len, c->end);
 	if (slot < 0) /* unreachable: the lengths were checked against the frame */
 		return XDP_R_DROP_BAD_LENGTH;
+
+	/* Nothing is charged to a tenant before its proof. */
+	r = xdp_authenticate(ctx, cfg, h, plen, slot);
+	if (r != XDP_R_PASS_UDP)
+		return r;
 
 	__u32 s = slot;
 	struct tenant_counter *tc = bpf_map_lookup_elem(&tenant_stats, &s);

@@ -22,8 +22,13 @@
 /* Datagram protocol constants (docs/protocol.md). */
 enum proto {
 	PROTO_MAGIC = 0xD017,
-	PROTO_VERSION = 1,
+	PROTO_VERSION = 1,        /* unsigned requests and replies */
+	PROTO_VERSION_SIGNED = 2, /* a 16-byte trailer: timestamp (or echo) and MAC */
 	PROTO_HDR_LEN = 16,
+	/* v2 trailer: request: timestamp (BE u64 Unix ns) + MAC; reply: the
+	 * request's MAC + the reply's MAC. The MAC is SipHash-2-4, 8 bytes. */
+	PROTO_TRAILER_LEN = 16,
+	PROTO_MAC_LEN = 8,
 	PROTO_MAX_TAG_LEN = 64,
 	/* Largest SET value the datagram protocol accepts; larger gets
 	 * STATUS_ERROR telling the client to use TCP. Keeps every datagram
@@ -31,6 +36,8 @@ enum proto {
 	PROTO_MAX_VALUE_LEN = 1024,
 	PROTO_MAX_KEY_LEN = 512,
 	PROTO_FLAG_REPLY = 0x01,
+	/* Longest v2 MAC input: header, tag, key, value, timestamp. */
+	PROTO_MAX_MAC_INPUT = 16 + 64 + 512 + 1024 + 8,
 };
 
 enum opcode {
@@ -86,7 +93,11 @@ enum xdp_reason {
 	XDP_R_DROP_BAD_TAG_LEN,  /* 0 or > PROTO_MAX_TAG_LEN */
 	XDP_R_DROP_BAD_LENGTH,   /* key_len 0 or too long, GET/DEL value, sum != payload length */
 	XDP_R_DROP_ACL,          /* source not in the ACL */
-	XDP_R_DROP_QUOTA,        /* tenant over its token bucket */
+	XDP_R_DROP_QUOTA,        /* tenant over its token bucket (after its proof) */
+	XDP_R_DROP_UNSIGNED,     /* v1 from a tenant that must sign (a key, or no unsigned allowed) */
+	XDP_R_DROP_NO_KEY,       /* v2 for a tenant that has no key: nothing to verify with */
+	XDP_R_DROP_FORGED,       /* v2 whose MAC matches none of the tenant's live keys */
+	XDP_R_DROP_REPLAY,       /* v2 with a valid MAC but a timestamp outside the window */
 	XDP_R_MAX,
 };
 
@@ -155,6 +166,39 @@ struct agent_config {
 	__u32 acl_enabled; /* 0: everyone allowed */
 	__u32 xdp_mode;   /* enum xdp_mode, for `dorivo status` */
 	__u32 ifindex;    /* interface the agent attached to */
+	/* 1: tenants without a tenant_auth entry may send unsigned (v1). */
+	__u32 allow_unsigned;
+	/* A signed datagram's timestamp must be within this of now; 0: 5 s. */
+	__u32 replay_window_ms;
+	__u32 pad;
+	/* CLOCK_TAI - CLOCK_REALTIME in ns (the kernel's TAI offset, whole
+	 * seconds): Unix time = bpf_ktime_get_tai_ns() - tai_offset_ns. */
+	__s64 tai_offset_ns;
+};
+
+/* tenant_auth flags. */
+enum auth_flag {
+	AUTH_F_KEY = 1,            /* key[] is set: signatures verify with it */
+	AUTH_F_ALLOW_UNSIGNED = 2, /* v1 datagrams of this tenant pass as well */
+};
+
+/* tenant_auth key: the tag, zero-padded; two tenants in one slot have
+ * distinct entries. */
+struct auth_tag {
+	__u8 len;
+	__u8 tag[PROTO_MAX_TAG_LEN];
+};
+
+/*
+ * A tenant's secrets: SipHash-2-4 keys as (k0, k1), the little-endian
+ * halves of the 16 key bytes. During a rotation old_key verifies too
+ * until old_until_ns (Unix ns, the clock of the timestamps).
+ */
+struct auth_entry {
+	__u64 key[2];
+	__u64 old_key[2];
+	__u64 old_until_ns; /* 0: no old key */
+	__u32 flags;        /* enum auth_flag */
 	__u32 pad;
 };
 

@@ -20,14 +20,39 @@ type DorivoAclKey struct {
 }
 
 type DorivoAgentConfig struct {
+	_              structs.HostLayout
+	UdpPort        uint16
+	TcpPort        uint16
+	NumLoops       uint32
+	AclEnabled     uint32
+	XdpMode        uint32
+	Ifindex        uint32
+	AllowUnsigned  uint32
+	ReplayWindowMs uint32
+	Pad            uint32
+	TaiOffsetNs    int64
+}
+
+type DorivoAuthEntry struct {
 	_          structs.HostLayout
-	UdpPort    uint16
-	TcpPort    uint16
-	NumLoops   uint32
-	AclEnabled uint32
-	XdpMode    uint32
-	Ifindex    uint32
+	Key        [2]uint64
+	OldKey     [2]uint64
+	OldUntilNs uint64
+	Flags      uint32
 	Pad        uint32
+}
+
+type DorivoAuthFlag uint32
+
+const (
+	DorivoAuthFlagAUTH_F_KEY            DorivoAuthFlag = 1
+	DorivoAuthFlagAUTH_F_ALLOW_UNSIGNED DorivoAuthFlag = 2
+)
+
+type DorivoAuthTag struct {
+	_   structs.HostLayout
+	Len uint8
+	Tag [64]uint8
 }
 
 type DorivoCounter struct {
@@ -43,6 +68,11 @@ const (
 	DorivoKeyspaceMAX_LOOPS DorivoKeyspace = 256
 )
 
+type DorivoMacBuf struct {
+	_ structs.HostLayout
+	B [1640]uint8
+}
+
 type DorivoOpcode uint32
 
 const (
@@ -54,13 +84,17 @@ const (
 type DorivoProto uint32
 
 const (
-	DorivoProtoPROTO_MAGIC         DorivoProto = 53271
-	DorivoProtoPROTO_VERSION       DorivoProto = 1
-	DorivoProtoPROTO_HDR_LEN       DorivoProto = 16
-	DorivoProtoPROTO_MAX_TAG_LEN   DorivoProto = 64
-	DorivoProtoPROTO_MAX_VALUE_LEN DorivoProto = 1024
-	DorivoProtoPROTO_MAX_KEY_LEN   DorivoProto = 512
-	DorivoProtoPROTO_FLAG_REPLY    DorivoProto = 1
+	DorivoProtoPROTO_MAGIC          DorivoProto = 53271
+	DorivoProtoPROTO_VERSION        DorivoProto = 1
+	DorivoProtoPROTO_VERSION_SIGNED DorivoProto = 2
+	DorivoProtoPROTO_HDR_LEN        DorivoProto = 16
+	DorivoProtoPROTO_TRAILER_LEN    DorivoProto = 16
+	DorivoProtoPROTO_MAC_LEN        DorivoProto = 8
+	DorivoProtoPROTO_MAX_TAG_LEN    DorivoProto = 64
+	DorivoProtoPROTO_MAX_VALUE_LEN  DorivoProto = 1024
+	DorivoProtoPROTO_MAX_KEY_LEN    DorivoProto = 512
+	DorivoProtoPROTO_FLAG_REPLY     DorivoProto = 1
+	DorivoProtoPROTO_MAX_MAC_INPUT  DorivoProto = 1624
 )
 
 type DorivoQuotaBucket struct {
@@ -157,7 +191,11 @@ const (
 	DorivoXdpReasonXDP_R_DROP_BAD_LENGTH  DorivoXdpReason = 11
 	DorivoXdpReasonXDP_R_DROP_ACL         DorivoXdpReason = 12
 	DorivoXdpReasonXDP_R_DROP_QUOTA       DorivoXdpReason = 13
-	DorivoXdpReasonXDP_R_MAX              DorivoXdpReason = 14
+	DorivoXdpReasonXDP_R_DROP_UNSIGNED    DorivoXdpReason = 14
+	DorivoXdpReasonXDP_R_DROP_NO_KEY      DorivoXdpReason = 15
+	DorivoXdpReasonXDP_R_DROP_FORGED      DorivoXdpReason = 16
+	DorivoXdpReasonXDP_R_DROP_REPLAY      DorivoXdpReason = 17
+	DorivoXdpReasonXDP_R_MAX              DorivoXdpReason = 18
 )
 
 // Names of all BPF objects in the ELF.
@@ -165,13 +203,16 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	DorivoMapAcl              = "acl"
+	DorivoMapAuthSlots        = "auth_slots"
 	DorivoMapConfig           = "config"
+	DorivoMapMacScratch       = "mac_scratch"
 	DorivoMapQuotaBuckets     = "quota_buckets"
 	DorivoMapQuotaRules       = "quota_rules"
 	DorivoMapReuseportStats   = "reuseport_stats"
 	DorivoMapSlotLoop         = "slot_loop"
 	DorivoMapTcStats          = "tc_stats"
 	DorivoMapTcpSockets       = "tcp_sockets"
+	DorivoMapTenantAuth       = "tenant_auth"
 	DorivoMapTenantStats      = "tenant_stats"
 	DorivoMapUdpSockets       = "udp_sockets"
 	DorivoMapXdpStats         = "xdp_stats"
@@ -179,6 +220,7 @@ const (
 	DorivoProgTcEgress        = "tc_egress"
 	DorivoProgTcIngress       = "tc_ingress"
 	DorivoProgXdpIngress      = "xdp_ingress"
+	DorivoVarAuthFlag         = "_auth_flag"
 	DorivoVarKeyspace         = "_keyspace"
 	DorivoVarOpcode           = "_opcode"
 	DorivoVarProto            = "_proto"
@@ -243,13 +285,16 @@ type DorivoProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DorivoMapSpecs struct {
 	Acl            *ebpf.MapSpec `ebpf:"acl"`
+	AuthSlots      *ebpf.MapSpec `ebpf:"auth_slots"`
 	Config         *ebpf.MapSpec `ebpf:"config"`
+	MacScratch     *ebpf.MapSpec `ebpf:"mac_scratch"`
 	QuotaBuckets   *ebpf.MapSpec `ebpf:"quota_buckets"`
 	QuotaRules     *ebpf.MapSpec `ebpf:"quota_rules"`
 	ReuseportStats *ebpf.MapSpec `ebpf:"reuseport_stats"`
 	SlotLoop       *ebpf.MapSpec `ebpf:"slot_loop"`
 	TcStats        *ebpf.MapSpec `ebpf:"tc_stats"`
 	TcpSockets     *ebpf.MapSpec `ebpf:"tcp_sockets"`
+	TenantAuth     *ebpf.MapSpec `ebpf:"tenant_auth"`
 	TenantStats    *ebpf.MapSpec `ebpf:"tenant_stats"`
 	UdpSockets     *ebpf.MapSpec `ebpf:"udp_sockets"`
 	XdpStats       *ebpf.MapSpec `ebpf:"xdp_stats"`
@@ -259,6 +304,7 @@ type DorivoMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DorivoVariableSpecs struct {
+	AuthFlag        *ebpf.VariableSpec `ebpf:"_auth_flag"`
 	Keyspace        *ebpf.VariableSpec `ebpf:"_keyspace"`
 	Opcode          *ebpf.VariableSpec `ebpf:"_opcode"`
 	Proto           *ebpf.VariableSpec `ebpf:"_proto"`
@@ -291,13 +337,16 @@ func (o *DorivoObjects) Close() error {
 // It can be passed to LoadDorivoObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DorivoMaps struct {
 	Acl            *ebpf.Map `ebpf:"acl"`
+	AuthSlots      *ebpf.Map `ebpf:"auth_slots"`
 	Config         *ebpf.Map `ebpf:"config"`
+	MacScratch     *ebpf.Map `ebpf:"mac_scratch"`
 	QuotaBuckets   *ebpf.Map `ebpf:"quota_buckets"`
 	QuotaRules     *ebpf.Map `ebpf:"quota_rules"`
 	ReuseportStats *ebpf.Map `ebpf:"reuseport_stats"`
 	SlotLoop       *ebpf.Map `ebpf:"slot_loop"`
 	TcStats        *ebpf.Map `ebpf:"tc_stats"`
 	TcpSockets     *ebpf.Map `ebpf:"tcp_sockets"`
+	TenantAuth     *ebpf.Map `ebpf:"tenant_auth"`
 	TenantStats    *ebpf.Map `ebpf:"tenant_stats"`
 	UdpSockets     *ebpf.Map `ebpf:"udp_sockets"`
 	XdpStats       *ebpf.Map `ebpf:"xdp_stats"`
@@ -306,13 +355,16 @@ type DorivoMaps struct {
 func (m *DorivoMaps) Close() error {
 	return _DorivoClose(
 		m.Acl,
+		m.AuthSlots,
 		m.Config,
+		m.MacScratch,
 		m.QuotaBuckets,
 		m.QuotaRules,
 		m.ReuseportStats,
 		m.SlotLoop,
 		m.TcStats,
 		m.TcpSockets,
+		m.TenantAuth,
 		m.TenantStats,
 		m.UdpSockets,
 		m.XdpStats,
@@ -323,6 +375,7 @@ func (m *DorivoMaps) Close() error {
 //
 // It can be passed to LoadDorivoObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DorivoVariables struct {
+	AuthFlag        *ebpf.Variable `ebpf:"_auth_flag"`
 	Keyspace        *ebpf.Variable `ebpf:"_keyspace"`
 	Opcode          *ebpf.Variable `ebpf:"_opcode"`
 	Proto           *ebpf.Variable `ebpf:"_proto"`

@@ -214,7 +214,7 @@ func loadObjects(tb testing.TB) *bpf.DorivoObjects {
 		tb.Fatalf("load: %+v", err)
 	}
 	tb.Cleanup(func() { objs.Close() })
-	setConfig(tb, &objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort})
+	setConfig(tb, &objs, bpf.DorivoAgentConfig{UdpPort: udpPort, TcpPort: tcpPort, AllowUnsigned: 1, TaiOffsetNs: taiOffset(tb)})
 	return &objs
 }
 

@@ -87,4 +87,40 @@ struct {
 	__type(value, __u64);
 } reuseport_stats SEC(".maps");
 
+/* Tenant tag -> its signing keys and unsigned policy (agent-written).
+ * Not preallocated: an update swaps in a new element and frees the old
+ * one after RCU, so XDP never reads a half-written key pair. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NUM_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct auth_tag);
+	__type(value, struct auth_entry);
+} tenant_auth SEC(".maps");
+
+/* Slot -> how many tenant_auth entries have a tag in that slot. 0: no
+ * tenant of the slot has an entry, and the global policy applies without
+ * a lookup of the tag, which costs more than the rest of the path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NUM_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} auth_slots SEC(".maps");
+
+/* Per-CPU copy of a signed datagram, so SipHash reads words at offsets
+ * the verifier can bound (the packet may also sit in XDP frags). XDP runs
+ * without migration, so one CPU's buffer has one user at a time. The
+ * tail slack lets the last partial word be read as a whole u64. */
+struct mac_buf {
+	__u8 b[PROTO_MAX_MAC_INPUT + PROTO_MAC_LEN + 8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mac_buf);
+} mac_scratch SEC(".maps");
+
 #endif /* DORIVO_MAPS_H */

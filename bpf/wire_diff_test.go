@@ -4,27 +4,27 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
 // The kernel and user space must agree on every datagram: XDP drops what
-// wire.ParseRequest rejects, with the counter wire.DropReason names, and
-// passes the rest (oversized SET values included) into the tenant slot of
-// the parsed tag.
-func checkAgainstWire(t *testing.T, objs *bpf.DorivoObjects, payload []byte) {
+// wire.ParseRequest rejects or auth.Check refuses, with the counter their
+// DropReason names, and passes the rest (oversized v1 SET values
+// included) into the tenant slot of the parsed tag.
+func checkAgainstWire(t *testing.T, objs *bpf.DorivoObjects, tbl *auth.Table, payload []byte) {
 	t.Helper()
 	data := udpFrame(cli4, srv4, payload).bytes()
 	var r wire.Request
 	err := wire.ParseRequest(payload, &r)
-	want, drop := wire.DropReason(err)
-	if !drop {
-		want = bpf.DorivoXdpReasonXDP_R_PASS_UDP
-	}
+	want := predict(payload, tbl, time.Now())
+	drop := want != bpf.DorivoXdpReasonXDP_R_PASS_UDP
 	before := sumCounters(t, objs.XdpStats)
 	var s uint16
 	var tb bpf.DorivoTenantCounter
@@ -59,11 +59,17 @@ func checkAgainstWire(t *testing.T, objs *bpf.DorivoObjects, payload []byte) {
 
 // Random corruptions of valid requests: header bytes, lengths, truncation
 // and extension, so that every check is hit from both sides.
+// Half the datagrams are signed: by the keyed tenant "sig", with its key
+// or another, fresh or stale; the other half unsigned, for tags without an
+// entry (allowed) or for "sig" (refused).
 func TestXDPAgreesWithWireCodec(t *testing.T) {
 	objs := loadObjects(t)
+	key := testKey(t, 42)
+	putTenant(t, objs, "sig", auth.Tenant{Key: key})
+	tbl := &auth.Table{AllowUnsigned: true, Tenants: map[string]auth.Tenant{"sig": {Key: key}}}
 	rng := rand.New(rand.NewPCG(7, 8))
 	seen := map[bpf.DorivoXdpReason]int{}
-	for range 5000 {
+	for range 6000 {
 		op := bpf.DorivoOpcode(1 + rng.IntN(3))
 		tag := make([]byte, 1+rng.IntN(64))
 		key := make([]byte, 1+rng.IntN(40))
@@ -71,7 +77,13 @@ func TestXDPAgreesWithWireCodec(t *testing.T) {
 		if op == bpf.DorivoOpcodeOP_SET {
 			value = make([]byte, rng.IntN(1500))
 		}
+		if rng.IntN(8) == 0 {
+			tag = []byte("sig") // unsigned from the keyed tenant
+		}
 		p := req{op: op, tag: tag, key: key, value: value, tagLen: -1, keyLen: -1, valueLen: -1}.bytes()
+		if rng.IntN(2) == 0 {
+			p = signedVariant(t, rng, op, key, value)
+		}
 		switch rng.IntN(6) {
 		case 0: // valid
 		case 1: // one header byte
@@ -92,18 +104,15 @@ func TestXDPAgreesWithWireCodec(t *testing.T) {
 				p[rng.IntN(len(p))] = byte(rng.Uint32())
 			}
 		}
-		checkAgainstWire(t, objs, p)
-		var r wire.Request
-		reason, drop := wire.DropReason(wire.ParseRequest(p, &r))
-		if !drop {
-			reason = bpf.DorivoXdpReasonXDP_R_PASS_UDP
-		}
-		seen[reason]++
+		checkAgainstWire(t, objs, tbl, p)
+		seen[predict(p, tbl, time.Now())]++
 	}
 	// The corpus must reach every datagram verdict, or it proves little.
-	for r := bpf.DorivoXdpReasonXDP_R_PASS_UDP; r <= bpf.DorivoXdpReasonXDP_R_DROP_BAD_LENGTH; r++ {
-		if r == bpf.DorivoXdpReasonXDP_R_DROP_UDP_LEN || r == bpf.DorivoXdpReasonXDP_R_DROP_FRAGMENT {
-			continue // frame-level, not the codec's
+	for r := bpf.DorivoXdpReasonXDP_R_PASS_UDP; r < bpf.DorivoXdpReasonXDP_R_MAX; r++ {
+		switch r {
+		case bpf.DorivoXdpReasonXDP_R_DROP_UDP_LEN, bpf.DorivoXdpReasonXDP_R_DROP_FRAGMENT, // frame-level, not the codec's
+			bpf.DorivoXdpReasonXDP_R_DROP_ACL, bpf.DorivoXdpReasonXDP_R_DROP_QUOTA: // not configured here
+			continue
 		}
 		if seen[r] == 0 {
 			t.Errorf("no case reached %s", reasonNames[r])
@@ -111,9 +120,31 @@ func TestXDPAgreesWithWireCodec(t *testing.T) {
 	}
 }
 
+// signedVariant is a signed datagram of tenant "sig": right key or wrong,
+// fresh or a minute old.
+func signedVariant(t *testing.T, rng *rand.Rand, op bpf.DorivoOpcode, key, value []byte) []byte {
+	k := testKey(t, 42)
+	if rng.IntN(4) == 0 {
+		k = testKey(t, 43)
+	}
+	ts := time.Now()
+	if rng.IntN(4) == 0 {
+		ts = ts.Add(-time.Minute)
+	}
+	p := wire.AppendRequestUnchecked(nil, &wire.Request{Op: wire.Opcode(op), Tag: []byte("sig"), Key: key, Value: value,
+		Signed: true, Timestamp: ts.UnixNano()})
+	// Signed over whatever the lengths are (a value over 1024 included).
+	binary.LittleEndian.PutUint64(p[len(p)-8:], wire.MAC(k, p[:len(p)-8]))
+	return p
+}
+
 // go test -run '^$' -fuzz FuzzXDPAgreesWithWireCodec -fuzzminimizetime 2s -parallel 1 ./bpf/
 func FuzzXDPAgreesWithWireCodec(f *testing.F) {
 	objs := loadObjects(f)
+	key := testKey(f, 42)
+	putTenant(f, objs, "sig", auth.Tenant{Key: key})
+	tbl := &auth.Table{AllowUnsigned: true, Tenants: map[string]auth.Tenant{"sig": {Key: key}}}
+	f.Add(signed(f, wire.Request{Op: wire.OpSet, Key: []byte("{sig}:k"), Value: []byte("v")}, key, time.Now()))
 	f.Add(newReq(bpf.DorivoOpcodeOP_GET, "acme", "{acme}:k", "").bytes())
 	f.Add(newReq(bpf.DorivoOpcodeOP_SET, "acme", "{acme}:k", "v").bytes())
 	f.Add(newReq(bpf.DorivoOpcodeOP_DEL, "a", "a", "").bytes())
@@ -122,6 +153,6 @@ func FuzzXDPAgreesWithWireCodec(f *testing.F) {
 		if len(payload) > 3000 { // BPF_PROG_TEST_RUN takes at most a page
 			return
 		}
-		checkAgainstWire(t, objs, payload)
+		checkAgainstWire(t, objs, tbl, payload)
 	})
 }

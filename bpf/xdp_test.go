@@ -120,7 +120,7 @@ func TestXDPVerdicts(t *testing.T) {
 
 		// Bad headers.
 		{"bad magic", v4(with(get, func(r *req) { r.magic = 0xD018 })).bytes(), xdpDrop, bpf.DorivoXdpReasonXDP_R_DROP_BAD_MAGIC, ""},
-		{"bad version", v4(with(get, func(r *req) { r.version = 2 })).bytes(), xdpDrop, bpf.DorivoXdpReasonXDP_R_DROP_BAD_VERSION, ""},
+		{"bad version", v4(with(get, func(r *req) { r.version = 3 })).bytes(), xdpDrop, bpf.DorivoXdpReasonXDP_R_DROP_BAD_VERSION, ""},
 		{"opcode 0", v4(with(get, func(r *req) { r.op = 0 })).bytes(), xdpDrop, bpf.DorivoXdpReasonXDP_R_DROP_BAD_OPCODE, ""},
 		{"opcode 4", v4(with(get, func(r *req) { r.op = 4 })).bytes(), xdpDrop, bpf.DorivoXdpReasonXDP_R_DROP_BAD_OPCODE, ""},
 		{"reply flag", v4(with(get, func(r *req) { r.flags = uint8(bpf.DorivoProtoPROTO_FLAG_REPLY) })).bytes(), xdpDrop, bpf.DorivoXdpReasonXDP_R_DROP_BAD_OPCODE, ""},

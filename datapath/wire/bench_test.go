@@ -43,3 +43,13 @@ func BenchmarkParseReply(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkAppendSignedRequest(b *testing.B) {
+	req := Request{ID: 1, Op: OpSet, Tag: []byte("tenant1"), Key: []byte("{tenant1}:key:12345"), Value: make([]byte, 100)}
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = AppendSignedRequest(buf[:0], &req, testKey, testTS)
+	}
+	b.SetBytes(int64(len(buf)))
+}

@@ -13,9 +13,16 @@ import (
 
 // Protocol limits, from bpf/dorivo.h.
 const (
-	Magic       = uint16(bpf.DorivoProtoPROTO_MAGIC)
-	Version     = uint8(bpf.DorivoProtoPROTO_VERSION)
-	HeaderLen   = int(bpf.DorivoProtoPROTO_HDR_LEN)
+	Magic   = uint16(bpf.DorivoProtoPROTO_MAGIC)
+	Version = uint8(bpf.DorivoProtoPROTO_VERSION)
+	// VersionSigned is v2: a datagram ends with a 16-byte trailer, the
+	// request's timestamp (or, in a reply, the request's MAC) and a MAC.
+	VersionSigned = uint8(bpf.DorivoProtoPROTO_VERSION_SIGNED)
+	HeaderLen     = int(bpf.DorivoProtoPROTO_HDR_LEN)
+	TrailerLen    = int(bpf.DorivoProtoPROTO_TRAILER_LEN)
+	MACLen        = int(bpf.DorivoProtoPROTO_MAC_LEN)
+	// MaxMACInput is the longest input of a request MAC.
+	MaxMACInput = int(bpf.DorivoProtoPROTO_MAX_MAC_INPUT)
 	MaxTagLen   = int(bpf.DorivoProtoPROTO_MAX_TAG_LEN)
 	MaxKeyLen   = int(bpf.DorivoProtoPROTO_MAX_KEY_LEN)
 	MaxValueLen = int(bpf.DorivoProtoPROTO_MAX_VALUE_LEN)
@@ -25,8 +32,10 @@ const (
 	// and UDP headers). A reply body is bounded by it, not by MaxValueLen:
 	// a GET may return a value that was written over TCP.
 	MaxDatagram = 65535 - 20 - 8
-	// MaxReplyBody is the largest reply body that fits in one datagram.
-	MaxReplyBody = MaxDatagram - HeaderLen
+	// MaxReplyBody is the largest unsigned reply body that fits in one
+	// datagram; MaxSignedReplyBody leaves room for the trailer.
+	MaxReplyBody       = MaxDatagram - HeaderLen
+	MaxSignedReplyBody = MaxReplyBody - TrailerLen
 )
 
 // The header must match the C struct byte for byte; the generated Go struct
@@ -127,6 +136,10 @@ var (
 	ErrValueTooLarge = errors.New("wire: value too large for datagrams")
 	// ErrBodyTooLarge: a reply body does not fit in one datagram.
 	ErrBodyTooLarge = errors.New("wire: reply body too large for one datagram")
+	// ErrSignedValueTooLarge: a signed SET's value exceeds MaxValueLen.
+	// Unlike ErrValueTooLarge it is a malformation: the kernel verifies
+	// no MAC past MaxMACInput, so it drops the datagram.
+	ErrSignedValueTooLarge = errors.New("wire: signed SET value over the datagram limit")
 )
 
 // ValueTooLargeMessage is the StatusError body for a SET whose value exceeds
@@ -148,7 +161,7 @@ func DropReason(err error) (bpf.DorivoXdpReason, bool) {
 		return bpf.DorivoXdpReasonXDP_R_DROP_BAD_OPCODE, true
 	case ErrBadTagLen:
 		return bpf.DorivoXdpReasonXDP_R_DROP_BAD_TAG_LEN, true
-	case ErrBadKeyLen, ErrValueNotAllowed, ErrBadLength:
+	case ErrBadKeyLen, ErrValueNotAllowed, ErrBadLength, ErrSignedValueTooLarge:
 		return bpf.DorivoXdpReasonXDP_R_DROP_BAD_LENGTH, true
 	}
 	return 0, false
@@ -162,6 +175,12 @@ type Request struct {
 	Tag   []byte
 	Key   []byte
 	Value []byte
+	// Signed (v2) requests carry the client's clock (Unix ns) and the MAC
+	// of every byte before it. ParseRequest fills them but verifies
+	// nothing: see Verify and package auth.
+	Signed    bool
+	Timestamp int64
+	MAC       uint64
 }
 
 // Reply is one datagram reply. After ParseReply, Body aliases the datagram.
@@ -170,6 +189,11 @@ type Reply struct {
 	Op     Opcode
 	Status Status
 	Body   []byte
+	// Signed (v2) replies echo the MAC of the request they answer and end
+	// with their own MAC.
+	Signed     bool
+	RequestMAC uint64
+	MAC        uint64
 }
 
 // TagMatchesKey reports whether tag is key's hash tag, the tag the kernel
@@ -199,20 +223,44 @@ func AppendRequest(dst []byte, r *Request) ([]byte, error) {
 	case len(r.Value) > MaxValueLen:
 		return dst, ErrValueTooLarge
 	}
-	return appendHeaderAndBody(dst, r.Op, 0, 0, uint8(len(tag)), r.ID, tag, r.Key, r.Value), nil
+	return appendHeaderAndBody(dst, Version, r.Op, 0, 0, uint8(len(tag)), r.ID, tag, r.Key, r.Value), nil
+}
+
+// AppendSignedRequest appends r as a signed (v2) datagram to dst:
+// timestamp ts (Unix ns, the client's clock) and the MAC under k of
+// everything before the MAC. It refuses what AppendRequest refuses, and
+// a zero key.
+func AppendSignedRequest(dst []byte, r *Request, k Key, ts int64) ([]byte, error) {
+	if k.IsZero() {
+		return dst, errors.New("wire: signing with the zero key")
+	}
+	start := len(dst)
+	out, err := AppendRequest(dst, r)
+	if err != nil {
+		return dst, err
+	}
+	out[start+offVersion] = VersionSigned
+	out = binary.BigEndian.AppendUint64(out, uint64(ts))
+	return binary.LittleEndian.AppendUint64(out, MAC(k, out[start:])), nil
 }
 
 // AppendRequestUnchecked appends r without validation, truncating lengths to
 // their field widths. It exists to build malformed or oversized datagrams
 // in tests; a client uses AppendRequest.
+// With r.Signed it appends r.Timestamp and r.MAC as they are (no signing).
 func AppendRequestUnchecked(dst []byte, r *Request) []byte {
-	return appendHeaderAndBody(dst, r.Op, 0, 0, uint8(len(r.Tag)), r.ID, r.Tag, r.Key, r.Value)
+	if !r.Signed {
+		return appendHeaderAndBody(dst, Version, r.Op, 0, 0, uint8(len(r.Tag)), r.ID, r.Tag, r.Key, r.Value)
+	}
+	dst = appendHeaderAndBody(dst, VersionSigned, r.Op, 0, 0, uint8(len(r.Tag)), r.ID, r.Tag, r.Key, r.Value)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Timestamp))
+	return binary.LittleEndian.AppendUint64(dst, r.MAC)
 }
 
-func appendHeaderAndBody(dst []byte, op Opcode, flags uint8, status Status, tagLen uint8, id uint32, tag, key, value []byte) []byte {
+func appendHeaderAndBody(dst []byte, version uint8, op Opcode, flags uint8, status Status, tagLen uint8, id uint32, tag, key, value []byte) []byte {
 	var h [16]byte
 	binary.BigEndian.PutUint16(h[offMagic:], Magic)
-	h[offVersion] = Version
+	h[offVersion] = version
 	h[offOpcode] = uint8(op)
 	h[offFlags] = flags
 	h[offStatus] = uint8(status)
@@ -228,28 +276,34 @@ func appendHeaderAndBody(dst []byte, op Opcode, flags uint8, status Status, tagL
 }
 
 // checkHeader checks what requests and replies share, in the kernel's
-// order: length, magic, version, opcode.
-func checkHeader(b []byte) (Opcode, error) {
+// order: length, magic, version, opcode. It returns the trailer length:
+// TrailerLen for a signed datagram, else 0.
+func checkHeader(b []byte) (Opcode, int, error) {
 	if len(b) < HeaderLen {
-		return 0, ErrShortHeader
+		return 0, 0, ErrShortHeader
 	}
 	if binary.BigEndian.Uint16(b[offMagic:]) != Magic {
-		return 0, ErrBadMagic
+		return 0, 0, ErrBadMagic
 	}
-	if b[offVersion] != Version {
-		return 0, ErrBadVersion
+	trailer := 0
+	switch b[offVersion] {
+	case Version:
+	case VersionSigned:
+		trailer = TrailerLen
+	default:
+		return 0, 0, ErrBadVersion
 	}
 	op := Opcode(b[offOpcode])
 	if !op.Valid() {
-		return 0, ErrBadOpcode
+		return 0, 0, ErrBadOpcode
 	}
-	return op, nil
+	return op, trailer, nil
 }
 
 // ParseRequest decodes datagram b into r, checking it in the kernel's order.
 // On ErrValueTooLarge r is fully filled; on any other error r is undefined.
 func ParseRequest(b []byte, r *Request) error {
-	op, err := checkHeader(b)
+	op, trailer, err := checkHeader(b)
 	if err != nil {
 		return err
 	}
@@ -273,7 +327,10 @@ func ParseRequest(b []byte, r *Request) error {
 	if op != OpSet && valueLen != 0 {
 		return ErrValueNotAllowed
 	}
-	if len(b) != HeaderLen+tagLen+keyLen+valueLen {
+	if trailer != 0 && valueLen > MaxValueLen {
+		return ErrSignedValueTooLarge
+	}
+	if len(b) != HeaderLen+tagLen+keyLen+valueLen+trailer {
 		return ErrBadLength
 	}
 	r.ID = binary.BigEndian.Uint32(b[offRequestID:])
@@ -284,6 +341,12 @@ func ParseRequest(b []byte, r *Request) error {
 	r.Key = b[p : p+keyLen : p+keyLen]
 	p += keyLen
 	r.Value = b[p : p+valueLen : p+valueLen]
+	p += valueLen
+	r.Signed, r.Timestamp, r.MAC = trailer != 0, 0, 0
+	if r.Signed {
+		r.Timestamp = int64(binary.BigEndian.Uint64(b[p:]))
+		r.MAC = binary.LittleEndian.Uint64(b[p+8:])
+	}
 	if valueLen > MaxValueLen {
 		return ErrValueTooLarge
 	}
@@ -301,12 +364,57 @@ func AppendReply(dst []byte, r *Reply) ([]byte, error) {
 	case len(r.Body) > MaxReplyBody:
 		return dst, ErrBodyTooLarge
 	}
-	return appendHeaderAndBody(dst, r.Op, FlagReply, r.Status, 0, r.ID, nil, nil, r.Body), nil
+	return appendHeaderAndBody(dst, Version, r.Op, FlagReply, r.Status, 0, r.ID, nil, nil, r.Body), nil
+}
+
+// ReplyTooLargeMessage is the StatusError body that replaces an unsigned
+// reply larger than its request (AppendReplyWithin), cut to fit.
+const ReplyTooLargeMessage = "reply larger than the unsigned request, use TCP or sign"
+
+// AppendReplyWithin appends r as an unsigned reply of at most limit bytes,
+// the length of the request it answers: an unsigned request proves no
+// source address, so its reply must not amplify. A reply that would be
+// longer becomes StatusError with ReplyTooLargeMessage, cut to the limit
+// (an 18-byte request, the shortest, leaves 2 bytes of message). The
+// returned bool says whether r was replaced.
+func AppendReplyWithin(dst []byte, r *Reply, limit int) ([]byte, bool, error) {
+	if HeaderLen+len(r.Body) <= limit {
+		out, err := AppendReply(dst, r)
+		return out, false, err
+	}
+	msg := ReplyTooLargeMessage
+	if room := limit - HeaderLen; room < len(msg) {
+		msg = msg[:max(room, 0)]
+	}
+	rep := Reply{ID: r.ID, Op: r.Op, Status: StatusError, Body: []byte(msg)}
+	out, err := AppendReply(dst, &rep)
+	return out, true, err
+}
+
+// AppendSignedReply appends r as a signed (v2) reply to dst: the body,
+// then requestMAC (the MAC of the request it answers, binding the reply
+// to it) and the MAC under k of everything before the reply's MAC. The
+// key is the one the request verified with.
+func AppendSignedReply(dst []byte, r *Reply, k Key, requestMAC uint64) ([]byte, error) {
+	switch {
+	case k.IsZero():
+		return dst, errors.New("wire: signing with the zero key")
+	case !r.Op.Valid():
+		return dst, ErrBadOpcode
+	case !r.Status.Valid():
+		return dst, ErrBadStatus
+	case len(r.Body) > MaxSignedReplyBody:
+		return dst, ErrBodyTooLarge
+	}
+	start := len(dst)
+	out := appendHeaderAndBody(dst, VersionSigned, r.Op, FlagReply, r.Status, 0, r.ID, nil, nil, r.Body)
+	out = binary.LittleEndian.AppendUint64(out, requestMAC)
+	return binary.LittleEndian.AppendUint64(out, MAC(k, out[start:])), nil
 }
 
 // ParseReply decodes reply datagram b into r. On error r is undefined.
 func ParseReply(b []byte, r *Reply) error {
-	op, err := checkHeader(b)
+	op, trailer, err := checkHeader(b)
 	if err != nil {
 		return err
 	}
@@ -324,12 +432,18 @@ func ParseReply(b []byte, r *Reply) error {
 		return ErrBadKeyLen
 	}
 	bodyLen := int(binary.BigEndian.Uint16(b[offValueLen:]))
-	if len(b) != HeaderLen+bodyLen {
+	if len(b) != HeaderLen+bodyLen+trailer {
 		return ErrBadLength
 	}
 	r.ID = binary.BigEndian.Uint32(b[offRequestID:])
 	r.Op = op
 	r.Status = status
-	r.Body = b[HeaderLen:len(b):len(b)]
+	end := HeaderLen + bodyLen
+	r.Body = b[HeaderLen:end:end]
+	r.Signed, r.RequestMAC, r.MAC = trailer != 0, 0, 0
+	if r.Signed {
+		r.RequestMAC = binary.LittleEndian.Uint64(b[end:])
+		r.MAC = binary.LittleEndian.Uint64(b[end+8:])
+	}
 	return nil
 }

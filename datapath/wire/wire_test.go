@@ -116,7 +116,7 @@ func TestParseRequestMalformations(t *testing.T) {
 		{"empty", nil, ErrShortHeader, bpf.DorivoXdpReasonXDP_R_DROP_SHORT_HDR},
 		{"15 bytes", patch(func(b []byte) []byte { return b[:15] }), ErrShortHeader, bpf.DorivoXdpReasonXDP_R_DROP_SHORT_HDR},
 		{"magic", patch(func(b []byte) []byte { b[1] = 0x18; return b }), ErrBadMagic, bpf.DorivoXdpReasonXDP_R_DROP_BAD_MAGIC},
-		{"version 2", patch(func(b []byte) []byte { b[2] = 2; return b }), ErrBadVersion, bpf.DorivoXdpReasonXDP_R_DROP_BAD_VERSION},
+		{"version 3", patch(func(b []byte) []byte { b[2] = 3; return b }), ErrBadVersion, bpf.DorivoXdpReasonXDP_R_DROP_BAD_VERSION},
 		{"opcode 0", patch(func(b []byte) []byte { b[3] = 0; return b }), ErrBadOpcode, bpf.DorivoXdpReasonXDP_R_DROP_BAD_OPCODE},
 		{"opcode 4", patch(func(b []byte) []byte { b[3] = 4; return b }), ErrBadOpcode, bpf.DorivoXdpReasonXDP_R_DROP_BAD_OPCODE},
 		{"reply flag", patch(func(b []byte) []byte { b[4] = FlagReply; return b }), ErrBadFlags, bpf.DorivoXdpReasonXDP_R_DROP_BAD_OPCODE},

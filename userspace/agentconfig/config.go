@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/shardstore/slot"
@@ -25,26 +26,55 @@ type Quota struct {
 	Burst  uint32 `json:"burst,omitempty"`
 }
 
-// Config is everything the agent mirrors into the maps.
+// Config is everything the agent mirrors into the maps. Its printed forms
+// never show key material: wire.Key redacts itself, and String and
+// LogValue summarise.
 type Config struct {
 	UDPPort, TCPPort uint16
 	Loops            int
 	Quotas           []Quota
 	// Allow lists the source prefixes admitted; empty admits everyone.
 	Allow []netip.Prefix
+	// AllowAll says that an empty Allow is meant: a reload that removes
+	// every prefix is refused without it (CheckReload).
+	AllowAll bool
 	// Tenants are tags known only by name (no quota), so that status and
 	// metrics can name their slots.
 	Tenants []string
+	// Keys are the tenants' datagram keys. A tenant with a key must sign
+	// (v2) unless it is also in UnsignedTenants.
+	Keys []TenantKey
+	// UnsignedTenants may send unsigned (v1) datagrams.
+	UnsignedTenants []string
+	// AllowUnsigned lets tenants with neither a key nor an UnsignedTenants
+	// entry send unsigned datagrams (the behaviour before signatures).
+	AllowUnsigned bool
+	// KeyOverlap is how long a replaced key keeps verifying after a
+	// rotation; 0 means DefaultKeyOverlap.
+	KeyOverlap time.Duration
+	// ReplayWindow bounds |timestamp - now| of a signed datagram; 0 means
+	// auth.DefaultWindow.
+	ReplayWindow time.Duration
 }
 
 // File is the JSON configuration file: the part of Config that can change
 // while the agent runs (reloaded on SIGHUP).
 //
-//	{"tenants": ["acme"], "quotas": [{"tenant": "acme", "rate": 1000, "burst": 2000}], "allow": ["10.0.0.0/8", "fd00::/8"]}
+//	{"tenants": ["acme"], "quotas": [{"tenant": "acme", "rate": 1000, "burst": 2000}], "allow": ["10.0.0.0/8", "fd00::/8"],
+//	 "keys": [{"tenant": "acme", "key": "<32 hex digits>"}], "unsigned_tenants": ["legacy"], "key_overlap": "60s"}
+//
+// A file with keys must not be readable by others (mode 0600 or 0640).
 type File struct {
 	Tenants []string `json:"tenants"`
 	Quotas  []Quota  `json:"quotas"`
 	Allow   []string `json:"allow"`
+	// AllowAll: admit every source when Allow is empty, and mean it.
+	AllowAll        bool        `json:"allow_all"`
+	Keys            []TenantKey `json:"keys"`
+	UnsignedTenants []string    `json:"unsigned_tenants"`
+	AllowUnsigned   bool        `json:"allow_unsigned"`
+	KeyOverlap      Duration    `json:"key_overlap"`
+	ReplayWindow    Duration    `json:"replay_window"`
 }
 
 // ParseQuota parses TENANT=RATE[:BURST], the --quota flag syntax. BURST
@@ -117,10 +147,16 @@ func LoadFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return nil, fmt.Errorf("config file %s: is null (an empty configuration is {})", path)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var f File
 	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := f.checkAuth(path); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	for i := range f.Quotas {
@@ -148,6 +184,7 @@ func (c Config) WithFile(f *File) (Config, error) {
 	out.Quotas = append([]Quota(nil), c.Quotas...)
 	out.Allow = append([]netip.Prefix(nil), c.Allow...)
 	out.Tenants = append(append([]string(nil), c.Tenants...), f.Tenants...)
+	out.mergeAuth(f)
 	byFlag := map[string]bool{}
 	for _, q := range c.Quotas {
 		byFlag[q.Tenant] = true
@@ -213,6 +250,12 @@ func (c *Config) SlotNames() map[uint16]string {
 	for _, t := range c.Tenants {
 		add(t)
 	}
+	for _, k := range c.Keys {
+		add(k.Tenant)
+	}
+	for _, t := range c.UnsignedTenants {
+		add(t)
+	}
 	names := map[uint16]string{}
 	for s, set := range sets {
 		var tags []string
@@ -235,6 +278,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Loops < 1 || c.Loops > slot.MaxLoops {
 		return fmt.Errorf("--loops %d: must be 1..%d", c.Loops, slot.MaxLoops)
+	}
+	if c.AllowAll && len(c.Allow) > 0 {
+		return fmt.Errorf("allow_all with %d allow prefixes: say one or the other", len(c.Allow))
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
 	}
 	_, err := c.Rules()
 	return err

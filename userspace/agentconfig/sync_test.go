@@ -67,7 +67,12 @@ func TestSyncReconciles(t *testing.T) {
 	if err := m.Config.Lookup(uint32(0), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg != (bpf.DorivoAgentConfig{UdpPort: 7000, TcpPort: 7001, NumLoops: 3, AclEnabled: 1, XdpMode: 1, Ifindex: 9}) {
+	tai, err := TAIOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != (bpf.DorivoAgentConfig{UdpPort: 7000, TcpPort: 7001, NumLoops: 3, AclEnabled: 1, XdpMode: 1, Ifindex: 9,
+		ReplayWindowMs: 5000, TaiOffsetNs: int64(tai)}) {
 		t.Errorf("config[0] = %+v", cfg)
 	}
 	if r := rule(t, &m, "acme"); r != (bpf.DorivoQuotaRule{Rate: 10, Burst: 20}) {

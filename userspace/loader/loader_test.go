@@ -443,3 +443,22 @@ func TestPinnedLinkOfAnotherNamespaceIsRefused(t *testing.T) {
 		t.Errorf("the first namespace lost programs on the second agent's stop: %v", got)
 	}
 }
+
+// Close unpins the maps maps() lists: every map of the collection must be
+// there, or a new map would stay pinned after a clean stop.
+func TestMapsListsEveryMap(t *testing.T) {
+	spec, err := bpf.LoadDorivo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for name := range spec.Maps {
+		if !strings.HasPrefix(name, ".") {
+			want++
+		}
+	}
+	var l Loader
+	if got := len(l.maps()); got != want {
+		t.Fatalf("maps() lists %d maps, the collection has %d", got, want)
+	}
+}
