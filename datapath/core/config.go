@@ -3,8 +3,10 @@ package core
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
@@ -62,6 +64,11 @@ type Config struct {
 	// (Loop.Resynced) once the loop has settled its writes.
 	Diverged func(err error)
 
+	// Auth authenticates datagrams (the tenants' keys and unsigned
+	// policy); a nil table accepts unsigned datagrams and refuses signed
+	// ones. The agent swaps it on SIGHUP.
+	Auth *atomic.Pointer[auth.Table]
+
 	Logger *slog.Logger
 }
 
@@ -77,6 +84,9 @@ func (c *Config) check() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Auth == nil {
+		c.Auth = new(atomic.Pointer[auth.Table])
 	}
 	return nil
 }

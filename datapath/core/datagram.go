@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"net/netip"
+	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
@@ -14,8 +15,13 @@ import (
 // the command of the same name, executed like a RESP request (ACL, key
 // locks, cold values, mutation records, durability) under the session of
 // its tenant, and its RESP reply becomes the reply datagram. A datagram is
-// parsed once, where it arrives; one for another loop's slot crosses as
-// its parsed fields (tag, key, value packed, id and opcode in the message).
+// parsed and authenticated once, where it arrives (Config.Auth; XDP did so
+// too on its interface, but datagrams may arrive on others): one that does
+// not verify is dropped and counted, never answered. One for another
+// loop's slot crosses as its parsed fields (tag, key, value packed; id,
+// opcode and how to answer in the message). A signed request gets a reply
+// signed under the key it verified with; an unsigned one a reply no longer
+// than itself, so that a forged source address gains no amplification.
 
 // tagMismatch is the StatusError body for a request whose tag is not its
 // key's hash tag: the kernel steered by the tag, the store files by the key.
@@ -39,6 +45,18 @@ var dgNames = map[wire.Opcode][]byte{wire.OpGet: []byte("GET"), wire.OpSet: []by
 type dgram struct {
 	wire.Request
 	tooLarge bool // the value was over wire.MaxValueLen (not kept)
+	ret      dgReturn
+}
+
+// dgReturn is how a datagram's reply goes back: to whom, signed under the
+// key the request verified with and bound to its MAC, or unsigned within
+// the request's length.
+type dgReturn struct {
+	to     netip.AddrPort
+	signed bool
+	key    wire.Key
+	reqMAC uint64
+	limit  int
 }
 
 // Datagram handles datagram b from the loop's UDP socket, sent by from, at
@@ -54,11 +72,17 @@ func (l *Loop) Datagram(b []byte, from netip.AddrPort, now int64) {
 		return
 	}
 	d.tooLarge = err == wire.ErrValueTooLarge
+	key, err := l.cfg.Auth.Load().Check(b, &d.Request, time.UnixMilli(now))
+	if err != nil {
+		l.stats.authDrops.Add(1) // no reply: the sender proved nothing
+		return
+	}
+	d.ret = dgReturn{to: from, signed: d.Signed, key: key, reqMAC: d.MAC, limit: len(b)}
 	owner := l.cfg.Table.Owner(slot.OfTag(d.Tag))
 	switch {
 	case owner == l.idx || d.tooLarge:
 		// Too large is answered wherever it lands: no keyspace involved.
-		m := msg{kind: mDatagram, addr: from}
+		m := msg{kind: mDatagram}
 		if l.defCount[l.idx] > 0 || l.datagramWaits(&d) {
 			// A cross-loop transaction locks the key, or its value is
 			// cold: park the datagram, to be answered once it is free.
@@ -68,10 +92,10 @@ func (l *Loop) Datagram(b []byte, from netip.AddrPort, now int64) {
 				l.stats.drops.Add(1) // datagrams are lossy: none is queued without bound
 			}
 		} else {
-			l.serveDatagram(&d, from)
+			l.serveDatagram(&d)
 		}
 	default:
-		l.forwardDatagram(owner, &d, from)
+		l.forwardDatagram(owner, &d)
 	}
 	if l.unlocked {
 		l.afterWork()
@@ -80,14 +104,14 @@ func (l *Loop) Datagram(b []byte, from netip.AddrPort, now int64) {
 
 // forwardDatagram sends d to the loop owning its slot, which answers from
 // its own socket (same address and port).
-func (l *Loop) forwardDatagram(owner int, d *dgram, from netip.AddrPort) {
+func (l *Loop) forwardDatagram(owner int, d *dgram) {
 	l.stats.nonOwner.Add(1)
 	p := &l.peers[owner]
 	if p.credits >= p.repIn.Cap() {
 		l.stats.drops.Add(1) // datagrams are lossy: no stalling a socket for one
 		return
 	}
-	m := msg{kind: mDatagram, addr: from}
+	m := msg{kind: mDatagram}
 	if stageTo(p.reqOut, p.reqOutA, &m, l.datagramLen(d), func(dst []byte) { l.fillDatagram(dst, d, &m) }) != nil {
 		l.stats.drops.Add(1)
 		return
@@ -116,13 +140,13 @@ func (l *Loop) fillDatagram(dst []byte, d *dgram, m *msg) {
 	l.dgFields = [3][]byte{d.Tag, d.Key, d.Value}
 	pack(dst, l.dgFields[:])
 	m.seq = uint64(d.ID)
-	m.dgOp, m.dgTooLarge = d.Op, d.tooLarge
+	m.dgOp, m.dgTooLarge, m.dgRet = d.Op, d.tooLarge, d.ret
 }
 
 // datagramOf returns the datagram message m carries, aliasing m.buf.
 func (l *Loop) datagramOf(m *msg) dgram {
 	l.args = unpack(m.buf, l.args[:0])
-	d := dgram{tooLarge: m.dgTooLarge}
+	d := dgram{tooLarge: m.dgTooLarge, ret: m.dgRet}
 	d.ID, d.Op = uint32(m.seq), m.dgOp
 	d.Tag, d.Key, d.Value = l.args[0], l.args[1], l.args[2]
 	return d
@@ -137,9 +161,9 @@ func (l *Loop) datagramWaits(d *dgram) bool {
 	return l.mustWaitFor(command.Req{Cmd: dgCmds[d.Op]}, l.keys)
 }
 
-// serveDatagram runs d on this loop and sends its reply to to, once the
-// write it made, if any, is durable.
-func (l *Loop) serveDatagram(d *dgram, to netip.AddrPort) {
+// serveDatagram runs d on this loop and sends its reply, once the write
+// it made, if any, is durable.
+func (l *Loop) serveDatagram(d *dgram) {
 	rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusOK}
 	var w *unsynced
 	switch {
@@ -157,23 +181,39 @@ func (l *Loop) serveDatagram(d *dgram, to netip.AddrPort) {
 		sess.ActAs(l.cfg.Node.DatagramUser(d.Tag))
 		res := l.exec(sess, r)
 		w = res.w
-		datagramReply(&rep, res.b)
+		datagramReply(&rep, res.b, d.ret.signed)
 	}
-	out, err := wire.AppendReply(l.udpOut[:0], &rep)
+	if w != nil {
+		l.waitDatagram(w, &rep, d.ret)
+		return
+	}
+	l.replyDatagram(&rep, d.ret)
+}
+
+// replyDatagram encodes rep as ret says and queues it for sending.
+func (l *Loop) replyDatagram(rep *wire.Reply, ret dgReturn) {
+	var out []byte
+	var err error
+	if ret.signed {
+		out, err = wire.AppendSignedReply(l.udpOut[:0], rep, ret.key, ret.reqMAC)
+	} else {
+		out, _, err = wire.AppendReplyWithin(l.udpOut[:0], rep, ret.limit)
+	}
 	if err != nil {
 		l.stats.drops.Add(1)
 		return
 	}
 	l.udpOut = out
-	if w != nil {
-		l.waitDatagram(w, out, to)
-		return
-	}
-	l.sendDatagram(out, to)
+	l.sendDatagram(out, ret.to)
 }
 
-// datagramReply turns a GET, SET or DEL command's RESP reply b into rep.
-func datagramReply(rep *wire.Reply, b []byte) {
+// datagramReply turns a GET, SET or DEL command's RESP reply b into rep;
+// a signed reply has a little less room for a value.
+func datagramReply(rep *wire.Reply, b []byte, signed bool) {
+	limit := wire.MaxReplyBody
+	if signed {
+		limit = wire.MaxSignedReplyBody
+	}
 	switch {
 	case len(b) < 3:
 	case b[0] == '-':
@@ -183,7 +223,7 @@ func datagramReply(rep *wire.Reply, b []byte) {
 	case b[0] == '$':
 		i := bytes.IndexByte(b, '\n')
 		body := b[i+1 : len(b)-2]
-		if len(body) > wire.MaxReplyBody {
+		if len(body) > limit {
 			rep.Status, rep.Body = wire.StatusError, []byte(valueTooLargeForDatagram)
 		} else {
 			rep.Body = body

@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
@@ -31,7 +33,9 @@ type harness struct {
 	store  *testStore
 	values map[string][]byte // the store's contents, from the Mutations hook
 	locks  map[string]func()
-	dgrams []string // reply datagrams, decoded
+	dgrams  []string // reply datagrams, decoded
+	auth    atomic.Pointer[auth.Table]
+	signKey wire.Key // the last datagram's key, to verify its reply
 }
 
 // hconn is a client: its unread request bytes and the replies it got.
@@ -113,6 +117,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			DeferCap: o.deferCap, MaxPending: o.maxPending, MaxQueryBuffer: 1 << 30, ExpireBudget: 20,
 			Mutations: h.record,
 			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Auth:      &h.auth,
 		}
 		if h.store != nil {
 			cfg.Store, cfg.HotValueBytes = h.store, o.budget
@@ -215,7 +220,14 @@ func (h *harness) collect() {
 			if err := wire.ParseReply(d.Buf, &r); err != nil {
 				h.t.Fatalf("reply datagram: %v", err)
 			}
-			h.dgrams = append(h.dgrams, fmt.Sprintf("datagram %d to %s: %s %q", r.ID, d.To, r.Status, r.Body))
+			how := "unsigned"
+			if r.Signed {
+				how = "signed, MAC wrong"
+				if wire.Verify(d.Buf, h.signKey) {
+					how = "signed"
+				}
+			}
+			h.dgrams = append(h.dgrams, fmt.Sprintf("datagram %d to %s (%d bytes, %s): %s %q", r.ID, d.To, len(d.Buf), how, r.Status, r.Body))
 		})
 		l.TakeOutput(func(c *Conn) {
 			hc := c.Shell.(*hconn)
@@ -274,10 +286,26 @@ func (h *harness) cmd(d *datadriven.TestData) string {
 	case "run":
 		h.run()
 		return h.replies()
+	case "auth":
+		// auth [unsigned] [tenant=T key=HEX]: the datagram auth table.
+		tbl := &auth.Table{Tenants: map[string]auth.Tenant{}, AllowUnsigned: d.HasArg("unsigned")}
+		if d.HasArg("tenant") {
+			var tenant, hex string
+			d.ScanArgs(h.t, "tenant", &tenant)
+			d.ScanArgs(h.t, "key", &hex)
+			k, err := wire.ParseKey(hex)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			tbl.Tenants[tenant] = auth.Tenant{Key: k}
+		}
+		h.auth.Store(tbl)
+		return "ok\n"
 	case "datagram":
 		// datagram loop=N op=get|set|del key=K [value=V] [tag=T] [id=N]
+		// [sign=HEX [ts=MS]]: ts is the signing clock's offset from now.
 		var loop, id int
-		var op, key, value string
+		var op, key, value, sign string
 		d.ScanArgs(h.t, "loop", &loop)
 		d.ScanArgs(h.t, "op", &op)
 		d.ScanArgs(h.t, "key", &key)
@@ -286,10 +314,20 @@ func (h *harness) cmd(d *datadriven.TestData) string {
 		tag := string(slot.Tag([]byte(key)))
 		d.MaybeScanArgs(h.t, "tag", &tag)
 		ops := map[string]wire.Opcode{"get": wire.OpGet, "set": wire.OpSet, "del": wire.OpDel}
-		b, err := wire.AppendRequest(nil, &wire.Request{ID: uint32(id), Op: ops[op], Tag: []byte(tag), Key: []byte(key), Value: []byte(value)})
+		req := &wire.Request{ID: uint32(id), Op: ops[op], Tag: []byte(tag), Key: []byte(key), Value: []byte(value)}
+		b, err := wire.AppendRequest(nil, req)
+		var k wire.Key
+		if d.MaybeScanArgs(h.t, "sign", &sign); sign != "" {
+			var off int64
+			d.MaybeScanArgs(h.t, "ts", &off)
+			if k, err = wire.ParseKey(sign); err == nil {
+				b, err = wire.AppendSignedRequest(nil, req, k, (h.now+off)*1e6)
+			}
+		}
 		if err != nil {
 			h.t.Fatal(err)
 		}
+		h.signKey = k
 		h.loops[loop].Datagram(b, netip.MustParseAddrPort("192.0.2.1:4000"), h.now)
 		h.collect()
 		return h.replies()
@@ -351,8 +389,8 @@ func (h *harness) storeCmd(d *datadriven.TestData) string {
 		var b strings.Builder
 		for i, l := range h.loops {
 			st := l.Stats()
-			fmt.Fprintf(&b, "loop %d: requests=%d executed=%d sent=%d served=%d stalls=%d deferred=%d fetches=%d evictions=%d\n",
-				i, st.Requests, st.Executed, st.CrossSent, st.CrossRecv, st.Stalls, st.Deferred, st.Fetches, st.Evictions)
+			fmt.Fprintf(&b, "loop %d: requests=%d executed=%d sent=%d served=%d stalls=%d deferred=%d fetches=%d evictions=%d authdrops=%d\n",
+				i, st.Requests, st.Executed, st.CrossSent, st.CrossRecv, st.Stalls, st.Deferred, st.Fetches, st.Evictions, st.AuthDrops)
 		}
 		return b.String()
 	}

@@ -64,10 +64,10 @@ type msg struct {
 	// too large (its id travels in seq).
 	dgOp       wire.Opcode
 	dgTooLarge bool
+	dgRet      dgReturn
 	// end is the arena position that frees buf (heap buffers: none).
 	end  uint64
 	heap bool
-	addr netip.AddrPort
 	rw   *rwatch // mWatch, mUnwatch, a handed-over EXEC watching keys here
 	x    *xtx    // transaction messages
 }

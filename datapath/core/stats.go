@@ -47,6 +47,9 @@ type Stats struct {
 	// WritesRefused counts writes refused before they ran: the disk was
 	// full, or the loop diverged from the store.
 	WritesRefused uint64
+	// AuthDrops counts datagrams dropped because they did not
+	// authenticate (forged, replayed, unsigned where a key is required).
+	AuthDrops uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -56,7 +59,7 @@ type Counters struct {
 	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
 	keys, volatile, expired, txCross, deferred     atomic.Uint64
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
-	refused                                        atomic.Uint64
+	refused, authDrops                             atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -75,7 +78,7 @@ func (l *Loop) Stats() Stats {
 		TxCross: c.txCross.Load(), Deferred: c.deferred.Load(),
 		HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
-		WritesRefused: c.refused.Load(),
+		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(),
 	}
 }
 

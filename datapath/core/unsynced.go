@@ -3,7 +3,6 @@ package core
 import (
 	"errors"
 	"io/fs"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 
@@ -65,7 +64,8 @@ type unsynced struct {
 	peer     int
 	m        msg
 	buf      []byte
-	to       netip.AddrPort
+	dgRep    wire.Reply
+	dgRet    dgReturn
 	x        *xtx
 	ctl      msgKind
 }
@@ -323,10 +323,12 @@ func (l *Loop) waitPeer(w *unsynced, j int, r *msg, b []byte) {
 	l.settled(w)
 }
 
-// waitDatagram keeps datagram reply b to to until w is durable.
-func (l *Loop) waitDatagram(w *unsynced, b []byte, to netip.AddrPort) {
-	w.kind, w.to = toDatagram, to
-	w.buf = append(w.buf[:0], b...)
+// waitDatagram keeps datagram reply rep, to go back as ret says, until w
+// is durable.
+func (l *Loop) waitDatagram(w *unsynced, rep *wire.Reply, ret dgReturn) {
+	w.kind, w.dgRep, w.dgRet = toDatagram, *rep, ret
+	w.buf = append(w.buf[:0], rep.Body...)
+	w.dgRep.Body = w.buf
 	l.settled(w)
 }
 
@@ -410,21 +412,9 @@ func (l *Loop) deliver(h *unsynced) {
 		l.finish(h.x)
 	case toDatagram:
 		if failed != nil {
-			var rep wire.Reply
-			if wire.ParseReply(h.buf, &rep) != nil {
-				return
-			}
-			rep.Status, rep.Body = wire.StatusError, []byte(strings.TrimPrefix(string(b[1:len(b)-2]), "ERR "))
-			if len(rep.Body) > wire.MaxReplyBody {
-				rep.Body = rep.Body[:wire.MaxReplyBody]
-			}
-			out, err := wire.AppendReply(d.errBuf[:0], &rep)
-			if err != nil {
-				return
-			}
-			d.errBuf, b = out, out
+			h.dgRep.Status, h.dgRep.Body = wire.StatusError, errorBody(b)
 		}
-		l.sendDatagram(b, h.to)
+		l.replyDatagram(&h.dgRep, h.dgRet)
 	}
 }
 
@@ -536,13 +526,4 @@ func (l *Loop) Resync(ks *keyspace.Keyspace) ResyncState {
 	d.diverged = nil
 	l.publishKeys()
 	return ResyncDone
-}
-
-// datagramRefusal is a refusal as a datagram error body.
-func datagramRefusal(msg string) []byte {
-	b := []byte(strings.TrimPrefix(msg, "ERR "))
-	if len(b) > wire.MaxReplyBody {
-		b = b[:wire.MaxReplyBody]
-	}
-	return b
 }

@@ -78,7 +78,7 @@ func (l *Loop) serveMsg(j int, m *msg) {
 		l.stageReply(p, &r, nil)
 	case mDatagram:
 		d := l.datagramOf(m)
-		l.serveDatagram(&d, m.addr)
+		l.serveDatagram(&d)
 		if j == l.idx {
 			return
 		}

@@ -56,7 +56,12 @@ func TestColdValuesStayWithinBudget(t *testing.T) {
 	dir := t.TempDir()
 	const addr = "127.0.0.1:7191"
 	const budget = 64 << 10
-	cfg := Config{TCPAddr: addr, UDPAddr: addr, Loops: 2, HotValueBytes: budget}
+	var tenants []string
+	for i := range 50 {
+		tenants = append(tenants, fmt.Sprintf("t%d", i))
+	}
+	// Signed datagrams: an unsigned reply may be no longer than its request.
+	cfg := Config{TCPAddr: addr, UDPAddr: addr, Loops: 2, HotValueBytes: budget, Auth: authFor(tenants...)}
 	opts := durable.Options{CacheBytes: 256 << 10}
 	n := startDurable(t, ns, dir, opts, cfg)
 	c := dialIn(t, ns, addr, 0)
@@ -136,6 +141,7 @@ func TestColdValuesStayWithinBudget(t *testing.T) {
 	expect(t, c, ":515", "APPEND", k, "xyz")
 	want[k] += "xyz"
 	u := udpDialIn(t, ns, addr)
+	u.key = testKey
 	for _, k := range keys[:20] {
 		if r := u.do(wire.OpGet, k, ""); r.Status != wire.StatusOK || string(r.Body) != want[k] {
 			t.Fatalf("datagram GET %s = status %v, %.40q…", k, r.Status, r.Body)

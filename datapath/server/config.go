@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
@@ -88,6 +90,12 @@ type Config struct {
 	// through the store's cache when a command needs them. 0: no bound.
 	// Only with Store.
 	HotValueBytes int64
+
+	// Auth authenticates datagrams: the tenants' keys and which tenants may
+	// send unsigned datagrams (agentconfig.LoadAuthTable); the agent swaps
+	// the table on SIGHUP. Nil, or a nil table, accepts unsigned datagrams
+	// and refuses signed ones (datapath/core, datagram.go).
+	Auth *atomic.Pointer[auth.Table]
 
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger

@@ -329,7 +329,7 @@ func TestDurableDiskFull(t *testing.T) {
 	ns := testenv.NewNetns(t, "durfull")
 	fs := fullfs.New(vfs.NewMem())
 	const addr = "127.0.0.1:7193"
-	cfg := Config{TCPAddr: addr, UDPAddr: addr, Loops: 2}
+	cfg := Config{TCPAddr: addr, UDPAddr: addr, Loops: 2, Auth: authFor("refused")}
 	n := startDurable(t, ns, "/db", durable.Options{FS: fs}, cfg)
 	t.Cleanup(func() { fs.SetFull(false) }) // a failure must not leave the store's Close stuck
 	c := dialIn(t, ns, addr, 0)
@@ -348,6 +348,7 @@ func TestDurableDiskFull(t *testing.T) {
 		t.Fatalf("SET on a full disk = %q, shows the client a path", got)
 	}
 	dg := udpDialIn(t, ns, addr)
+	dg.key = testKey // an unsigned reply would be cut to the request's length
 	if rep := dg.do(wire.OpSet, "refused", "3"); rep.Status != wire.StatusError ||
 		!strings.Contains(string(rep.Body), "no space left on device") || strings.Contains(string(rep.Body), "/") {
 		t.Fatalf("datagram SET on a full disk = %v %q", rep.Status, rep.Body)

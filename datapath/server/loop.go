@@ -59,6 +59,7 @@ func newLoop(s *Server, i int) (*loop, error) {
 		MaxMultibulk:   cfg.MaxMultibulk,
 		ExpireBudget:   cfg.ExpireBudget,
 		Mutations:      cfg.Mutations,
+		Auth:           cfg.Auth,
 		Logger:         cfg.Logger,
 	}
 	if cfg.Store != nil {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/dorivo/dorivo/userspace/testenv"
 )
@@ -47,6 +49,22 @@ type udpClient struct {
 	c   *net.UDPConn
 	buf []byte
 	id  uint32
+	key wire.Key // signs requests when set
+}
+
+// testKey is the datagram key of the tenants authFor names.
+var testKey, _ = wire.ParseKey("000102030405060708090a0b0c0d0e0f")
+
+// authFor is an auth table giving each of tags testKey: their datagrams
+// must be signed, and their replies are, with no bound on their length.
+func authFor(tags ...string) *atomic.Pointer[auth.Table] {
+	t := &auth.Table{Tenants: map[string]auth.Tenant{}}
+	for _, tag := range tags {
+		t.Tenants[tag] = auth.Tenant{Key: testKey}
+	}
+	p := new(atomic.Pointer[auth.Table])
+	p.Store(t)
+	return p
 }
 
 func udpDialIn(t *testing.T, ns *testenv.Netns, addr string) *udpClient {
@@ -72,6 +90,9 @@ func (u *udpClient) do(op wire.Opcode, key, val string) wire.Reply {
 	u.id++
 	req := wire.Request{ID: u.id, Op: op, Key: []byte(key), Value: []byte(val)}
 	b, err := wire.AppendRequest(nil, &req)
+	if !u.key.IsZero() {
+		b, err = wire.AppendSignedRequest(nil, &req, u.key, time.Now().UnixNano())
+	}
 	if err != nil {
 		u.t.Fatalf("build request: %v", err)
 	}
@@ -94,6 +115,9 @@ func (u *udpClient) roundTrip(b []byte, id uint32) wire.Reply {
 	}
 	if r.ID != id {
 		u.t.Fatalf("reply id %d, want %d", r.ID, id)
+	}
+	if !u.key.IsZero() && (!r.Signed || !wire.Verify(u.buf[:n], u.key)) {
+		u.t.Fatalf("reply to signed request %d is not signed under its key", id)
 	}
 	r.Body = bytes.Clone(r.Body)
 	return r
