@@ -24,15 +24,15 @@ import (
 // loop for a drain, the store keeps proposals until the test syncs them,
 // and fetches are answered from the writes the loops reported.
 type harness struct {
-	t      testing.TB
-	loops  []*Loop
-	woken  []bool
-	now    int64
-	conns  map[string]*hconn
-	order  []string
-	store  *testStore
-	values map[string][]byte // the store's contents, from the Mutations hook
-	locks  map[string]func()
+	t       testing.TB
+	loops   []*Loop
+	woken   []bool
+	now     int64
+	conns   map[string]*hconn
+	order   []string
+	store   *testStore
+	values  map[string][]byte // the store's contents, from the Mutations hook
+	locks   map[string]func()
 	dgrams  []string // reply datagrams, decoded
 	auth    atomic.Pointer[auth.Table]
 	signKey wire.Key // the last datagram's key, to verify its reply
