@@ -1,6 +1,7 @@
 package command
 
 import (
+	"strings"
 	"sync/atomic"
 
 	"github.com/dorivo/dorivo/shardstore/keyspace"
@@ -47,6 +48,29 @@ func (n *Node) DatagramUser(tag []byte) string {
 		return u.Name
 	}
 	return "default"
+}
+
+// UserTag returns the one hash tag all of user's keys must have, when its
+// key patterns confine it to a single tag (each starts with the same
+// literal "{tag}"): a server can then serve the user's connections on the
+// loop owning that tag's slot. ok is false for any other user.
+func (n *Node) UserTag(user string) (tag string, ok bool) {
+	u := n.users.Load().users[user]
+	if u == nil || u.AllKeys || len(u.KeyPatterns) == 0 {
+		return "", false
+	}
+	for _, p := range u.KeyPatterns {
+		end := strings.IndexByte(p, '}')
+		if len(p) < 3 || p[0] != '{' || end < 2 || strings.ContainsAny(p[1:end], "*?[\\") {
+			return "", false
+		}
+		if t := p[1:end]; tag == "" {
+			tag = t
+		} else if t != tag {
+			return "", false
+		}
+	}
+	return tag, true
 }
 
 // Clients returns the number of open sessions.

@@ -90,6 +90,10 @@ type Conn struct {
 	// wloops lists the loops where it has keys.
 	rw     []*rwatch
 	wloops []uint8
+	// home is the user whose home loop was last computed (move.go);
+	// moveTo is the loop the connection waits to move to (-1: none).
+	home   string
+	moveTo int
 }
 
 // Open accepts a client whose bytes in provides, from addr (for CLIENT
@@ -97,8 +101,9 @@ type Conn struct {
 func (l *Loop) Open(in Input, addr string, shell any) *Conn {
 	l.stats.accepted.Add(1)
 	l.stats.conns.Add(1)
-	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell}
+	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
 	tc.sess.Addr = addr
+	tc.home = tc.sess.User()
 	return tc
 }
 
@@ -135,7 +140,7 @@ func (tc *Conn) Session() *command.Session { return tc.sess }
 // can. It stops, leaving the rest in gnet's inbound buffer, when a request
 // needs room that is not there (backpressure) or the session is lent out.
 func (l *Loop) process(tc *Conn) {
-	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing {
+	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing || tc.moveTo >= 0 {
 		return
 	}
 	c := tc.in
@@ -182,6 +187,9 @@ func (l *Loop) process(tc *Conn) {
 		}
 		l.stats.requests.Add(1)
 		off += n
+		if tc.sess.User() != tc.home && l.checkHome(tc) {
+			break // the rest runs on the connection's new loop
+		}
 		if tc.handoff || tc.txWait || tc.closing {
 			break
 		}
@@ -592,6 +600,9 @@ func (l *Loop) writeConn(tc *Conn) {
 	if tc.closing && tc.head == tc.tail && !tc.CloseNow {
 		tc.CloseNow = true
 		l.queueOut(tc)
+	}
+	if tc.moveTo >= 0 && tc.head == tc.tail {
+		l.queueOut(tc) // every reply is out: the shell may move it now
 	}
 }
 

@@ -50,6 +50,9 @@ type Stats struct {
 	// AuthDrops counts datagrams dropped because they did not
 	// authenticate (forged, replayed, unsigned where a key is required).
 	AuthDrops uint64
+	// Moved counts connections this loop adopted from another one (their
+	// user's keys all live here).
+	Moved uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -59,7 +62,7 @@ type Counters struct {
 	crossSent, crossRecv, nonOwner, drops, stalls  atomic.Uint64
 	keys, volatile, expired, txCross, deferred     atomic.Uint64
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
-	refused, authDrops                             atomic.Uint64
+	refused, authDrops, moved                      atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -78,7 +81,7 @@ func (l *Loop) Stats() Stats {
 		TxCross: c.txCross.Load(), Deferred: c.deferred.Load(),
 		HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
-		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(),
+		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(), Moved: c.moved.Load(),
 	}
 }
 
