@@ -46,6 +46,8 @@ type tconn struct {
 	head, tail uint64
 	out        []byte
 
+	rd resp.Reader // parse state: a request split across reads resumes where it stopped
+
 	stalled  bool // waiting on the loop's stalled list for room or a hold
 	handoff  bool // session lent to another loop; parsing paused
 	txWait   bool // a cross-loop transaction of this connection is in flight
@@ -125,7 +127,7 @@ func (l *loop) process(tc *tconn) {
 		lim.Unauthenticated = !tc.sess.Authenticated() // Redis's stricter limits before AUTH
 		// CONFIG SET proto-max-bulk-len applies to the next request, as in Redis.
 		lim.MaxBulkLen = l.srv.cfg.Node.Config().ProtoMaxBulkLen
-		args, n, err := resp.Parse(buf[off:], l.args[:0], lim)
+		args, n, complete, err := tc.rd.Parse(buf[off:], l.args[:0], lim)
 		if err != nil {
 			var perr resp.Error
 			if errors.As(err, &perr) {
@@ -135,21 +137,24 @@ func (l *loop) process(tc *tconn) {
 			off = len(buf)
 			break
 		}
-		if n == 0 {
+		if !complete {
+			off += n // taken into tc.rd
 			break
 		}
 		l.args = args[:0]
 		if len(args) == 0 {
+			tc.rd.Done()
 			off += n
 			continue
 		}
 		if !l.dispatch(tc, args) {
-			l.stall(tc)
+			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
 			}
 			break
 		}
+		tc.rd.Done()
 		l.stats.requests.Add(1)
 		off += n
 		if tc.handoff || tc.txWait || tc.closing {
