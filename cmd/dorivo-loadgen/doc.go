@@ -9,6 +9,8 @@
 // acknowledged write; --verify reads them all back later and reports writes
 // the store lost or changed.
 //
-// Exit codes: 0 success, 1 target unreachable or run failure, 2 bad flags,
-// 3 verification found missing or wrong keys.
+// Exit codes: 0 success, 1 target unreachable, a connection failed during
+// the run (reset, closed, timed out; the report lists them under
+// "connection error"), or another run failure, 2 bad flags, 3 verification
+// found missing or wrong keys.
 package main

@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,7 +23,14 @@ import (
 // startDorivo starts the real datapath server (2 loops, TCP and UDP on one
 // loopback port, threads unpinned to spare the shared CPUs) and returns its
 // address.
-func startDorivo(t *testing.T) string {
+func startDorivo(t testing.TB) string {
+	addr, _ := startDorivoStoppable(t)
+	return addr
+}
+
+// startDorivoStoppable is startDorivo that also returns a stop func, safe
+// to call more than once (the test's cleanup calls it too).
+func startDorivoStoppable(t testing.TB) (addr string, stop func()) {
 	t.Helper()
 	for range 5 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -34,15 +47,19 @@ func startDorivo(t *testing.T) string {
 		if err := s.Start(); err != nil {
 			continue // the port was taken in between: try another
 		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = s.Stop(ctx)
-		})
-		return addr
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = s.Stop(ctx)
+			})
+		}
+		t.Cleanup(stop)
+		return addr, stop
 	}
 	t.Fatal("no free port for the Dorivo server after 5 tries")
-	return ""
+	return "", nil
 }
 
 // TestAgainstDorivoServer drives the real Dorivo datapath: RESP with MSET,
@@ -86,5 +103,44 @@ func TestAgainstDorivoServer(t *testing.T) {
 	code, out, _ := runCLI(t, "--target", addr, "--proto", "udp", "--verify", filepath.Join(dir, "udp.rec"))
 	if code != exitMismatch || !strings.Contains(out, fmt.Sprintf("missing %s\n", keys[0])) {
 		t.Errorf("verify after DEL %s: exit %d\n%s", keys[0], code, out)
+	}
+}
+
+// BenchmarkUDPAgainstDorivo measures the load generator against the real
+// datapath (2 loops, in this process, unpinned): GETs and SETs half each,
+// 100-byte values, 2 sockets, P in flight each. The load generator runs as
+// a child process (this binary as dorivo-loadgen), so that its own CPU time
+// is known apart from the server's: it reports datagrams/s and the client's
+// CPU per datagram (utime+stime from rusage), which a busy machine disturbs
+// less than throughput. Any error fails the benchmark, so that a faster
+// figure is never bought with lost requests.
+func BenchmarkUDPAgainstDorivo(b *testing.B) {
+	addr := startDorivo(b)
+	for _, p := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("pipeline%d", p), func(b *testing.B) {
+			n := max(b.N, 1000)
+			cmd := exec.Command(os.Args[0], "--proto", "udp", "--target", addr, "--conns", "2", "--pipeline", strconv.Itoa(p),
+				"--requests", strconv.Itoa(n), "--keyspace", "10000", "--value-size", "100", "--json", "--quiet")
+			cmd.Env = append(os.Environ(), "DORIVO_LOADGEN_AS_MAIN=1")
+			b.ResetTimer()
+			out, err := cmd.Output()
+			if err != nil {
+				b.Fatalf("dorivo-loadgen: %v\n%s", err, out)
+			}
+			var rep struct {
+				Elapsed float64 `json:"elapsed_s"`
+				Total   struct {
+					Requests int64 `json:"requests"`
+					Errors   int64 `json:"errors"`
+				} `json:"total"`
+			}
+			if err := json.Unmarshal(out, &rep); err != nil || rep.Total.Requests != int64(n) || rep.Total.Errors != 0 {
+				b.Fatalf("%d of %d requests, %d errors (%v)\n%s", rep.Total.Requests, n, rep.Total.Errors, err, out)
+			}
+			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			b.ReportMetric(float64(rep.Total.Requests)/rep.Elapsed, "datagrams/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "client-cpu-ns/datagram")
+		})
 	}
 }

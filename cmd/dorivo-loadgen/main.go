@@ -243,7 +243,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		fmt.Fprintf(stderr, "dorivo-loadgen: %v\n", err)
 		return exitFailure
 	}
+	// A lost connection makes the figures a partial run's: never exit 0.
+	if n := rep.ConnFailures(); n > 0 {
+		fmt.Fprintf(stderr, "dorivo-loadgen: %d %s failed during the run (%s); the report counts the requests they lost\n",
+			n, plural(n, "connection", "connections"), rep.ConnSummary())
+		return exitFailure
+	}
 	return exitOK
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // maxListed bounds the keys the text report lists per problem kind; JSON

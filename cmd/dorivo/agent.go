@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -118,10 +116,20 @@ func runAgent(args []string, stderr io.Writer) error {
 			}
 		}()
 	}
+	// Now that the BPF objects and the store hold their descriptors: room
+	// for maxclients more, or a lower maxclients (rlimit.go).
+	maxClients, err := adjustOpenFiles(o.limits.maxClients, cfg.Loops, log)
+	if err != nil {
+		return err
+	}
+	scfg.MaxClients = int(maxClients)
 	dp, err := server.New(scfg) // loads the store into the keyspaces
 	if err != nil {
 		return fmt.Errorf("datapath: %w", err)
 	}
+	node.AddInfoSection(command.InfoSection{Name: "Limits", Lines: func() []string {
+		return []string{"maxclients:" + strconv.FormatInt(maxClients, 10)}
+	}})
 	node.AddInfoSection(command.InfoSection{Name: "Datapath", Lines: func() []string {
 		return stats.LoopInfo(steering, dp.Stats())
 	}})
@@ -141,33 +149,16 @@ func runAgent(args []string, stderr io.Writer) error {
 	log.Info("serving", "resp", "tcp://"+scfg.TCPAddr, "datagrams", "udp://"+scfg.UDPAddr, "loops", dp.Loops(), "steering", steering)
 
 	var srv *http.Server
-	if o.adminAddr != "" {
-		ln, err := net.Listen("tcp", o.adminAddr)
-		if err != nil {
-			return fmt.Errorf("--admin-addr %s: %w", o.adminAddr, err)
-		}
+	if o.admin.addr != "" {
 		c := metrics.NewCollector(stats.FromObjects(&l.Objects.DorivoMaps), func() map[uint16]string { return *names.Load() })
-		mux := http.NewServeMux()
 		reg := metrics.NewRegistry(c)
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
 		if st := scfg.Store; st != nil {
 			reg.MustRegister(metrics.NewStoreCollector(st.Stats, st.DiskError))
 		}
-		mux.Handle("/metrics", metrics.Handler(reg))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		// Go's profiler, for `go tool pprof http://ADMIN/debug/pprof/profile`.
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("admin server", "err", err)
-			}
-		}()
-		log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		if srv, err = startAdmin(&o.admin, adminMux(metrics.Handler(reg), o.admin.pprof), log); err != nil {
+			return err
+		}
 	}
 	log.Info(readyMsg)
 

@@ -125,7 +125,7 @@ func (v listValue[T]) Set(s string) error {
 type agentOptions struct {
 	iface      string
 	pinDir     string
-	adminAddr  string
+	admin      adminOptions // admin.go
 	configFile string
 	// listen is the address the datapath binds its TCP and UDP ports on;
 	// noSteer leaves sk_reuseport_select unattached.
@@ -162,7 +162,12 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.Var(rangeValue{&o.limits.maxBulkLen, 1 << 20, math.MaxInt64}, "proto-max-bulk-len", "largest bulk argument in bytes (CONFIG SET proto-max-bulk-len changes it at run time)")
 	fs.Var(rangeValue{&o.limits.maxMultibulk, 1, math.MaxInt32}, "max-multibulk-len", "most elements in one request; more is \"Protocol error: invalid multibulk length\"")
 	fs.StringVar(&o.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory for the pinned maps and links")
-	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9379", "address of the admin HTTP server (/metrics); empty disables it")
+	fs.StringVar(&o.admin.addr, "admin-addr", "127.0.0.1:9379", "address of the admin HTTP server (/metrics); empty disables it")
+	fs.BoolVar(&o.admin.pprof, "pprof", false, "serve Go's profiler on the admin server under /debug/pprof/")
+	fs.StringVar(&o.admin.tokenFile, "admin-token-file", "", "file holding a bearer token the admin server requires (Authorization: Bearer TOKEN) on every path but /healthz")
+	fs.StringVar(&o.admin.tlsCert, "admin-tls-cert", "", "PEM certificate (chain) for HTTPS on the admin server, with --admin-tls-key")
+	fs.StringVar(&o.admin.tlsKey, "admin-tls-key", "", "PEM private key of --admin-tls-cert")
+	fs.StringVar(&o.admin.clientCA, "admin-client-ca", "", "PEM CA bundle: the admin server requires a client certificate signed by it (mTLS; needs --admin-tls-cert)")
 	fs.StringVar(&o.configFile, "config", "", "JSON file with tenants, quotas and allow prefixes, re-read on SIGHUP")
 	fs.Var(listValue[agentconfig.Quota]{&o.cfg.Quotas, agentconfig.ParseQuota}, "quota", "tenant token bucket TENANT=RATE[:BURST] in datagrams/s (repeatable)")
 	fs.Var(listValue[netip.Prefix]{&o.cfg.Allow, agentconfig.ParseAllow}, "allow", "admit UDP datagrams only from this CIDR (repeatable; none admits all)")
@@ -180,6 +185,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	}
 	if o.pinDir == "" {
 		fmt.Fprintln(stderr, "dorivo agent: --pin-dir must not be empty")
+		return nil, errUsage
+	}
+	if err := o.admin.check(); err != nil {
+		fmt.Fprintf(stderr, "dorivo agent: %v\n", err)
 		return nil, errUsage
 	}
 	if _, err := o.config(); err != nil {

@@ -77,6 +77,8 @@ type Conn struct {
 	q          []pending
 	head, tail uint64
 
+	rd resp.Reader // parse state: a request split across reads resumes where it stopped
+
 	stalled bool // waiting on the loop's stalled list for room or a lock
 	handoff bool // session lent to another loop; parsing paused
 	txWait  bool // a cross-loop transaction of this connection is in flight
@@ -160,7 +162,7 @@ func (l *Loop) process(tc *Conn) {
 		lim.Unauthenticated = !tc.sess.Authenticated() // Redis's stricter limits before AUTH
 		// CONFIG SET proto-max-bulk-len applies to the next request, as in Redis.
 		lim.MaxBulkLen = l.cfg.Node.Config().ProtoMaxBulkLen
-		args, n, err := resp.Parse(buf[off:], l.args[:0], lim)
+		args, n, complete, err := tc.rd.Parse(buf[off:], l.args[:0], lim)
 		if err != nil {
 			var perr resp.Error
 			if errors.As(err, &perr) {
@@ -170,21 +172,24 @@ func (l *Loop) process(tc *Conn) {
 			off = len(buf)
 			break
 		}
-		if n == 0 {
+		if !complete {
+			off += n // taken into tc.rd
 			break
 		}
 		l.args = args[:0]
 		if len(args) == 0 {
+			tc.rd.Done()
 			off += n
 			continue
 		}
 		if !l.dispatch(tc, command.Resolve(args)) {
-			l.stall(tc)
+			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
 			}
 			break
 		}
+		tc.rd.Done()
 		l.stats.requests.Add(1)
 		off += n
 		if tc.sess.User() != tc.home && l.checkHome(tc) {

@@ -6,6 +6,12 @@
 // allocating. Replies are appended to a caller-provided []byte for the same
 // reason.
 //
+// Parsing is linear in the input. Each line is scanned once per parse, up
+// to its own end. A connection keeps a Reader, which resumes a request
+// split across reads where it stopped instead of parsing it again from its
+// start: it takes the part that arrived (the caller discards those bytes),
+// and reads a big argument into one buffer sized from its declared length.
+//
 // The parser mirrors Redis 7.0's processMultibulkBuffer and
 // processInlineBuffer (src/networking.c) byte for byte, including their
 // quirks, because clients and tests compare error replies exactly:

@@ -86,9 +86,12 @@ func Parse(buf []byte, args [][]byte, lim Limits) (out [][]byte, n int, err erro
 		return out, 0, nil
 	}
 	if buf[0] == '*' {
-		out, n, err = parseMultibulk(buf, out, lim)
+		out, n, _, err = parseMultibulk(buf, out, lim)
+		if n == 0 {
+			out = out[:0] // the elements before the incomplete one
+		}
 	} else {
-		out, n, err = parseInline(buf, out, lim)
+		out, n, _, err = parseInline(buf, 0, out, lim)
 	}
 	if n == 0 && err == nil && lim.MaxQueryBuffer > 0 && len(buf) > lim.MaxQueryBuffer {
 		return out[:0], 0, ErrQueryBufferLimit
@@ -126,66 +129,110 @@ func header(buf []byte, pos int, lim Limits) (cr int, tooBig bool) {
 	return cr, false
 }
 
-func parseMultibulk(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error) {
+// stop says where an incomplete multibulk ran out of input.
+type stop struct {
+	pos  int   // start of the incomplete element's header
+	left int64 // elements still to come, the incomplete one included; 0: the count header itself is incomplete
+	body int   // start of the incomplete element's payload; -1 while its header is incomplete
+	blen int64 // the payload's declared length, when body >= 0
+}
+
+// parseMultibulk parses the multibulk request at the start of buf. n > 0 is
+// a complete request; n == 0 with a nil error is an incomplete one, and st
+// says where it stopped (out then holds the elements before st.pos).
+func parseMultibulk(buf []byte, out [][]byte, lim Limits) (_ [][]byte, n int, st stop, err error) {
 	cr, tooBig := header(buf, 0, lim)
 	if cr < 0 {
 		if tooBig {
-			return out, 0, ErrTooBigMbulkCount
+			return out, 0, st, ErrTooBigMbulkCount
 		}
-		return out, 0, nil
+		return out, 0, st, nil
 	}
 	count, ok := ParseInt(buf[1:cr])
 	if !ok || count > math.MaxInt32 || (lim.MaxMultibulk > 0 && count > lim.MaxMultibulk) {
-		return out, 0, ErrInvalidMultibulkLen
+		return out, 0, st, ErrInvalidMultibulkLen
 	}
 	if count > 10 && lim.Unauthenticated {
-		return out, 0, ErrUnauthMultibulkLen
+		return out, 0, st, ErrUnauthMultibulkLen
 	}
-	pos := cr + 2
 	if count <= 0 {
-		return out, pos, nil
+		return out, cr + 2, st, nil
 	}
-	for ; count > 0; count-- {
+	out, st, err = elems(buf, cr+2, count, out, lim)
+	if err != nil {
+		return out[:0], 0, st, err
+	}
+	if st.left > 0 {
+		return out, 0, st, nil
+	}
+	return out, st.pos, st, nil
+}
+
+// elems parses the bulk elements of a multibulk from buf[pos:], appending
+// them to out, until left of them are done (st.left == 0, st.pos just past
+// the last) or the input runs out (st says where). Each header is scanned
+// once, from its own start: the cost is linear in the bytes parsed.
+func elems(buf []byte, pos int, left int64, out [][]byte, lim Limits) ([][]byte, stop, error) {
+	for ; left > 0; left-- {
+		st := stop{pos: pos, left: left, body: -1}
 		cr, tooBig := header(buf, pos, lim)
 		if cr < 0 {
 			if tooBig {
-				return out[:0], 0, ErrTooBigBulkCount
+				return out, st, ErrTooBigBulkCount
 			}
-			return out[:0], 0, nil
+			return out, st, nil
 		}
 		if buf[pos] != '$' {
-			return out[:0], 0, expectedDollar(buf[pos])
+			return out, st, expectedDollar(buf[pos])
 		}
 		l, ok := ParseInt(buf[pos+1 : cr])
 		if !ok || l < 0 || l > lim.MaxBulkLen {
-			return out[:0], 0, ErrInvalidBulkLen
+			return out, st, ErrInvalidBulkLen
 		}
 		if l > 16384 && lim.Unauthenticated {
-			return out[:0], 0, ErrUnauthBulkLen
+			return out, st, ErrUnauthBulkLen
 		}
-		pos = cr + 2
-		if int64(len(buf)-pos) < l+2 {
-			return out[:0], 0, nil
+		body := cr + 2
+		if int64(len(buf)-body) < l+2 {
+			st.body, st.blen = body, l
+			return out, st, nil
 		}
-		end := pos + int(l)
-		out = append(out, buf[pos:end:end])
+		end := body + int(l)
+		out = append(out, buf[body:end:end])
 		pos = end + 2 // Redis skips the terminator without checking it.
 	}
-	return out, pos, nil
+	return out, stop{pos: pos, body: -1}, nil
 }
 
-func parseInline(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error) {
-	// Like strchr on the NUL-terminated query buffer, the search for the
-	// newline stops at a NUL byte: such a line never completes.
-	nl := bytes.IndexByte(buf, '\n')
-	if z := bytes.IndexByte(buf, 0); z >= 0 && (nl < 0 || z < nl) {
-		nl = -1
+// inlineEnd returns the index of the '\n' ending the inline line at the
+// start of buf, or -1, searching from from (buf[:from] is known to hold
+// neither a '\n' nor a NUL). Like strchr on the NUL-terminated query buffer,
+// the search stops at a NUL byte, which nul reports: such a line never
+// completes. Only the line itself is scanned, so a buffer of many requests
+// is parsed in linear time.
+func inlineEnd(buf []byte, from int) (nl int, nul bool) {
+	nl = bytes.IndexByte(buf[from:], '\n')
+	seg := buf[from:]
+	if nl >= 0 {
+		seg = seg[:nl]
+		nl += from
 	}
+	if bytes.IndexByte(seg, 0) >= 0 {
+		return -1, true
+	}
+	return nl, false
+}
+
+// parseInline parses the inline request at the start of buf, whose first
+// from bytes are known to hold neither a '\n' nor a NUL. nul reports an
+// incomplete line hidden by a NUL byte.
+func parseInline(buf []byte, from int, out [][]byte, lim Limits) (_ [][]byte, n int, nul bool, err error) {
+	nl, nul := inlineEnd(buf, from)
 	if nl < 0 {
 		if len(buf) > lim.MaxInline {
-			return out, 0, ErrTooBigInline
+			return out, 0, nul, ErrTooBigInline
 		}
-		return out, 0, nil
+		return out, 0, nul, nil
 	}
 	end := nl
 	if end > 0 && buf[end-1] == '\r' {
@@ -193,9 +240,9 @@ func parseInline(buf []byte, out [][]byte, lim Limits) ([][]byte, int, error) {
 	}
 	out, ok := SplitArgs(buf[:end], out)
 	if !ok {
-		return out[:0], 0, ErrUnbalancedQuotes
+		return out[:0], 0, false, ErrUnbalancedQuotes
 	}
-	return out, nl + 1, nil
+	return out, nl + 1, false, nil
 }
 
 // isInlineSpecial reports the bytes that end or quote an unquoted inline

@@ -39,6 +39,11 @@ type loop struct {
 	bootedOK atomic.Bool
 	exited   atomic.Bool
 
+	// moving are the connections closing here to reopen on their home
+	// loop; movesLater wait for gnet to write their output first (move.go).
+	moving     map[*core.Conn]int
+	movesLater []*core.Conn
+
 	tcpFD, udpFD int
 	sa4          unix.SockaddrInet4
 	sa6          unix.SockaddrInet6
@@ -48,7 +53,7 @@ type loop struct {
 type bootMarker struct{}
 
 func newLoop(s *Server, i int) (*loop, error) {
-	l := &loop{srv: s, idx: i, ready: make(chan error, 1), tcpFD: -1, udpFD: -1}
+	l := &loop{srv: s, idx: i, ready: make(chan error, 1), tcpFD: -1, udpFD: -1, moving: map[*core.Conn]int{}}
 	cfg := &s.cfg
 	cc := core.Config{
 		Index: i, Loops: cfg.Loops, Table: cfg.Table, Node: cfg.Node,
@@ -75,8 +80,11 @@ func newLoop(s *Server, i int) (*loop, error) {
 	}
 	l.core = c
 	l.drainR = func(context.Context) error {
-		l.core.Drain(time.Now().UnixMilli())
+		l.core.Drain(nowMs())
 		l.flush()
+		if len(l.movesLater) > 0 {
+			l.retryMoves()
+		}
 		return nil
 	}
 	return l, nil
@@ -91,12 +99,13 @@ func (l *loop) wake() {
 
 // flush moves the core's outputs out, after every input.
 func (l *loop) flush() {
-	l.core.TakeOutput(writeConn)
+	l.core.TakeOutput(l.writeConn)
 	l.core.TakeDatagrams(l.sendTo)
 }
 
-// writeConn writes a connection's reply bytes, and closes it when asked.
-func writeConn(c *core.Conn) {
+// writeConn writes a connection's reply bytes, closes it when asked, and
+// starts its move to its home loop when it is ready for one (move.go).
+func (l *loop) writeConn(c *core.Conn) {
 	gc := c.Shell.(gnet.Conn)
 	if len(c.Out) > 0 {
 		_, _ = gc.Write(c.Out)
@@ -104,8 +113,14 @@ func writeConn(c *core.Conn) {
 	}
 	if c.CloseNow {
 		_ = gc.Close()
+	} else if to, ok := c.MoveTo(); ok {
+		if _, started := l.moving[c]; !started {
+			l.startMove(c, to)
+		}
 	}
 }
+
+func nowMs() int64 { return time.Now().UnixMilli() }
 
 // OnBoot registers this engine's listeners for steering: loop i at index i
 // of each sockarray; loop 0 attaches the program to both groups.
@@ -218,9 +233,13 @@ const errMaxClients = "ERR max number of clients reached"
 
 // OnOpen accepts a TCP client or completes a loop's bootstrap.
 func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if _, ok := c.Context().(bootMarker); ok {
+	switch m := c.Context().(type) {
+	case bootMarker:
 		l.boot(c)
 		return nil, gnet.Close
+	case moveMarker:
+		l.adopt(c, m)
+		return nil, gnet.None
 	}
 	if l.srv.clients.Add(1) > int64(l.srv.cfg.MaxClients) {
 		l.srv.clients.Add(-1)
@@ -240,6 +259,12 @@ func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if !ok {
 		return gnet.None
 	}
+	if to, ok := l.moving[tc]; ok {
+		delete(l.moving, tc)
+		if l.finishMove(c, tc, to) {
+			return gnet.None
+		}
+	}
 	l.srv.clients.Add(-1)
 	l.core.Closed(tc)
 	l.flush()
@@ -248,7 +273,7 @@ func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
 
 // OnTraffic serves a TCP connection's bytes or one datagram.
 func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
-	now := time.Now().UnixMilli()
+	now := nowMs()
 	tc, ok := c.Context().(*core.Conn)
 	if !ok {
 		b, _ := c.Next(-1)

@@ -133,6 +133,9 @@ func (s *Server) Start() error {
 				gnet.WithReusePort(true),
 				gnet.WithLockOSThread(true),
 				gnet.WithTicker(true),
+				// Engine.Register (bootstrap, connection moves) may run on
+				// several goroutines; RoundRobin's counter is not atomic.
+				gnet.WithLoadBalancing(gnet.LeastConnections),
 				gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 			)
 			if !s.stopping.Load() {

@@ -354,6 +354,31 @@ type conn struct {
 	picker *workload.Picker
 	rec    *stats.Recorder
 	seq    uint64
+
+	// failKind is the first connection-level failure, set by the writer or
+	// the reader goroutine (under failMu) and recorded once, by the
+	// writer, after the reader has finished with rec.
+	failMu   sync.Mutex
+	failKind string
+}
+
+// fail notes a connection-level failure; only the first counts.
+func (c *conn) fail(kind string) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	if c.failKind == "" {
+		c.failKind = kind
+	}
+}
+
+// recordFailure records the connection's failure, if any, once both of
+// its goroutines are done.
+func (c *conn) recordFailure() {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	if c.failKind != "" {
+		c.rec.ConnFailed(c.failKind)
+	}
 }
 
 // schedule waits for the next send time in open loop and returns it; in

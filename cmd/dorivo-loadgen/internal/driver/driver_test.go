@@ -3,8 +3,10 @@ package driver
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,6 +232,52 @@ func TestUnreachableTargets(t *testing.T) {
 		_, err := Run(context.Background(), cfg)
 		if _, ok := err.(*TargetError); !ok {
 			t.Errorf("%s to a closed port: %v, want a TargetError", proto, err)
+		}
+	}
+}
+
+// procIO reads the kernel's read(2)/write(2)-family call counts for this
+// process (syscr, syscw in /proc/self/io). sendmmsg(2) and recvmmsg(2), like
+// the test server's sendto/recvfrom, are not counted there; read(2) and
+// write(2) on a connected socket are.
+func procIO(t *testing.T) (syscr, syscw int64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "syscr":
+			syscr = n
+		case "syscw":
+			syscw = n
+		}
+	}
+	return syscr, syscw
+}
+
+// TestUDPSendsAndReceivesInBatches: 4000 datagrams, in closed and open
+// loop, must not cost a read(2) and a write(2) each: they go out through
+// sendmmsg(2) and come back through recvmmsg(2).
+func TestUDPSendsAndReceivesInBatches(t *testing.T) {
+	srv := udptest.Start(t, 0)
+	for _, rate := range []float64{0, 20000} {
+		cfg := baseConfig(ProtoUDP, srv.Addr)
+		cfg.Pipeline, cfg.Duration, cfg.Requests, cfg.Rate = 16, 0, 4000, rate
+		r0, w0 := procIO(t)
+		rep, err := Run(context.Background(), cfg)
+		r1, w1 := procIO(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Total.Requests != 4000 || rep.Total.Errors != 0 {
+			t.Fatalf("rate %v: %d requests, errors %v", rate, rep.Total.Requests, rep.Total.ErrorKinds)
+		}
+		if r1-r0 > 400 || w1-w0 > 400 {
+			t.Errorf("rate %v: %d read(2) and %d write(2) calls for 4000 datagrams, want them batched", rate, r1-r0, w1-w0)
 		}
 	}
 }

@@ -88,15 +88,12 @@ loop:
 		inflight <- p
 	}
 	if err := flush(); err != nil {
-		select {
-		case <-dead:
-		default:
-			c.rec.Stray(connErrorKind(err))
-		}
+		c.fail(connErrorKind(err))
 	}
 	close(inflight)
 	_ = nc.SetReadDeadline(time.Now().Add(cfg.Timeout))
 	<-readerDone
+	c.recordFailure()
 }
 
 func writeBuf(bw *bufio.Writer, app func(dst, key []byte) []byte, key []byte) {
@@ -113,6 +110,7 @@ func (c *conn) readTCP(nc net.Conn, inflight, free chan *pending, dead chan stru
 	for p := range inflight {
 		if err := rr.ReadReply(&rep); err != nil {
 			kind := connErrorKind(err)
+			c.fail(kind)
 			close(dead)
 			c.rec.Error(p.op, kind)
 			free <- p

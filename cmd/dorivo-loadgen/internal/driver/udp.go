@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/workload"
 	"github.com/dorivo/dorivo/datapath/wire"
 )
@@ -54,115 +57,267 @@ type udpTable struct {
 	writing bool
 }
 
+// udpBatch is the most datagrams one sendmmsg(2) or recvmmsg(2) carries:
+// the load generator spends one syscall per batch, not per datagram, so
+// that the client is not what a datagram benchmark measures.
+const udpBatch = 64
+
+// batchConn is the sendmmsg/recvmmsg side of a connected UDP socket:
+// golang.org/x/net's ipv4 or ipv6 PacketConn (their Message types are both
+// socket.Message). Both honour the socket's deadlines through the runtime
+// poller.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func newBatchConn(nc *net.UDPConn) batchConn {
+	if a, ok := nc.RemoteAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+		return ipv6.NewPacketConn(nc)
+	}
+	return ipv4.NewPacketConn(nc)
+}
+
+// newMessages returns n messages, each with one buffer of size bytes.
+func newMessages(n, size int) []ipv4.Message {
+	ms := make([]ipv4.Message, n)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, size)}
+	}
+	return ms
+}
+
+// udpSender collects a connection's datagrams and sends them in batches.
+type udpSender struct {
+	bc   batchConn
+	tab  *udpTable
+	open bool // open loop: intended times come from the schedule
+	msgs []ipv4.Message
+	reqs []*pending // reqs[i] is carried by msgs[i], for i < n
+	n    int
+}
+
+// add encodes req into the next message of the batch.
+func (u *udpSender) add(p *pending, req *wire.Request) error {
+	b, err := wire.AppendRequest(u.msgs[u.n].Buffers[0][:0], req)
+	if err != nil {
+		return err
+	}
+	u.msgs[u.n].Buffers[0] = b
+	u.reqs[u.n] = p
+	u.n++
+	return nil
+}
+
+// flush enters the batch's requests in the table, stamped with one send
+// time, and sends them: one sendmmsg(2) when the socket takes them all. A
+// message the socket refuses (an ICMP error pending on it, e.g. port
+// unreachable) is skipped: its request times out and is charged then.
+func (c *conn) flushUDP(u *udpSender) error {
+	if u.n == 0 {
+		return nil
+	}
+	u.tab.mu.Lock()
+	now := c.run.since()
+	for _, p := range u.reqs[:u.n] {
+		p.sent = now
+		if !u.open {
+			p.intended = now
+		}
+		u.tab.byID[p.id] = p
+	}
+	u.tab.mu.Unlock()
+	for i := 0; i < u.n; {
+		k, err := u.bc.WriteBatch(u.msgs[i:u.n], 0)
+		if err != nil {
+			c.fail(connErrorKind(err))
+			k = max(k, 1) // skip the refused message (k is -1 or 0 here)
+		}
+		i += k
+	}
+	clear(u.reqs[:u.n])
+	u.n = 0
+	return nil
+}
+
+// udpConn is one datagram socket's state, shared by its sender and
+// receiver (one goroutine each in open loop, one for both in closed loop).
+type udpConn struct {
+	nc   *net.UDPConn
+	bc   batchConn
+	tab  *udpTable
+	free chan *pending // requests not in flight
+	u    *udpSender
+
+	key, val []byte // scratch for the sender
+	id       uint32 // last request ID sent
+
+	// receiver state
+	msgs       []ipv4.Message
+	rep        wire.Reply
+	rkey       []byte
+	drainUntil time.Duration // -1 until the sender is done
+	nextSweep  time.Duration
+}
+
 // runUDP drives one datagram socket until the run ends, then waits up to
-// Timeout for the replies in flight.
+// Timeout for the replies in flight. Closed loop, one goroutine sends a
+// batch, then reads the replies that free its requests, with no handoff
+// between threads; open loop, a second goroutine reads while the sender
+// keeps the schedule.
 func (c *conn) runUDP(ctx context.Context, nc *net.UDPConn) {
 	cfg := c.run.cfg
-	free := make(chan *pending, cfg.Pipeline)
+	uc := &udpConn{nc: nc, bc: newBatchConn(nc), free: make(chan *pending, cfg.Pipeline), drainUntil: -1,
+		tab: &udpTable{byID: make(map[uint32]*pending, cfg.Pipeline), writing: true}}
 	for range cfg.Pipeline {
-		free <- &pending{keys: make([]workload.Key, 0, 1)}
+		uc.free <- &pending{keys: make([]workload.Key, 0, 1)}
 	}
-	tab := &udpTable{byID: make(map[uint32]*pending, cfg.Pipeline), writing: true}
+	n := min(cfg.Pipeline, udpBatch)
+	uc.msgs = newMessages(n, wire.MaxDatagram)
+	uc.u = &udpSender{bc: uc.bc, tab: uc.tab, open: cfg.Rate > 0, msgs: newMessages(n, wire.MaxDatagram), reqs: make([]*pending, n)}
+	if cfg.Rate > 0 {
+		c.runUDPOpen(ctx, uc)
+	} else {
+		c.runUDPClosed(ctx, uc)
+	}
+	c.recordFailure()
+}
+
+func (c *conn) runUDPClosed(ctx context.Context, uc *udpConn) {
+	sending := true
+	for {
+		for sending {
+			var p *pending
+			select {
+			case p = <-uc.free:
+			default:
+			}
+			if p == nil {
+				break // all in flight: read replies
+			}
+			if ctx.Err() != nil || !c.run.take() {
+				uc.free <- p
+				sending = false
+				break
+			}
+			c.addUDP(uc, p, 0)
+		}
+		_ = c.flushUDP(uc.u)
+		if !sending {
+			uc.tab.mu.Lock()
+			uc.tab.writing = false
+			uc.tab.mu.Unlock()
+		}
+		if c.receiveUDP(uc) {
+			return
+		}
+	}
+}
+
+func (c *conn) runUDPOpen(ctx context.Context, uc *udpConn) {
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		c.readUDP(nc, tab, free)
+		for !c.receiveUDP(uc) {
+		}
 	}()
-
 	s := c.newScheduler()
-	var key, val, dg []byte
-	var id uint32
-	noFlush := func() error { return nil }
+	flush := func() error { return c.flushUDP(uc.u) }
 	for {
-		intended, ok := c.wait(ctx, s, noFlush)
+		// The batch leaves before the wait for the next send time.
+		intended, ok := c.wait(ctx, s, flush)
 		if !ok {
 			break
 		}
 		var p *pending
 		select {
-		case p = <-free:
-		case <-ctx.Done():
+		case p = <-uc.free:
+		default:
+			// Every request is in flight or batched: send the batch, then
+			// wait for a reply to free one.
+			_ = flush()
+			select {
+			case p = <-uc.free:
+			case <-ctx.Done():
+			}
 		}
 		if p == nil {
 			break
 		}
-		p.op, p.keys = c.picker.Next(p.keys)
-		c.seq++
-		p.valueID = c.run.valueID(c.idx, c.seq)
-		id++
-		p.id = id
-		req := wire.Request{ID: id, Op: wire.OpGet, Key: workload.AppendKey(key[:0], p.keys[0])}
-		if p.op == workload.Set {
-			req.Op = wire.OpSet
-			val = workload.AppendValue(val[:0], p.valueID, cfg.Workload.ValueSize)
-			req.Value = val
-		}
-		key = req.Key
-		var err error
-		if dg, err = wire.AppendRequest(dg[:0], &req); err != nil {
-			c.rec.Error(p.op, "encode: "+err.Error())
-			free <- p
-			continue
-		}
-		p.sent = c.run.since()
-		p.intended = intended
-		if !s.open {
-			p.intended = p.sent
-		}
-		tab.mu.Lock()
-		tab.byID[id] = p
-		tab.mu.Unlock()
-		if _, err := nc.Write(dg); err != nil {
-			// A refused datagram (ICMP) surfaces here or in the reader;
-			// the request is charged when it times out.
-			c.rec.Stray(connErrorKind(err))
-		}
+		c.addUDP(uc, p, intended)
 	}
-	tab.mu.Lock()
-	tab.writing = false
-	tab.mu.Unlock()
+	_ = flush()
+	uc.tab.mu.Lock()
+	uc.tab.writing = false
+	uc.tab.mu.Unlock()
 	<-readerDone
 }
 
-// readUDP matches replies to requests and expires those unanswered after
-// Timeout. It returns when the writer is done and nothing is in flight, or
-// Timeout after the writer finished.
-func (c *conn) readUDP(nc *net.UDPConn, tab *udpTable, free chan *pending) {
+// addUDP gives p the next request and puts it in the batch, sending the
+// batch when it is full.
+func (c *conn) addUDP(uc *udpConn, p *pending, intended time.Duration) {
 	cfg := c.run.cfg
-	buf := make([]byte, wire.MaxDatagram)
-	var rep wire.Reply
-	var key []byte
-	var drainUntil time.Duration = -1
-	for {
-		_ = nc.SetReadDeadline(time.Now().Add(udpSweep))
-		n, err := nc.Read(buf)
-		now := c.run.since()
-		if err == nil {
-			c.handleUDPReply(buf[:n], &rep, tab, free, now, &key)
-		} else if !errors.Is(err, os.ErrDeadlineExceeded) {
-			c.rec.Stray(connErrorKind(err))
-		}
-		tab.mu.Lock()
-		if !tab.writing && drainUntil < 0 {
-			drainUntil = now + cfg.Timeout
-		}
+	p.op, p.keys = c.picker.Next(p.keys)
+	c.seq++
+	p.valueID = c.run.valueID(c.idx, c.seq)
+	uc.id++
+	p.id = uc.id
+	p.intended = intended
+	req := wire.Request{ID: uc.id, Op: wire.OpGet, Key: workload.AppendKey(uc.key[:0], p.keys[0])}
+	if p.op == workload.Set {
+		req.Op = wire.OpSet
+		uc.val = workload.AppendValue(uc.val[:0], p.valueID, cfg.Workload.ValueSize)
+		req.Value = uc.val
+	}
+	uc.key = req.Key
+	if err := uc.u.add(p, &req); err != nil {
+		c.rec.Error(p.op, "encode: "+err.Error())
+		uc.free <- p
+		return
+	}
+	if uc.u.n == len(uc.u.msgs) {
+		_ = c.flushUDP(uc.u)
+	}
+}
+
+// receiveUDP reads one recvmmsg(2) batch of replies (waiting at most
+// udpSweep), matches them to requests, and expires those unanswered after
+// Timeout. It reports true when the sender is done and nothing is in
+// flight, or Timeout after the sender finished.
+func (c *conn) receiveUDP(uc *udpConn) bool {
+	cfg := c.run.cfg
+	_ = uc.nc.SetReadDeadline(time.Now().Add(udpSweep))
+	n, err := uc.bc.ReadBatch(uc.msgs, 0)
+	n = max(n, 0) // recvmmsg's -1 on an error
+	now := c.run.since()
+	for _, m := range uc.msgs[:n] {
+		c.handleUDPReply(m.Buffers[0][:m.N], &uc.rep, uc.tab, uc.free, now, &uc.rkey)
+	}
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.fail(connErrorKind(err))
+	}
+	tab := uc.tab
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	if !tab.writing && uc.drainUntil < 0 {
+		uc.drainUntil = now + cfg.Timeout
+	}
+	// Sweep for lost requests every udpSweep, not on every batch.
+	if now >= uc.nextSweep || uc.drainUntil >= 0 {
+		uc.nextSweep = now + udpSweep
 		expireBefore := now - cfg.Timeout
-		if drainUntil >= 0 && now >= drainUntil {
+		if uc.drainUntil >= 0 && now >= uc.drainUntil {
 			expireBefore = now + 1 // expire everything
 		}
 		for id, p := range tab.byID {
 			if p.sent < expireBefore {
 				delete(tab.byID, id)
 				c.rec.Error(p.op, "timeout")
-				free <- p
+				uc.free <- p
 			}
 		}
-		finished := !tab.writing && len(tab.byID) == 0
-		tab.mu.Unlock()
-		if finished {
-			return
-		}
 	}
+	return !tab.writing && len(tab.byID) == 0
 }
 
 func (c *conn) handleUDPReply(b []byte, rep *wire.Reply, tab *udpTable, free chan *pending, now time.Duration, key *[]byte) {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -45,6 +46,7 @@ type Recorder struct {
 	live  *Live
 	ops   [workload.NumOps]opRecord
 	stray map[string]int64
+	conn  map[string]int64
 }
 
 type opRecord struct {
@@ -55,7 +57,7 @@ type opRecord struct {
 
 // NewRecorder returns a Recorder that also counts into live.
 func NewRecorder(live *Live) *Recorder {
-	r := &Recorder{live: live, stray: map[string]int64{}}
+	r := &Recorder{live: live, stray: map[string]int64{}, conn: map[string]int64{}}
 	for i := range r.ops {
 		r.ops[i] = opRecord{latency: NewHistogram(), service: NewHistogram(), errors: map[string]int64{}}
 	}
@@ -83,6 +85,14 @@ func (r *Recorder) Error(op workload.Op, kind string) {
 // that arrived after its request timed out.
 func (r *Recorder) Stray(kind string) {
 	r.stray[kind]++
+	r.live.Errors.Add(1)
+}
+
+// ConnFailed records that the connection (or datagram socket) failed, by
+// kind, e.g. "connection reset". Call it once per connection: the requests
+// the failure cost are recorded with Error as well.
+func (r *Recorder) ConnFailed(kind string) {
+	r.conn[kind]++
 	r.live.Errors.Add(1)
 }
 
@@ -135,6 +145,34 @@ type Report struct {
 	Total    OpReport   `json:"total"` // all operations together
 	// Stray errors belong to no request (late or unmatched replies).
 	Stray map[string]int64 `json:"stray_errors,omitempty"`
+	// ConnErrors counts failed connections (TCP) or sockets that saw an
+	// error (UDP, e.g. ICMP port unreachable), by kind. Any makes the
+	// run a failure.
+	ConnErrors map[string]int64 `json:"connection_errors,omitempty"`
+}
+
+// ConnFailures is the number of failed connections.
+func (r *Report) ConnFailures() int64 {
+	var n int64
+	for _, v := range r.ConnErrors {
+		n += v
+	}
+	return n
+}
+
+// ConnSummary names the failures' kinds with their counts, most first,
+// e.g. "connection reset: 2, timeout: 1".
+func (r *Report) ConnSummary() string {
+	kinds := slices.Collect(maps.Keys(r.ConnErrors))
+	sort.Slice(kinds, func(i, j int) bool {
+		a, b := r.ConnErrors[kinds[i]], r.ConnErrors[kinds[j]]
+		return a > b || a == b && kinds[i] < kinds[j]
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s: %d", k, r.ConnErrors[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Build merges recs into a Report over elapsed; meta supplies the run's
@@ -174,6 +212,12 @@ func Build(meta Report, recs []*Recorder, elapsed time.Duration) Report {
 				rep.Stray = map[string]int64{}
 			}
 			rep.Stray[k] += n
+		}
+		for k, n := range r.conn {
+			if rep.ConnErrors == nil {
+				rep.ConnErrors = map[string]int64{}
+			}
+			rep.ConnErrors[k] += n
 		}
 	}
 	total.Requests = total.LatencyHist.TotalCount()
@@ -245,6 +289,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	sort.Strings(kinds)
 	for _, k := range kinds {
 		fmt.Fprintf(w, "stray %s: %d\n", k, r.Stray[k])
+	}
+	kinds = slices.Collect(maps.Keys(r.ConnErrors))
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "connection error %s: %d\n", k, r.ConnErrors[k])
 	}
 	return nil
 }
