@@ -2,7 +2,6 @@ package core
 
 import (
 	"errors"
-	"strconv"
 
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
@@ -43,11 +42,12 @@ type pending struct {
 	parts  int
 	sum    int64
 	n      int64
-	buf    []byte   // the reply, or the first error of a merge
-	failed bool     // buf holds an error reply
-	subs   [][]byte // mergeMget: the sub-reply of each owner loop
-	view   [][]byte // mergeMget: what is left of each sub-reply while merging
-	order  []uint8  // mergeMget: the owner of each key, in key order (loops <= 256)
+	buf    []byte     // the reply, or the first error of a merge
+	failed bool       // buf holds an error reply
+	subs   [][]byte   // mergeMget: the sub-reply of each owner loop
+	view   [][]byte   // mergeMget: what is left of each sub-reply while merging
+	order  []uint8    // mergeMget: the owner of each key, in key order (loops <= 256)
+	scan   *scanState // mergeScan: the iteration that continues on later loops
 }
 
 // Input is a connection's unread bytes, which the shell keeps (gnet's
@@ -323,47 +323,6 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 		return true
 	}
 	return l.forward(tc, r, o, !l.plain(sess), nil)
-}
-
-// scan runs SCAN on loop o, the owner of the cursor's slot; when that loop
-// has no more keys the reply's cursor 0 becomes the first slot of the next
-// loop's range, so one client-side iteration walks every loop.
-func (l *Loop) scan(tc *Conn, r command.Req, o int, next uint64) bool {
-	if o == l.idx {
-		res := l.exec(tc.sess, r)
-		res.b = rewriteScanCursor(res.b, next, &l.scratch)
-		l.localReply(tc, res)
-		return true
-	}
-	if !l.room(o, packedLen(r.Args)) {
-		return false
-	}
-	seq := tc.tail
-	e := tc.push(mergeScan, 1)
-	e.sum = int64(next)
-	l.sendReq(tc, o, seq, r, !l.plain(tc.sess), nil)
-	if !l.plain(tc.sess) {
-		tc.handoff = true
-	}
-	return true
-}
-
-// rewriteScanCursor replaces the final cursor 0 of a SCAN reply with next
-// (slot<<32, the next loop's first slot); next 0 leaves it.
-func rewriteScanCursor(b []byte, next uint64, scratch *[]byte) []byte {
-	const done = "*2\r\n$1\r\n0\r\n"
-	if next == 0 || len(b) < len(done) || string(b[:len(done)]) != done {
-		return b
-	}
-	c := strconv.AppendUint(nil, next, 10)
-	out := append((*scratch)[:0], "*2\r\n$"...)
-	out = strconv.AppendInt(out, int64(len(c)), 10)
-	out = append(out, "\r\n"...)
-	out = append(out, c...)
-	out = append(out, "\r\n"...)
-	out = append(out, b[len(done):]...)
-	*scratch = out
-	return out
 }
 
 // dispatchExec runs EXEC inside MULTI. A transaction whose keys and
@@ -718,10 +677,6 @@ func (l *Loop) mergePart(e *pending, o int, b []byte) {
 	switch {
 	case e.merge == mergeNone:
 		e.buf = append(e.buf[:0], b...)
-		e.done = true
-		return
-	case e.merge == mergeScan:
-		e.buf = append(e.buf[:0], rewriteScanCursor(b, uint64(e.sum), &l.scratch)...)
 		e.done = true
 		return
 	case len(b) > 0 && b[0] == '-':

@@ -112,7 +112,11 @@ func (l *Loop) takeReplies(j int) {
 		if m.kind == mReply {
 			tc := m.conn
 			if !tc.closed {
-				l.mergePart(tc.slot(m.seq), j, m.buf)
+				if e := tc.slot(m.seq); e.merge == mergeScan {
+					l.scanPart(tc, m.seq, m.buf)
+				} else {
+					l.mergePart(e, j, m.buf)
+				}
 				if !tc.touched {
 					tc.touched = true
 					l.touched = append(l.touched, tc)

@@ -64,3 +64,21 @@ func TestInfoKeyspaceCountsEveryLoop(t *testing.T) {
 		}
 	}
 }
+
+// SCAN 0 over one key returns 0 and the key, as Redis does, whichever
+// loop holds it: an empty loop's range does not end the page (it returned
+// the next loop's cursor and an empty page).
+func TestScanOneKeyAcrossLoops(t *testing.T) {
+	ns := testenv.NewNetns(t, "scan1")
+	const addr = "127.0.0.1:7312"
+	s := startIn(t, ns, Config{TCPAddr: addr, Loops: 3})
+	c := dialIn(t, ns, addr, 0)
+	k, _ := keyOwnedBy(s, "only", 2, 0)
+	expect(t, c, "+OK", "SET", k, "v")
+	for range 3 { // from connections on any loop
+		c := dialIn(t, ns, addr, 0)
+		if got, want := c.do("SCAN", "0"), fmt.Sprintf("*2|$1|0|*1|$%d|%s", len(k), k); got != want {
+			t.Fatalf("SCAN 0 = %q, want %q", got, want)
+		}
+	}
+}
