@@ -25,20 +25,30 @@ type clockHand struct {
 
 // value returns e's value; e must not be cold.
 func (e *entry) value() []byte {
-	if e.cold {
-		panic("keyspace: value of cold key " + e.key + " read before Fill")
+	if e.isCold() {
+		panic("keyspace: value of cold key " + string(e.key()) + " read before Fill")
 	}
-	e.ref = true
-	return e.val
+	e.pos |= fRef
+	return e.val()
 }
 
 // dropValue forgets e's value for the counters (e is being removed).
 func (ks *Keyspace) dropValue(e *entry) {
-	if e.cold {
+	if e.isCold() {
 		ks.coldN--
 	} else {
-		ks.hot -= int64(cap(e.val))
+		ks.hot -= int64(e.vcap)
 	}
+}
+
+// makeCold drops hot e's value, keeping its key in an allocation of its own.
+func (ks *Keyspace) makeCold(e *entry) {
+	ks.hot -= int64(e.vcap)
+	if e.vlen = 0; e.vcap > 16 {
+		e.store(e.key(), nil, 0) // free the value's memory
+	}
+	e.pos = e.pos&^fRef | fCold
+	ks.coldN++
 }
 
 // HotBytes returns the bytes of values held in memory (their capacity).
@@ -61,11 +71,11 @@ func (ks *Keyspace) ColdStamp(key []byte) (stamp uint64, cold bool) {
 	if ks.coldN == 0 {
 		return 0, false
 	}
-	t, _, i := ks.find(key)
-	if i < 0 || !t.ents[i].cold {
+	id, ok := ks.lookup(key)
+	if !ok || !ks.ent(id).isCold() {
 		return 0, false
 	}
-	return t.ents[i].stamp, true
+	return ks.ent(id).stamp, true
 }
 
 // SetCold stores key with expiry expireAt and no value in memory, replacing
@@ -73,11 +83,8 @@ func (ks *Keyspace) ColdStamp(key []byte) (stamp uint64, cold bool) {
 // is spent.
 func (ks *Keyspace) SetCold(key []byte, expireAt int64) {
 	ks.Set(key, nil, expireAt)
-	t, _, i := ks.find(key)
-	e := &t.ents[i]
-	ks.hot -= int64(cap(e.val))
-	e.val, e.cold, e.ref = nil, true, false
-	ks.coldN++
+	id, _ := ks.lookup(key)
+	ks.makeCold(ks.ent(id))
 }
 
 // Fill gives cold key its value val (copied), read from where the owner
@@ -89,15 +96,18 @@ func (ks *Keyspace) Fill(key, val []byte, stamp uint64) bool {
 	if ks.coldN == 0 {
 		return false
 	}
-	t, _, i := ks.find(key)
-	if i < 0 || !t.ents[i].cold || t.ents[i].stamp != stamp {
+	id, ok := ks.lookup(key)
+	if !ok {
 		return false
 	}
-	e := &t.ents[i]
-	e.val = append([]byte(nil), val...)
-	e.cold, e.ref = false, true
+	e := ks.ent(id)
+	if !e.isCold() || e.stamp != stamp {
+		return false
+	}
+	e.pos = e.pos&^fCold | fRef
 	ks.coldN--
-	ks.hot += int64(cap(e.val))
+	ks.hot += int64(e.vcap)
+	ks.hot += e.setVal(val)
 	return true
 }
 
@@ -108,23 +118,21 @@ func (ks *Keyspace) Fill(key, val []byte, stamp uint64) bool {
 // TurnSteps, and two turns spare no value for its ref bit alone.
 func (ks *Keyspace) Evict(target int64, clean uint64, maxSteps int, keep func(key string) bool) (dropped, steps int) {
 	for ; ks.hot > target && steps < maxSteps; steps++ {
-		t := ks.slots[ks.hand.slot]
-		if t == nil || int(ks.hand.pos) >= len(t.ents) {
+		order := ks.slots[ks.hand.slot]
+		if int(ks.hand.pos) >= len(order) {
 			ks.hand.slot = uint16((int(ks.hand.slot) + 1) % slot.Count)
 			ks.hand.pos = 0
 			continue
 		}
-		e := &t.ents[ks.hand.pos]
+		e := ks.ent(order[ks.hand.pos])
 		ks.hand.pos++
 		switch {
-		case e.cold || e.stamp > clean:
-		case e.ref:
-			e.ref = false
-		case keep != nil && keep(e.key):
+		case e.isCold() || e.stamp > clean:
+		case e.pos&fRef != 0:
+			e.pos &^= fRef
+		case keep != nil && keep(string(e.key())):
 		default:
-			ks.hot -= int64(cap(e.val))
-			e.val, e.cold = nil, true
-			ks.coldN++
+			ks.makeCold(e)
 			dropped++
 		}
 	}

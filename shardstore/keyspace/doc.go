@@ -4,16 +4,20 @@
 // A Keyspace has a single owner, the event loop whose slots it holds, so it
 // has no locks; calling it from two goroutines at once is a bug.
 //
-// Layout. Each slot owning keys has its own small table, allocated on first
-// use: a map from key to position in a dense array of entries. Grouping by
-// slot makes the slot-wide operations cheap: DBSIZE and CLUSTER
-// COUNTKEYSINSLOT are counters, flushing or handing a slot to another loop or
-// node drops or moves one table, and an idle slot costs one nil pointer.
-// The dense array gives SCAN a stable cursor, which a Go map cannot: the
-// cursor is (slot, position) and positions are visited in descending order.
-// Deletion moves the last entry into the hole, that is from a visited
-// position to a lower one, so an entry present for a whole scan is returned
-// at least once, which is Redis's SCAN guarantee.
+// Layout (entry.go, index.go). Each key is one 32-byte entry in pages of
+// entries addressed by a stable id, plus one allocation holding the key and
+// its value together. One open-addressing table indexes every key by hash
+// (8 bytes a bucket, linear probing, incremental doubling as Redis's
+// rehash), so a lookup costs about what one Go map's does; an expiry is
+// kept only for keys that have one. Per slot, a dense array of ids gives
+// the slot-wide operations: DBSIZE and CLUSTER COUNTKEYSINSLOT are lengths,
+// flushing a slot walks one array, and an idle slot costs an empty slice.
+// The arrays also give SCAN a stable cursor, which a hash table cannot: the
+// cursor is slot<<32|position and positions are visited in descending
+// order. Deletion moves the last id of the slot into the hole, that is from
+// a visited position to a lower one, so a key present for a whole scan is
+// returned at least once, which is Redis's SCAN guarantee. A call passes
+// over empty slots until it has COUNT keys or reaches the end.
 //
 // Time. Every call that can observe expiry takes now (unix milliseconds)
 // from the caller instead of reading a clock: the loop reads the clock once

@@ -1,36 +1,41 @@
 package keyspace
 
 import (
+	"hash/maphash"
+
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
-type entry struct {
-	key string
-	val []byte // nil while cold
-	exp int64  // absolute unix ms; 0 means no expiry
-	vi  int32  // index in Keyspace.vol, -1 when exp == 0
-	// cold: the value is not in memory (cold.go); ref: the value was used
-	// since the clock hand last passed; stamp: Keyspace.Stamp at the last
-	// write.
-	cold, ref bool
-	stamp     uint64
-}
-
-// table holds one slot's keys.
-type table struct {
-	idx  map[string]int32
-	ents []entry
-}
+// Entries live in pages of pageSize, addressed by id; pages never move, so
+// an id is stable for the entry's life and growth copies nothing.
+const (
+	pageBits = 10
+	pageSize = 1 << pageBits
+	pageMask = pageSize - 1
+)
 
 type volKey struct {
-	key  string
-	slot uint16
+	exp int64 // absolute unix ms, never 0
+	id  uint32
 }
 
 // Keyspace is one event loop's keys. The zero value is not usable; call New.
 type Keyspace struct {
-	slots   [slot.Count]*table
-	n       int
+	pages []*[pageSize]entry
+	top   uint32 // ids below top were handed out
+	free  uint32 // first free id + 1; 0 when none (list through entry.pos)
+	n     int
+
+	// The index (index.go): cur, and old while it is being migrated.
+	cur, old []uint64
+	migAt    uint32
+	migLeft  int
+	seed     maphash.Seed
+	hashMask uint64 // all ones; tests narrow it to force equal tags
+
+	// slots[s] holds the ids of slot s's keys; entry.pos is the position.
+	slots [slot.Count][]uint32
+
 	vol     []volKey // keys with an expiry, for ExpireStep's sampling
 	rng     uint64
 	watched map[string][]watchRef
@@ -49,41 +54,44 @@ type Keyspace struct {
 
 // New returns an empty Keyspace.
 func New() *Keyspace {
-	return &Keyspace{rng: 0x9E3779B97F4A7C15, watched: make(map[string][]watchRef)}
+	return &Keyspace{
+		cur:      make([]uint64, minIndex),
+		seed:     maphash.MakeSeed(),
+		hashMask: ^uint64(0),
+		rng:      0x9E3779B97F4A7C15,
+		watched:  make(map[string][]watchRef),
+	}
 }
 
-func (ks *Keyspace) find(key []byte) (t *table, s uint16, i int32) {
-	s = slot.Of(key)
-	t = ks.slots[s]
-	if t == nil {
-		return nil, s, -1
+func (ks *Keyspace) ent(id uint32) *entry { return &ks.pages[id>>pageBits][id&pageMask] }
+
+// exp returns e's expiry, 0 for none.
+func (ks *Keyspace) exp(e *entry) int64 {
+	if e.vi < 0 {
+		return 0
 	}
-	i, ok := t.idx[string(key)]
+	return ks.vol[e.vi].exp
+}
+
+// live returns the id and entry of key if it exists and has not expired.
+// An expired entry is deleted.
+func (ks *Keyspace) live(key []byte, now int64) (uint32, *entry) {
+	id, ok := ks.lookup(key)
 	if !ok {
-		return t, s, -1
+		return 0, nil
 	}
-	return t, s, i
-}
-
-// live returns the entry of key if it exists and has not expired. An
-// expired entry is deleted.
-func (ks *Keyspace) live(key []byte, now int64) (*table, uint16, *entry) {
-	t, s, i := ks.find(key)
-	if i < 0 {
-		return t, s, nil
-	}
-	e := &t.ents[i]
-	if e.exp != 0 && e.exp <= now {
-		ks.remove(t, s, i)
+	e := ks.ent(id)
+	if e.vi >= 0 && ks.vol[e.vi].exp <= now {
+		ks.remove(id, e)
 		ks.Expired++
-		return t, s, nil
+		return 0, nil
 	}
-	return t, s, e
+	return id, e
 }
 
 // Get returns key's value. The key must not be cold (see IsCold).
 func (ks *Keyspace) Get(key []byte, now int64) ([]byte, bool) {
-	_, _, e := ks.live(key, now)
+	_, e := ks.live(key, now)
 	if e == nil {
 		return nil, false
 	}
@@ -93,71 +101,91 @@ func (ks *Keyspace) Get(key []byte, now int64) ([]byte, bool) {
 // Lookup returns key's value and expiry (0 for none). The key must not be
 // cold (see IsCold).
 func (ks *Keyspace) Lookup(key []byte, now int64) (val []byte, expireAt int64, ok bool) {
-	_, _, e := ks.live(key, now)
+	_, e := ks.live(key, now)
 	if e == nil {
 		return nil, 0, false
 	}
-	return e.value(), e.exp, true
+	return e.value(), ks.exp(e), true
 }
 
 // Expiry returns key's expiry (0 for none) and whether it is live, without
 // its value: it works on cold keys.
 func (ks *Keyspace) Expiry(key []byte, now int64) (expireAt int64, ok bool) {
-	_, _, e := ks.live(key, now)
+	_, e := ks.live(key, now)
 	if e == nil {
 		return 0, false
 	}
-	return e.exp, true
+	return ks.exp(e), true
 }
 
 // Exists reports whether key is live.
 func (ks *Keyspace) Exists(key []byte, now int64) bool {
-	_, _, e := ks.live(key, now)
+	_, e := ks.live(key, now)
 	return e != nil
 }
 
 // Set stores a copy of val under key with expiry expireAt (0 for none),
 // replacing any previous value and expiry.
 func (ks *Keyspace) Set(key, val []byte, expireAt int64) {
-	t, s, i := ks.find(key)
+	id, ok := ks.lookup(key)
 	var e *entry
-	if i >= 0 {
-		e = &t.ents[i]
-		old := cap(e.val)
-		if e.cold {
-			e.cold = false
+	if ok {
+		e = ks.ent(id)
+		if e.isCold() {
+			e.pos &^= fCold
 			ks.coldN--
+			ks.hot += int64(e.vcap)
 		}
-		if cap(e.val) >= len(val) && cap(e.val) <= 2*len(val)+64 {
-			e.val = append(e.val[:0], val...)
-		} else {
-			e.val = append([]byte(nil), val...)
-		}
-		ks.hot += int64(cap(e.val) - old)
+		ks.hot += e.setVal(val)
 	} else {
-		if t == nil {
-			t = &table{idx: make(map[string]int32)}
-			ks.slots[s] = t
-		}
-		k := string(key)
-		t.idx[k] = int32(len(t.ents))
-		t.ents = append(t.ents, entry{key: k, val: append([]byte(nil), val...), vi: -1})
-		ks.n++
-		e = &t.ents[len(t.ents)-1]
-		ks.hot += int64(cap(e.val))
+		id, e = ks.insert(key, val)
 	}
-	e.ref, e.stamp = true, ks.Stamp
-	ks.setExp(e, s, expireAt)
+	e.pos |= fRef
+	e.stamp = ks.Stamp
+	ks.setExp(id, e, expireAt)
 	ks.touch(key)
 }
 
-func (ks *Keyspace) setExp(e *entry, s uint16, at int64) {
-	e.exp = at
+// insert adds key, which is not present, with value val.
+func (ks *Keyspace) insert(key, val []byte) (uint32, *entry) {
+	id := ks.alloc()
+	e := ks.ent(id)
+	*e = entry{vi: -1}
+	ks.hot += e.store(key, val, len(val))
+	ks.indexAdd(ks.hashKey(key), id)
+	s := slot.Of(key)
+	e.setAt(uint32(len(ks.slots[s])))
+	if len(ks.slots[s]) == posMask {
+		panic("keyspace: 2^30 keys in one slot")
+	}
+	ks.slots[s] = append(ks.slots[s], id)
+	ks.n++
+	return id, e
+}
+
+// alloc returns a free entry id.
+func (ks *Keyspace) alloc() uint32 {
+	if ks.free != 0 {
+		id := ks.free - 1
+		ks.free = ks.ent(id).pos
+		return id
+	}
+	id := ks.top
+	if id&pageMask == 0 {
+		ks.pages = append(ks.pages, new([pageSize]entry))
+	}
+	ks.top++
+	return id
+}
+
+func (ks *Keyspace) setExp(id uint32, e *entry, at int64) {
 	switch {
 	case at != 0 && e.vi < 0:
 		e.vi = int32(len(ks.vol))
-		ks.vol = append(ks.vol, volKey{e.key, s})
-	case at == 0 && e.vi >= 0:
+		ks.vol = append(ks.vol, volKey{at, id})
+	case at != 0:
+		ks.vol[e.vi].exp = at
+	case e.vi >= 0:
 		ks.dropVol(e.vi)
 		e.vi = -1
 	}
@@ -169,55 +197,68 @@ func (ks *Keyspace) dropVol(i int32) {
 	if i != last {
 		m := ks.vol[last]
 		ks.vol[i] = m
-		t := ks.slots[m.slot]
-		t.ents[t.idx[m.key]].vi = i
+		ks.ent(m.id).vi = i
 	}
-	ks.vol[last] = volKey{}
 	ks.vol = ks.vol[:last]
 }
 
-// remove deletes t.ents[i] without checking expiry.
-func (ks *Keyspace) remove(t *table, s uint16, i int32) {
-	e := &t.ents[i]
-	key := e.key
+// remove deletes entry id (e) without checking expiry.
+func (ks *Keyspace) remove(id uint32, e *entry) {
+	key := e.key() // stays valid: this slice keeps kv alive
+	s := slot.Of(key)
+	ks.unlink(id, e, key)
+	order := ks.slots[s]
+	last := uint32(len(order) - 1)
+	if p := e.at(); p != last {
+		// The last entry moves from a visited position to an unvisited
+		// one (SCAN goes down), so no entry present throughout is missed.
+		m := order[last]
+		order[p] = m
+		ks.ent(m).setAt(p)
+	}
+	if last == 0 {
+		ks.slots[s] = nil
+	} else {
+		ks.slots[s] = order[:last]
+	}
+	ks.freeEntry(id, e)
+	ks.touch(key)
+}
+
+// unlink drops entry id's expiry, value and index, leaving its slot.
+func (ks *Keyspace) unlink(id uint32, e *entry, key []byte) {
 	if e.vi >= 0 {
 		ks.dropVol(e.vi)
 	}
 	ks.dropValue(e)
-	delete(t.idx, key)
-	last := int32(len(t.ents) - 1)
-	if i != last {
-		t.ents[i] = t.ents[last]
-		t.idx[t.ents[i].key] = i
-	}
-	t.ents[last] = entry{}
-	t.ents = t.ents[:last]
+	ks.indexDel(ks.hashKey(key), id)
 	ks.n--
-	if len(t.ents) == 0 {
-		ks.slots[s] = nil
-	}
-	ks.touchString(key)
+}
+
+func (ks *Keyspace) freeEntry(id uint32, e *entry) {
+	*e = entry{pos: ks.free}
+	ks.free = id + 1
 }
 
 // Delete removes key and reports whether it was live.
 func (ks *Keyspace) Delete(key []byte, now int64) bool {
-	t, s, e := ks.live(key, now)
+	id, e := ks.live(key, now)
 	if e == nil {
 		return false
 	}
-	ks.remove(t, s, t.idx[string(key)])
+	ks.remove(id, e)
 	return true
 }
 
 // SetExpire sets the expiry of a live key (0 removes it) and reports
 // whether the key was live.
 func (ks *Keyspace) SetExpire(key []byte, expireAt int64, now int64) bool {
-	_, s, e := ks.live(key, now)
+	id, e := ks.live(key, now)
 	if e == nil {
 		return false
 	}
 	e.stamp = ks.Stamp
-	ks.setExp(e, s, expireAt)
+	ks.setExp(id, e, expireAt)
 	ks.touch(key)
 	return true
 }
@@ -225,44 +266,53 @@ func (ks *Keyspace) SetExpire(key []byte, expireAt int64, now int64) bool {
 // Append appends data to key's value, creating the key when it is not live,
 // and returns the new value.
 func (ks *Keyspace) Append(key, data []byte, now int64) []byte {
-	_, _, e := ks.live(key, now)
+	_, e := ks.live(key, now)
 	if e == nil {
 		ks.Set(key, data, 0)
 		v, _ := ks.Get(key, now)
 		return v
 	}
-	old := cap(e.value())
-	e.val = append(e.val, data...)
-	ks.hot += int64(cap(e.val) - old)
-	e.ref, e.stamp = true, ks.Stamp
+	v := e.value()
+	if need := len(v) + len(data); need > int(e.vcap) {
+		ks.hot += e.store(key, v, max(need, grownRoom(int(e.vcap))))
+	}
+	e.vlen = uint32(len(append(e.room(), data...)))
+	e.pos |= fRef
+	e.stamp = ks.Stamp
 	ks.touch(key)
-	return e.val
+	return e.val()
+}
+
+// grownRoom is the value capacity after growing from c, as append's.
+func grownRoom(c int) int {
+	if c < 256 {
+		return 2 * c
+	}
+	return c + (c+3*256)/4
 }
 
 // SetRange overwrites key's value at offset off with data, padding with
 // zero bytes, creating the key when it is not live, and returns the new
 // value. The caller checks that off+len(data) is within its size limit.
 func (ks *Keyspace) SetRange(key []byte, off int, data []byte, now int64) []byte {
-	_, _, e := ks.live(key, now)
+	_, e := ks.live(key, now)
 	if e == nil {
 		ks.Set(key, nil, 0)
-		_, _, e = ks.live(key, now)
+		_, e = ks.live(key, now)
 	}
-	if need := off + len(data); need > len(e.value()) {
-		if need > cap(e.val) {
-			nv := make([]byte, need, need+need/4)
-			copy(nv, e.val)
-			ks.hot += int64(cap(nv) - cap(e.val))
-			e.val = nv
-		} else {
-			clear(e.val[len(e.val):need])
-			e.val = e.val[:need]
+	v := e.value()
+	if need := off + len(data); need > len(v) {
+		if need > int(e.vcap) {
+			ks.hot += e.store(key, v, need+need/4)
 		}
+		clear(e.room()[len(v):need])
+		e.vlen = uint32(need)
 	}
-	copy(e.val[off:], data)
-	e.ref, e.stamp = true, ks.Stamp
+	copy(e.val()[off:], data)
+	e.pos |= fRef
+	e.stamp = ks.Stamp
 	ks.touch(key)
-	return e.val
+	return e.val()
 }
 
 // Len returns the number of keys, including expired keys not yet
@@ -273,34 +323,26 @@ func (ks *Keyspace) Len() int { return ks.n }
 func (ks *Keyspace) VolatileLen() int { return len(ks.vol) }
 
 // SlotLen returns the number of keys in slot s.
-func (ks *Keyspace) SlotLen(s uint16) int {
-	if t := ks.slots[s]; t != nil {
-		return len(t.ents)
-	}
-	return 0
-}
+func (ks *Keyspace) SlotLen(s uint16) int { return len(ks.slots[s]) }
 
 // FlushSlot deletes every key of slot s and returns how many there were.
 func (ks *Keyspace) FlushSlot(s uint16) int {
-	t := ks.slots[s]
-	if t == nil {
-		return 0
-	}
-	n := len(t.ents)
-	for i := range t.ents {
-		e := &t.ents[i]
-		if e.vi >= 0 {
-			ks.dropVol(e.vi)
-			e.vi = -1
+	order := ks.slots[s]
+	var keys [][]byte // for the watchers, touched once all are gone
+	for _, id := range order {
+		e := ks.ent(id)
+		key := e.key()
+		ks.unlink(id, e, key)
+		ks.freeEntry(id, e)
+		if len(ks.watched) > 0 {
+			keys = append(keys, key)
 		}
-		ks.dropValue(e)
 	}
 	ks.slots[s] = nil
-	ks.n -= n
-	for _, e := range t.ents {
-		ks.touchString(e.key)
+	for _, k := range keys {
+		ks.touch(k)
 	}
-	return n
+	return len(order)
 }
 
 // Flush deletes every key.
@@ -308,7 +350,7 @@ func (ks *Keyspace) Flush() {
 	// As Redis's touchAllWatchedKeysInDb: watchers of existing keys become
 	// dirty, except where the key had already expired when watched.
 	for k, refs := range ks.watched {
-		if t, _, i := ks.find([]byte(k)); t != nil && i >= 0 {
+		if _, ok := ks.lookup([]byte(k)); ok {
 			for j := range refs {
 				if refs[j].expired {
 					refs[j].expired = false
@@ -318,28 +360,35 @@ func (ks *Keyspace) Flush() {
 			}
 		}
 	}
-	ks.slots = [slot.Count]*table{}
-	ks.n = 0
+	ks.pages, ks.top, ks.free, ks.n = nil, 0, 0, 0
+	ks.cur, ks.old, ks.migLeft = make([]uint64, minIndex), nil, 0
+	ks.slots = [slot.Count][]uint32{}
 	ks.hot, ks.coldN = 0, 0
-	clear(ks.vol)
-	ks.vol = ks.vol[:0]
+	ks.hand = clockHand{}
+	ks.vol = nil
 }
 
 // Scan visits up to count live keys starting at cursor and returns the
-// cursor to continue from, 0 when the scan is complete. Keys present for
-// the whole scan are visited at least once; some may be visited twice.
-// Expired keys found on the way are deleted.
+// cursor to continue from, 0 when the scan is complete. It passes over
+// empty slots, so a call returns fewer than count keys only at the end.
+// Keys present for the whole scan are visited at least once; some may be
+// visited twice. Expired keys found on the way are deleted (and count).
+//
+// The cursor is slot<<32 | pos: pos 0 starts the slot, pos p > 0 means
+// positions [0, p) of the slot's order remain. Positions are visited in
+// descending order, and deletion moves the last entry into the hole, from
+// a visited position to an unvisited one.
 func (ks *Keyspace) Scan(cursor uint64, count int, now int64, visit func(key, val []byte)) uint64 {
 	s := cursor >> 32
-	pos := int64(cursor & 0xffffffff) // 0: start of slot; p>0: positions [0,p) remain
+	pos := int64(cursor & 0xffffffff)
 	seen := 0
 	for ; s < uint64(slot.Count); s, pos = s+1, 0 {
-		t := ks.slots[s]
-		if t == nil {
+		order := ks.slots[s]
+		if len(order) == 0 {
 			continue
 		}
-		if pos == 0 || pos > int64(len(t.ents)) {
-			pos = int64(len(t.ents))
+		if pos == 0 || pos > int64(len(order)) {
+			pos = int64(len(order))
 		}
 		for pos > 0 {
 			if seen >= count {
@@ -347,31 +396,34 @@ func (ks *Keyspace) Scan(cursor uint64, count int, now int64, visit func(key, va
 			}
 			pos--
 			seen++
-			e := &t.ents[pos]
-			if e.exp != 0 && e.exp <= now {
-				ks.remove(t, uint16(s), int32(pos))
+			id := ks.slots[s][pos]
+			e := ks.ent(id)
+			if e.vi >= 0 && ks.vol[e.vi].exp <= now {
+				ks.remove(id, e)
 				ks.Expired++
-				if ks.slots[s] == nil {
-					break
-				}
 				continue
 			}
-			visit([]byte(e.key), e.val)
+			visit(e.key(), e.valOrNil())
 		}
 	}
 	return 0
 }
 
+// valOrNil returns the value, nil while cold.
+func (e *entry) valOrNil() []byte {
+	if e.isCold() {
+		return nil
+	}
+	return e.val()
+}
+
 // Each visits every key, expired or not, in slot order. visit must not
 // modify the Keyspace.
 func (ks *Keyspace) Each(visit func(key, val []byte, expireAt int64)) {
-	for _, t := range ks.slots {
-		if t == nil {
-			continue
-		}
-		for i := range t.ents {
-			e := &t.ents[i]
-			visit([]byte(e.key), e.val, e.exp)
+	for _, order := range &ks.slots {
+		for _, id := range order {
+			e := ks.ent(id)
+			visit(e.key(), e.valOrNil(), ks.exp(e))
 		}
 	}
 }
@@ -392,8 +444,12 @@ const (
 // ExpireStep samples keys with an expiry at random and deletes those that
 // have expired, as Redis's activeExpireCycle does: rounds of 20 samples,
 // repeated while more than 10% of a round had expired, and never more than
-// budget samples in all. It returns the number of keys deleted.
+// budget samples in all. It returns the number of keys deleted. It also
+// moves on a growth of the index in progress.
 func (ks *Keyspace) ExpireStep(now int64, budget int) int {
+	if ks.old != nil {
+		ks.migrate(migrateExpire)
+	}
 	deleted := 0
 	for budget > 0 && len(ks.vol) > 0 {
 		n := min(expireSample, budget, len(ks.vol))
@@ -404,10 +460,8 @@ func (ks *Keyspace) ExpireStep(now int64, budget int) int {
 				break
 			}
 			v := ks.vol[ks.rand()%uint64(len(ks.vol))]
-			t := ks.slots[v.slot]
-			i := t.idx[v.key]
-			if t.ents[i].exp <= now {
-				ks.remove(t, v.slot, i)
+			if v.exp <= now {
+				ks.remove(v.id, ks.ent(v.id))
 				ks.Expired++
 				expired++
 			}

@@ -14,38 +14,37 @@ func check(t *testing.T, ks *Keyspace) {
 	t.Helper()
 	n, vol, cold := 0, 0, 0
 	hot := int64(0)
-	for s, tb := range ks.slots {
-		if tb == nil {
-			continue
-		}
-		if len(tb.ents) == 0 {
+	for s, order := range &ks.slots {
+		if order != nil && len(order) == 0 {
 			t.Fatalf("slot %d has an empty table", s)
 		}
-		if len(tb.idx) != len(tb.ents) {
-			t.Fatalf("slot %d: %d indexed, %d entries", s, len(tb.idx), len(tb.ents))
-		}
-		for i, e := range tb.ents {
-			if int(slot.Of([]byte(e.key))) != s {
-				t.Fatalf("key %q in slot %d", e.key, s)
+		for i, id := range order {
+			e := ks.ent(id)
+			if e.kv == nil {
+				t.Fatalf("slot %d position %d holds free entry %d", s, i, id)
 			}
-			if tb.idx[e.key] != int32(i) {
-				t.Fatalf("key %q at %d indexed at %d", e.key, i, tb.idx[e.key])
+			key := string(e.key())
+			if int(slot.Of([]byte(key))) != s {
+				t.Fatalf("key %q in slot %d", key, s)
 			}
-			if (e.exp != 0) != (e.vi >= 0) {
-				t.Fatalf("key %q exp %d vi %d", e.key, e.exp, e.vi)
+			if e.at() != uint32(i) {
+				t.Fatalf("key %q at %d records position %d", key, i, e.at())
 			}
-			if e.cold {
+			if got, ok := ks.lookup([]byte(key)); !ok || got != id {
+				t.Fatalf("key %q is entry %d, indexed as %d (%v)", key, id, got, ok)
+			}
+			if e.isCold() {
 				cold++
-				if e.val != nil {
-					t.Fatalf("cold key %q holds a value", e.key)
+				if e.vlen != 0 {
+					t.Fatalf("cold key %q holds a value", key)
 				}
 			} else {
-				hot += int64(cap(e.val))
+				hot += int64(e.vcap)
 			}
 			if e.vi >= 0 {
 				vol++
-				if ks.vol[e.vi].key != e.key || int(ks.vol[e.vi].slot) != s {
-					t.Fatalf("key %q vol entry %v", e.key, ks.vol[e.vi])
+				if ks.vol[e.vi].id != id || ks.vol[e.vi].exp == 0 {
+					t.Fatalf("key %q vol entry %v", key, ks.vol[e.vi])
 				}
 			}
 			n++
@@ -56,6 +55,51 @@ func check(t *testing.T, ks *Keyspace) {
 	}
 	if cold != ks.ColdLen() || hot != ks.HotBytes() {
 		t.Fatalf("counted %d cold keys and %d hot bytes, have %d and %d", cold, hot, ks.ColdLen(), ks.HotBytes())
+	}
+	checkIndex(t, ks, n)
+}
+
+// checkIndex verifies that the index holds exactly the n live entries, each
+// reachable from its home bucket, and that the free list holds the rest.
+func checkIndex(t *testing.T, ks *Keyspace, n int) {
+	t.Helper()
+	held := map[uint32]bool{}
+	for _, tab := range [][]uint64{ks.cur, ks.old} {
+		mask := uint32(len(tab) - 1)
+		for p, b := range tab {
+			if b == 0 {
+				continue
+			}
+			id := uint32(b) - 1
+			if held[id] {
+				t.Fatalf("entry %d indexed twice", id)
+			}
+			held[id] = true
+			e := ks.ent(id)
+			if e.kv == nil || ks.hashKey(e.key()) != uint32(b>>32) {
+				t.Fatalf("bucket %d: entry %d is free or has another tag", p, id)
+			}
+			for q := homeOf(uint32(b>>32), tab); q != uint32(p); q = (q + 1) & mask {
+				if tab[q] == 0 {
+					t.Fatalf("bucket %d unreachable: bucket %d on its probe is empty", p, q)
+				}
+			}
+		}
+	}
+	if len(held) != n {
+		t.Fatalf("index holds %d entries, %d keys", len(held), n)
+	}
+	free := 0
+	for f := ks.free; f != 0; f = ks.ent(f - 1).pos {
+		if ks.ent(f-1).kv != nil || held[f-1] {
+			t.Fatalf("free entry %d is in use", f-1)
+		}
+		if free++; free > int(ks.top) {
+			t.Fatal("free list loops")
+		}
+	}
+	if free+n != int(ks.top) {
+		t.Fatalf("%d free and %d used entries of %d", free, n, ks.top)
 	}
 }
 

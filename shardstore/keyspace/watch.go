@@ -21,8 +21,7 @@ func (ks *Keyspace) Watch(key []byte, w *Watcher, now int64) {
 			return
 		}
 	}
-	t, _, i := ks.find(key)
-	expired := t != nil && i >= 0 && t.ents[i].exp != 0 && t.ents[i].exp <= now
+	expired := ks.expiredAt(key, now)
 	ks.watched[string(key)] = append(refs, watchRef{w, expired})
 }
 
@@ -47,11 +46,20 @@ func (ks *Keyspace) Unwatch(key []byte, w *Watcher) {
 func (ks *Keyspace) WatchedExpired(key []byte, w *Watcher, now int64) bool {
 	for _, r := range ks.watched[string(key)] {
 		if r.w == w && !r.expired {
-			t, _, i := ks.find(key)
-			return t != nil && i >= 0 && t.ents[i].exp != 0 && t.ents[i].exp <= now
+			return ks.expiredAt(key, now)
 		}
 	}
 	return false
+}
+
+// expiredAt reports whether key exists with an expiry at or before now.
+func (ks *Keyspace) expiredAt(key []byte, now int64) bool {
+	id, ok := ks.lookup(key)
+	if !ok {
+		return false
+	}
+	exp := ks.exp(ks.ent(id))
+	return exp != 0 && exp <= now
 }
 
 func (ks *Keyspace) touch(key []byte) {
@@ -69,7 +77,7 @@ func (ks *Keyspace) touchString(key string) {
 	for i := range refs {
 		r := &refs[i]
 		if r.expired {
-			if t, _, j := ks.find([]byte(key)); t == nil || j < 0 {
+			if _, ok := ks.lookup([]byte(key)); !ok {
 				r.expired = false // the expired key is gone: logically no change
 				continue
 			}
