@@ -163,8 +163,8 @@ func TestDorivoStoppedMidRunUDP(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		stop()
 	}()
-	code, out, stderr := runCLI(t, "--proto", "udp", "--target", addr, "--conns", "3", "--pipeline", "8",
-		"--duration", "2s", "--timeout", "300ms", "--quiet")
+	code, out, stderr := runCLI(t, append(keyFlags(), "--proto", "udp", "--target", addr, "--conns", "3", "--pipeline", "8",
+		"--duration", "2s", "--timeout", "300ms", "--quiet")...)
 	errs := connErrors(out)
 	if code != exitFailure || errs["connection refused"] != 3 || !strings.Contains(stderr, "3 connections failed") {
 		t.Errorf("datapath stopped mid-run: exit %d, connection errors %v; want exit 1 and 3 refused sockets\n%s%s", code, errs, out, stderr)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +42,7 @@ func startDorivoStoppable(t testing.TB) (addr string, stop func()) {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		s, err := server.New(server.Config{TCPAddr: addr, UDPAddr: addr, Loops: 2, NoPin: true,
+		s, err := server.New(server.Config{TCPAddr: addr, UDPAddr: addr, Loops: 2, NoPin: true, Auth: testAuth(),
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +72,7 @@ func TestAgainstDorivoServer(t *testing.T) {
 	addr := startDorivo(t)
 	noErrors := func(t *testing.T, args ...string) string {
 		t.Helper()
-		code, out, stderr := runCLI(t, append([]string{"--target", addr, "--quiet", "--conns", "2", "--pipeline", "4"}, args...)...)
+		code, out, stderr := runCLI(t, append(append([]string{"--target", addr, "--quiet", "--conns", "2", "--pipeline", "4"}, keyFlags()...), args...)...)
 		if code != exitOK {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, out, stderr)
 		}
@@ -93,14 +96,14 @@ func TestAgainstDorivoServer(t *testing.T) {
 	} {
 		rec := filepath.Join(dir, tc.rec)
 		noErrors(t, append([]string{"--requests", "2000", "--record", rec}, tc.load...)...)
-		code, out, stderr := runCLI(t, "--target", addr, "--proto", tc.verifyProto, "--verify", rec)
+		code, out, stderr := runCLI(t, append(keyFlags(), "--target", addr, "--proto", tc.verifyProto, "--verify", rec)...)
 		if code != exitOK || !strings.Contains(out, "0 missing, 0 wrong") {
 			t.Errorf("verify %s over %s: exit %d\n%s%s", tc.rec, tc.verifyProto, code, out, stderr)
 		}
 	}
 	keys := recordedKeys(t, filepath.Join(dir, "udp.rec"))
 	redisDo(t, addr, "DEL", keys[0])
-	code, out, _ := runCLI(t, "--target", addr, "--proto", "udp", "--verify", filepath.Join(dir, "udp.rec"))
+	code, out, _ := runCLI(t, append(keyFlags(), "--target", addr, "--proto", "udp", "--verify", filepath.Join(dir, "udp.rec"))...)
 	if code != exitMismatch || !strings.Contains(out, fmt.Sprintf("missing %s\n", keys[0])) {
 		t.Errorf("verify after DEL %s: exit %d\n%s", keys[0], code, out)
 	}
@@ -119,8 +122,8 @@ func BenchmarkUDPAgainstDorivo(b *testing.B) {
 	for _, p := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("pipeline%d", p), func(b *testing.B) {
 			n := max(b.N, 1000)
-			cmd := exec.Command(os.Args[0], "--proto", "udp", "--target", addr, "--conns", "2", "--pipeline", strconv.Itoa(p),
-				"--requests", strconv.Itoa(n), "--keyspace", "10000", "--value-size", "100", "--json", "--quiet")
+			cmd := exec.Command(os.Args[0], append(keyFlags(), "--proto", "udp", "--target", addr, "--conns", "2", "--pipeline", strconv.Itoa(p),
+				"--requests", strconv.Itoa(n), "--keyspace", "10000", "--value-size", "100", "--json", "--quiet")...)
 			cmd.Env = append(os.Environ(), "DORIVO_LOADGEN_AS_MAIN=1")
 			b.ResetTimer()
 			out, err := cmd.Output()
@@ -142,5 +145,45 @@ func BenchmarkUDPAgainstDorivo(b *testing.B) {
 			b.ReportMetric(float64(rep.Total.Requests)/rep.Elapsed, "datagrams/s")
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "client-cpu-ns/datagram")
 		})
+	}
+}
+
+// testKeyHex is the datagram key of the loadgen's tenants (tenant0 …
+// tenant15) in the tests: their datagrams are signed, their replies
+// verified, and replies may be longer than requests.
+const testKeyHex = "00112233445566778899aabbccddeeff"
+
+func testAuth() *atomic.Pointer[auth.Table] {
+	k, _ := wire.ParseKey(testKeyHex)
+	t := &auth.Table{Tenants: map[string]auth.Tenant{}}
+	for i := range 16 {
+		t.Tenants[fmt.Sprintf("tenant%d", i)] = auth.Tenant{Key: k}
+	}
+	p := new(atomic.Pointer[auth.Table])
+	p.Store(t)
+	return p
+}
+
+// keyFlags are the --tenant-key flags of testAuth's tenants.
+func keyFlags() []string {
+	var f []string
+	for i := range 16 {
+		f = append(f, "--tenant-key", fmt.Sprintf("tenant%d=%s", i, testKeyHex))
+	}
+	return f
+}
+
+// Datagrams of tenants with keys are signed with --tenant-key and their
+// replies checked; without the keys the node drops every datagram of those
+// tenants, the run times out on each, and the loadgen says so.
+func TestTenantKeySignsDatagrams(t *testing.T) {
+	addr := startDorivo(t)
+	args := []string{"--target", addr, "--proto", "udp", "--quiet", "--conns", "1", "--requests", "200", "--value-size", "200", "--timeout", "500ms"}
+	if code, out, stderr := runCLI(t, append(keyFlags(), args...)...); code != exitOK || !strings.Contains(out, "  0\n") {
+		t.Fatalf("signed run: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr := runCLI(t, args...)
+	if code == exitOK || !strings.Contains(stderr, "no reply to a probe datagram") {
+		t.Fatalf("unsigned run against keyed tenants: exit %d, want no reply at all\n%s%s", code, out, stderr)
 	}
 }

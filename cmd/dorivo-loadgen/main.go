@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/dorivo/dorivo/userspace/agentconfig"
 	"io"
 	"net"
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,6 +75,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&c.User, "user", "", "ACL user for AUTH (with --password)")
 	fs.StringVar(&c.Password, "password", "", "send AUTH on every TCP connection (default: $DORIVO_PASSWORD)")
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "dial timeout, datagram reply timeout, and the wait for replies at the end")
+	fs.Var(keysValue{&c.Keys}, "tenant-key", "sign the datagrams of a tenant with its key, TENANT=HEX (32 hex digits) or TENANT=@FILE, and check its replies' MACs (repeatable; tenants are tenantN)")
 	fs.IntVar(&w.Tenants, "tenants", 10, "tenants (hash tags {tenantN})")
 	fs.IntVar(&w.Keyspace, "keyspace", 10000, "keys in total, split evenly over the tenants")
 	fs.IntVar(&w.ValueSize, "value-size", 100, "value size in bytes")
@@ -301,4 +304,30 @@ func runVerify(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		return exitMismatch
 	}
 	return exitOK
+}
+
+// keysValue is the repeatable --tenant-key flag.
+type keysValue struct{ m *map[string]wire.Key }
+
+func (v keysValue) String() string {
+	if v.m == nil {
+		return ""
+	}
+	var names []string
+	for t := range *v.m {
+		names = append(names, t+"=[redacted]")
+	}
+	return strings.Join(names, ",")
+}
+
+func (v keysValue) Set(s string) error {
+	k, err := agentconfig.ParseTenantKey(s)
+	if err != nil {
+		return err
+	}
+	if *v.m == nil {
+		*v.m = map[string]wire.Key{}
+	}
+	(*v.m)[k.Tenant] = k.Key
+	return nil
 }

@@ -118,9 +118,12 @@ func (o *adminOptions) auth() string {
 // adminMux builds the admin server's routes: /metrics, /healthz and, with
 // pprofOn, Go's profiler under /debug/pprof/. Further endpoints are added
 // here (or to the returned mux before it is served).
-func adminMux(metrics http.Handler, pprofOn bool) *http.ServeMux {
+func adminMux(metrics, alerts http.Handler, pprofOn bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics)
+	if alerts != nil {
+		mux.Handle("/alerts", alerts)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	if pprofOn {
 		// For `go tool pprof http://ADMIN/debug/pprof/profile`.

@@ -49,7 +49,7 @@ func serveAdmin(t *testing.T, o *adminOptions) (addr string, log *syncBuffer) {
 	}
 	log = &syncBuffer{}
 	metricsBody := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "dorivo_up 1\n") })
-	srv, err := startAdmin(o, adminMux(metricsBody, o.pprof), slog.New(slog.NewTextHandler(log, nil)))
+	srv, err := startAdmin(o, adminMux(metricsBody, nil, o.pprof), slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/server"
+	"github.com/dorivo/dorivo/datapath/wire/auth"
+	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/userspace/agentconfig"
 	"github.com/dorivo/dorivo/userspace/loader"
 	"github.com/dorivo/dorivo/userspace/metrics"
@@ -69,6 +72,12 @@ func runAgent(args []string, stderr io.Writer) error {
 	if err := agentconfig.Sync(&l.Objects.DorivoMaps, cfg); err != nil {
 		return fmt.Errorf("sync configuration into maps: %w", err)
 	}
+	// The loops check datagrams against the same keys XDP has (datagrams
+	// may arrive on interfaces without XDP); SIGHUP swaps the table.
+	var authTable atomic.Pointer[auth.Table]
+	if err := loadAuth(&authTable, &l.Objects.DorivoMaps); err != nil {
+		return err
+	}
 	var names atomic.Pointer[map[uint16]string]
 	setNames := func(c *agentconfig.Config) { n := c.SlotNames(); names.Store(&n) }
 	setNames(cfg)
@@ -93,6 +102,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		MaxQueryBuffer: int(o.limits.queryBuffer),
 		MaxBulkLen:     o.limits.maxBulkLen,
 		MaxMultibulk:   o.limits.maxMultibulk,
+		Auth:           &authTable,
 		Logger:         log,
 	}
 	steering := "kernel"
@@ -154,9 +164,14 @@ func runAgent(args []string, stderr io.Writer) error {
 		reg := metrics.NewRegistry(c)
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
 		if st := scfg.Store; st != nil {
-			reg.MustRegister(metrics.NewStoreCollector(st.Stats, st.DiskError))
+			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
 		}
-		if srv, err = startAdmin(&o.admin, adminMux(metrics.Handler(reg), o.admin.pprof), log); err != nil {
+		det, stopObserve, err := observe(reg, o.dataDir, o.alertmanager, log)
+		if err != nil {
+			return err
+		}
+		defer stopObserve()
+		if srv, err = startAdmin(&o.admin, adminMux(metrics.Handler(reg), det.Handler(), o.admin.pprof), log); err != nil {
 			return err
 		}
 	}
@@ -177,17 +192,25 @@ wait:
 		}
 		if sig == syscall.SIGHUP {
 			// A bad file keeps the running configuration: the agent
-			// must not drop quotas because of a typo.
+			// must not drop quotas because of a typo, nor open every
+			// door by emptying the allow list (CheckReload).
 			next, err := o.config()
 			if err == nil {
+				err = agentconfig.CheckReload(cfg, next)
+			}
+			if err == nil {
 				err = agentconfig.Sync(&l.Objects.DorivoMaps, next)
+			}
+			if err == nil {
+				err = loadAuth(&authTable, &l.Objects.DorivoMaps)
 			}
 			if err != nil {
 				log.Error("reload refused, keeping the running configuration", "err", err)
 				continue
 			}
+			log.Info("configuration reloaded", "config", *next, "changes", agentconfig.Changes(cfg, next))
+			cfg = next
 			setNames(next)
-			logConfig(log, "configuration reloaded", next)
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())
@@ -205,4 +228,27 @@ wait:
 func logConfig(log *slog.Logger, msg string, c *agentconfig.Config) {
 	log.Info(msg, "udp_port", c.UDPPort, "tcp_port", c.TCPPort, "loops", c.Loops,
 		"quotas", len(c.Quotas), "allow", len(c.Allow), "tenants", len(c.SlotNames()))
+}
+
+// loadAuth publishes the datagram keys and policy Sync wrote into the maps
+// as the table the loops check datagrams with.
+func loadAuth(p *atomic.Pointer[auth.Table], m *bpf.DorivoMaps) error {
+	t, err := agentconfig.LoadAuthTable(m)
+	if err != nil {
+		return fmt.Errorf("datagram auth table: %w", err)
+	}
+	p.Store(t)
+	return nil
+}
+
+// storeStats are the store's counters with the loops' own refusals (a
+// full disk refuses writes before they reach the store) in Rejected.
+func storeStats(st *durable.Store, dp *server.Server) func() durable.Stats {
+	return func() durable.Stats {
+		s := st.Stats()
+		for _, ls := range dp.Stats() {
+			s.Rejected += ls.WritesRefused
+		}
+		return s
+	}
 }

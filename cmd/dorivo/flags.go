@@ -137,6 +137,8 @@ type agentOptions struct {
 	// 0: no bound.
 	cacheMemory int64
 	limits      limits
+	// alertmanager is where anomaly alerts are pushed ("" nowhere).
+	alertmanager string
 	// cfg holds the flag part of the configuration; the file part is
 	// merged in by (*agentOptions).config, at start and on SIGHUP.
 	cfg agentconfig.Config
@@ -172,6 +174,12 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.Var(listValue[agentconfig.Quota]{&o.cfg.Quotas, agentconfig.ParseQuota}, "quota", "tenant token bucket TENANT=RATE[:BURST] in datagrams/s (repeatable)")
 	fs.Var(listValue[netip.Prefix]{&o.cfg.Allow, agentconfig.ParseAllow}, "allow", "admit UDP datagrams only from this CIDR (repeatable; none admits all)")
 	fs.Var(listValue[string]{&o.cfg.Tenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "tenant", "name a tenant tag for status and metrics (repeatable)")
+	fs.Var(listValue[agentconfig.TenantKey]{&o.cfg.Keys, agentconfig.ParseTenantKey}, "tenant-key", "a tenant's datagram key TENANT=HEX (32 hex digits) or TENANT=@FILE; its datagrams must then be signed (repeatable)")
+	fs.Var(listValue[string]{&o.cfg.UnsignedTenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "unsigned-tenant", "a tenant that may send unsigned datagrams; their replies are never longer than the request (repeatable)")
+	fs.BoolVar(&o.cfg.AllowUnsigned, "allow-unsigned", false, "let every tenant without a key send unsigned datagrams (by default they are dropped in XDP)")
+	fs.DurationVar(&o.cfg.KeyOverlap, "key-overlap", 0, "how long a rotated tenant key keeps verifying after SIGHUP (0: 1m)")
+	fs.DurationVar(&o.cfg.ReplayWindow, "replay-window", 0, "how far a signed datagram's timestamp may be from the agent's clock (0: 5s)")
+	fs.StringVar(&o.alertmanager, "alertmanager-url", "", "Prometheus Alertmanager to push anomaly alerts to (its v2 API), e.g. http://127.0.0.1:9093")
 	if err := parse(fs, args, stderr); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dorivo/dorivo/datapath/wire"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -52,6 +53,9 @@ type Config struct {
 	// DisjointWrites gives each connection its own keys, so that per key
 	// the acknowledgement order is the apply order. Needed with a Journal.
 	DisjointWrites bool
+	// Keys are datagram keys by tenant tag: those tenants' datagrams are
+	// signed (protocol v2) and their replies must verify.
+	Keys map[string]wire.Key
 	// Timeout bounds dialing, a datagram's wait for its reply, and the wait
 	// for in-flight replies at the end.
 	Timeout time.Duration
@@ -149,6 +153,10 @@ type pending struct {
 	id       uint32
 	intended time.Duration // since run start: scheduled (open loop) or sent
 	sent     time.Duration
+	// key and mac: a signed datagram's key and MAC, which its reply must
+	// verify under and echo.
+	key wire.Key
+	mac uint64
 }
 
 // check rejects configurations the connections cannot run; the command
@@ -194,7 +202,7 @@ func Run(ctx context.Context, cfg *Config) (stats.Report, error) {
 		conns[i] = c
 	}
 	if cfg.Proto == ProtoUDP {
-		if err := probeUDP(conns[0].(*net.UDPConn), cfg.Timeout); err != nil {
+		if err := probeUDP(conns[0].(*net.UDPConn), cfg.Timeout, cfg.Keys); err != nil {
 			return stats.Report{}, &TargetError{Target: cfg.Target, Err: err}
 		}
 	}

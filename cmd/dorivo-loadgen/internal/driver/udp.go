@@ -2,10 +2,14 @@ package driver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/dorivo/dorivo/shardstore/slot"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,9 +24,17 @@ import (
 const udpSweep = 20 * time.Millisecond
 
 // probeUDP sends one GET and waits for any reply, because a datagram
-// socket cannot tell an absent server from a quiet one otherwise.
-func probeUDP(nc *net.UDPConn, timeout time.Duration) error {
-	b, err := wire.AppendRequest(nil, &wire.Request{ID: 0xffffffff, Op: wire.OpGet, Key: []byte("{probe}:dorivo-loadgen")})
+// socket cannot tell an absent server from a quiet one otherwise. With
+// keys the probe is signed, for a tenant that has one: a node drops
+// unsigned datagrams unless told otherwise.
+func probeUDP(nc *net.UDPConn, timeout time.Duration, keys map[string]wire.Key) error {
+	req := &wire.Request{ID: 0xffffffff, Op: wire.OpGet, Key: []byte("{probe}:dorivo-loadgen")}
+	b, err := wire.AppendRequest(nil, req)
+	for _, tenant := range slices.Sorted(maps.Keys(keys)) {
+		req.Key = []byte("{" + tenant + "}:dorivo-loadgen-probe")
+		b, err = wire.AppendSignedRequest(nil, req, keys[tenant], time.Now().UnixNano())
+		break
+	}
 	if err != nil {
 		return err
 	}
@@ -97,9 +109,20 @@ type udpSender struct {
 	n    int
 }
 
-// add encodes req into the next message of the batch.
-func (u *udpSender) add(p *pending, req *wire.Request) error {
-	b, err := wire.AppendRequest(u.msgs[u.n].Buffers[0][:0], req)
+// add encodes req into the next message of the batch, signed when keys
+// has its tenant's key.
+func (u *udpSender) add(p *pending, req *wire.Request, keys map[string]wire.Key) error {
+	var b []byte
+	var err error
+	if k, ok := keys[string(slot.Tag(req.Key))]; ok {
+		b, err = wire.AppendSignedRequest(u.msgs[u.n].Buffers[0][:0], req, k, time.Now().UnixNano())
+		if err == nil {
+			p.key, p.mac = k, binary.LittleEndian.Uint64(b[len(b)-8:])
+		}
+	} else {
+		p.key = wire.Key{}
+		b, err = wire.AppendRequest(u.msgs[u.n].Buffers[0][:0], req)
+	}
 	if err != nil {
 		return err
 	}
@@ -270,7 +293,7 @@ func (c *conn) addUDP(uc *udpConn, p *pending, intended time.Duration) {
 		req.Value = uc.val
 	}
 	uc.key = req.Key
-	if err := uc.u.add(p, &req); err != nil {
+	if err := uc.u.add(p, &req, cfg.Keys); err != nil {
 		c.rec.Error(p.op, "encode: "+err.Error())
 		uc.free <- p
 		return
@@ -334,6 +357,10 @@ func (c *conn) handleUDPReply(b []byte, rep *wire.Reply, tab *udpTable, free cha
 		return
 	}
 	defer func() { free <- p }()
+	if !p.key.IsZero() && (!rep.Signed || rep.RequestMAC != p.mac || !wire.Verify(b, p.key)) {
+		c.rec.Error(p.op, "forged or unsigned reply")
+		return
+	}
 	wantOp := wire.OpGet
 	if p.op == workload.Set {
 		wantOp = wire.OpSet

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dorivo/dorivo/shardstore/slot"
 	"net"
 	"os"
 	"time"
@@ -118,7 +119,13 @@ func verifyUDP(ctx context.Context, cfg *Config, keys []string, check func(strin
 	const tries = 5
 	for i, k := range keys {
 		id := uint32(i + 1)
-		dg, err = wire.AppendRequest(dg[:0], &wire.Request{ID: id, Op: wire.OpGet, Key: []byte(k)})
+		req := &wire.Request{ID: id, Op: wire.OpGet, Key: []byte(k)}
+		key, signed := cfg.Keys[string(slot.Tag(req.Key))]
+		if signed {
+			dg, err = wire.AppendSignedRequest(dg[:0], req, key, time.Now().UnixNano())
+		} else {
+			dg, err = wire.AppendRequest(dg[:0], req)
+		}
 		if err != nil {
 			return fmt.Errorf("verify: GET %s: %w", k, err)
 		}
@@ -141,6 +148,9 @@ func verifyUDP(ctx context.Context, cfg *Config, keys []string, check func(strin
 				}
 				if wire.ParseReply(buf[:n], &rep) != nil || rep.ID != id {
 					continue // malformed, or a late reply to an earlier try
+				}
+				if signed && (!rep.Signed || !wire.Verify(buf[:n], key)) {
+					continue // forged, or a reply to an earlier try's MAC
 				}
 				answered = true
 				switch rep.Status {
