@@ -76,6 +76,12 @@ started=$(date +%s)
 bench_tag=dorivo-bench-$$
 . scripts/bench-env.sh
 
+# Datagrams are signed (protocol v2): one key per run for every loadgen
+# tenant, given to the agent and to dorivo-loadgen.
+bench_key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+key_flags=()
+for i in $(seq 0 $((TENANTS - 1))); do key_flags+=(--tenant-key "tenant$i=$bench_key"); done
+
 echo "bench.sh: building dorivo and dorivo-loadgen" >&2
 go build -o "$work/" ./cmd/dorivo ./cmd/dorivo-loadgen
 
@@ -128,7 +134,7 @@ start_agent() { # MODE (kernel or hash)
 	# nsenter directly, not through inns: $! must be the agent itself
 	# (nsenter execs it), not a subshell that a signal would not reach.
 	nsenter --net="/var/run/netns/$ns_d" "$work/dorivo" agent --iface lo --listen 127.0.0.1 --loops "$LOOPS" --pin-dir "$pin" \
-		--admin-addr 127.0.0.1:9379 --data-dir "" "${flags[@]}" >>"$work/agent.log" 2>&1 & # in memory, like the redis-server peer (scripts/bench-durable.sh measures durability)
+		--admin-addr 127.0.0.1:9379 --data-dir "" "${key_flags[@]}" "${flags[@]}" >>"$work/agent.log" 2>&1 & # in memory, like the redis-server peer (scripts/bench-durable.sh measures durability)
 	agent_pid=$!
 	for i in $(seq 150); do
 		grep -q "dorivo agent ready" "$work/agent.log" && break
@@ -194,7 +200,7 @@ lg_run() { # TARGET PROTO OP P C [loadgen flags...]
 	x0=$(dstats "$t")
 	out=$(on "$t" timeout "$RUN_TIMEOUT" "$work/dorivo-loadgen" --proto "$proto" --target "${thost[$t]}:${tport[$t]}" \
 		--conns "$c" --requests "$n" --pipeline "$p" --value-size "$VALUE_SIZE" --keyspace "$KEYSPACE" \
-		--tenants "$TENANTS" "${mix[@]}" --quiet "$@" | awk '$1 == "ALL" {print $3, $4, $6}')
+		--tenants "$TENANTS" "${key_flags[@]}" "${mix[@]}" --quiet "$@" | awk '$1 == "ALL" {print $3, $4, $6}')
 	x1=$(dstats "$t")
 	[ -n "$out" ] && echo "$out $(delta "$x0" "$x1")"
 }

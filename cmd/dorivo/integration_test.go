@@ -324,7 +324,8 @@ func TestAgentOnVeth(t *testing.T) {
 	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
 	agentArgs := []string{"--iface", "dv0", "--udp-port", fmt.Sprint(udpPort), "--tcp-port", fmt.Sprint(tcpPort),
 		"--loops", "2", "--pin-dir", pinDir, "--admin-addr", adminAddr,
-		"--quota", "slow=1:2", "--allow", "10.252.0.0/24", "--tenant", "acme", "--tenant", "beta"}
+		"--quota", "slow=1:2", "--allow", "10.252.0.0/24", "--tenant", "acme", "--tenant", "beta",
+		"--allow-unsigned"} // the datagrams of this test are unsigned (v1)
 	agent := startAgent(t, bin, srv, agentArgs...)
 	names := []string{"--tenant", "acme", "--tenant", "beta", "--quota", "slow=1:2"}
 

@@ -62,11 +62,24 @@ func TestAgentReloadsConfigOnSIGHUP(t *testing.T) {
 		t.Fatal("ACL not enabled at start")
 	}
 
+	// Emptying the allow list admits every source: refused unless the
+	// file says it means it.
 	write(`{"quotas": [{"tenant": "acme", "rate": 100}]}`)
 	if err := agent.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(agent.logString(), "allow_all") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(agent.logString(), "reload refused") || rule("acme").Rate != 10 || !statusJSON(t, bin, pinDir).ACLEnabled {
+		t.Fatalf("a reload emptying the allow list was not refused:\n%s", agent.logString())
+	}
+	write(`{"quotas": [{"tenant": "acme", "rate": 100}], "allow_all": true}`)
+	if err := agent.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
 	for rule("acme").Rate != 100 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -79,16 +92,19 @@ func TestAgentReloadsConfigOnSIGHUP(t *testing.T) {
 	if s := statusJSON(t, bin, pinDir); s.ACLEnabled {
 		t.Error("ACL still enabled with no allow entries")
 	}
+	if log := agent.logString(); !strings.Contains(log, "configuration reloaded") || !strings.Contains(log, "-beta") {
+		t.Errorf("the reload did not log what changed:\n%s", log)
+	}
 
 	write(`{"quotas": [{"tenant": "acme", "rate": "fast"}]}`)
 	if err := agent.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(10 * time.Second)
-	for !strings.Contains(agent.logString(), "reload refused") && time.Now().Before(deadline) {
+	for strings.Count(agent.logString(), "reload refused") < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(agent.logString(), "reload refused") {
+	if strings.Count(agent.logString(), "reload refused") < 2 {
 		t.Errorf("broken config not reported:\n%s", agent.logString())
 	}
 	if r := rule("acme"); r.Rate != 100 {

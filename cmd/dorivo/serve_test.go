@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,9 @@ func TestAgentServesOnVeth(t *testing.T) {
 			args := []string{"--iface", "sv0", "--listen", srvAddr,
 				"--udp-port", fmt.Sprint(serveUDPPort), "--tcp-port", fmt.Sprint(serveTCPPort),
 				"--loops", fmt.Sprint(serveLoops), "--pin-dir", pinDir, "--admin-addr", adminAddr}
+			for i := range serveTenants { // signed datagrams, verified in XDP and in the loops
+				args = append(args, "--tenant-key", fmt.Sprintf("t%d=%s", i, serveKeyHex))
+			}
 			if !steer {
 				args = append(args, "--no-steer")
 			}
@@ -273,8 +277,17 @@ func TestAgentServesOnVeth(t *testing.T) {
 
 // datagramRoundTrip sends one request from a fresh socket and waits for
 // its reply.
+// serveKeyHex is the datagram key of every tenant of the serve test.
+const serveKeyHex = "0f0e0d0c0b0a09080706050403020100"
+
+// datagramRoundTrip sends one signed datagram and returns its reply, whose
+// MAC it checks.
 func datagramRoundTrip(id uint32, op wire.Opcode, key, value string) (*wire.Reply, error) {
-	req, err := wire.AppendRequest(nil, &wire.Request{ID: id, Op: op, Key: []byte(key), Value: []byte(value)})
+	k, err := wire.ParseKey(serveKeyHex)
+	if err != nil {
+		return nil, err
+	}
+	req, err := wire.AppendSignedRequest(nil, &wire.Request{ID: id, Op: op, Key: []byte(key), Value: []byte(value)}, k, time.Now().UnixNano())
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +308,9 @@ func datagramRoundTrip(id uint32, op wire.Opcode, key, value string) (*wire.Repl
 	var rep wire.Reply
 	if err := wire.ParseReply(buf[:nr], &rep); err != nil {
 		return nil, err
+	}
+	if !rep.Signed || !wire.Verify(buf[:nr], k) || rep.RequestMAC != binary.LittleEndian.Uint64(req[len(req)-8:]) {
+		return nil, fmt.Errorf("reply not signed under the tenant's key for this request")
 	}
 	if rep.ID != id || rep.Op != op {
 		return nil, fmt.Errorf("reply id %d op %v, want %d %v", rep.ID, rep.Op, id, op)
@@ -361,10 +377,12 @@ func parseLoopMetrics(body string) map[string]float64 {
 }
 
 // TestAgentExitsWhenALoopDies makes a loop's engine die the way gnet ends
-// one in production: accept(2) fails with EMFILE (the agent runs under a
-// 128-descriptor limit and gets 300 connections). Half the slots would go
-// unserved, so the agent must stop on its own, detach and unpin, and exit
-// with status 1 naming the cause.
+// one in production: accept(2) fails with EMFILE. The agent fits
+// maxclients to its descriptor limit at start (rlimit.go), so the limit is
+// lowered under it once it runs (prlimit --pid), as an operator's mistake
+// or another limit would, and it gets 300 connections. Half the slots
+// would go unserved, so the agent must stop on its own, detach and unpin,
+// and exit with status 1 naming the cause.
 func TestAgentExitsWhenALoopDies(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommand(t, "nsenter")
@@ -374,8 +392,17 @@ func TestAgentExitsWhenALoopDies(t *testing.T) {
 	ns := testenv.NewNetns(t, "emf")
 	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
 	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
-	agent := startInNetns(t, ns, "prlimit", "--nofile=128:128", bin, "agent", "--iface", "lo", "--loops", "2",
+	agent := startInNetns(t, ns, bin, "agent", "--iface", "lo", "--loops", "2",
 		"--tcp-port", fmt.Sprint(serveTCPPort), "--udp-port", fmt.Sprint(serveUDPPort), "--pin-dir", pinDir, "--admin-addr", "")
+	pid := agent.cmd.Process.Pid
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := fmt.Sprintf("--nofile=%d:%d", len(fds)+4, len(fds)+4)
+	if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(pid), limit).CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v %s", err, out)
+	}
 
 	var conns []net.Conn
 	ns.Do(t, func() {
@@ -392,7 +419,6 @@ func TestAgentExitsWhenALoopDies(t *testing.T) {
 			c.Close()
 		}
 	}()
-	var err error
 	select {
 	case err = <-agent.done:
 		agent.done <- err
