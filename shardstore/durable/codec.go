@@ -12,69 +12,28 @@ import (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeEntry returns crc32c(proto) followed by the proto encoding of e.
-func encodeEntry(e *pb.Entry) ([]byte, error) {
-	buf := make([]byte, 4, 4+proto.Size(e))
-	buf, err := proto.MarshalOptions{}.MarshalAppend(buf, e)
-	if err != nil {
-		return nil, fmt.Errorf("encode raft entry %d: %w", e.GetIndex(), err)
-	}
-	binary.BigEndian.PutUint32(buf, crc32.Checksum(buf[4:], castagnoli))
-	return buf, nil
-}
-
-// decodeEntry checks and decodes a value written by encodeEntry.
-func decodeEntry(v []byte) (*pb.Entry, error) {
-	if len(v) < 4 {
-		return nil, fmt.Errorf("entry of %d bytes is shorter than its checksum", len(v))
-	}
-	if got, want := crc32.Checksum(v[4:], castagnoli), binary.BigEndian.Uint32(v); got != want {
-		return nil, fmt.Errorf("checksum mismatch: stored %08x, computed %08x", want, got)
-	}
-	e := &pb.Entry{}
-	if err := proto.Unmarshal(v[4:], e); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	return e, nil
-}
-
-// appliedState is a shard's /applied/<shard> record: the index of the last
-// applied entry and the ConfState it produced, written atomically with the
-// data it describes.
+// appliedState is a shard's /applied/<shard> record: the index and term of
+// the last applied entry and the ConfState it produced, written atomically
+// with the data it describes. The raft log resumes after it.
 type appliedState struct {
-	index uint64
-	conf  *pb.ConfState
+	index, term uint64
+	conf        *pb.ConfState
 }
 
 func (a appliedState) encode() ([]byte, error) {
-	buf := binary.BigEndian.AppendUint64(nil, a.index)
+	buf := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, a.index), a.term)
 	return proto.MarshalOptions{}.MarshalAppend(buf, a.conf)
 }
 
 func decodeAppliedState(v []byte) (appliedState, error) {
-	if len(v) < 8 {
+	if len(v) < 16 {
 		return appliedState{}, errors.New("applied state too short")
 	}
 	cs := &pb.ConfState{}
-	if err := proto.Unmarshal(v[8:], cs); err != nil {
+	if err := proto.Unmarshal(v[16:], cs); err != nil {
 		return appliedState{}, fmt.Errorf("decode conf state: %w", err)
 	}
-	return appliedState{index: binary.BigEndian.Uint64(v), conf: cs}, nil
-}
-
-// truncatedState is the index and term of the last entry removed from the
-// log (CockroachDB's RaftTruncatedState); the log starts right after it.
-type truncatedState struct{ index, term uint64 }
-
-func (t truncatedState) encode() []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, t.index), t.term)
-}
-
-func decodeTruncatedState(v []byte) (truncatedState, error) {
-	if len(v) != 16 {
-		return truncatedState{}, fmt.Errorf("truncated state of %d bytes, want 16", len(v))
-	}
-	return truncatedState{binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])}, nil
+	return appliedState{index: binary.BigEndian.Uint64(v), term: binary.BigEndian.Uint64(v[8:]), conf: cs}, nil
 }
 
 // encodeValue stores a value with its absolute expiry (Unix ms, 0 = none).

@@ -5,128 +5,212 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
-// damage rewrites (or with nil deletes) one raft log entry in place.
-func damage(t *testing.T, fs vfs.FS, shard uint32, index uint64, corrupt bool) {
-	t.Helper()
-	db := rawDB(t, fs, memDir)
-	defer db.Close()
-	k := logKey(shard, index)
-	v, c, err := db.Get(k)
-	if err != nil {
-		t.Fatalf("entry %d of shard %d: %v", index, shard, err)
-	}
-	bad := append([]byte(nil), v...)
-	c.Close()
-	if !corrupt {
-		if err := db.Delete(k, pebble.Sync); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	bad[len(bad)-1] ^= 0xff
-	if err := db.Set(k, bad, pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func lastLogIndex(t *testing.T, fs vfs.FS, shard uint32) uint64 {
-	t.Helper()
-	db := rawDB(t, fs, memDir)
-	defer db.Close()
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: logKey(shard, 0), UpperBound: shardKey(shard, suffixLog+"\xff")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	if !it.Last() {
-		t.Fatal("empty log")
-	}
-	idx, err := logKeyIndex(shard, it.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idx
-}
-
-// An undecodable last entry that was never applied is a torn tail: it is
-// cut off with a warning and the store opens.
-func TestTornTailTruncatedWithWarning(t *testing.T) {
+// A half-written record after the last synced one (the torn tail a crash
+// in the middle of a write leaves) is cut off silently: Open succeeds, says
+// so in a warning naming the file and offset, counts it, and every
+// acknowledged write is there.
+func TestTornTailTruncatedAndCounted(t *testing.T) {
 	fs := vfs.NewCrashableMem()
 	s := openStore(t, memDir, Options{FS: fs})
 	mustSet(t, s, "a", "1", 0)
 	mustSet(t, s, "b", "2", 0)
-	idx := mustSet(t, s, "c", "3", 0)
-	crashed := fs.CrashClone(vfs.CrashCloneCfg{}) // c is logged, not applied
+	mustSet(t, s, "c", "3", 0)
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
 	s.Close()
-	if last := lastLogIndex(t, crashed, 0); last != idx {
-		t.Fatalf("last log entry %d, want %d", last, idx)
-	}
-	damage(t, crashed, 0, idx, true)
+
+	recs := readLogRecords(t, crashed, memDir)
+	last := recs[len(recs)-1]
+	// A record with the next seq whose payload never fully reached the disk.
+	torn := appendRecord(nil, 1, last.seq+1, AppendSet(nil, []byte("d"), []byte("4"), 0))
+	patchFile(t, crashed, last.file, last.off+last.size, torn[:len(torn)-5])
 
 	var logs syncBuffer
 	s = openStore(t, memDir, Options{FS: crashed, Logger: testLogger(&logs)})
 	defer s.Close()
-	if !strings.Contains(logs.String(), "torn raft log tail truncated") || !strings.Contains(logs.String(), fmt.Sprintf("index=%d", idx)) {
-		t.Fatalf("no torn-tail warning naming entry %d; log:\n%s", idx, logs.String())
+	want := fmt.Sprintf("offset=%d", last.off+last.size)
+	if !strings.Contains(logs.String(), "torn raft log tail truncated") || !strings.Contains(logs.String(), want) ||
+		!strings.Contains(logs.String(), last.file) {
+		t.Fatalf("no torn-tail warning naming %s and %s; log:\n%s", last.file, want, logs.String())
 	}
-	if _, ok := mustGet(t, s, "c"); ok {
-		t.Fatal("the torn entry was applied")
+	if st := s.Stats(); st.TornTails != 1 {
+		t.Fatalf("TornTails = %d, want 1", st.TornTails)
 	}
-	for k, want := range map[string]string{"a": "1", "b": "2"} {
+	for k, want := range map[string]string{"a": "1", "b": "2", "c": "3"} {
 		if v, ok := mustGet(t, s, k); !ok || v != want {
 			t.Fatalf("Get(%s) = %q, %v after tail truncation", k, v, ok)
 		}
 	}
-	mustSet(t, s, "c", "4", 0)
-	if v, _ := mustGet(t, s, "c"); v != "4" {
-		t.Fatalf("c = %q after rewrite", v)
+	if _, ok := mustGet(t, s, "d"); ok {
+		t.Fatal("the torn record was applied")
+	}
+	mustSet(t, s, "d", "5", 0)
+	if v, _ := mustGet(t, s, "d"); v != "5" {
+		t.Fatalf("d = %q after rewrite", v)
 	}
 }
 
-// Damage anywhere but an unapplied tail refuses to open, naming the shard
-// and the entry.
-func TestLogCorruptionRefusesOpen(t *testing.T) {
+// A damaged last record with nothing after it cannot be told from a torn
+// write: it is cut (the record was the last one, so nothing synced after it
+// is lost) and the store opens, counting it, and takes writes again; a
+// second restart finds the log clean.
+func TestDamagedLastRecordIsATornTail(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s := openStore(t, memDir, Options{FS: fs})
+	mustSet(t, s, "a", "1", 0)
+	idx := mustSet(t, s, "b", "2", 0)
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{}) // b is logged; pebble lost it
+	s.Close()
+	r := recordWith(t, readLogRecords(t, crashed, memDir), 0, idx)
+	flipBytes(t, crashed, r.file, r.off+r.size-8, 1)
+
+	s = openStore(t, memDir, Options{FS: crashed})
+	if st := s.Stats(); st.TornTails != 1 {
+		t.Fatalf("TornTails = %d, want 1", st.TornTails)
+	}
+	if _, ok := mustGet(t, s, "b"); ok {
+		t.Fatal("the damaged record was applied")
+	}
+	if v, ok := mustGet(t, s, "a"); !ok || v != "1" {
+		t.Fatalf("a = %q, %v", v, ok)
+	}
+	mustSet(t, s, "c", "3", 0)
+	crashed2 := crashed.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	var logs syncBuffer
+	s = openStore(t, memDir, Options{FS: crashed2, Logger: testLogger(&logs)})
+	defer s.Close()
+	if st := s.Stats(); st.TornTails != 0 {
+		t.Log(logs.String())
+		t.Fatalf("second restart: TornTails = %d, want 0", st.TornTails)
+	}
+	for k, want := range map[string]string{"a": "1", "c": "3"} {
+		if v, ok := mustGet(t, s, k); !ok || v != want {
+			t.Fatalf("after second restart Get(%s) = %q, %v", k, v, ok)
+		}
+	}
+}
+
+// writeShard1 writes n keys of shard 1 (of 2) one by one and returns the
+// keys and their indexes.
+func writeShard1(t *testing.T, s *Store, n int) ([]string, []uint64) {
+	t.Helper()
+	var keys []string
+	var idxs []uint64
+	for i := 0; len(idxs) < n; i++ {
+		k := fmt.Sprintf("{k%d}", i)
+		if s.ShardOf(slot.Of([]byte(k))) == 1 {
+			keys = append(keys, k)
+			idxs = append(idxs, mustSet(t, s, k, "v"+k, 0))
+		}
+	}
+	return keys, idxs
+}
+
+// Damage to a synced record in the middle of the log (records follow it)
+// refuses to open, with one error naming the file, the offset and the
+// entries that would be lost; the same holds for a record zeroed out and
+// for a damaged segment header.
+func TestSyncedLogCorruptionRefusesOpen(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		corrupt bool // false: delete the entry (a gap)
-		which   string
-		want    string
+		name   string
+		damage func(t *testing.T, fs vfs.FS, r logRec) int // returns the offset named
+		want   string
 	}{
-		{"mid-log checksum", true, "mid", "raft log entry %d is corrupt"},
-		{"mid-log gap", false, "mid", "raft log entry %d missing"},
-		{"applied tail", true, "last", "last raft log entry %d is corrupt"},
+		{"checksum", func(t *testing.T, fs vfs.FS, r logRec) int {
+			flipBytes(t, fs, r.file, r.off+r.size-8, 8) // 8 bytes, as the probe
+			return r.off
+		}, "record %d unreadable"},
+		{"zeroed", func(t *testing.T, fs vfs.FS, r logRec) int {
+			patchFile(t, fs, r.file, r.off, make([]byte, r.size))
+			return r.off
+		}, "record %d unreadable"},
+		{"length", func(t *testing.T, fs vfs.FS, r logRec) int {
+			patchFile(t, fs, r.file, r.off+4, []byte{0xff, 0xff, 0, 0})
+			return r.off
+		}, "record %d unreadable"},
+		{"segment header", func(t *testing.T, fs vfs.FS, r logRec) int {
+			flipBytes(t, fs, r.file, 9, 2)
+			return 0
+		}, "whole segment is unreadable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := vfs.NewMem()
+			fs := vfs.NewCrashableMem()
 			s := openStore(t, memDir, Options{FS: fs, Shards: 2})
-			// Write keys of shard 1 only, remembering their indexes.
-			var idxs []uint64
-			for i := 0; len(idxs) < 5; i++ {
-				k := fmt.Sprintf("{k%d}", i)
-				if s.ShardOf(slot.Of([]byte(k))) == 1 {
-					idxs = append(idxs, mustSet(t, s, k, "v", 0))
+			_, idxs := writeShard1(t, s, 5)
+			crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+			s.Close()
+			r := recordWith(t, readLogRecords(t, crashed, memDir), 1, idxs[2])
+			off := tc.damage(t, crashed, r)
+
+			_, err := Open(memDir, Options{FS: crashed, Shards: 2, Logger: testLogger(nil)})
+			if err == nil {
+				t.Fatal("Open succeeded over a damaged synced log")
+			}
+			msg := err.Error()
+			for _, want := range []string{r.file, fmt.Sprintf("offset %d", off), "refusing to open"} {
+				if !strings.Contains(msg, want) {
+					t.Fatalf("Open error %q does not name %q", msg, want)
 				}
 			}
-			s.Close()
-			target := idxs[2]
-			if tc.which == "last" {
-				target = lastLogIndex(t, fs, 1)
+			if w := tc.want; strings.Contains(w, "%d") {
+				if want := fmt.Sprintf(w, r.seq); !strings.Contains(msg, want) {
+					t.Fatalf("Open error %q does not name %q", msg, want)
+				}
+				if want := fmt.Sprintf("shard 1 entries %d..%d", idxs[3], idxs[4]); !strings.Contains(msg, want) {
+					t.Fatalf("Open error %q does not say what is lost (%q)", msg, want)
+				}
+			} else if !strings.Contains(msg, w) {
+				t.Fatalf("Open error %q does not say %q", msg, w)
 			}
-			damage(t, fs, 1, target, tc.corrupt)
-
-			_, err := Open(memDir, Options{FS: fs, Shards: 2, Logger: testLogger(nil)})
-			if err == nil {
-				t.Fatal("Open succeeded over a damaged log")
+			if strings.Count(msg, "\n") != 0 {
+				t.Fatalf("Open error spans lines: %q", msg)
 			}
-			want := fmt.Sprintf(tc.want, target)
-			if !strings.Contains(err.Error(), "shard 1") || !strings.Contains(err.Error(), want) {
-				t.Fatalf("Open error %q does not name shard 1 and %q", err, want)
+			// Refusing changed nothing: the same error again.
+			if _, err2 := Open(memDir, Options{FS: crashed, Shards: 2, Logger: testLogger(nil)}); err2 == nil || err2.Error() != msg {
+				t.Fatalf("second Open: %v, want the same error", err2)
 			}
 		})
+	}
+}
+
+// With TruncateCorrupt the store cuts the log at the damage instead, says
+// how many entries it dropped, keeps everything before the damage, and a
+// later Open finds a clean log.
+func TestTruncateCorruptDropsAndReports(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s := openStore(t, memDir, Options{FS: fs, Shards: 2})
+	keys, idxs := writeShard1(t, s, 5)
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	r := recordWith(t, readLogRecords(t, crashed, memDir), 1, idxs[2])
+	flipBytes(t, crashed, r.file, r.off+r.size-8, 8)
+
+	var logs syncBuffer
+	s = openStore(t, memDir, Options{FS: crashed, Shards: 2, TruncateCorrupt: true, Logger: testLogger(&logs)})
+	if st := s.Stats(); st.DroppedEntries != 2 {
+		t.Fatalf("DroppedEntries = %d, want 2 (the readable records after the damage)", st.DroppedEntries)
+	}
+	if !strings.Contains(logs.String(), "corrupt raft log truncated") || !strings.Contains(logs.String(), "entries_dropped=2") {
+		t.Fatalf("no error line reporting the drop; log:\n%s", logs.String())
+	}
+	for i, k := range keys {
+		v, ok := mustGet(t, s, k)
+		if i < 2 && (!ok || v != "v"+k) {
+			t.Fatalf("%s before the damage: %q, %v", k, v, ok)
+		}
+		if i >= 2 && ok {
+			t.Fatalf("%s after the damage survived a truncation that dropped it", k)
+		}
+	}
+	mustSet(t, s, "after", "x", 0)
+	s.Close()
+	s = openStore(t, memDir, Options{FS: crashed, Shards: 2})
+	defer s.Close()
+	if v, ok := mustGet(t, s, "after"); !ok || v != "x" {
+		t.Fatalf("after = %q, %v", v, ok)
 	}
 }

@@ -3,6 +3,7 @@ package durable
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -24,38 +25,102 @@ type ack struct {
 	err   error
 }
 
-type shardReady struct {
-	sh       *shard
-	rd       raft.Ready
-	truncate *truncatedState // log truncation written in this cycle
+// shardMsg is a raft message of one shard's group, to deliver later.
+type shardMsg struct {
+	sh *shard
+	m  *pb.Message
+}
+
+// logBatch is one log record in the making: the entries and HardStates of
+// every shard appended (MsgStorageAppend) since the last record was handed
+// to the syncer, and the responses raft gets once it is synced.
+type logBatch struct {
+	ents    [][]*pb.Entry   // per shard id
+	hs      []*pb.HardState // per shard id: carried by this record
+	touched []uint32        // shards with entries, in first-touch order
+	resps   []shardMsg      // delivered once synced, in order
+	after   []shardMsg      // of later appends that needed no sync
+	// sealed is the segment this record's rotation closed: handed to the
+	// truncator only once this record, the first of the next segment and
+	// carrier of every HardState, is synced.
+	sealed  *sealedSegment
+	entries int
+	seq     uint64
+	err     error // set by the syncer
+}
+
+func (b *logBatch) add(n int, sh *shard, ents []*pb.Entry) {
+	if b.ents == nil {
+		b.ents = make([][]*pb.Entry, n)
+		b.hs = make([]*pb.HardState, n)
+	}
+	if len(ents) == 0 {
+		return
+	}
+	cur := b.ents[sh.id]
+	if len(cur) == 0 {
+		b.touched = append(b.touched, sh.id)
+	} else if first := ents[0].GetIndex(); first <= cur[len(cur)-1].GetIndex() {
+		// A later append overwrites the suffix (raft's log rule).
+		b.entries -= len(cur)
+		cur = cur[:max(0, int(first)-int(cur[0].GetIndex()))]
+		b.entries += len(cur)
+	}
+	b.ents[sh.id] = append(cur, ents...)
+	b.entries += len(ents)
 }
 
 // driver is the state of the goroutine that owns every RawNode. Only it
 // touches these fields and the shards' raft state.
 type driver struct {
-	pending map[uint64]pendingProposal
-	batch   []proposal
-	lazy    [][]byte
-	readies []shardReady
-	acks    []ack
-	written [][]byte // keys written by the current apply batch
-	ranged  bool     // the current apply batch deleted slot ranges
-	byShard [][]*pb.Entry
-	ids     [][]proposal
+	pending    map[uint64]pendingProposal
+	batch      []proposal
+	lazy       [][]byte
+	acks       []ack
+	written    [][]byte // keys written by the current apply batch
+	ranged     bool     // the current apply batch deleted slot ranges
+	byShard    [][]*pb.Entry
+	ids        [][]proposal
+	drained    int64 // proposals taken off the queue since the last hand-off
+	lastSynced int   // entries in the last synced record
+
+	// The pipeline: open collects appends while inflight is with the
+	// syncer; open is handed over as soon as inflight is synced.
+	open, inflight *logBatch
+	apply          *pebble.Batch // applies of this cycle, not yet committed
+	applied        []*shard      // shards the apply batch advanced
+	applyResps     []shardMsg
+	lost           []uint32 // shards that lost leadership this cycle
+
+	// The current segment, as the driver lays records out in it.
+	seg        segmentHeader
+	segUsed    int64
+	segSize    int64
+	segMax     map[uint32]uint64
+	nextSeq    uint64
+	nextSegIdx uint32
+	rotateNext bool // the next record opens a new segment
 }
 
-// run is the driver goroutine: it blocks only when no shard has work.
+// run is the driver goroutine: it blocks only when it waits for proposals,
+// a tick or the sync in flight.
 func (s *Store) run() {
 	defer close(s.donec)
 	t := time.NewTicker(s.opts.TickInterval)
 	defer t.Stop()
 	for {
-		if !s.anyReady() {
+		if !s.busy() {
 			select {
 			case p := <-s.propc:
 				s.d.batch = append(s.d.batch, p)
+				s.d.drained++
 			case k := <-s.lazyc:
 				s.d.lazy = append(s.d.lazy, k)
+			case b := <-s.logw.donec:
+				if err := s.synced(b); err != nil {
+					s.fail(err)
+					return
+				}
 			case <-t.C:
 				s.tick()
 			case <-s.stopc:
@@ -67,27 +132,48 @@ func (s *Store) run() {
 			case <-s.stopc:
 				s.shutdown()
 				return
+			case b := <-s.logw.donec:
+				if err := s.synced(b); err != nil {
+					s.fail(err)
+					return
+				}
 			default:
 			}
 		}
-		s.drain()
-		s.proposeBatch()
-		if err := s.handleReady(); err != nil {
+		if err := s.cycle(); err != nil {
 			s.fail(err)
 			return
 		}
-		// Advance just committed what the fsync made durable (a sole voter
-		// commits on its own append). Apply and acknowledge it now, in a
-		// cheap unsynced cycle, instead of making those writers wait for
-		// the next batch's fsync: that would double every write's latency
-		// and halve throughput at a given number of clients.
-		if s.anyReady() {
-			if err := s.handleReady(); err != nil {
-				s.fail(err)
-				return
-			}
+	}
+}
+
+// busy reports whether the driver has work without waiting: a Ready, or a
+// batch to hand to an idle syncer.
+func (s *Store) busy() bool {
+	return (s.d.open != nil && s.d.inflight == nil) || s.anyReady()
+}
+
+// cycle steps the queued proposals, handles every Ready (applies and
+// acknowledges what the last sync committed) and hands the open batch to
+// the syncer if it is idle. An open batch already a quarter the size of the
+// last synced one goes to the syncer first, so its fsync overlaps the
+// applies; a smaller one waits for them, so the writers they acknowledge
+// can join it instead of waiting for one more fsync (closed-loop clients).
+func (s *Store) cycle() error {
+	if o := s.d.open; o != nil && o.entries > 0 && 4*o.entries >= s.d.lastSynced {
+		if err := s.submit(); err != nil {
+			return err
 		}
 	}
+	if err := s.processReady(); err != nil {
+		return err
+	}
+	s.drain()
+	s.proposeBatch()
+	if err := s.processReady(); err != nil {
+		return err
+	}
+	return s.submit()
 }
 
 func (s *Store) anyReady() bool {
@@ -106,13 +192,14 @@ func (s *Store) tick() {
 }
 
 // drain takes what is queued without blocking: the proposals that arrived
-// while the previous cycle was syncing share this cycle's fsync.
+// while the previous record was syncing share the next fsync.
 func (s *Store) drain() {
 	d := &s.d
 	for len(d.batch) < s.opts.MaxBatch {
 		select {
 		case p := <-s.propc:
 			d.batch = append(d.batch, p)
+			d.drained++
 			continue
 		default:
 		}
@@ -167,103 +254,333 @@ func (s *Store) proposeBatch() {
 	}
 }
 
-// handleReady runs one group-commit cycle over all shards: one pebble
-// batch carries every shard's new entries and HardState plus the
-// application of their committed entries; it is synced once if any shard
-// needs it. Then storage, transport, acks and Advance, in that order.
-func (s *Store) handleReady() error {
+// processReady takes every shard's Ready (raft's AsyncStorageWrites
+// protocol): appends go to the open log batch, applies into one pebble
+// batch committed at the end of the round, other messages to peers.
+func (s *Store) processReady() error {
 	d := &s.d
-	d.readies = d.readies[:0]
-	for _, sh := range s.shards {
-		if sh.rn.HasReady() {
-			d.readies = append(d.readies, shardReady{sh: sh, rd: sh.rn.Ready()})
+	for round := 0; round < 64 && (s.anyReady() || len(d.lazy) > 0); round++ {
+		s.deleteExpired()
+		for _, sh := range s.shards {
+			if !sh.rn.HasReady() {
+				continue
+			}
+			rd := sh.rn.Ready()
+			var peers []*pb.Message
+			for _, m := range rd.Messages {
+				var err error
+				switch m.GetTo() {
+				case raft.LocalAppendThread:
+					err = s.appendMsg(sh, m)
+				case raft.LocalApplyThread:
+					err = s.applyMsg(sh, m)
+				default:
+					peers = append(peers, m)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			s.send(sh, peers)
+			if ss := rd.SoftState; ss != nil && ss.RaftState != raft.StateLeader {
+				d.lost = append(d.lost, sh.id)
+			}
+		}
+		if err := s.commitApply(); err != nil {
+			return err
 		}
 	}
-	if len(d.readies) == 0 && len(d.lazy) == 0 {
+	return nil
+}
+
+// appendMsg queues a MsgStorageAppend. Entries and term or vote changes
+// must be synced before its responses are delivered; a commit-index-only
+// change need not be (raft's MustSync), so it rides on the next record and
+// its responses only wait for the records before it.
+func (s *Store) appendMsg(sh *shard, m *pb.Message) error {
+	d := &s.d
+	if m.Snapshot != nil && !raft.IsEmptySnap(m.Snapshot) {
+		return fmt.Errorf("durable: shard %d: raft snapshot at %d: snapshots are not supported yet", sh.id, m.Snapshot.GetMetadata().GetIndex())
+	}
+	needSync := len(m.Entries) > 0
+	if m.Term != nil { // a HardState update
+		hs := &pb.HardState{Term: new(m.GetTerm()), Vote: new(m.GetVote()), Commit: new(m.GetCommit())}
+		needSync = needSync || hs.GetTerm() != sh.hs.GetTerm() || hs.GetVote() != sh.hs.GetVote()
+		sh.hs, sh.hsDirty = hs, true
+	}
+	if needSync {
+		if d.open == nil {
+			d.open = &logBatch{}
+		}
+		d.open.add(len(s.shards), sh, m.Entries)
+	}
+	for _, r := range m.Responses {
+		switch {
+		case d.open != nil:
+			d.open.resps = append(d.open.resps, shardMsg{sh, r})
+		case d.inflight != nil:
+			d.inflight.after = append(d.inflight.after, shardMsg{sh, r})
+		default:
+			s.deliver(sh, r)
+		}
+	}
+	return nil
+}
+
+// deliver steps a response into its group, or sends it to a peer.
+func (s *Store) deliver(sh *shard, m *pb.Message) {
+	if m.GetTo() == s.opts.NodeID {
+		if err := sh.rn.Step(m); err != nil {
+			s.log.Error("durable: raft rejected a local response", "shard", sh.id, "type", m.GetType().String(), "err", err)
+		}
+		return
+	}
+	s.send(sh, []*pb.Message{m})
+}
+
+func (s *Store) send(sh *shard, msgs []*pb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	if s.opts.Transport != nil {
+		s.opts.Transport.Send(sh.id, msgs)
+	} else {
+		s.stats.dropped.Add(uint64(len(msgs)))
+	}
+}
+
+// submit hands the open batch to the syncer when it is idle, framing it as
+// the next record; a record that does not fit opens the next segment and
+// then carries every shard's HardState.
+func (s *Store) submit() error {
+	d := &s.d
+	if d.inflight != nil {
 		return nil
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	d.written = d.written[:0]
-	d.ranged = false
-	// Expired keys first: an apply below that rewrites one wins.
-	s.deleteExpired(b)
-	sync := false
-	entries := 0
-	for i := range d.readies {
-		r := &d.readies[i]
-		if !raft.IsEmptySnap(r.rd.Snapshot) {
-			return fmt.Errorf("durable: shard %d: raft snapshot at %d: snapshots are not supported yet", r.sh.id, r.rd.Snapshot.GetMetadata().GetIndex())
+	s.waiting.Add(-d.drained) // all taken proposals are in open or answered
+	d.drained = 0
+	b := d.open
+	if b == nil {
+		return nil
+	}
+	d.open = nil
+	payload := s.encodeBatch(b, d.rotateNext)
+	size := recordSize(len(payload))
+	var req logRequest
+	if d.rotateNext || d.segUsed+size > d.segSize {
+		if !d.rotateNext {
+			payload = s.encodeBatch(b, true)
+			size = recordSize(len(payload))
 		}
-		if err := r.sh.writeEntries(b, r.rd.Entries); err != nil {
+		b.sealed = s.sealSegment()
+		d.seg = segmentHeader{gen: s.gen, salt: rand.Uint64(), index: d.nextSegIdx}
+		d.nextSegIdx++
+		d.segSize = max(s.opts.SegmentBytes, segHeaderSize+size)
+		d.segUsed = segHeaderSize
+		d.rotateNext = false
+		req.rotate = &d.seg
+	}
+	b.seq = d.nextSeq
+	d.nextSeq++
+	req.b = b
+	req.rec = appendRecord(make([]byte, 0, size), d.seg.salt, b.seq, payload)
+	d.segUsed += size
+	for _, id := range b.touched {
+		ents := b.ents[id]
+		d.segMax[id] = max(d.segMax[id], ents[len(ents)-1].GetIndex())
+	}
+	d.inflight = b
+	s.logw.reqc <- req // never blocks: the syncer is idle
+	return nil
+}
+
+// encodeBatch encodes b's shard blocks; all adds every shard's HardState
+// (the first record of a segment carries them all, so truncating older
+// segments never loses one).
+func (s *Store) encodeBatch(b *logBatch, all bool) []byte {
+	if b.ents == nil {
+		b.ents = make([][]*pb.Entry, len(s.shards))
+		b.hs = make([]*pb.HardState, len(s.shards))
+	}
+	var p []byte
+	for _, sh := range s.shards {
+		var hs *pb.HardState
+		if all || sh.hsDirty {
+			hs = sh.hs
+		}
+		ents := b.ents[sh.id]
+		if hs == nil && len(ents) == 0 {
+			continue
+		}
+		b.hs[sh.id] = hs
+		p = appendBlock(p, sh.id, hs, ents)
+	}
+	for _, sh := range s.shards {
+		if b.hs[sh.id] != nil {
+			sh.hsDirty = false
+		}
+	}
+	return p
+}
+
+// sealSegment closes the current segment: it returns what the truncator
+// needs to know of it (nil before the first segment).
+func (s *Store) sealSegment() *sealedSegment {
+	d := &s.d
+	var seg *sealedSegment
+	if d.segSize != 0 {
+		seg = &sealedSegment{index: d.seg.index, max: d.segMax}
+	}
+	d.segMax = map[uint32]uint64{}
+	return seg
+}
+
+// synced takes a record back from the syncer: its entries are durable, so
+// raft storage may expose them and raft may hear so.
+func (s *Store) synced(b *logBatch) error {
+	d := &s.d
+	d.inflight = nil
+	if b.err != nil {
+		return b.err
+	}
+	for _, id := range b.touched {
+		sh := s.shards[id]
+		if err := sh.ms.Append(b.ents[id]); err != nil {
+			return fmt.Errorf("durable: shard %d: append to raft storage: %w", id, err)
+		}
+	}
+	for id, hs := range b.hs {
+		if hs != nil {
+			if err := s.shards[id].ms.SetHardState(hs); err != nil {
+				return fmt.Errorf("durable: shard %d: set hard state: %w", id, err)
+			}
+		}
+	}
+	if b.sealed != nil {
+		s.trunc.seal(*b.sealed)
+	}
+	d.lastSynced = b.entries
+	s.stats.batches.Add(1)
+	s.stats.fsyncs.Add(1)
+	s.stats.entries.Add(uint64(b.entries))
+	for _, r := range b.resps {
+		s.deliver(r.sh, r.m)
+	}
+	for _, r := range b.after {
+		s.deliver(r.sh, r.m)
+	}
+	return nil
+}
+
+// applyMsg applies a MsgStorageApply's committed entries into this round's
+// pebble batch; its responses are delivered once the batch is committed.
+func (s *Store) applyMsg(sh *shard, m *pb.Message) error {
+	d := &s.d
+	if d.apply == nil {
+		d.apply = s.db.NewBatch()
+	}
+	b := d.apply
+	changed := false
+	for _, e := range m.Entries {
+		idx := e.GetIndex()
+		if idx <= sh.applied {
+			continue
+		}
+		if err := s.applyEntry(b, sh, e); err != nil {
 			return err
 		}
-		if r.rd.HardState != nil {
-			v, err := proto.Marshal(r.rd.HardState)
-			if err != nil {
-				return fmt.Errorf("durable: shard %d: encode hard state: %w", r.sh.id, err)
-			}
-			_ = b.Set(hardStateKey(r.sh.id), v, nil)
-		}
-		sync = sync || r.rd.MustSync
-		entries += len(r.rd.Entries)
+		sh.applied, sh.appliedTerm = idx, e.GetTerm()
+		changed = true
 	}
-	for i := range d.readies {
-		if err := s.applyCommitted(b, &d.readies[i]); err != nil {
-			return err
+	for _, r := range m.Responses {
+		d.applyResps = append(d.applyResps, shardMsg{sh, r})
+	}
+	if !changed {
+		return nil
+	}
+	v, err := appliedState{index: sh.applied, term: sh.appliedTerm, conf: sh.conf}.encode()
+	if err != nil {
+		return fmt.Errorf("durable: shard %d: encode applied state: %w", sh.id, err)
+	}
+	_ = b.Set(appliedKey(sh.id), v, nil)
+	d.applied = append(d.applied, sh)
+	return nil
+}
+
+func (s *Store) applyEntry(b *pebble.Batch, sh *shard, e *pb.Entry) error {
+	d := &s.d
+	idx := e.GetIndex()
+	switch e.GetType() {
+	case pb.EntryNormal:
+		if len(e.Data) == 0 {
+			return nil // a new leader's empty entry
+		}
+		id, rec, err := decodeProposal(e.Data)
+		if err == nil {
+			w := Writer{b: b, keys: &d.written, ranged: &d.ranged}
+			err = s.opts.Apply(rec, &w)
+		}
+		if err != nil {
+			// Deterministic: replay rejects the record the same way, so
+			// the entry is a no-op everywhere. Reported, never hidden.
+			err = fmt.Errorf("durable: apply shard %d entry %d: %w", sh.id, idx, err)
+			s.log.Error("durable: committed record not applied", "shard", sh.id, "index", idx, "err", err)
+		}
+		if p, ok := d.pending[id]; ok {
+			delete(d.pending, id)
+			d.acks = append(d.acks, ack{done: p.done, index: idx, err: err})
+		}
+	case pb.EntryConfChange:
+		cc := &pb.ConfChange{}
+		if err := proto.Unmarshal(e.Data, cc); err != nil {
+			return fmt.Errorf("durable: shard %d entry %d: decode conf change: %w", sh.id, idx, err)
+		}
+		sh.conf = sh.rn.ApplyConfChange(cc)
+	case pb.EntryConfChangeV2:
+		cc := &pb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.Data, cc); err != nil {
+			return fmt.Errorf("durable: shard %d entry %d: decode conf change: %w", sh.id, idx, err)
+		}
+		sh.conf = sh.rn.ApplyConfChange(cc)
+	}
+	return nil
+}
+
+// commitApply commits the round's apply batch to pebble (memtable only:
+// pebble runs without its WAL, the raft log is the durable copy), then
+// publishes, acknowledges and tells raft.
+func (s *Store) commitApply() error {
+	d := &s.d
+	if b := d.apply; b != nil {
+		d.apply = nil
+		err := error(nil)
+		if !b.Empty() {
+			err = b.Commit(pebble.NoSync)
+		}
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("durable: apply to pebble: %w", err)
 		}
 	}
-	if !b.Empty() {
-		opt := pebble.NoSync
-		if sync {
-			opt = pebble.Sync
-		}
-		if err := b.Commit(opt); err != nil {
-			return fmt.Errorf("durable: write raft log: %w", err)
-		}
-		s.stats.batches.Add(1)
-		if sync {
-			s.stats.fsyncs.Add(1)
-		}
-		s.stats.entries.Add(uint64(entries))
-	}
-	// Everything in the batch is durable (or, without MustSync, needed no
-	// sync): raft storage may now expose it.
-	for i := range d.readies {
-		r := &d.readies[i]
-		sh := r.sh
-		if n := len(r.rd.Entries); n > 0 {
-			if err := sh.ms.Append(r.rd.Entries); err != nil {
-				return fmt.Errorf("durable: shard %d: append to raft storage: %w", sh.id, err)
-			}
-			sh.lastPersisted = r.rd.Entries[n-1].GetIndex()
-		}
-		if r.rd.HardState != nil {
-			if err := sh.ms.SetHardState(r.rd.HardState); err != nil {
-				return fmt.Errorf("durable: shard %d: set hard state: %w", sh.id, err)
-			}
-		}
-		if r.truncate != nil {
-			if err := sh.ms.Compact(r.truncate.index); err != nil && !errors.Is(err, raft.ErrCompacted) {
-				return fmt.Errorf("durable: shard %d: compact raft storage to %d: %w", sh.id, r.truncate.index, err)
-			}
-			sh.trunc = *r.truncate
-		}
+	for _, sh := range d.applied {
 		sh.appliedPub.Store(sh.applied)
-		if len(r.rd.Messages) > 0 {
-			if s.opts.Transport != nil {
-				s.opts.Transport.Send(sh.id, r.rd.Messages)
-			} else {
-				s.stats.dropped.Add(uint64(len(r.rd.Messages)))
+		if first, _ := sh.ms.FirstIndex(); sh.applied >= first+s.opts.LogKeepEntries {
+			// Keep raft's in-memory log bounded; the durable log is
+			// truncated separately, after pebble flushed (logtrunc.go).
+			if err := sh.ms.Compact(sh.applied); err != nil && !errors.Is(err, raft.ErrCompacted) {
+				return fmt.Errorf("durable: shard %d: compact raft storage to %d: %w", sh.id, sh.applied, err)
 			}
 		}
 	}
+	clear(d.applied)
+	d.applied = d.applied[:0]
 	if s.cache != nil && d.ranged {
 		s.cache.publishedAll()
 	} else if s.cache != nil && len(d.written) > 0 {
 		s.cache.published(d.written)
 	}
 	clear(d.written)
+	d.written, d.ranged = d.written[:0], false
 	for _, a := range d.acks {
 		if a.err == nil {
 			s.stats.acked.Add(1)
@@ -274,114 +591,31 @@ func (s *Store) handleReady() error {
 	}
 	clear(d.acks)
 	d.acks = d.acks[:0]
-	for i := range d.readies {
-		r := &d.readies[i]
-		if ss := r.rd.SoftState; ss != nil && ss.RaftState != raft.StateLeader {
-			s.failPending(r.sh.id, fmt.Errorf("%w: shard %d lost leadership, outcome unknown", ErrNotLeader, r.sh.id))
-		}
-		r.sh.rn.Advance(r.rd)
+	for _, r := range d.applyResps {
+		s.deliver(r.sh, r.m)
 	}
-	clear(d.readies)
+	clear(d.applyResps)
+	d.applyResps = d.applyResps[:0]
+	for _, id := range d.lost {
+		s.failPending(id, fmt.Errorf("%w: shard %d lost leadership, outcome unknown", ErrNotLeader, id))
+	}
+	d.lost = d.lost[:0]
 	return nil
 }
 
-// writeEntries adds ents to the batch. Entries at or below the last
-// persisted index replace the old suffix, as raft requires (a follower's
-// log may be overwritten by a new leader).
-func (sh *shard) writeEntries(b *pebble.Batch, ents []*pb.Entry) error {
-	if len(ents) == 0 {
-		return nil
-	}
-	if first := ents[0].GetIndex(); first <= sh.lastPersisted {
-		_ = b.DeleteRange(logKey(sh.id, first), logKey(sh.id, sh.lastPersisted+1), nil)
-	}
-	for _, e := range ents {
-		v, err := encodeEntry(e)
-		if err != nil {
-			return fmt.Errorf("durable: shard %d: %w", sh.id, err)
-		}
-		_ = b.Set(logKey(sh.id, e.GetIndex()), v, nil)
-	}
-	return nil
-}
-
-// applyCommitted applies r's committed entries into the batch, records the
-// applied state with them and, when the log has grown past LogKeepEntries,
-// truncates it up to the applied index in the same batch.
-func (s *Store) applyCommitted(b *pebble.Batch, r *shardReady) error {
-	sh := r.sh
-	d := &s.d
-	changed := false
-	for _, e := range r.rd.CommittedEntries {
-		idx := e.GetIndex()
-		if idx <= sh.applied {
-			continue
-		}
-		switch e.GetType() {
-		case pb.EntryNormal:
-			if len(e.Data) == 0 {
-				break // a new leader's empty entry
-			}
-			id, rec, err := decodeProposal(e.Data)
-			if err == nil {
-				w := Writer{b: b, keys: &d.written, ranged: &d.ranged}
-				err = s.opts.Apply(rec, &w)
-			}
-			if err != nil {
-				// Deterministic: replay rejects the record the same way, so
-				// the entry is a no-op everywhere. Reported, never hidden.
-				err = fmt.Errorf("durable: apply shard %d entry %d: %w", sh.id, idx, err)
-				s.log.Error("durable: committed record not applied", "shard", sh.id, "index", idx, "err", err)
-			}
-			if p, ok := d.pending[id]; ok {
-				delete(d.pending, id)
-				d.acks = append(d.acks, ack{done: p.done, index: idx, err: err})
-			}
-		case pb.EntryConfChange:
-			cc := &pb.ConfChange{}
-			if err := proto.Unmarshal(e.Data, cc); err != nil {
-				return fmt.Errorf("durable: shard %d entry %d: decode conf change: %w", sh.id, idx, err)
-			}
-			sh.conf = sh.rn.ApplyConfChange(cc)
-		case pb.EntryConfChangeV2:
-			cc := &pb.ConfChangeV2{}
-			if err := proto.Unmarshal(e.Data, cc); err != nil {
-				return fmt.Errorf("durable: shard %d entry %d: decode conf change: %w", sh.id, idx, err)
-			}
-			sh.conf = sh.rn.ApplyConfChange(cc)
-		}
-		sh.applied = idx
-		changed = true
-	}
-	if !changed {
-		return nil
-	}
-	v, err := appliedState{index: sh.applied, conf: sh.conf}.encode()
-	if err != nil {
-		return fmt.Errorf("durable: shard %d: encode applied state: %w", sh.id, err)
-	}
-	_ = b.Set(appliedKey(sh.id), v, nil)
-	if sh.applied-sh.trunc.index > s.opts.LogKeepEntries {
-		// Term fails for an entry not yet in storage (committed in the same
-		// Ready that appends it); truncation then waits a cycle.
-		if term, err := sh.ms.Term(sh.applied); err == nil {
-			t := truncatedState{index: sh.applied, term: term}
-			_ = b.DeleteRange(logKey(sh.id, sh.trunc.index+1), logKey(sh.id, sh.applied+1), nil)
-			_ = b.Set(truncatedKey(sh.id), t.encode(), nil)
-			r.truncate = &t
-		}
-	}
-	return nil
-}
-
-// deleteExpired deletes the queued data keys that are still expired. It
-// reads the committed state; only the driver writes data keys, so a key
-// cannot change between this read and the batch commit except through this
-// same batch, where a later apply overrides the delete.
-func (s *Store) deleteExpired(b *pebble.Batch) {
+// deleteExpired deletes the queued data keys that are still expired, in
+// the round's apply batch. It reads the committed state; only the driver
+// writes data keys, so a key cannot change between this read and the batch
+// commit except through this same batch, where a later apply overrides the
+// delete. The deletion is not logged: lost in a crash, the key is found
+// expired again.
+func (s *Store) deleteExpired() {
 	d := &s.d
 	if len(d.lazy) == 0 {
 		return
+	}
+	if d.apply == nil {
+		d.apply = s.db.NewBatch()
 	}
 	now := s.opts.Now()
 	for _, k := range d.lazy {
@@ -392,7 +626,7 @@ func (s *Store) deleteExpired(b *pebble.Batch) {
 		_, exp, derr := decodeValue(v)
 		closer.Close()
 		if derr == nil && expired(exp, now) {
-			_ = b.Delete(k, nil)
+			_ = d.apply.Delete(k, nil)
 		}
 	}
 	clear(d.lazy)
@@ -409,8 +643,27 @@ func (s *Store) failPending(shard uint32, err error) {
 	}
 }
 
+// settle runs the pipeline until nothing is in flight, open or ready (at
+// most limit steps), waiting for the syncer as needed.
+func (s *Store) settle(limit int) error {
+	for range limit {
+		if s.d.inflight != nil {
+			if err := s.synced(<-s.logw.donec); err != nil {
+				return err
+			}
+		}
+		if err := s.cycle(); err != nil {
+			return err
+		}
+		if s.d.inflight == nil && s.d.open == nil && !s.anyReady() {
+			return nil
+		}
+	}
+	return errors.New("durable: the write pipeline did not settle")
+}
+
 // shutdown refuses what is still queued, lets what raft already holds
-// commit, then fails the rest as of unknown outcome.
+// reach the log and apply, then fails the rest as of unknown outcome.
 func (s *Store) shutdown() {
 	for {
 		select {
@@ -422,11 +675,8 @@ func (s *Store) shutdown() {
 		}
 		break
 	}
-	for i := 0; i < 10 && s.anyReady(); i++ {
-		if err := s.handleReady(); err != nil {
-			s.log.Error("durable: final raft cycle failed", "err", err)
-			break
-		}
+	if err := s.settle(100); err != nil {
+		s.log.Error("durable: final raft cycle failed", "err", err)
 	}
 	for sh := range s.shards {
 		s.failPending(uint32(sh), ErrClosed)
@@ -447,6 +697,8 @@ func (s *Store) fail(err error) {
 			s.stats.failed.Add(1)
 			p.done(0, err)
 		case <-s.lazyc:
+		case <-s.logw.donec:
+			s.d.inflight = nil
 		case <-s.stopc:
 			for {
 				select {
@@ -459,114 +711,4 @@ func (s *Store) fail(err error) {
 			}
 		}
 	}
-}
-
-// recover brings every shard's applied state up to its log's end before the
-// store takes writes, re-forming the groups when the shard count changed.
-func (s *Store) recover() error {
-	n, ok, err := readLayout(s.db)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		n = s.opts.Shards
-		if err := s.createShards(n); err != nil {
-			return err
-		}
-	}
-	if err := s.loadShards(n); err != nil {
-		return err
-	}
-	if err := s.converge(); err != nil {
-		return err
-	}
-	if n == s.opts.Shards {
-		return nil
-	}
-	s.log.Warn("durable: shard count changed: old groups replayed to their end, re-forming groups over the new slot ranges",
-		"old", n, "new", s.opts.Shards)
-	b := s.db.NewBatch()
-	defer b.Close()
-	_ = b.DeleteRange(shardPrefix(0), shardPrefixEnd(uint32(n-1)), nil)
-	if err := s.createShardsIn(b, s.opts.Shards); err != nil {
-		return err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("durable: re-form shards: %w", err)
-	}
-	s.shards, s.d.byShard, s.d.ids = nil, nil, nil
-	if err := s.loadShards(s.opts.Shards); err != nil {
-		return err
-	}
-	return s.converge()
-}
-
-func (s *Store) createShards(n int) error {
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := s.createShardsIn(b, n); err != nil {
-		return err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("durable: create shards: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) createShardsIn(b *pebble.Batch, n int) error {
-	if err := writeLayout(b, n); err != nil {
-		return fmt.Errorf("durable: write layout: %w", err)
-	}
-	for i := range n {
-		if err := initShard(b, uint32(i), s.opts.NodeID); err != nil {
-			return fmt.Errorf("durable: %w", err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) loadShards(n int) error {
-	for i := range n {
-		sh, err := loadShard(s.db, uint32(i), &s.opts, s.log)
-		if err != nil {
-			return err
-		}
-		sh.firstSlot = uint16(firstSlot(i, n))
-		sh.lastSlot = uint16(firstSlot(i+1, n) - 1)
-		if sh.soleVoter {
-			if err := sh.rn.Campaign(); err != nil {
-				return fmt.Errorf("durable: shard %d: campaign: %w", i, err)
-			}
-		}
-		s.shards = append(s.shards, sh)
-	}
-	return nil
-}
-
-// converge runs driver cycles until every group this node alone votes in
-// has applied its whole log (including the entry of its new term).
-func (s *Store) converge() error {
-	for range 100000 {
-		behind := false
-		for _, sh := range s.shards {
-			last, err := sh.ms.LastIndex()
-			if err != nil {
-				return fmt.Errorf("durable: shard %d: %w", sh.id, err)
-			}
-			if sh.soleVoter && (sh.applied < last || sh.rn.BasicStatus().RaftState != raft.StateLeader) {
-				behind = true
-			}
-		}
-		if !behind && !s.anyReady() {
-			return nil
-		}
-		if !s.anyReady() {
-			s.tick()
-			continue
-		}
-		if err := s.handleReady(); err != nil {
-			return fmt.Errorf("durable: replay: %w", err)
-		}
-	}
-	return errors.New("durable: replay did not converge")
 }

@@ -2,7 +2,6 @@ package durable
 
 import (
 	"encoding/binary"
-	"fmt"
 )
 
 // Key prefixes; see the layout table in doc.go.
@@ -12,12 +11,9 @@ var (
 	dataPrefix     = byte(0x02)
 )
 
-const (
-	suffixLog       = "urftl"
-	suffixHardState = "urfth"
-	suffixTruncated = "urftt"
-	suffixApplied   = "rrask"
-)
+// suffixApplied follows the shard prefix. Layout version 1 also kept the
+// raft log (urftl), HardState (urfth) and truncated state (urftt) here.
+const suffixApplied = "rrask"
 
 // shardPrefix returns \x01i<shard>, the prefix of all of shard's raft and
 // applied state.
@@ -37,23 +33,7 @@ func shardKey(shard uint32, suffix string) []byte {
 	return append(shardPrefix(shard), suffix...)
 }
 
-func hardStateKey(shard uint32) []byte { return shardKey(shard, suffixHardState) }
-func truncatedKey(shard uint32) []byte { return shardKey(shard, suffixTruncated) }
-func appliedKey(shard uint32) []byte   { return shardKey(shard, suffixApplied) }
-
-// logKey returns /raftlog/<shard>/<index>.
-func logKey(shard uint32, index uint64) []byte {
-	return binary.BigEndian.AppendUint64(shardKey(shard, suffixLog), index)
-}
-
-// logKeyIndex parses the index out of a key that logKey built for shard.
-func logKeyIndex(shard uint32, k []byte) (uint64, error) {
-	p := len(shardPrefixTag) + 4 + len(suffixLog)
-	if len(k) != p+8 {
-		return 0, fmt.Errorf("shard %d: malformed raft log key %x", shard, k)
-	}
-	return binary.BigEndian.Uint64(k[p:]), nil
-}
+func appliedKey(shard uint32) []byte { return shardKey(shard, suffixApplied) }
 
 // dataKey returns /data/<slot>/<key>.
 func dataKey(dst []byte, slot uint16, key []byte) []byte {

@@ -14,7 +14,19 @@ import (
 
 const childDirEnv = "DORIVO_DURABLE_KILL_CHILD_DIR"
 
+// holdChildEnv makes the test binary a child that opens the store in the
+// named dir, prints READY and waits to be killed.
+const holdChildEnv = "DORIVO_DURABLE_HOLD_CHILD_DIR"
+
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(holdChildEnv); dir != "" {
+		if _, err := Open(dir, Options{Logger: testLogger(nil)}); err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		fmt.Println("READY")
+		select {}
+	}
 	if dir := os.Getenv(childDirEnv); dir != "" {
 		killChild(dir, os.Getenv("DORIVO_DURABLE_KILL_CHILD_ROUND"))
 		os.Exit(0)

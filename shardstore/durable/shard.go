@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // A fresh group's log starts after a synthetic truncated entry, as
@@ -29,50 +29,59 @@ type shard struct {
 	rn                  *raft.RawNode
 	ms                  *raft.MemoryStorage
 	applied             uint64
+	appliedTerm         uint64
 	appliedPub          atomic.Uint64
 	conf                *pb.ConfState
-	trunc               truncatedState
-	lastPersisted       uint64 // last log index written to pebble
 	soleVoter           bool
+	// hs is the latest HardState raft asked to persist; hsDirty is set
+	// until a log record carries it.
+	hs      *pb.HardState
+	hsDirty bool
 }
 
-const layoutVersion = 1
+// layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.
+// Version 1 kept the raft log and HardState in pebble.
+const layoutVersion = 2
 
-func writeLayout(b *pebble.Batch, shards int) error {
-	return b.Set(layoutKey, []byte{layoutVersion, byte(shards >> 24), byte(shards >> 16), byte(shards >> 8), byte(shards)}, nil)
+// layout is the store-wide record: the shard count and the generation of
+// the raft log that goes with it (bumped when the shard count changes).
+type layout struct {
+	shards int
+	gen    uint64
 }
 
-// readLayout returns the shard count the store was created with.
-func readLayout(db *pebble.DB) (shards int, ok bool, err error) {
+func writeLayout(b *pebble.Batch, l layout) error {
+	v := []byte{layoutVersion, byte(l.shards >> 24), byte(l.shards >> 16), byte(l.shards >> 8), byte(l.shards)}
+	return b.Set(layoutKey, binary.BigEndian.AppendUint64(v, l.gen), nil)
+}
+
+// readLayout returns the layout the store was created with.
+func readLayout(db *pebble.DB) (l layout, ok bool, err error) {
 	v, closer, err := db.Get(layoutKey)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, false, nil
+		return layout{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("durable: read layout: %w", err)
+		return layout{}, false, fmt.Errorf("durable: read layout: %w", err)
 	}
 	defer closer.Close()
-	if len(v) != 5 || v[0] != layoutVersion {
-		return 0, false, fmt.Errorf("durable: unknown layout record %x", v)
+	if len(v) == 5 && v[0] == 1 {
+		return layout{}, false, errors.New("durable: this store has layout version 1 (raft log inside pebble), which this build does not read; replay it with the build that wrote it, or start from an empty --data-dir")
 	}
-	return int(v[1])<<24 | int(v[2])<<16 | int(v[3])<<8 | int(v[4]), true, nil
+	if len(v) != 13 || v[0] != layoutVersion {
+		return layout{}, false, fmt.Errorf("durable: unknown layout record %x", v)
+	}
+	return layout{shards: int(v[1])<<24 | int(v[2])<<16 | int(v[3])<<8 | int(v[4]), gen: binary.BigEndian.Uint64(v[5:])}, true, nil
 }
 
-// initShard writes the raft and applied state of a new, empty group whose
-// only voter is nodeID.
+// initShard writes the applied state of a new, empty group whose only voter
+// is nodeID.
 func initShard(b *pebble.Batch, id uint32, nodeID uint64) error {
-	hs, err := proto.Marshal(&pb.HardState{Term: new(uint64(initialLogTerm)), Vote: new(uint64(0)), Commit: new(uint64(initialLogIndex))})
-	if err != nil {
-		return fmt.Errorf("shard %d: encode initial hard state: %w", id, err)
-	}
-	as, err := appliedState{index: initialLogIndex, conf: &pb.ConfState{Voters: []uint64{nodeID}}}.encode()
+	as, err := appliedState{index: initialLogIndex, term: initialLogTerm, conf: &pb.ConfState{Voters: []uint64{nodeID}}}.encode()
 	if err != nil {
 		return fmt.Errorf("shard %d: encode initial applied state: %w", id, err)
 	}
-	_ = b.Set(hardStateKey(id), hs, nil)
-	_ = b.Set(appliedKey(id), as, nil)
-	_ = b.Set(truncatedKey(id), truncatedState{initialLogIndex, initialLogTerm}.encode(), nil)
-	return nil
+	return b.Set(appliedKey(id), as, nil)
 }
 
 func getRequired(db *pebble.DB, id uint32, what string, key []byte) ([]byte, error) {
@@ -87,57 +96,71 @@ func getRequired(db *pebble.DB, id uint32, what string, key []byte) ([]byte, err
 	return slices.Clone(v), nil
 }
 
-// loadShard rebuilds shard id's raft storage from pebble, validating every
-// log entry. A corrupt last entry is a torn tail: it is deleted (synced) and
-// a warning is logged. Any other corruption is an error naming the entry.
-func loadShard(db *pebble.DB, id uint32, opts *Options, log *slog.Logger) (*shard, error) {
-	hsRaw, err := getRequired(db, id, "hard state", hardStateKey(id))
+func readApplied(db *pebble.DB, id uint32) (appliedState, error) {
+	raw, err := getRequired(db, id, "applied state", appliedKey(id))
 	if err != nil {
-		return nil, err
+		return appliedState{}, err
 	}
-	hs := &pb.HardState{}
-	if err := proto.Unmarshal(hsRaw, hs); err != nil {
-		return nil, fmt.Errorf("durable: shard %d: decode hard state: %w", id, err)
-	}
-	tRaw, err := getRequired(db, id, "truncated state", truncatedKey(id))
+	as, err := decodeAppliedState(raw)
 	if err != nil {
-		return nil, err
+		return appliedState{}, fmt.Errorf("durable: shard %d: %w", id, err)
 	}
-	trunc, err := decodeTruncatedState(tRaw)
-	if err != nil {
-		return nil, fmt.Errorf("durable: shard %d: %w", id, err)
-	}
-	aRaw, err := getRequired(db, id, "applied state", appliedKey(id))
-	if err != nil {
-		return nil, err
-	}
-	as, err := decodeAppliedState(aRaw)
-	if err != nil {
-		return nil, fmt.Errorf("durable: shard %d: %w", id, err)
-	}
+	return as, nil
+}
 
-	ents, err := readLog(db, id, trunc, as.index, hs, log)
-	if err != nil {
-		return nil, err
+// shardLog is one shard's part of the recovered log.
+type shardLog struct {
+	hs   *pb.HardState
+	ents []*pb.Entry // contiguous
+}
+
+// add appends ents, replacing any suffix they overlap (raft's log rule).
+func (l *shardLog) add(id uint32, ents []*pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
 	}
-	last := trunc.index + uint64(len(ents))
-	if as.index < trunc.index || as.index > last {
-		return nil, fmt.Errorf("durable: shard %d: applied index %d outside the log (%d,%d]", id, as.index, trunc.index, last)
+	first := ents[0].GetIndex()
+	if n := len(l.ents); n > 0 {
+		base := l.ents[0].GetIndex()
+		last := l.ents[n-1].GetIndex()
+		switch {
+		case first > last+1:
+			return fmt.Errorf("durable: shard %d: raft log entries %d..%d missing: refusing to open", id, last+1, first-1)
+		case first <= base:
+			l.ents = l.ents[:0]
+		default:
+			l.ents = l.ents[:first-base]
+		}
 	}
-	if hs.GetCommit() > last {
-		// Only reachable through a truncated torn tail (readLog warned).
-		hs.Commit = new(last)
+	l.ents = append(l.ents, ents...)
+	return nil
+}
+
+// loadShard starts shard id's raft group from pebble's applied state and
+// the log entries after it.
+func loadShard(id uint32, as appliedState, sl *shardLog, opts *Options, log *slog.Logger) (*shard, error) {
+	// Entries at or below the applied index are in pebble already.
+	ents := sl.ents
+	for len(ents) > 0 && ents[0].GetIndex() <= as.index {
+		ents = ents[1:]
 	}
-	if hs.GetCommit() < as.index {
-		// Applied entries were committed; the HardState is written in the
-		// same batch, so this only repairs a HardState from an older format.
-		hs.Commit = new(as.index)
+	if len(ents) > 0 && ents[0].GetIndex() != as.index+1 {
+		return nil, fmt.Errorf("durable: shard %d: raft log resumes at entry %d but pebble has applied only up to %d: entries %d..%d missing: refusing to open",
+			id, ents[0].GetIndex(), as.index, as.index+1, ents[0].GetIndex()-1)
 	}
+	last := as.index + uint64(len(ents))
+	hs := &pb.HardState{Term: new(as.term), Vote: new(uint64(0)), Commit: new(as.index)}
+	if sl.hs != nil {
+		hs = &pb.HardState{Term: new(max(sl.hs.GetTerm(), as.term)), Vote: new(sl.hs.GetVote()), Commit: new(sl.hs.GetCommit())}
+	}
+	// Applied entries were committed; a commit beyond the log's end can only
+	// follow a torn tail (its commit index was not synced either).
+	hs.Commit = new(min(max(hs.GetCommit(), as.index), last))
 
 	ms := raft.NewMemoryStorage()
-	snap := &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(trunc.index), Term: new(trunc.term), ConfState: as.conf}}
+	snap := &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(as.index), Term: new(as.term), ConfState: as.conf}}
 	if err := ms.ApplySnapshot(snap); err != nil {
-		return nil, fmt.Errorf("durable: shard %d: load truncated state: %w", id, err)
+		return nil, fmt.Errorf("durable: shard %d: load applied state: %w", id, err)
 	}
 	if err := ms.Append(ents); err != nil {
 		return nil, fmt.Errorf("durable: shard %d: load log: %w", id, err)
@@ -151,6 +174,7 @@ func loadShard(db *pebble.DB, id uint32, opts *Options, log *slog.Logger) (*shar
 		HeartbeatTick:             1,
 		Storage:                   ms,
 		Applied:                   as.index,
+		AsyncStorageWrites:        true,
 		MaxSizePerMsg:             1 << 20,
 		MaxInflightMsgs:           256,
 		MaxCommittedSizePerReady:  64 << 20,
@@ -163,86 +187,16 @@ func loadShard(db *pebble.DB, id uint32, opts *Options, log *slog.Logger) (*shar
 		return nil, fmt.Errorf("durable: shard %d: start raft: %w", id, err)
 	}
 	sh := &shard{
-		id:            id,
-		rn:            rn,
-		ms:            ms,
-		applied:       as.index,
-		conf:          as.conf,
-		trunc:         trunc,
-		lastPersisted: last,
-		soleVoter:     len(as.conf.Voters) == 1 && as.conf.Voters[0] == opts.NodeID && len(as.conf.VotersOutgoing) == 0,
+		id:          id,
+		rn:          rn,
+		ms:          ms,
+		applied:     as.index,
+		appliedTerm: as.term,
+		conf:        as.conf,
+		hs:          hs,
+		hsDirty:     true, // the first record of the new segment carries it
+		soleVoter:   len(as.conf.Voters) == 1 && as.conf.Voters[0] == opts.NodeID && len(as.conf.VotersOutgoing) == 0,
 	}
 	sh.appliedPub.Store(as.index)
 	return sh, nil
-}
-
-// readLog reads and checks shard id's log after trunc. A corrupt last entry
-// is removed; it must not be applied already (its effect would then be in
-// the state while its term is lost).
-func readLog(db *pebble.DB, id uint32, trunc truncatedState, applied uint64, hs *pb.HardState, log *slog.Logger) ([]*pb.Entry, error) {
-	it, err := db.NewIter(&pebble.IterOptions{
-		LowerBound: logKey(id, trunc.index+1),
-		UpperBound: shardKey(id, suffixLog+"\xff"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("durable: shard %d: read raft log: %w", id, err)
-	}
-	defer it.Close()
-	var ents []*pb.Entry
-	expect := trunc.index + 1
-	var badIndex uint64
-	var badErr error
-	for ok := it.First(); ok; ok = it.Next() {
-		idx, err := logKeyIndex(id, it.Key())
-		if err != nil {
-			return nil, fmt.Errorf("durable: %w", err)
-		}
-		if badErr != nil {
-			return nil, fmt.Errorf("durable: shard %d: raft log entry %d is corrupt (%v) and entry %d follows it: refusing to open", id, badIndex, badErr, idx)
-		}
-		if idx != expect {
-			return nil, fmt.Errorf("durable: shard %d: raft log entry %d missing (next entry is %d): refusing to open", id, expect, idx)
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return nil, fmt.Errorf("durable: shard %d: read raft log entry %d: %w", id, idx, err)
-		}
-		e, err := decodeEntry(v)
-		if err == nil && e.GetIndex() != idx {
-			err = fmt.Errorf("entry claims index %d", e.GetIndex())
-		}
-		if err != nil {
-			badIndex, badErr = idx, err
-		} else {
-			ents = append(ents, e)
-		}
-		expect++
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("durable: shard %d: read raft log: %w", id, err)
-	}
-	if badErr == nil {
-		return ents, nil
-	}
-	if badIndex <= applied {
-		return nil, fmt.Errorf("durable: shard %d: last raft log entry %d is corrupt (%v) but was already applied (applied index %d): refusing to open", id, badIndex, badErr, applied)
-	}
-	b := db.NewBatch()
-	defer b.Close()
-	_ = b.Delete(logKey(id, badIndex), nil)
-	mayBeAcked := hs.GetCommit() >= badIndex
-	if mayBeAcked {
-		hs.Commit = new(badIndex - 1)
-		v, err := proto.Marshal(hs)
-		if err != nil {
-			return nil, fmt.Errorf("durable: shard %d: encode hard state: %w", id, err)
-		}
-		_ = b.Set(hardStateKey(id), v, nil)
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return nil, fmt.Errorf("durable: shard %d: truncate torn raft log tail at %d: %w", id, badIndex, err)
-	}
-	log.Warn("durable: torn raft log tail truncated", "shard", id, "index", badIndex, "err", badErr,
-		"last_good", badIndex-1, "was_committed", mayBeAcked)
-	return ents, nil
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -43,8 +45,8 @@ type Transport interface {
 
 // Options configure a Store. Zero values select the defaults.
 type Options struct {
-	// FS is the filesystem pebble runs on (default vfs.Default). Tests pass
-	// vfs.NewCrashableMem or a fault-injecting FS.
+	// FS is the filesystem pebble and the raft log run on (default
+	// vfs.Default). Tests pass vfs.NewCrashableMem or a fault-injecting FS.
 	FS vfs.FS
 	// Shards is the number of raft groups; shard i owns the contiguous slot
 	// range that slot.NewTable(Shards) gives loop i (default 1).
@@ -64,8 +66,19 @@ type Options struct {
 	// TickInterval is the raft tick (default 100ms).
 	TickInterval time.Duration
 	// LogKeepEntries: once more applied entries than this are in a shard's
-	// log, the log is truncated up to the applied index (default 10000).
+	// in-memory raft log, it is compacted up to the applied index (default
+	// 10000). The durable log is truncated by whole segments, after pebble
+	// has flushed past them.
 	LogKeepEntries uint64
+	// SegmentBytes is the size of a raft log segment, zero-filled when it
+	// is created (default 32 MiB). A full segment is removed once pebble
+	// has flushed every entry in it.
+	SegmentBytes int64
+	// TruncateCorrupt, when set, makes Open cut the raft log at damage to
+	// synced records instead of refusing to open: the acknowledged writes
+	// after the damage are dropped, and the log and Stats.DroppedEntries
+	// say how many. Meant for an operator's explicit decision.
+	TruncateCorrupt bool
 	// Apply turns committed records into writes (default ApplyRecord).
 	Apply ApplyFunc
 	// Now returns Unix milliseconds, for expiry (default time.Now).
@@ -100,6 +113,9 @@ func (o *Options) setDefaults() {
 	if o.LogKeepEntries == 0 {
 		o.LogKeepEntries = 10000
 	}
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = 32 << 20
+	}
 	if o.Apply == nil {
 		o.Apply = ApplyRecord
 	}
@@ -118,14 +134,18 @@ type Stats struct {
 	Acked     uint64 // done(index, nil)
 	Failed    uint64 // done(index, err) after acceptance
 	Entries   uint64 // raft log entries written
-	Batches   uint64 // pebble batch commits by the driver
-	Fsyncs    uint64 // of which synced (one WAL fsync each)
+	Batches   uint64 // raft log records written (one driver batch each)
+	Fsyncs    uint64 // raft log syncs (one fdatasync per record)
 	// Stalls counts writes that hit a full disk.
 	Stalls uint64
 	// DroppedMessages counts raft messages with no Transport to carry them.
 	DroppedMessages uint64
 	// Reads counts Get calls; CacheHits those the read cache answered.
 	Reads, CacheHits uint64
+	// TornTails counts torn raft log tails (an unsynced last record) cut
+	// off by Open; DroppedEntries the entries Options.TruncateCorrupt
+	// dropped; SegmentsRemoved the log segments removed after flushes.
+	TornTails, DroppedEntries, SegmentsRemoved uint64
 }
 
 // EntriesPerFsync is the group-commit factor: raft log entries made
@@ -140,6 +160,7 @@ func (s Stats) EntriesPerFsync() float64 {
 type counters struct {
 	proposals, rejected, acked, failed, entries, batches, fsyncs, dropped atomic.Uint64
 	reads, cacheHits                                                      atomic.Uint64
+	tornTails, droppedEntries                                             atomic.Uint64
 }
 
 // proposal is one queued write.
@@ -155,10 +176,19 @@ type proposal struct {
 type Store struct {
 	opts   Options
 	log    *slog.Logger
+	fs     vfs.FS // opts.FS behind the disk-full stall
+	lock   *pebble.Lock
 	db     *pebble.DB
-	disk   *diskState
-	shards []*shard
-	cache  *readCache // nil when disabled
+	logDir string
+	gen    uint64 // raft log generation (layout)
+	logw   *logWriter
+	trunc  *truncator
+	// logwRunning, truncRunning: the syncer and truncator goroutines were
+	// started (by recover and Open).
+	logwRunning, truncRunning bool
+	disk                      *diskState
+	shards                    []*shard
+	cache                     *readCache // nil when disabled
 
 	propc     chan proposal
 	lazyc     chan []byte // data keys seen expired, for the driver to delete
@@ -166,13 +196,18 @@ type Store struct {
 	donec     chan struct{}
 	closed    atomic.Bool
 	proposing atomic.Int64
-	failed    atomic.Pointer[error] // sticky driver failure
-	nextID    atomic.Uint64
-	stats     counters
+	// waiting counts proposals accepted and not yet handed to the syncer
+	// (queued, or in the record collected while one syncs); QueueSize
+	// bounds it.
+	waiting atomic.Int64
+	failed  atomic.Pointer[error] // sticky driver failure
+	nextID  atomic.Uint64
+	stats   counters
 
 	d driver // driver-goroutine state
 
-	testHookBeforeFill func(key []byte) // between pebble read and cache fill
+	testHookBeforeFill  func(key []byte) // between pebble read and cache fill
+	testHookBeforeFlush func()           // in truncateLog, before db.Flush
 }
 
 // Open opens (or creates) the store in dir, replays every shard's log into
@@ -180,7 +215,11 @@ type Store struct {
 // from the one the store was created with, the old groups' logs are first
 // applied to their end, then their raft state is replaced by fresh groups
 // over the new slot ranges; data is keyed by slot and so stays in place.
-func Open(dir string, opts Options) (*Store, error) {
+//
+// Open fails, naming the file and offset, when synced raft log records are
+// damaged (see Options.TruncateCorrupt), when a store file is corrupt, and
+// when another store holds dir's lock.
+func Open(dir string, opts Options) (_ *Store, err error) {
 	opts.setDefaults()
 	if opts.Shards < 1 || opts.Shards > slot.Count {
 		return nil, fmt.Errorf("durable: %d shards, want 1..%d", opts.Shards, slot.Count)
@@ -193,42 +232,96 @@ func Open(dir string, opts Options) (*Store, error) {
 		lazyc: make(chan []byte, 1024),
 		stopc: make(chan struct{}),
 		donec: make(chan struct{}),
+		trunc: newTruncator(),
 	}
+	s.fs = newStallFS(opts.FS, s.disk, s.log)
+	s.logDir = s.fs.PathJoin(dir, logDirName)
+	s.logw = &logWriter{fs: s.fs, dir: s.logDir, reqc: make(chan logRequest, 1), donec: make(chan *logBatch, 1), exited: make(chan struct{})}
 	s.nextID.Store(uint64(time.Now().UnixNano()))
 	s.d.pending = make(map[uint64]pendingProposal)
-	popts := &pebble.Options{
-		FS:     newStallFS(opts.FS, s.disk, s.log),
-		Logger: pebbleLogger{s.log},
+	s.d.segMax = map[uint32]uint64{}
+	if err := s.openPebble(dir); err != nil {
+		return nil, err
 	}
-	if opts.BlockCacheBytes > 0 {
-		popts.Cache = pebble.NewCache(opts.BlockCacheBytes)
-		defer popts.Cache.Unref() // the DB holds its own reference
-	}
-	if opts.PebbleOptions != nil {
-		opts.PebbleOptions(popts)
-	}
-	db, err := pebble.Open(dir, popts)
-	if err != nil {
-		return nil, fmt.Errorf("durable: open pebble at %s: %w", dir, err)
-	}
-	s.db = db
+	defer func() {
+		recoverCorrupt(&err, "open %s", dir)
+		if err != nil {
+			s.closeResources()
+		}
+	}()
 	if opts.CacheBytes > 0 {
 		if s.cache, err = newReadCache(opts.CacheBytes); err != nil {
-			db.Close()
 			return nil, err
 		}
 	}
 	if err := s.recover(); err != nil {
-		s.closeResources()
 		return nil, err
 	}
+	s.trunc.sealed = nil // recover removed every segment before the current one
+	s.truncRunning = true
+	go s.truncateLoop()
 	go s.run()
 	return s, nil
 }
 
-// Close stops the driver and closes pebble. Queued proposals get ErrClosed;
-// proposals already in the log are given a last chance to commit. Close
-// blocks while a write is stalled on a full disk.
+// openPebble locks dir and opens pebble there without its WAL: every write
+// is in the raft log first, which replays what a crash takes from pebble's
+// memtables.
+func (s *Store) openPebble(dir string) error {
+	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("durable: create %s: %w", dir, err)
+	}
+	lock, err := pebble.LockDirectory(dir, s.fs)
+	if err != nil {
+		name := s.fs.PathJoin(dir, "LOCK")
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("durable: data dir %s is in use: lock %s is held by another process (another agent on the same data dir?)", dir, name)
+		}
+		return fmt.Errorf("durable: lock %s: %w", name, err)
+	}
+	popts := &pebble.Options{
+		FS:           s.fs,
+		Logger:       pebbleLogger{s.log},
+		Lock:         lock,
+		DisableWAL:   true,
+		MemTableSize: memTableBytes,
+		EventListener: &pebble.EventListener{
+			// pebble's default exits the process; the read that found the
+			// damage returns the error instead (Open, Get, Scan).
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				s.log.Error("durable: store file corrupt", "file", info.Path, "err", info.Details)
+			},
+		},
+	}
+	if s.opts.BlockCacheBytes > 0 {
+		popts.Cache = pebble.NewCache(s.opts.BlockCacheBytes)
+		defer popts.Cache.Unref() // the DB holds its own reference
+	}
+	if s.opts.PebbleOptions != nil {
+		s.opts.PebbleOptions(popts)
+	}
+	db, err := func() (db *pebble.DB, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("pebble panicked: %v", r)
+			}
+		}()
+		return pebble.Open(dir, popts)
+	}()
+	if err != nil {
+		lock.Close()
+		err = fmt.Errorf("durable: open pebble at %s: %w", dir, err)
+		recoverCorrupt(&err, "")
+		return err
+	}
+	s.db, s.lock = db, lock
+	return nil
+}
+
+// Close stops the driver, flushes pebble (so the next Open replays
+// nothing) and closes it. Queued proposals get ErrClosed; proposals already
+// in the log are given a last chance to commit. Close blocks while a write
+// is stalled on a full disk.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
@@ -240,17 +333,40 @@ func (s *Store) Close() error {
 	}
 	close(s.stopc)
 	<-s.donec
-	return s.closeResources()
+	var err error
+	if s.failed.Load() == nil {
+		if ferr := s.db.Flush(); ferr != nil {
+			err = fmt.Errorf("durable: flush pebble: %w", ferr)
+		}
+	}
+	if cerr := s.closeResources(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
+// closeResources stops the syncer and truncator and closes pebble, the
+// lock and the cache; safe on a store that Open did not finish.
 func (s *Store) closeResources() error {
+	if s.truncRunning {
+		close(s.trunc.stop)
+		<-s.trunc.exited
+	}
+	if s.logwRunning {
+		close(s.logw.reqc)
+		<-s.logw.exited
+	}
 	if s.cache != nil {
 		s.cache.close()
 	}
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("durable: close pebble: %w", err)
+	var err error
+	if cerr := s.db.Close(); cerr != nil {
+		err = fmt.Errorf("durable: close pebble: %w", cerr)
 	}
-	return nil
+	if lerr := s.lock.Close(); lerr != nil && err == nil {
+		err = fmt.Errorf("durable: release lock: %w", lerr)
+	}
+	return err
 }
 
 // Propose appends rec to shard's replicated log. It never blocks and never
@@ -264,12 +380,17 @@ func (s *Store) closeResources() error {
 func (s *Store) Propose(shard uint32, rec []byte, done func(index uint64, err error)) {
 	s.proposing.Add(1)
 	err := s.admit(shard)
+	if err == nil && s.waiting.Add(1) > int64(s.opts.QueueSize) {
+		s.waiting.Add(-1)
+		err = ErrOverloaded
+	}
 	if err == nil {
 		id := s.nextID.Add(1)
 		select {
 		case s.propc <- proposal{shard: shard, id: id, data: encodeProposal(id, rec), done: done}:
 			s.stats.proposals.Add(1)
 		default:
+			s.waiting.Add(-1)
 			err = ErrOverloaded
 		}
 	}
@@ -314,6 +435,9 @@ func (s *Store) Stats() Stats {
 		DroppedMessages: s.stats.dropped.Load(),
 		Reads:           s.stats.reads.Load(),
 		CacheHits:       s.stats.cacheHits.Load(),
+		TornTails:       s.stats.tornTails.Load(),
+		DroppedEntries:  s.stats.droppedEntries.Load(),
+		SegmentsRemoved: s.trunc.removed.Load(),
 	}
 }
 
@@ -344,6 +468,7 @@ func firstSlot(i, n int) int { return (i*slot.Count + n - 1) / n }
 // keep working while writes stall on a full disk; they must not race with
 // Close.
 func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, found bool, err error) {
+	defer recoverCorrupt(&err, "get shard %d", shard)
 	if s.closed.Load() {
 		return nil, 0, false, ErrClosed
 	}
@@ -402,7 +527,8 @@ func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, f
 // during the call. It is meant for rebuilding the in-memory key space after
 // Open, before the shard takes writes. An error from fn stops the scan and
 // is returned.
-func (s *Store) Scan(shard uint32, fn func(key, value []byte, expireAtMs int64) error) error {
+func (s *Store) Scan(shard uint32, fn func(key, value []byte, expireAtMs int64) error) (err error) {
+	defer recoverCorrupt(&err, "scan shard %d", shard)
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -449,3 +575,32 @@ func (s *Store) queueExpired(dk []byte) {
 	default:
 	}
 }
+
+// recoverCorrupt is the store's boundary for pebble's corruption reports:
+// a panic (pebble panics on some damaged sstables instead of returning an
+// error) becomes an error naming what was read, and a corruption error
+// loses the second line pebble joins to it, so the error is one line.
+func recoverCorrupt(err *error, format string, args ...any) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("durable: %s: store file corrupt: pebble panicked: %v", fmt.Sprintf(format, args...), r)
+		return
+	}
+	if *err != nil && pebble.IsCorruptionError(*err) {
+		*err = oneLineError{*err}
+	}
+}
+
+// oneLineError is err shown by its first line only.
+type oneLineError struct{ err error }
+
+func (e oneLineError) Error() string {
+	line, _, _ := strings.Cut(e.err.Error(), "\n")
+	return line
+}
+
+func (e oneLineError) Unwrap() error { return e.err }
+
+// memTableBytes sizes pebble's memtable. Every apply inserts into its
+// skiplist; one that outgrows the CPU caches makes each insert a chain of
+// cache misses (it was a quarter of the agent's CPU at 32 MiB).
+const memTableBytes = 4 << 20

@@ -1,0 +1,220 @@
+package durable
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
+)
+
+// recover brings every shard's applied state up to its log's end before the
+// store takes writes, re-forming the groups when the shard count changed.
+// It ends with pebble flushed and the log reduced to the segment it opened.
+func (s *Store) recover() error {
+	l, ok, err := readLayout(s.db)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		l = layout{shards: s.opts.Shards, gen: 1}
+		if err := s.createShards(l); err != nil {
+			return err
+		}
+	}
+	s.gen = l.gen
+	if err := s.fs.MkdirAll(s.logDir, 0o755); err != nil {
+		return fmt.Errorf("durable: create %s: %w", s.logDir, err)
+	}
+	if err := s.loadShards(l.shards); err != nil {
+		return err
+	}
+	s.logwRunning = true
+	go s.logw.run()
+	if err := s.startLog(); err != nil {
+		return err
+	}
+	if l.shards != s.opts.Shards {
+		if err := s.reshard(l); err != nil {
+			return err
+		}
+	}
+	// Everything replayed is in pebble's memtable: flush it, then the old
+	// segments are not needed any more.
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("durable: flush after replay: %w", err)
+	}
+	return s.removeSegmentsBefore(s.d.seg.index)
+}
+
+func (s *Store) createShards(l layout) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := s.createShardsIn(b, l); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("durable: create shards: %w", err)
+	}
+	if err := s.db.Flush(); err != nil { // pebble has no WAL: flush is what makes it durable
+		return fmt.Errorf("durable: create shards: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) createShardsIn(b *pebble.Batch, l layout) error {
+	if err := writeLayout(b, l); err != nil {
+		return fmt.Errorf("durable: write layout: %w", err)
+	}
+	for i := range l.shards {
+		if err := initShard(b, uint32(i), s.opts.NodeID); err != nil {
+			return fmt.Errorf("durable: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadShards reads the log of the current generation and starts n groups
+// from pebble's applied states and the entries after them.
+func (s *Store) loadShards(n int) error {
+	applied := make([]appliedState, n)
+	idx := make([]uint64, n)
+	for i := range n {
+		as, err := readApplied(s.db, uint32(i))
+		if err != nil {
+			return err
+		}
+		applied[i], idx[i] = as, as.index
+	}
+	r := &logReader{fs: s.fs, dir: s.logDir, gen: s.gen, applied: idx, truncate: s.opts.TruncateCorrupt, log: s.log}
+	rec, err := r.read()
+	if err != nil {
+		return err
+	}
+	if rec.torn != nil {
+		s.stats.tornTails.Add(1)
+	}
+	s.stats.droppedEntries.Add(rec.dropped)
+	logs := make([]shardLog, n)
+	for _, lr := range rec.records {
+		for _, b := range lr.blocks {
+			if int(b.shard) >= n {
+				return fmt.Errorf("durable: raft log record %d names shard %d, the store has %d: refusing to open", lr.seq, b.shard, n)
+			}
+			if b.hs != nil {
+				logs[b.shard].hs = b.hs
+			}
+			if err := logs[b.shard].add(b.shard, b.ents); err != nil {
+				return err
+			}
+		}
+	}
+	s.d.nextSeq = max(s.d.nextSeq, rec.nextSeq)
+	s.d.nextSegIdx = max(s.d.nextSegIdx, rec.nextIndex)
+	s.shards, s.d.byShard, s.d.ids = nil, nil, nil
+	for i := range n {
+		sh, err := loadShard(uint32(i), applied[i], &logs[i], &s.opts, s.log)
+		if err != nil {
+			return err
+		}
+		sh.firstSlot = uint16(firstSlot(i, n))
+		sh.lastSlot = uint16(firstSlot(i+1, n) - 1)
+		if sh.soleVoter {
+			if err := sh.rn.Campaign(); err != nil {
+				return fmt.Errorf("durable: shard %d: campaign: %w", i, err)
+			}
+		}
+		s.shards = append(s.shards, sh)
+	}
+	return nil
+}
+
+// startLog opens a new segment whose first record carries every shard's
+// HardState, then replays: raft commits and applies the recovered log.
+func (s *Store) startLog() error {
+	s.d.rotateNext = true
+	s.d.open = &logBatch{}
+	if err := s.converge(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// reshard replaces the old groups, now applied to their ends, by fresh
+// groups over the new slot ranges, under a new log generation. The layout
+// names the new generation only once pebble holds all the old groups
+// applied (flushed), so a crash in between leaves either the old store or
+// the new one.
+func (s *Store) reshard(old layout) error {
+	s.log.Warn("durable: shard count changed: old groups replayed to their end, re-forming groups over the new slot ranges",
+		"old", old.shards, "new", s.opts.Shards)
+	if err := s.settle(1000); err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.DeleteRange(shardPrefix(0), shardPrefixEnd(uint32(old.shards-1)), nil)
+	l := layout{shards: s.opts.Shards, gen: old.gen + 1}
+	if err := s.createShardsIn(b, l); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("durable: re-form shards: %w", err)
+	}
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("durable: re-form shards: %w", err)
+	}
+	s.gen = l.gen
+	s.d.segMax = map[uint32]uint64{}
+	if err := s.loadShards(l.shards); err != nil { // lists only the new generation's (empty) log
+		return err
+	}
+	return s.startLog()
+}
+
+// converge runs the pipeline until every group this node alone votes in
+// has applied its whole log (including the entry of its new term).
+func (s *Store) converge() error {
+	for range 100000 {
+		if err := s.settle(1000); err != nil {
+			return fmt.Errorf("durable: replay: %w", err)
+		}
+		behind := false
+		for _, sh := range s.shards {
+			last, err := sh.ms.LastIndex()
+			if err != nil {
+				return fmt.Errorf("durable: shard %d: %w", sh.id, err)
+			}
+			if sh.soleVoter && (sh.applied < last || sh.rn.BasicStatus().RaftState != raft.StateLeader) {
+				behind = true
+			}
+		}
+		if !behind {
+			return nil
+		}
+		s.tick()
+	}
+	return errors.New("durable: replay did not converge")
+}
+
+// removeSegmentsBefore removes every segment below index (all covered by
+// the flush that precedes the call).
+func (s *Store) removeSegmentsBefore(index uint32) error {
+	segs, err := listSegments(s.fs, s.logDir)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, i := range segs {
+		if i < index {
+			if err := s.fs.Remove(s.fs.PathJoin(s.logDir, segmentName(i))); err != nil {
+				return fmt.Errorf("durable: remove replayed raft log segment: %w", err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return syncDir(s.fs, s.logDir)
+}
