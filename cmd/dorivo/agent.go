@@ -115,7 +115,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		scfg.Reuseport = l.Objects.ReuseportSelect
 	}
 	// The store outlives the datapath: deferred first, closed last.
-	if scfg.Store, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, log); err != nil {
+	if scfg.Store, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, o.truncateCorrupt, log); err != nil {
 		return err
 	}
 	scfg.HotValueBytes = hotValueBytes(o.cacheMemory)

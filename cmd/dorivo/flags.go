@@ -137,6 +137,9 @@ type agentOptions struct {
 	// 0: no bound.
 	cacheMemory int64
 	limits      limits
+	// truncateCorrupt cuts the store's log at synced corruption instead of
+	// refusing to start.
+	truncateCorrupt bool
 	// alertmanager is where anomaly alerts are pushed ("" nowhere).
 	alertmanager string
 	// cfg holds the flag part of the configuration; the file part is
@@ -159,6 +162,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.BoolVar(&o.noSteer, "no-steer", false, "do not attach the sk_reuseport program: requests land on loops by the kernel's hash and cross loops (XDP/TCX stay attached)")
 	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the durable store (writes are acknowledged once fsynced there); empty keeps data in memory only")
 	fs.Var(memoryValue{&o.cacheMemory}, "cache-memory", "memory for values with --data-dir, e.g. 512mb or 4gb: half for the event loops, a quarter each for the read cache and pebble's block cache; other values stay on disk only, keys and expiries stay in memory (0: keep every value in memory)")
+	fs.BoolVar(&o.truncateCorrupt, "truncate-corrupt-log", false, "start even when synced records of the store's log are corrupt: cut the log there and report how many entries were dropped (without it the start stops, naming the file and offset)")
 	fs.Var(rangeValue{&o.limits.maxClients, 1, 1 << 20}, "maxclients", "most simultaneous RESP clients; more get \"-ERR max number of clients reached\"")
 	fs.Var(rangeValue{&o.limits.queryBuffer, 1 << 20, math.MaxInt64}, "client-query-buffer-limit", "bytes an incomplete request may buffer before the client is closed")
 	fs.Var(rangeValue{&o.limits.maxBulkLen, 1 << 20, math.MaxInt64}, "proto-max-bulk-len", "largest bulk argument in bytes (CONFIG SET proto-max-bulk-len changes it at run time)")

@@ -33,19 +33,23 @@ const storeQueue = 1 << 18
 // see hotValueBytes). A store created with
 // another loop count is reshaped by durable.Open, which keeps all data.
 // dir "" means no store: the keyspaces live in memory only.
-func openStore(dir string, loops int, cacheMemory int64, log *slog.Logger) (*durable.Store, error) {
+func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, log *slog.Logger) (*durable.Store, error) {
 	if dir == "" {
 		return nil, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4, BlockCacheBytes: cacheMemory / 4, Logger: log})
+	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
+		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
 	}
 	s := st.Stats()
 	log.Info("durable store open", "dir", dir, "shards", st.Shards(), "entries", s.Entries)
+	if s.DroppedEntries > 0 {
+		log.Error("--truncate-corrupt-log dropped log entries past the corruption", "dropped_entries", s.DroppedEntries)
+	}
 	return st, nil
 }
 
