@@ -13,8 +13,8 @@ import (
 	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/datapath/wire/auth"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // Per-packet cost of the programs. ns/pkt is the kernel's own average

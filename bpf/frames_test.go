@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/dorivo/dorivo/bpf"
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // A tiny frame encoder for the prog.Run tests: Ethernet, an optional VLAN

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // generateArgs returns the arguments of the //go:generate line in gen.go,

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // sk_reuseport cannot be test-run: these tests steer real datagrams and

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/redistest"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/respclient"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/udptest"
 	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/internal/redistest"
 )
 
 // TestMain lets a test re-run this binary as dorivo-loadgen itself, to
@@ -117,7 +117,7 @@ func TestBinaryExitCodes(t *testing.T) {
 }
 
 func TestRunReportsEveryOp(t *testing.T) {
-	addr := redistest.Start(t)
+	addr := redistest.Start(t).Addr
 	code, out, stderr := runCLI(t, "--target", addr, "--requests", "3000", "--conns", "2", "--pipeline", "8",
 		"--read-ratio", "0.4", "--mset-ratio", "0.2", "--mset-keys", "4", "--dist", "zipf", "--zipf-s", "1.3", "--quiet")
 	if code != exitOK {
@@ -145,7 +145,7 @@ func TestRunReportsEveryOp(t *testing.T) {
 // deletes one recorded key and changes another behind the load
 // generator's back: --verify must report exactly those two.
 func TestVerifyFindsPlantedLoss(t *testing.T) {
-	addr := redistest.Start(t)
+	addr := redistest.Start(t).Addr
 	rec := filepath.Join(t.TempDir(), "writes.rec")
 	code, _, stderr := runCLI(t, "--target", addr, "--requests", "2000", "--conns", "3", "--pipeline", "4",
 		"--tenants", "4", "--keyspace", "300", "--read-ratio", "0.3", "--mset-ratio", "0.3", "--record", rec, "--quiet")
@@ -203,7 +203,7 @@ func TestUDPRecordAndVerify(t *testing.T) {
 // one-line target error, and serves it with the right credentials, both
 // the password-only and the ACL user form.
 func TestAuth(t *testing.T) {
-	addr := redistest.Start(t, "--requirepass", "s3cret")
+	addr := redistest.Start(t, "--requirepass", "s3cret").Addr
 	code, out, _ := runCLI(t, "--target", addr, "--requests", "10", "--read-ratio", "1", "--quiet")
 	if code != exitOK || !strings.Contains(out, "error GET NOAUTH Authentication required.: 10") {
 		t.Errorf("no password: exit %d, want every request counted as NOAUTH:\n%s", code, out)

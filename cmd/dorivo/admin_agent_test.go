@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // getInNetns GETs path from the admin server at addr inside ns, with a

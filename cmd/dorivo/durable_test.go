@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 const (

@@ -26,9 +26,9 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/dorivo/dorivo/userspace/stats"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 const (

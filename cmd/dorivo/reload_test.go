@@ -14,8 +14,8 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // TestAgentReloadsConfigOnSIGHUP edits --config under a running agent and

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/resp"
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 const (

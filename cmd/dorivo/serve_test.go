@@ -18,8 +18,8 @@ import (
 
 	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 const (

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/datapath/wire/auth"
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // TestRedisBenchmark runs redis-benchmark and redis-cli, unmodified, against

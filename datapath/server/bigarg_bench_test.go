@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -17,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dorivo/dorivo/datapath/difftest"
 	"github.com/dorivo/dorivo/datapath/resp"
 	"golang.org/x/sys/unix"
 )
@@ -98,7 +98,7 @@ func (t bigTarget) resetPeak() {
 
 func dorivoTarget(b testing.TB, loops int) bigTarget {
 	b.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", difftest.FreePort(b))
+	addr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(b))
 	s, err := New(Config{TCPAddr: addr, Loops: loops, NoPin: true})
 	if err == nil {
 		err = s.Start()
@@ -116,7 +116,7 @@ func dorivoTarget(b testing.TB, loops int) bigTarget {
 
 func redisTarget(b *testing.B) bigTarget {
 	b.Helper()
-	addr := difftest.StartRedis(b)
+	addr := redistest.Start(b).Addr
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // coldSums adds up the loops' cold-value counters.

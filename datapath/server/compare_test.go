@@ -2,15 +2,15 @@ package server
 
 import (
 	"fmt"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 var rpsLine = regexp.MustCompile(`(?m)^\s*([A-Z]+)(?: \(\d+ keys\))?: ([0-9.]+) requests per second`)
@@ -40,7 +40,6 @@ func redisBenchmark(tb testing.TB, ns *testenv.Netns, port int, pipe, n int) map
 // the loop count, default NumCPU).
 func BenchmarkVsRedisServer(b *testing.B) {
 	testenv.RequireCommand(b, "redis-benchmark")
-	redisBin := testenv.RequireCommand(b, "redis-server")
 	ns := testenv.NewNetns(b, "cmp")
 	const dport, rport = 7501, 7502
 	var s *Server
@@ -56,20 +55,7 @@ func BenchmarkVsRedisServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.stopEngines()
-	rs := exec.Command("ip", "netns", "exec", ns.Name, redisBin, "--port", strconv.Itoa(rport),
-		"--save", "", "--appendonly", "no", "--bind", "127.0.0.1")
-	if err := rs.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = rs.Process.Kill(); _ = rs.Wait() }()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if out, _ := exec.Command("ip", "netns", "exec", ns.Name, "redis-cli", "-p", strconv.Itoa(rport), "PING").Output(); strings.TrimSpace(string(out)) == "PONG" {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("redis-server did not answer PING")
-		}
-	}
+	redistest.StartIn(b, ns, rport)
 	n := 200000
 	if v, err := strconv.Atoi(envOr("DORIVO_BENCH_N", "")); err == nil && v > 0 {
 		n = v

@@ -1,13 +1,12 @@
 package server
 
 import (
+	"github.com/dorivo/dorivo/internal/redistest"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/dorivo/dorivo/datapath/difftest"
 )
 
 // TestRoutingMatchesRedis sends the same random pipelines of single- and
@@ -21,7 +20,7 @@ func TestRoutingMatchesRedis(t *testing.T) {
 }
 
 func routingMatchesRedis(t *testing.T, cfg Config) {
-	redis := dialRoot(t, difftest.StartRedis(t))
+	redis := dialRoot(t, redistest.Start(t).Addr)
 	s, addr := startRoot(t, cfg)
 	dorivo := dialRoot(t, addr)
 	if cfg.Store != nil {

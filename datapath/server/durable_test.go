@@ -15,10 +15,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/internal/fullfs"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/durable"
-	"github.com/dorivo/dorivo/shardstore/durable/fullfs"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 	"golang.org/x/sys/unix"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // startIn starts a server inside ns and stops it when the test ends.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // infoField returns field's value in an INFO reply ("$n|...").

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // A connection that authenticates as a tenant (a user confined to one hash

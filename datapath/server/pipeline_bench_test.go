@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // TestMain doubles as the load client of BenchmarkTCPPipeline: with

@@ -14,7 +14,7 @@ import (
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/wire"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/datapath/wire/auth"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // loadSteering loads the BPF collection and fills slot_loop and config the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // pipelineCheck writes n SET/GET pairs plus cross-loop MSET/MGET/DEL/EXISTS

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -12,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dorivo/dorivo/datapath/difftest"
+	"github.com/dorivo/dorivo/datapath/internal/difftest"
 	"github.com/dorivo/dorivo/shardstore/durable"
 )
 
@@ -20,7 +21,7 @@ import (
 // loopback port, where difftest.StartRedis runs redis-server too.
 func startRoot(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", difftest.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
 	cfg.TCPAddr = addr
 	return start(t, cfg, func(f func()) { f() }), addr
 }
@@ -90,7 +91,7 @@ func TestCrossLoopTxMatchesRedis(t *testing.T) {
 }
 
 func crossLoopTxMatchesRedis(t *testing.T, cfg Config) {
-	redis := difftest.StartRedis(t)
+	redis := redistest.Start(t).Addr
 	s, addr := startRoot(t, cfg)
 	k := make([]string, 3)
 	for o := range 3 {
@@ -379,7 +380,7 @@ func TestCrossLoopTxRandomMatchesRedis(t *testing.T) {
 }
 
 func crossLoopTxRandomMatchesRedis(t *testing.T, cfg Config) {
-	redis := difftest.StartRedis(t)
+	redis := redistest.Start(t).Addr
 	s, addr := startRoot(t, cfg)
 	defer func() {
 		var cross uint64

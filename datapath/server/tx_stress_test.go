@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/wire"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // runClients runs fn for n clients of addr concurrently and fails t with

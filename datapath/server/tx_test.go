@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // TestTransactions: MULTI/EXEC whose keys share a hash tag runs atomically on

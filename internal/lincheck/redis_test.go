@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,39 +26,12 @@ type redisServer struct {
 
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server is required in CI (scripts/install-deps.sh): %v", err)
-		}
-		t.Skipf("redis-server not installed: %v", err)
+	s := redistest.Start(t)
+	srv := &redisServer{addr: s.Addr, cmd: s.Cmd}
+	if !srv.waitReady() {
+		t.Fatal("redis-server does not answer PING")
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting redis-server: %v", err)
-		}
-		srv := &redisServer{addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-		if srv.waitReady() {
-			t.Cleanup(func() {
-				cmd.Process.Signal(syscall.SIGCONT) // in case a test left it stopped
-				cmd.Process.Kill()
-				cmd.Wait()
-			})
-			return srv
-		}
-		cmd.Process.Kill() // lost the port race; try another
-		cmd.Wait()
-	}
-	t.Fatal("redis-server did not start")
-	return nil
+	return srv
 }
 
 func (s *redisServer) waitReady() bool {

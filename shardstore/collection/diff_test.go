@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dorivo/dorivo/shardstore/collection/internal/redistest"
+	"github.com/dorivo/dorivo/shardstore/collection/internal/redisclient"
 )
 
 // These tests compare the structures with a real redis-server 7.0.15.
@@ -26,7 +26,7 @@ var scoreInputs = []string{
 	"++1", "--1", "1e5e", "1.2.3", "\t1", "1\x00", "5e-324", "2.5e-324",
 }
 
-func zaddReply(t *testing.T, r *redistest.Client, s string) string {
+func zaddReply(t *testing.T, r *redisclient.Client, s string) string {
 	r.Do(t, "DEL", "fz")
 	if v := r.Do(t, "ZADD", "fz", s, "m"); v != int64(1) {
 		return "error: " + fmt.Sprint(v)
@@ -35,7 +35,7 @@ func zaddReply(t *testing.T, r *redistest.Client, s string) string {
 }
 
 func TestScoreParseAndFormatMatchRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	rng := rand.New(rand.NewPCG(1, 1))
 	inputs := slices.Clone(scoreInputs)
 	for range 300 {
@@ -60,7 +60,7 @@ func TestScoreParseAndFormatMatchRedis(t *testing.T) {
 }
 
 func TestScoreRangeMatchesRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	z := NewZSet()
 	args := []string{"ZADD", "rz"}
 	for _, s := range []float64{math.Inf(-1), -2, -0.5, 0, 1, 1, 1.5, 3, 1e300, math.Inf(1)} {
@@ -75,7 +75,7 @@ func TestScoreRangeMatchesRedis(t *testing.T) {
 			want := r.Do(t, "ZRANGEBYSCORE", "rz", lo, hi, "WITHSCORES")
 			var got any
 			if rg, err := ParseScoreRange([]byte(lo), []byte(hi)); err != nil {
-				got = redistest.Error("ERR " + err.Error())
+				got = redisclient.Error("ERR " + err.Error())
 			} else {
 				got = entriesReply(z.RangeByScore(rg, false, 0, -1))
 			}
@@ -87,7 +87,7 @@ func TestScoreRangeMatchesRedis(t *testing.T) {
 }
 
 func TestLexRangeMatchesRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	z := NewZSet()
 	args := []string{"ZADD", "lz"}
 	for _, m := range []string{"", "a", "aa", "ab", "b", "c", "d\x00", "z"} {
@@ -101,7 +101,7 @@ func TestLexRangeMatchesRedis(t *testing.T) {
 			want := r.Do(t, "ZRANGEBYLEX", "lz", lo, hi)
 			var got any
 			if rg, err := ParseLexRange([]byte(lo), []byte(hi)); err != nil {
-				got = redistest.Error("ERR " + err.Error())
+				got = redisclient.Error("ERR " + err.Error())
 			} else {
 				got = membersReply(z.RangeByLex(rg, false, 0, -1))
 				if n := z.CountLex(rg); n != len(got.([]any)) {
@@ -147,7 +147,7 @@ func expectSame(t *testing.T, what string, got, want any) {
 }
 
 func TestEncodingThresholdsMatchRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	enc := func(k string) string { return r.Do(t, "OBJECT", "ENCODING", k).(string) }
 	h := NewHash()
 	for i := range 514 {
@@ -216,7 +216,7 @@ func TestEncodingThresholdsMatchRedis(t *testing.T) {
 // The fuzzer's ParseScore corpus, odd strings included, must parse as
 // redis-server parses it.
 func TestFuzzCorpusScoresMatchRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	files, err := filepath.Glob("testdata/fuzz/FuzzParseScore/*")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no corpus: %v", err)

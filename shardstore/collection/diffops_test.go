@@ -6,14 +6,14 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/dorivo/dorivo/shardstore/collection/internal/redistest"
+	"github.com/dorivo/dorivo/shardstore/collection/internal/redisclient"
 )
 
 // Random operations on each structure and on redis-server, comparing every
 // deterministic reply.
 
 func TestListOpsMatchRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	rng := rand.New(rand.NewPCG(2, 2))
 	l := NewList()
 	val := func() string { return string(rune('a' + rng.IntN(5))) }
@@ -100,7 +100,7 @@ func nilOr(s string, ok bool) any {
 }
 
 func TestZSetOpsMatchRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	rng := rand.New(rand.NewPCG(3, 3))
 	z := NewZSet()
 	scores := []string{"0", "1", "-1", "2.5", "inf", "-inf", "0.1", "3", "1e20"}
@@ -154,7 +154,7 @@ func TestZSetOpsMatchRedis(t *testing.T) {
 				got = int64(0)
 			}
 			want = r.Do(t, args...)
-			if e, ok := want.(redistest.Error); ok {
+			if e, ok := want.(redisclient.Error); ok {
 				want = string(e)
 			}
 		case 3:
@@ -236,7 +236,7 @@ func rng2(b ScoreBound) string {
 	return s
 }
 
-func encodingOr(t *testing.T, r *redistest.Client, key, dflt string) any {
+func encodingOr(t *testing.T, r *redisclient.Client, key, dflt string) any {
 	if v, ok := r.Do(t, "OBJECT", "ENCODING", key).(string); ok {
 		return v
 	}
@@ -251,7 +251,7 @@ func b2i(b bool) int64 {
 }
 
 func TestHashAndSetOrderMatchRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	rng := rand.New(rand.NewPCG(4, 4))
 	h, s := NewHash(), NewSet()
 	for step := range 2000 {
@@ -292,7 +292,7 @@ func TestHashAndSetOrderMatchRedis(t *testing.T) {
 }
 
 func TestZUnionInterDiffMatchRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redisclient.Start(t)
 	rng := rand.New(rand.NewPCG(5, 5))
 	scores := []string{"0", "1", "-1", "inf", "-inf", "0.1", "0.2", "1e308", "-3"}
 	weights := []string{"1", "0", "-1", "2", "inf", "-inf", "0.5"}

@@ -3,7 +3,7 @@ package durable
 import (
 	"bufio"
 	"fmt"
-	"net"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -68,37 +68,11 @@ var rpsRE = regexp.MustCompile(`SET: ([0-9.]+) requests per second`)
 // this store in-process, so the peer pays RESP and syscalls the store does
 // not yet; the comparison is of durable write paths, not of servers.
 func BenchmarkRedisAOFAlways(b *testing.B) {
-	srv, err := exec.LookPath("redis-server")
-	if err != nil {
-		b.Skip("redis-server not installed")
-	}
 	bench, err := exec.LookPath("redis-benchmark")
 	if err != nil {
 		b.Skip("redis-benchmark not installed")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	cmd := exec.Command(srv, "--port", port, "--bind", "127.0.0.1", "--dir", b.TempDir(),
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no")
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", "127.0.0.1:"+port)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 500 {
-			b.Fatalf("redis-server did not listen: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	port := strconv.Itoa(redistest.Start(b, "--appendonly", "yes", "--appendfsync", "always").Port)
 	n := max(b.N, 50)
 	b.ResetTimer()
 	out, err := exec.Command(bench, "-p", port, "-t", "set", "-n", strconv.Itoa(n), "-c", "50",

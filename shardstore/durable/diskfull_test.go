@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/dorivo/dorivo/shardstore/durable/fullfs"
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/fullfs"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 // A full disk refuses new writes with an error naming the disk problem,

@@ -16,8 +16,9 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
-// Errors a proposal's done callback (or Get/Scan) may return. Errors from the
-// disk wrap the underlying I/O error, so errors.Is(err, syscall.ENOSPC) works.
+// Errors a proposal's done callback may return (Get and Scan return I/O
+// errors and ErrClosed). Errors from the disk wrap the underlying I/O
+// error, so errors.Is(err, syscall.ENOSPC) works.
 var (
 	// ErrOverloaded: the proposal queue is full; nothing was written.
 	ErrOverloaded = errors.New("durable: store overloaded, proposal queue full")
@@ -25,7 +26,9 @@ var (
 	// log when Close ran, the outcome is unknown (it may be applied on the
 	// next Open), as after a timeout.
 	ErrClosed = errors.New("durable: store closed")
-	// ErrDiskFull: a write is stalled on a full disk; nothing was written.
+	// ErrDiskFull: the disk is full and the write was refused before
+	// anything was written (the batch that found the disk full waits for
+	// space instead, and is acknowledged once it is written).
 	ErrDiskFull = errors.New("durable: disk full, write refused")
 	// ErrNotLeader: this node does not lead the shard's raft group; nothing
 	// was written (or, for a proposal in flight when leadership was lost,

@@ -4,17 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"io"
 	"math/rand/v2"
 	"net"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // benchKey is redis-benchmark's key format for -r: "key:" and 12 digits.
@@ -171,27 +168,13 @@ func BenchmarkMemory1M(b *testing.B) {
 }
 
 // BenchmarkRedisMemory1M loads the same 1M keys of 100 B into a private
-// redis-server (started as datapath/difftest does) and reports its used_memory per key, minus used_memory
+// redis-server (internal/redistest) and reports its used_memory per key, minus used_memory
 // before the load. Run with -benchtime=1x.
 func BenchmarkRedisMemory1M(b *testing.B) {
-	srv := testenv.RequireCommand(b, "redis-server")
-	port := freePort(b)
-	cmd := exec.Command(srv, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", b.TempDir())
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start redis-server: %v", err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var c net.Conn
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var err error
-		if c, err = net.Dial("tcp", addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("redis-server did not start: %v", err)
-		}
+	c, err := net.Dial("tcp", redistest.Start(b).Addr)
+	if err != nil {
+		b.Fatal(err)
 	}
 	defer c.Close()
 	rd := bufio.NewReader(c)
@@ -224,15 +207,6 @@ func loadRedis(b *testing.B, c net.Conn, rd *bufio.Reader) {
 			readReply(b, rd)
 		}
 	}
-}
-
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func redisCmd(b *testing.B, c net.Conn, rd *bufio.Reader, args ...string) string {

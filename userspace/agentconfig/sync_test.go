@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 func aclEntries(t *testing.T, m *bpf.DorivoMaps) map[string]bool {

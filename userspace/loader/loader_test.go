@@ -17,7 +17,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/dorivo/dorivo/bpf"
-	"github.com/dorivo/dorivo/userspace/testenv"
+	"github.com/dorivo/dorivo/internal/testenv"
 )
 
 var pinSeq atomic.Uint32

@@ -11,8 +11,8 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/userspace/stats"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // TestScrapeMatchesMaps writes known per-CPU values into the real maps,

@@ -4,15 +4,15 @@ import (
 	"context"
 	"testing"
 
-	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/redistest"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/udptest"
+	"github.com/dorivo/dorivo/internal/redistest"
 )
 
 // BenchmarkClosedLoopRESP measures the load generator's own cost per
 // request against redis-server (pipeline 16, 2 connections): on a shared
 // machine the client must stay well below the server's cost per request.
 func BenchmarkClosedLoopRESP(b *testing.B) {
-	addr := redistest.Start(b)
+	addr := redistest.Start(b).Addr
 	for _, read := range []float64{0, 1} {
 		name := "SET"
 		if read == 1 {

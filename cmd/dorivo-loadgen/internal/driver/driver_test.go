@@ -12,9 +12,9 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/journal"
-	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/redistest"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/udptest"
 	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/workload"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
@@ -73,7 +73,7 @@ func TestOpenLoopChargesStallToDelayedRequests(t *testing.T) {
 // TestClosedLoopMixedAgainstRedis runs GET, SET and MSET against a real
 // redis-server and expects every operation served without an error.
 func TestClosedLoopMixedAgainstRedis(t *testing.T) {
-	addr := redistest.Start(t)
+	addr := redistest.Start(t).Addr
 	cfg := baseConfig(ProtoRESP, addr)
 	cfg.Workload.ReadRatio, cfg.Workload.MSetRatio = 0.5, 0.2
 	cfg.Workload.Dist, cfg.Workload.ZipfS = workload.Zipf, 1.2
@@ -95,7 +95,7 @@ func TestClosedLoopMixedAgainstRedis(t *testing.T) {
 }
 
 func TestServerErrorsAreCountedByKind(t *testing.T) {
-	addr := redistest.Start(t)
+	addr := redistest.Start(t).Addr
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestServerErrorsAreCountedByKind(t *testing.T) {
 }
 
 func TestShardAwarePortsMatchOwners(t *testing.T) {
-	addr := redistest.Start(t)
+	addr := redistest.Start(t).Addr
 	const loops = 4
 	for owner := range loops {
 		c, err := DialShardAware(context.Background(), addr, loops, owner, time.Second)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dorivo/dorivo/cmd/dorivo-loadgen/internal/redistest"
 	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/internal/redistest"
 )
 
 func TestReadReplyKinds(t *testing.T) {
@@ -92,7 +92,7 @@ func TestReadDoesNotAllocate(t *testing.T) {
 // TestAgainstRedisServer sends the commands the load generator uses to a
 // real redis-server and reads its replies.
 func TestAgainstRedisServer(t *testing.T) {
-	addr := redistest.Start(t)
+	addr := redistest.Start(t).Addr
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"io"
 	"net"
 	"sort"
@@ -329,5 +330,5 @@ func readReply(rd *bufio.Reader) ([]byte, error) {
 // Dorivo server at dorivoAddr: the one call a server's test needs.
 func Compare(t *testing.T, dorivoAddr string) {
 	t.Helper()
-	Run(t, StartRedis(t), dorivoAddr, Cases)
+	Run(t, redistest.Start(t).Addr, dorivoAddr, Cases)
 }

@@ -2,21 +2,22 @@ package difftest
 
 import (
 	"fmt"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"os/exec"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
-	"github.com/dorivo/dorivo/userspace/testenv"
 )
 
 // TestAgainstRedis compares Dorivo's executor, behind the stand-in server,
 // with redis-server, and after every case checks that the mutation records
 // the executor emitted rebuild the same keyspace.
 func TestAgainstRedis(t *testing.T) {
-	redis := StartRedis(t)
+	redis := redistest.Start(t).Addr
 	dorivo := Serve(t)
 	for _, c := range Cases {
 		Run(t, redis, dorivo.Addr, []Case{c})

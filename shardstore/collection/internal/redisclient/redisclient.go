@@ -1,16 +1,15 @@
-// Package redistest starts a real redis-server for the collection tests
-// and speaks just enough RESP2 to compare replies with it.
-package redistest
+// Package redisclient speaks just enough RESP2 to compare the collection
+// tests' results with a real redis-server.
+package redisclient
 
 import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"testing"
-	"time"
+
+	"github.com/dorivo/dorivo/internal/redistest"
 )
 
 // Client is a RESP2 connection to a redis-server.
@@ -19,50 +18,15 @@ type Client struct {
 	r *bufio.Reader
 }
 
-// Start runs redis-server on a free loopback port, stopped when tb ends,
-// and returns a client. Without redis-server it skips, or fails when
-// CI=true.
+// Start runs redis-server (internal/redistest) and returns a client.
 func Start(tb testing.TB) *Client {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
+	c, err := net.Dial("tcp", redistest.Start(tb).Addr)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("redis-server is not installed")
-		}
-		tb.Skip("redis-server is not installed")
+		tb.Fatal(err)
 	}
-	for range 5 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", tb.TempDir())
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		tb.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-			select {
-			case <-exited:
-				deadline = time.Time{}
-				continue
-			default:
-			}
-			if c, err := net.Dial("tcp", addr); err == nil {
-				tb.Cleanup(func() { c.Close() })
-				return &Client{c: c, r: bufio.NewReader(c)}
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	tb.Fatal("redis-server did not start")
-	return nil
+	tb.Cleanup(func() { c.Close() })
+	return &Client{c: c, r: bufio.NewReader(c)}
 }
 
 // Error is an error reply.
