@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Three Dorivo nodes on this host, for trying and testing the cluster.
+#
+#   scripts/cluster.sh up     start them; prints "node N resp IP:PORT pid PID" per node
+#   scripts/cluster.sh down   stop them and remove everything `up` made (idempotent)
+#
+# Each node runs in its own network namespace (dorivo-n1..n3) with one
+# interface, dv1..dv3, and the host has dorivo-br0. The nodes are
+# 10.77.0.1..3/24 and the host is 10.77.0.254, so redis-cli -h 10.77.0.N works
+# from a plain shell; the range exists only on these interfaces, and nothing
+# leaves the machine.
+#
+# Delay: this kernel has no tc netem (CONFIG_NET_SCH_NETEM is off, and there
+# is no fq or etf qdisc either), so the interfaces are TAP devices joined by
+# netdelay (shardstore/replica/transport/internal/netdelay), a user-space
+# learning switch that plays the bridge and delays every frame a node sends by
+# 0.5 ms: a round trip between two nodes takes 1 ms more, host to node 0.5 ms.
+# On a kernel with netem, veths on a bridge plus `tc qdisc add dev dvN root
+# netem delay 500us` in each namespace do the same without the extra hop.
+# Each agent attaches its XDP and TCX programs to its own dvN and pins under
+# /sys/fs/bpf/dorivo-cluster-nN.
+#
+# Environment:
+#   DORIVO_BIN            agent binary (default: go build ./cmd/dorivo into the state dir)
+#   DORIVO_NETDELAY_BIN   the switch (default: go build .../internal/netdelay into the state dir)
+#   DORIVO_AGENT_FLAGS    extra flags for every agent, word-split (e.g. "--loops 1")
+#   DORIVO_CLUSTER_STATE  state dir: logs, data dirs, pids (default /var/tmp/dorivo-cluster,
+#                         on disk so that the agents' fsyncs are real)
+#   DORIVO_UP_TIMEOUT     seconds to wait for every node to answer PING (default 30)
+#   DORIVO_CLUSTER_PEERS  1 passes the replication peer flags (see peer_flags)
+set -euo pipefail
+CALLER_DIR=$PWD
+cd "$(dirname "$0")/.."
+
+NODES=(1 2 3)
+BRIDGE=dorivo-br0
+SUBNET=10.77.0
+HOST_IP=$SUBNET.254
+RESP_PORT=6379
+PEER_PORT=7379 # raft peer transport, once replication is wired in
+DELAY=500us # one way, every frame a node sends
+STATE=${DORIVO_CLUSTER_STATE:-/var/tmp/dorivo-cluster}
+PIN_PREFIX=/sys/fs/bpf/dorivo-cluster-n
+UP_TIMEOUT=${DORIVO_UP_TIMEOUT:-30}
+
+ns_of() { echo "dorivo-n$1"; }
+ip_of() { echo "$SUBNET.$1"; }
+
+die() {
+	echo "cluster.sh: $*" >&2
+	exit 1
+}
+
+# resp_ping IP PORT: true when a RESP PING there gets +PONG within a second.
+resp_ping() {
+	local reply
+	{
+		exec 3<>"/dev/tcp/$1/$2" || return 1
+		printf '*1\r\n$4\r\nPING\r\n' >&3
+		IFS= read -r -t 1 reply <&3 || reply=
+		exec 3<&- 3>&-
+	} 2>/dev/null
+	[[ $reply == "+PONG"* ]]
+}
+
+# peer_flags N sets PEER_FLAGS, the flags that make node N one of three
+# replicas. Until `dorivo agent` has replication (issue 14) the three agents
+# are independent single-node agents and the flags stay off;
+# DORIVO_CLUSTER_PEERS=1 turns them on (make that the default once they exist).
+peer_flags() {
+	local n=$1 peers=() m
+	for m in "${NODES[@]}"; do peers+=("$m=$(ip_of "$m"):$PEER_PORT"); done
+	PEER_FLAGS=()
+	# >>> replication: the agent's peer flags
+	if [ "${DORIVO_CLUSTER_PEERS:-0}" = 1 ]; then
+		PEER_FLAGS=(--node-id "$n" --peer-addr "$(ip_of "$n"):$PEER_PORT" --peers "$(
+			IFS=,
+			echo "${peers[*]}"
+		)")
+	fi
+	# <<< replication
+}
+
+# network_up starts the switch (netdelay, see below) with one TAP for the
+# host and one per node, moves each node's TAP into its namespace, and sets
+# the addresses.
+network_up() {
+	if ip -o route show | grep -q "^$SUBNET\."; then
+		die "$SUBNET.0/24 is already routed on this host; run '$0 down' or free the range"
+	fi
+	local taps=() n ns i
+	for n in "${NODES[@]}"; do taps+=("dv$n"); done
+	"$NETDELAY" -delay "$DELAY" -host "$BRIDGE" "${taps[@]}" </dev/null >"$STATE/netdelay.log" 2>&1 &
+	echo $! >"$STATE/netdelay.pid"
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^ready$' "$STATE/netdelay.log" && break
+		kill -0 "$(<"$STATE/netdelay.pid")" 2>/dev/null || die "netdelay exited: $(cat "$STATE/netdelay.log")"
+		sleep 0.05
+	done
+	grep -q '^ready$' "$STATE/netdelay.log" || die "netdelay did not start"
+	ip addr add "$HOST_IP/24" dev "$BRIDGE"
+	ip link set "$BRIDGE" up
+	for n in "${NODES[@]}"; do
+		ns=$(ns_of "$n")
+		ip netns add "$ns"
+		ip link set "dv$n" netns "$ns"
+		ip -n "$ns" link set lo up
+		ip -n "$ns" addr add "$(ip_of "$n")/24" dev "dv$n"
+		ip -n "$ns" link set "dv$n" up
+	done
+}
+
+agent_up() {
+	local n=$1 pid
+	mkdir -p "$STATE/n$n/data"
+	peer_flags "$n"
+	# Enter only the network namespace: `ip netns exec` also remounts /sys and
+	# so hides /sys/fs/bpf from the agent. And nsenter directly, not from a
+	# shell function: a backgrounded function is a subshell, and $! its PID.
+	# shellcheck disable=SC2086 # DORIVO_AGENT_FLAGS is split on purpose
+	nsenter --net="/var/run/netns/$(ns_of "$n")" "$BIN" agent --iface "dv$n" --listen "$(ip_of "$n")" \
+		--tcp-port "$RESP_PORT" --udp-port "$RESP_PORT" \
+		--pin-dir "$PIN_PREFIX$n" --data-dir "$STATE/n$n/data" \
+		${PEER_FLAGS[@]+"${PEER_FLAGS[@]}"} ${DORIVO_AGENT_FLAGS:-} \
+		</dev/null >"$STATE/n$n/agent.log" 2>&1 &
+	pid=$! # nsenter execs the agent: this is the agent's own PID
+	echo "$pid" >"$STATE/n$n/pid"
+}
+
+wait_serving() {
+	local deadline=$((SECONDS + UP_TIMEOUT)) n pid pending
+	while :; do
+		pending=0
+		for n in "${NODES[@]}"; do
+			pid=$(<"$STATE/n$n/pid")
+			if ! kill -0 "$pid" 2>/dev/null; then
+				echo "cluster.sh: node $n (pid $pid) exited; its log:" >&2
+				tail -n 20 "$STATE/n$n/agent.log" >&2
+				return 1
+			fi
+			resp_ping "$(ip_of "$n")" "$RESP_PORT" || pending=1
+		done
+		[ "$pending" = 0 ] && return 0
+		if ((SECONDS >= deadline)); then
+			echo "cluster.sh: not every node answered PING within ${UP_TIMEOUT}s" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+up() {
+	[ "$(id -u)" = 0 ] || die "needs root (namespaces, XDP)"
+	[ -e "$STATE" ] && die "$STATE exists: the cluster is up, or was not taken down; run '$0 down'"
+	for n in "${NODES[@]}"; do
+		[ -e "/var/run/netns/$(ns_of "$n")" ] && die "namespace $(ns_of "$n") exists; run '$0 down'"
+	done
+	mkdir -p "$STATE"
+	# Any failure from here on takes down what was made.
+	trap 'rc=$?; if [ "$rc" != 0 ]; then echo "cluster.sh: up failed, taking down what it made" >&2; down >/dev/null 2>&1; fi' EXIT
+	BIN=${DORIVO_BIN:-}
+	if [ -z "$BIN" ]; then
+		BIN=$STATE/dorivo
+		go build -o "$BIN" ./cmd/dorivo
+	fi
+	[[ $BIN == /* ]] || BIN=$CALLER_DIR/$BIN
+	[ -x "$BIN" ] || die "agent binary $BIN is not executable"
+	NETDELAY=${DORIVO_NETDELAY_BIN:-}
+	if [ -z "$NETDELAY" ]; then
+		NETDELAY=$STATE/netdelay
+		go build -o "$NETDELAY" ./shardstore/replica/transport/internal/netdelay
+	fi
+	[[ $NETDELAY == /* ]] || NETDELAY=$CALLER_DIR/$NETDELAY
+	network_up
+	for n in "${NODES[@]}"; do agent_up "$n"; done
+	wait_serving
+	trap - EXIT
+	for n in "${NODES[@]}"; do
+		echo "node $n resp $(ip_of "$n"):$RESP_PORT pid $(<"$STATE/n$n/pid")"
+	done
+}
+
+# stop_agent PID: SIGTERM (a clean stop unpins), SIGKILL after 10 s.
+stop_agent() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# down removes by name as well as from the state dir, so it also cleans up
+# after an `up` that died half way, and running it twice is harmless.
+down() {
+	[ "$(id -u)" = 0 ] || die "needs root"
+	local n pid stoppers=()
+	# Stop the agents this script started in each node's namespace: those with
+	# its pin dir on their command line (found even when the state dir is gone
+	# or another one). Other processes there (a shell entered with nsenter)
+	# are left alone; deleting the namespace cuts them off.
+	for n in "${NODES[@]}"; do
+		[ -e "/var/run/netns/$(ns_of "$n")" ] || continue
+		for pid in $(ip netns pids "$(ns_of "$n")" 2>/dev/null); do
+			tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- " agent .*--pin-dir $PIN_PREFIX$n " || continue
+			stop_agent "$pid" &
+			stoppers+=($!)
+		done
+	done
+	[ ${#stoppers[@]} = 0 ] || wait "${stoppers[@]}"
+	if [ -f "$STATE/netdelay.pid" ]; then
+		pid=$(<"$STATE/netdelay.pid")
+		if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "" ] && grep -q netdelay "/proc/$pid/cmdline" 2>/dev/null; then
+			stop_agent "$pid" # its TAPs go with it
+		fi
+	fi
+	for n in "${NODES[@]}"; do
+		ip netns del "$(ns_of "$n")" 2>/dev/null || true
+		ip link del "dv$n" 2>/dev/null || true
+		rm -rf "$PIN_PREFIX$n"
+	done
+	ip link del "$BRIDGE" 2>/dev/null || true
+	rm -rf "$STATE"
+}
+
+case ${1:-} in
+up) up ;;
+down) down ;;
+*)
+	echo "usage: $0 up|down" >&2
+	exit 2
+	;;
+esac
