@@ -23,6 +23,7 @@ enum tc_dir _tc_dir __attribute__((unused));
 enum reuseport_reason _reuseport_reason __attribute__((unused));
 enum xdp_mode _xdp_mode __attribute__((unused));
 enum auth_flag _auth_flag __attribute__((unused));
+enum over_quota_reply _over_quota_reply __attribute__((unused));
 struct wire_hdr _wire_hdr __attribute__((unused));
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -59,24 +60,17 @@ static __always_inline int acl_allows(const struct agent_config *cfg, const stru
 }
 
 /*
- * Token bucket of one slot. The refill only advances last_ns by the time
- * the added milli-tokens are worth, so sub-milli-token remainders are kept
- * however often packets arrive. The lock section calls no helper.
+ * Takes one token from bucket b (rate tokens/s, at most burst held); 0
+ * when it is empty. The refill only advances last_ns by the time the added
+ * milli-tokens are worth, so sub-milli-token remainders are kept however
+ * often packets arrive. The lock section calls no helper. rate > 0.
  */
-static __always_inline int quota_admit(__u32 slot)
+static __always_inline int bucket_take(struct quota_bucket *b, __u64 rate, __u64 burst)
 {
-	struct quota_rule *rule = bpf_map_lookup_elem(&quota_rules, &slot);
-	struct quota_bucket *b;
-	__u64 now, cap, rate, need, elapsed, add;
+	__u64 now, cap, need, elapsed, add;
 	int ok;
 
-	if (!rule || rule->rate == 0)
-		return 1;
-	b = bpf_map_lookup_elem(&quota_buckets, &slot);
-	if (!b)
-		return 1;
-	rate = rule->rate;
-	cap = (__u64)rule->burst * MILLI;
+	cap = burst * MILLI;
 	now = bpf_ktime_get_ns();
 
 	bpf_spin_lock(&b->lock);
@@ -105,6 +99,30 @@ static __always_inline int quota_admit(__u32 slot)
 		b->tokens_milli -= MILLI;
 	bpf_spin_unlock(&b->lock);
 	return ok;
+}
+
+/* The slot's quota: 1 when the datagram is within it (or has no rule). */
+static __always_inline int quota_admit(__u32 slot)
+{
+	struct quota_rule *rule = bpf_map_lookup_elem(&quota_rules, &slot);
+	struct quota_bucket *b;
+
+	if (!rule || rule->rate == 0)
+		return 1;
+	b = bpf_map_lookup_elem(&quota_buckets, &slot);
+	if (!b)
+		return 1;
+	return bucket_take(b, rule->rate, rule->burst);
+}
+
+/* 1 when the slot may get one more OVER_QUOTA reply now. */
+static __always_inline int reply_admit(__u32 slot)
+{
+	struct quota_bucket *b = bpf_map_lookup_elem(&reply_buckets, &slot);
+
+	if (!b)
+		return 0;
+	return bucket_take(b, OVER_QUOTA_REPLY_RATE, OVER_QUOTA_REPLY_BURST);
 }
 
 /* Validates the datagram header per docs/protocol.md; plen is the UDP payload length. */
@@ -145,21 +163,30 @@ static __always_inline __u64 unix_now_ns(const struct agent_config *cfg)
 	return bpf_ktime_get_tai_ns() - (__u64)cfg->tai_offset_ns;
 }
 
+/* What a verified signed request leaves for its reply. */
+struct proof {
+	__u64 k0, k1;      /* the key its MAC verified with */
+	__u64 request_mac; /* its MAC, as sent (little-endian bytes) */
+	__u32 verified;    /* 1: a v2 MAC verified and the timestamp is fresh */
+};
+
 /*
  * The tenant's proof. Unsigned (v1): the tenant's policy, or the global
  * one when the tag has no entry. Signed (v2): SipHash-2-4 of the payload
  * before the MAC under the current key, else under the old key while it
  * is live; then the timestamp must be within the window. The MAC comes
  * first so that "replay" counts only datagrams the tenant really sent.
+ * A signed datagram that passes fills *pf; anything else leaves it zero.
  */
 static __always_inline int xdp_authenticate(struct xdp_md *ctx, const struct agent_config *cfg,
-					    const struct wire_hdr *h, __u32 plen, __u32 slot)
+					    const struct wire_hdr *h, __u32 plen, __u32 slot,
+					    struct proof *pf)
 {
 	struct auth_tag at = {};
 	struct auth_entry *ta;
 	struct mac_buf *buf;
 	__u32 zero = 0, off, n, tag_len = h->tag_len, *in_slot;
-	__u64 len, mac, ts, now, window;
+	__u64 len, mac, ts, now, window, k0, k1;
 
 	/* No tenant of this slot has an entry: the global policy. */
 	in_slot = bpf_map_lookup_elem(&auth_slots, &slot);
@@ -197,14 +224,166 @@ static __always_inline int xdp_authenticate(struct xdp_md *ctx, const struct age
 	n = len - PROTO_MAC_LEN;
 	mac = *(__u64 *)&buf->b[n];
 	now = unix_now_ns(cfg);
-	if (siphash24(ta->key[0], ta->key[1], buf, n) != mac &&
-	    !(ta->old_until_ns > now && siphash24(ta->old_key[0], ta->old_key[1], buf, n) == mac))
+	if (siphash24(ta->key[0], ta->key[1], buf, n) == mac) {
+		k0 = ta->key[0];
+		k1 = ta->key[1];
+	} else if (ta->old_until_ns > now &&
+		   siphash24(ta->old_key[0], ta->old_key[1], buf, n) == mac) {
+		k0 = ta->old_key[0];
+		k1 = ta->old_key[1];
+	} else {
 		return XDP_R_DROP_FORGED;
+	}
 	ts = bpf_be64_to_cpu(*(__u64 *)&buf->b[n - 8]);
 	window = (cfg->replay_window_ms ? cfg->replay_window_ms : 5000) * 1000000ULL;
 	if (ts > now + window || ts + window < now)
 		return XDP_R_DROP_REPLAY;
+	pf->k0 = k0;
+	pf->k1 = k1;
+	pf->request_mac = mac;
+	pf->verified = 1;
 	return XDP_R_PASS_UDP;
+}
+
+#define IP_DF 0x4000
+#define REPLY_HOP_LIMIT 64
+
+_Static_assert(OVER_QUOTA_REPLY_LEN < PROTO_HDR_LEN + 1 + 1 + PROTO_TRAILER_LEN,
+	       "an OVER_QUOTA reply must be shorter than the shortest signed request");
+
+/* Adds n 16-bit words at p to a one's complement sum. The words are taken
+ * in memory order: the Internet checksum does not depend on byte order. */
+static __always_inline __u32 csum_words(const void *p, int n, __u32 sum)
+{
+	const __u16 *w = p;
+
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		sum += w[i];
+	return sum;
+}
+
+/* Folds a sum of fewer than 2^16 words into the 16-bit checksum field. */
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+static __always_inline void swap_addr(void *a, void *b, const int n)
+{
+	__u8 tmp[16];
+
+	__builtin_memcpy(tmp, a, n);
+	__builtin_memcpy(a, b, n);
+	__builtin_memcpy(b, tmp, n);
+}
+
+/*
+ * Turns the verified, over-quota request in the frame into its signed
+ * OVER_QUOTA reply (docs/protocol.md): the request's ID and opcode, no
+ * body, request_mac, then SipHash-2-4 under the key the request verified
+ * with. Ethernet, IP addresses and UDP ports are swapped (a VLAN tag stays
+ * as it is), IPv4 options are dropped, both checksums are recomputed and
+ * the frame is cut to the reply: shorter than the request, always.
+ * Returns XDP_R_TX_OVER_QUOTA, or XDP_R_DROP_QUOTA if it could not.
+ *
+ * It parses the frame again rather than take the caller's pointers: then
+ * nothing of the first parse is live across the MAC check, and the
+ * verifier prunes the SipHash loop over every kind of frame (with the
+ * pointers live, it walks the loop once per L2/L3 layout, some 4x the
+ * instructions).
+ * The request itself is read from mac_scratch, where the MAC check put it.
+ */
+static __always_inline int xdp_over_quota_reply(struct xdp_md *ctx, const struct proof *pf)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	const __u32 l4_len = sizeof(struct udphdr) + OVER_QUOTA_REPLY_LEN;
+	struct cursor c = { .pos = data, .end = end };
+	struct l3_info l3 = {};
+	struct ethhdr *eth = data;
+	struct udphdr *uh;
+	struct wire_hdr *rh;
+	struct mac_buf *buf;
+	__u32 zero = 0, sum;
+	__be16 sport, dport;
+	__u32 req_len = end - data;
+	long reply_len, delta;
+
+	buf = bpf_map_lookup_elem(&mac_scratch, &zero);
+	if (!buf)
+		return XDP_R_DROP_QUOTA;
+	/* The reply datagram, over the request's header where siphash24
+	 * reads: header (ID and opcode stay), request_mac, MAC. */
+	rh = (void *)buf->b;
+	rh->flags = PROTO_FLAG_REPLY;
+	rh->status = STATUS_OVER_QUOTA;
+	rh->tag_len = 0;
+	rh->key_len = 0;
+	rh->value_len = 0;
+	*(__u64 *)&buf->b[PROTO_HDR_LEN] = pf->request_mac;
+	*(__u64 *)&buf->b[PROTO_HDR_LEN + PROTO_MAC_LEN] =
+		siphash24(pf->k0, pf->k1, buf, PROTO_HDR_LEN + PROTO_MAC_LEN);
+
+	if (parse_l2_l3(&c, &l3) != PARSE_OK || l3.proto != IPPROTO_UDP)
+		return XDP_R_DROP_QUOTA; /* parsed before: unreachable */
+	uh = l3.l4;
+	if ((void *)(eth + 1) > end || (void *)(uh + 1) > end)
+		return XDP_R_DROP_QUOTA;
+	swap_addr(eth->h_dest, eth->h_source, ETH_ALEN);
+	/* Read first: without IPv4 options the new UDP header moves over them. */
+	sport = uh->source;
+	dport = uh->dest;
+	if (l3.v6) {
+		struct ipv6hdr *ip6 = l3.l3;
+
+		if ((void *)(ip6 + 1) + l4_len > end)
+			return XDP_R_DROP_QUOTA;
+		swap_addr(&ip6->saddr, &ip6->daddr, 16);
+		ip6->payload_len = bpf_htons(l4_len);
+		ip6->hop_limit = REPLY_HOP_LIMIT;
+		uh = (void *)(ip6 + 1);
+		sum = csum_words(&ip6->saddr, 16, 0); /* pseudo-header: both addresses */
+	} else {
+		struct iphdr *iph = l3.l3;
+
+		if ((void *)(iph + 1) + l4_len > end)
+			return XDP_R_DROP_QUOTA;
+		swap_addr(&iph->saddr, &iph->daddr, 4);
+		iph->ihl = 5;
+		iph->tot_len = bpf_htons(sizeof(*iph) + l4_len);
+		iph->id = 0;
+		iph->frag_off = bpf_htons(IP_DF);
+		iph->ttl = REPLY_HOP_LIMIT;
+		iph->check = 0;
+		iph->check = csum_fold(csum_words(iph, sizeof(*iph) / 2, 0));
+		uh = (void *)(iph + 1);
+		sum = csum_words(&iph->saddr, 4, 0);
+	}
+	uh->source = dport;
+	uh->dest = sport;
+	uh->len = bpf_htons(l4_len);
+	uh->check = 0;
+	__builtin_memcpy(uh + 1, buf->b, OVER_QUOTA_REPLY_LEN);
+	/* Rest of the pseudo-header (zero, protocol, UDP length), then UDP. */
+	sum += bpf_htons(IPPROTO_UDP) + uh->len;
+	sum = csum_words(uh, l4_len / 2, sum);
+	uh->check = csum_fold(sum);
+	if (uh->check == 0) /* 0 is "no checksum", which IPv6 forbids */
+		uh->check = 0xffff;
+
+	/* Cut the frame after the reply (any Ethernet padding goes too). */
+	reply_len = (void *)(uh + 1) + OVER_QUOTA_REPLY_LEN - data;
+	/* A scalar from here on: keep clang from folding it back into pointers. */
+	asm volatile("" : "+r"(reply_len));
+	delta = reply_len - (long)bpf_xdp_get_buff_len(ctx);
+	if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta) < 0)
+		return XDP_R_DROP_QUOTA;
+	/* xdp_ingress counts every other reason; this one knows the request's length. */
+	count(&xdp_stats, XDP_R_TX_OVER_QUOTA, req_len);
+	return XDP_R_TX_OVER_QUOTA;
 }
 
 /* A datagram for the service port: returns its xdp_reason. */
@@ -239,7 +418,9 @@ static __always_inline int xdp_datagram(struct xdp_md *ctx, const struct agent_c
 		return XDP_R_DROP_BAD_LENGTH;
 
 	/* Nothing is charged to a tenant before its proof. */
-	r = xdp_authenticate(ctx, cfg, h, plen, slot);
+	struct proof pf = {};
+
+	r = xdp_authenticate(ctx, cfg, h, plen, slot, &pf);
 	if (r != XDP_R_PASS_UDP)
 		return r;
 
@@ -254,7 +435,10 @@ static __always_inline int xdp_datagram(struct xdp_md *ctx, const struct agent_c
 	if (!quota_admit(s)) {
 		if (tc)
 			tc->quota_drops++;
-		return XDP_R_DROP_QUOTA;
+		/* Only a proven request is answered, within the replies' own bucket. */
+		if (!pf.verified || !reply_admit(s))
+			return XDP_R_DROP_QUOTA;
+		return xdp_over_quota_reply(ctx, &pf);
 	}
 	return XDP_R_PASS_UDP;
 }
@@ -288,14 +472,23 @@ static __always_inline int xdp_classify(struct xdp_md *ctx)
 	return XDP_R_PASS_OTHER;
 }
 
+static __always_inline int xdp_verdict(int reason)
+{
+	if (reason == XDP_R_TX_OVER_QUOTA)
+		return XDP_TX;
+	/* Apart from it, enum xdp_reason lists every pass before the first drop. */
+	return reason >= XDP_R_DROP_UDP_LEN ? XDP_DROP : XDP_PASS;
+}
+
 SEC("xdp")
 int xdp_ingress(struct xdp_md *ctx)
 {
 	int reason = xdp_classify(ctx);
 
-	count(&xdp_stats, reason, ctx->data_end - ctx->data);
-	/* enum xdp_reason lists every pass before the first drop. */
-	return reason >= XDP_R_DROP_UDP_LEN ? XDP_DROP : XDP_PASS;
+	/* A reply counted itself, with the length of the request it replaced. */
+	if (reason != XDP_R_TX_OVER_QUOTA)
+		count(&xdp_stats, reason, ctx->data_end - ctx->data);
+	return xdp_verdict(reason);
 }
 
 /* Longest header chain TC looks at: Ethernet, VLAN, IPv4 with options, ports. */

@@ -76,8 +76,8 @@ struct wire_hdr {
 
 /*
  * Index into the xdp_stats per-CPU array: one counter per verdict reason.
- * Every XDP_DROP has exactly one reason; passes are counted too, so the
- * counters add up to the packets the program saw.
+ * Every XDP_DROP has exactly one reason; passes and the XDP_TX replies are
+ * counted too, so the counters add up to the packets the program saw.
  */
 enum xdp_reason {
 	XDP_R_PASS_OTHER = 0,    /* not for a service port: untouched */
@@ -98,7 +98,22 @@ enum xdp_reason {
 	XDP_R_DROP_NO_KEY,       /* v2 for a tenant that has no key: nothing to verify with */
 	XDP_R_DROP_FORGED,       /* v2 whose MAC matches none of the tenant's live keys */
 	XDP_R_DROP_REPLAY,       /* v2 with a valid MAC but a timestamp outside the window */
+	/* Last, so the numbers above stay put; xdp_verdict maps it to XDP_TX. */
+	XDP_R_TX_OVER_QUOTA,     /* verified v2 over quota: answered OVER_QUOTA by XDP itself */
 	XDP_R_MAX,
+};
+
+/*
+ * XDP's own OVER_QUOTA replies (docs/protocol.md). Only a request whose MAC
+ * verified is answered, at most OVER_QUOTA_REPLY_RATE per second per slot
+ * (bucket of OVER_QUOTA_REPLY_BURST); the rest are drop_quota. The reply is
+ * a signed header with no body: 32 bytes, less than the shortest signed
+ * request (16 + 1 + 1 + 16 = 34), so it never amplifies.
+ */
+enum over_quota_reply {
+	OVER_QUOTA_REPLY_RATE = 32,  /* replies per second per slot */
+	OVER_QUOTA_REPLY_BURST = 32, /* bucket size in replies */
+	OVER_QUOTA_REPLY_LEN = PROTO_HDR_LEN + PROTO_TRAILER_LEN,
 };
 
 /* Index into the tc_stats per-CPU array. */

@@ -81,6 +81,14 @@ const (
 	DorivoOpcodeOP_DEL DorivoOpcode = 3
 )
 
+type DorivoOverQuotaReply uint32
+
+const (
+	DorivoOverQuotaReplyOVER_QUOTA_REPLY_RATE  DorivoOverQuotaReply = 32
+	DorivoOverQuotaReplyOVER_QUOTA_REPLY_BURST DorivoOverQuotaReply = 32
+	DorivoOverQuotaReplyOVER_QUOTA_REPLY_LEN   DorivoOverQuotaReply = 32
+)
+
 type DorivoProto uint32
 
 const (
@@ -195,7 +203,8 @@ const (
 	DorivoXdpReasonXDP_R_DROP_NO_KEY      DorivoXdpReason = 15
 	DorivoXdpReasonXDP_R_DROP_FORGED      DorivoXdpReason = 16
 	DorivoXdpReasonXDP_R_DROP_REPLAY      DorivoXdpReason = 17
-	DorivoXdpReasonXDP_R_MAX              DorivoXdpReason = 18
+	DorivoXdpReasonXDP_R_TX_OVER_QUOTA    DorivoXdpReason = 18
+	DorivoXdpReasonXDP_R_MAX              DorivoXdpReason = 19
 )
 
 // Names of all BPF objects in the ELF.
@@ -208,6 +217,7 @@ const (
 	DorivoMapMacScratch       = "mac_scratch"
 	DorivoMapQuotaBuckets     = "quota_buckets"
 	DorivoMapQuotaRules       = "quota_rules"
+	DorivoMapReplyBuckets     = "reply_buckets"
 	DorivoMapReuseportStats   = "reuseport_stats"
 	DorivoMapSlotLoop         = "slot_loop"
 	DorivoMapTcStats          = "tc_stats"
@@ -223,6 +233,7 @@ const (
 	DorivoVarAuthFlag         = "_auth_flag"
 	DorivoVarKeyspace         = "_keyspace"
 	DorivoVarOpcode           = "_opcode"
+	DorivoVarOverQuotaReply   = "_over_quota_reply"
 	DorivoVarProto            = "_proto"
 	DorivoVarReuseportReason  = "_reuseport_reason"
 	DorivoVarStatus           = "_status"
@@ -290,6 +301,7 @@ type DorivoMapSpecs struct {
 	MacScratch     *ebpf.MapSpec `ebpf:"mac_scratch"`
 	QuotaBuckets   *ebpf.MapSpec `ebpf:"quota_buckets"`
 	QuotaRules     *ebpf.MapSpec `ebpf:"quota_rules"`
+	ReplyBuckets   *ebpf.MapSpec `ebpf:"reply_buckets"`
 	ReuseportStats *ebpf.MapSpec `ebpf:"reuseport_stats"`
 	SlotLoop       *ebpf.MapSpec `ebpf:"slot_loop"`
 	TcStats        *ebpf.MapSpec `ebpf:"tc_stats"`
@@ -307,6 +319,7 @@ type DorivoVariableSpecs struct {
 	AuthFlag        *ebpf.VariableSpec `ebpf:"_auth_flag"`
 	Keyspace        *ebpf.VariableSpec `ebpf:"_keyspace"`
 	Opcode          *ebpf.VariableSpec `ebpf:"_opcode"`
+	OverQuotaReply  *ebpf.VariableSpec `ebpf:"_over_quota_reply"`
 	Proto           *ebpf.VariableSpec `ebpf:"_proto"`
 	ReuseportReason *ebpf.VariableSpec `ebpf:"_reuseport_reason"`
 	Status          *ebpf.VariableSpec `ebpf:"_status"`
@@ -342,6 +355,7 @@ type DorivoMaps struct {
 	MacScratch     *ebpf.Map `ebpf:"mac_scratch"`
 	QuotaBuckets   *ebpf.Map `ebpf:"quota_buckets"`
 	QuotaRules     *ebpf.Map `ebpf:"quota_rules"`
+	ReplyBuckets   *ebpf.Map `ebpf:"reply_buckets"`
 	ReuseportStats *ebpf.Map `ebpf:"reuseport_stats"`
 	SlotLoop       *ebpf.Map `ebpf:"slot_loop"`
 	TcStats        *ebpf.Map `ebpf:"tc_stats"`
@@ -360,6 +374,7 @@ func (m *DorivoMaps) Close() error {
 		m.MacScratch,
 		m.QuotaBuckets,
 		m.QuotaRules,
+		m.ReplyBuckets,
 		m.ReuseportStats,
 		m.SlotLoop,
 		m.TcStats,
@@ -378,6 +393,7 @@ type DorivoVariables struct {
 	AuthFlag        *ebpf.Variable `ebpf:"_auth_flag"`
 	Keyspace        *ebpf.Variable `ebpf:"_keyspace"`
 	Opcode          *ebpf.Variable `ebpf:"_opcode"`
+	OverQuotaReply  *ebpf.Variable `ebpf:"_over_quota_reply"`
 	Proto           *ebpf.Variable `ebpf:"_proto"`
 	ReuseportReason *ebpf.Variable `ebpf:"_reuseport_reason"`
 	Status          *ebpf.Variable `ebpf:"_status"`

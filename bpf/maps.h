@@ -43,6 +43,15 @@ struct {
 	__type(value, struct quota_bucket);
 } quota_buckets SEC(".maps");
 
+/* Token buckets of the OVER_QUOTA replies, per slot; the rate and burst
+ * are OVER_QUOTA_REPLY_RATE and _BURST. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NUM_SLOTS);
+	__type(key, __u32);
+	__type(value, struct quota_bucket);
+} reply_buckets SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 4096);
