@@ -300,7 +300,10 @@ func (l *Loop) TakeOutput(write func(c *Conn)) {
 	// Closed may queue more output while this list is walked.
 	for len(l.outConns) > 0 {
 		list := l.outConns
-		l.outConns = l.outSpare[:0]
+		// The spare is taken, not shared: a nested call (a write that
+		// closes a connection, whose Closed flushes) starts a list of its
+		// own.
+		l.outConns, l.outSpare = l.outSpare[:0], nil
 		for i, c := range list {
 			c.queued = false
 			if !c.closed {
