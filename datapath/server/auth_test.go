@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dorivo/dorivo/datapath/dgram"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/internal/testenv"
@@ -172,4 +174,51 @@ func sendSpoofed(t *testing.T, src net.IP, sport int, dst net.IP, dport int, pay
 	if err := unix.Sendto(fd, pkt, 0, to); err != nil {
 		t.Fatalf("raw send: %v", err)
 	}
+}
+
+// The datagram client package against the real server: signed GET, SET
+// and DEL of a tenant's keys work, and the same client with another
+// tenant's key gets nothing (its requests never verify).
+func TestDgramClientAgainstServer(t *testing.T) {
+	ns := testenv.NewNetns(t, "dgcli")
+	const addr = "127.0.0.1:7323"
+	key, _ := wire.ParseKey("d0d1d2d3d4d5d6d7d8d9dadbdcdddedf")
+	wrong, _ := wire.ParseKey("e0e1e2e3e4e5e6e7e8e9eaebecedeeef")
+	tbl := new(atomic.Pointer[auth.Table])
+	tbl.Store(&auth.Table{Tenants: map[string]auth.Tenant{"acme": {Key: key}}})
+	startIn(t, ns, Config{TCPAddr: addr, UDPAddr: addr, Loops: 2, Auth: tbl})
+	ns.Do(t, func() {
+		ctx := context.Background()
+		c, err := dgram.Dial(addr, dgram.Options{Tenant: "acme", Key: key})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		big := strings.Repeat("x", 1000) // a GET reply longer than its request: only a signed one may be
+		if err := c.Set(ctx, []byte("{acme}doc"), []byte(big)); err != nil {
+			t.Errorf("Set: %v", err)
+		}
+		if v, found, err := c.Get(ctx, []byte("{acme}doc")); err != nil || !found || string(v) != big {
+			t.Errorf("Get = %d bytes, %v, %v", len(v), found, err)
+		}
+		if deleted, err := c.Del(ctx, []byte("{acme}doc")); err != nil || !deleted {
+			t.Errorf("Del = %v, %v", deleted, err)
+		}
+		if _, found, err := c.Get(ctx, []byte("{acme}doc")); err != nil || found {
+			t.Errorf("Get after Del: found %v, %v", found, err)
+		}
+		if st := c.Stats(); st.Forged != 0 || st.Stale != 0 {
+			t.Errorf("client saw forged or stale replies: %+v", st)
+		}
+		bad, err := dgram.Dial(addr, dgram.Options{Tenant: "acme", Key: wrong, Timeout: 100 * time.Millisecond, Attempts: 2})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer bad.Close()
+		if _, _, err := bad.Get(ctx, []byte("{acme}doc")); err == nil {
+			t.Error("a client with the wrong key got an answer")
+		}
+	})
 }
