@@ -117,10 +117,12 @@ agent_up() {
 	# Enter only the network namespace: `ip netns exec` also remounts /sys and
 	# so hides /sys/fs/bpf from the agent. And nsenter directly, not from a
 	# shell function: a backgrounded function is a subshell, and $! its PID.
+	# Clients come from the host, over the bridge: protected mode off.
 	# shellcheck disable=SC2086 # DORIVO_AGENT_FLAGS is split on purpose
 	nsenter --net="/var/run/netns/$(ns_of "$n")" "$BIN" agent --iface "dv$n" --listen "$(ip_of "$n")" \
 		--tcp-port "$RESP_PORT" --udp-port "$RESP_PORT" \
 		--pin-dir "$PIN_PREFIX$n" --data-dir "$STATE/n$n/data" \
+		--protected-mode no \
 		${PEER_FLAGS[@]+"${PEER_FLAGS[@]}"} ${DORIVO_AGENT_FLAGS:-} \
 		</dev/null >"$STATE/n$n/agent.log" 2>&1 &
 	pid=$! # nsenter execs the agent: this is the agent's own PID

@@ -92,6 +92,12 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	node := command.NewNode()
 	node.StartMs = time.Now().UnixMilli()
+	nc := *node.Config()
+	nc.ProtectedMode = o.protectedMode
+	node.SetConfig(nc)
+	if o.protectedMode && o.listen != "127.0.0.1" && o.listen != "::1" {
+		log.Info("protected mode: RESP clients beyond loopback are refused until the default user has a password (or --protected-mode no)", "listen", o.listen)
+	}
 	scfg := server.Config{
 		TCPAddr:        net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.TCPPort))),
 		UDPAddr:        net.JoinHostPort(o.listen, strconv.Itoa(int(cfg.UDPPort))),

@@ -87,6 +87,28 @@ func (v memoryValue) Set(s string) error {
 	return nil
 }
 
+// yesNoValue is a flag.Value for Redis's yes/no settings.
+type yesNoValue struct{ v *bool }
+
+func (v yesNoValue) String() string {
+	if v.v == nil || *v.v {
+		return "yes"
+	}
+	return "no"
+}
+
+func (v yesNoValue) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "yes":
+		*v.v = true
+	case "no":
+		*v.v = false
+	default:
+		return fmt.Errorf("must be yes or no")
+	}
+	return nil
+}
+
 // limits are the datapath's client limits, with Redis 7.0's defaults.
 type limits struct {
 	maxClients   int64 // maxclients
@@ -137,6 +159,9 @@ type agentOptions struct {
 	// 0: no bound.
 	cacheMemory int64
 	limits      limits
+	// protectedMode is protected-mode: refuse clients beyond loopback
+	// while the default user has no password.
+	protectedMode bool
 	// truncateCorrupt cuts the store's log at synced corruption instead of
 	// refusing to start.
 	truncateCorrupt bool
@@ -150,7 +175,7 @@ type agentOptions struct {
 func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	o := &agentOptions{
 		cfg:         agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()},
-		cacheMemory: defaultCacheMemory,
+		cacheMemory: defaultCacheMemory, protectedMode: true,
 		limits:      limits{maxClients: 10000, queryBuffer: 1 << 30, maxBulkLen: 512 << 20, maxMultibulk: math.MaxInt32},
 	}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
@@ -162,6 +187,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.BoolVar(&o.noSteer, "no-steer", false, "do not attach the sk_reuseport program: requests land on loops by the kernel's hash and cross loops (XDP/TCX stay attached)")
 	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the durable store (writes are acknowledged once fsynced there); empty keeps data in memory only")
 	fs.Var(memoryValue{&o.cacheMemory}, "cache-memory", "memory for values with --data-dir, e.g. 512mb or 4gb: half for the event loops, a quarter each for the read cache and pebble's block cache; other values stay on disk only, keys and expiries stay in memory (0: keep every value in memory)")
+	fs.Var(yesNoValue{&o.protectedMode}, "protected-mode", "yes or no: while the default user has no password, refuse RESP clients that are not on loopback with Redis's DENIED reply (CONFIG SET protected-mode changes it)")
 	fs.BoolVar(&o.truncateCorrupt, "truncate-corrupt-log", false, "start even when synced records of the store's log are corrupt: cut the log there and report how many entries were dropped (without it the start stops, naming the file and offset)")
 	fs.Var(rangeValue{&o.limits.maxClients, 1, 1 << 20}, "maxclients", "most simultaneous RESP clients; more get \"-ERR max number of clients reached\"")
 	fs.Var(rangeValue{&o.limits.queryBuffer, 1 << 20, math.MaxInt64}, "client-query-buffer-limit", "bytes an incomplete request may buffer before the client is closed")

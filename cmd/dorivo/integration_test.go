@@ -322,7 +322,7 @@ func TestAgentOnVeth(t *testing.T) {
 
 	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
 	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
-	agentArgs := []string{"--iface", "dv0", "--udp-port", fmt.Sprint(udpPort), "--tcp-port", fmt.Sprint(tcpPort),
+	agentArgs := []string{"--iface", "dv0", "--udp-port", fmt.Sprint(udpPort), "--tcp-port", fmt.Sprint(tcpPort), "--protected-mode", "no",
 		"--loops", "2", "--pin-dir", pinDir, "--admin-addr", adminAddr,
 		"--quota", "slow=1:2", "--allow", "10.252.0.0/24", "--tenant", "acme", "--tenant", "beta",
 		"--allow-unsigned"} // the datagrams of this test are unsigned (v1)

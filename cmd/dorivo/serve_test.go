@@ -78,7 +78,7 @@ func TestAgentServesOnVeth(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
 			t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
-			args := []string{"--iface", "sv0", "--listen", srvAddr,
+			args := []string{"--iface", "sv0", "--listen", srvAddr, "--protected-mode", "no", // clients come over the veth
 				"--udp-port", fmt.Sprint(serveUDPPort), "--tcp-port", fmt.Sprint(serveTCPPort),
 				"--loops", fmt.Sprint(serveLoops), "--pin-dir", pinDir, "--admin-addr", adminAddr}
 			for i := range serveTenants { // signed datagrams, verified in XDP and in the loops

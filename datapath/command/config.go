@@ -14,10 +14,28 @@ type Config struct {
 	// MaxmemoryPolicy is maxmemory-policy. Dorivo does not evict: it is
 	// accepted and reported for clients that set it, without effect.
 	MaxmemoryPolicy string
+	// ProtectedMode is protected-mode: while the default user needs no
+	// password, only loopback clients are served (Node.DeniesRemote).
+	ProtectedMode bool
 }
 
 // DefaultConfig is Redis 7.0's defaults for the parameters Dorivo has.
-var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction"}
+var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction", ProtectedMode: true}
+
+// ProtectedModeDenied is Redis 7.0's reply, word for word, to a client
+// that protected mode refuses; the connection is closed after it.
+const ProtectedModeDenied = "DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside."
+
+// DeniesRemote reports whether protected mode refuses a client that is
+// not on the loopback interface: it is on and the default user has no
+// password, as in Redis.
+func (n *Node) DeniesRemote(loopback bool) bool {
+	if loopback || !n.Config().ProtectedMode {
+		return false
+	}
+	u := n.users.Load().get("default")
+	return u != nil && u.NoPass
+}
 
 var maxmemoryPolicies = []string{"volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
 	"allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"}
@@ -30,6 +48,17 @@ type configParam struct {
 }
 
 var configParams = []configParam{
+	{"protected-mode", func(c *Config) string { return yesNo(c.ProtectedMode) }, func(c *Config, v string) string {
+		switch strings.ToLower(v) {
+		case "yes":
+			c.ProtectedMode = true
+		case "no":
+			c.ProtectedMode = false
+		default:
+			return "argument must be 'yes' or 'no'"
+		}
+		return ""
+	}},
 	{"maxmemory-policy", func(c *Config) string { return c.MaxmemoryPolicy }, func(c *Config, v string) string {
 		for _, p := range maxmemoryPolicies {
 			if strings.EqualFold(p, v) {
@@ -152,4 +181,11 @@ func configSetCmd(c *call) {
 		}
 	}
 	c.ok()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/panjf2000/gnet/v2"
@@ -241,13 +242,18 @@ func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		l.adopt(c, m)
 		return nil, gnet.None
 	}
+	ra := c.RemoteAddr()
+	if l.srv.cfg.Node.DeniesRemote(isLoopback(ra)) {
+		l.srv.deniedLog(ra)
+		return resp.AppendError(nil, command.ProtectedModeDenied), gnet.Close
+	}
 	if l.srv.clients.Add(1) > int64(l.srv.cfg.MaxClients) {
 		l.srv.clients.Add(-1)
 		return resp.AppendError(nil, errMaxClients), gnet.Close
 	}
 	addr := ""
-	if a := c.RemoteAddr(); a != nil {
-		addr = a.String()
+	if ra != nil {
+		addr = ra.String()
 	}
 	c.SetContext(l.core.Open(c, addr, c))
 	return nil, gnet.None
@@ -306,4 +312,24 @@ func (l *loop) sendTo(d core.Datagram) {
 	if err := unix.Sendto(l.udpFD, d.Buf, 0, sa); err != nil {
 		l.core.DatagramDropped()
 	}
+}
+
+// isLoopback reports whether a is on the loopback interface (127/8, ::1,
+// or an IPv4-mapped loopback address).
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// deniedLog logs a client that protected mode refused, at most once a
+// second with the number refused since.
+func (s *Server) deniedLog(a net.Addr) {
+	n := s.denied.Add(1)
+	now := time.Now().UnixNano()
+	last := s.deniedAt.Load()
+	if now-last < int64(time.Second) || !s.deniedAt.CompareAndSwap(last, now) {
+		return
+	}
+	s.cfg.Logger.Warn("server: protected mode refused a client that is not on loopback (the default user has no password; set one, or CONFIG SET protected-mode no)",
+		"client", a.String(), "refused_total", n)
 }

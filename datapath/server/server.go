@@ -23,6 +23,9 @@ type Server struct {
 	cfg     Config
 	loops   []*loop
 	clients atomic.Int64
+	// denied counts clients protected mode refused; deniedAt is when that
+	// was last logged (unix ns).
+	denied, deniedAt atomic.Int64
 
 	helper net.Listener // loopback listener the bootstrap connections dial
 	// cpus are the CPUs the process may run on (its affinity mask at New):

@@ -235,6 +235,8 @@ var Cases = []Case{
 	}},
 	{"config", []Step{
 		X("CONFIG", "GET", "maxmemory-policy"), X("CONFIG", "GET", "nosuch"), X("CONFIG", "GET", "proto-max-bulk-len"),
+		X("CONFIG", "GET", "protected-mode"), X("CONFIG", "SET", "protected-mode", "maybe"), X("CONFIG", "SET", "protected-mode", "no"),
+		X("CONFIG", "GET", "protected-mode"), X("CONFIG", "SET", "protected-mode", "YES"), X("CONFIG", "GET", "protected-mode"),
 		X("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"), X("CONFIG", "GET", "maxmemory-policy"),
 		X("CONFIG", "SET", "maxmemory-policy", "nope"), X("CONFIG", "SET", "MAXMEMORY-POLICY", "NoEviction"),
 		X("CONFIG", "GET", "maxmemory-policy"), X("CONFIG", "SET", "nosuch", "1"), X("CONFIG", "SET", "maxmemory-policy"),
