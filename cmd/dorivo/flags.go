@@ -176,7 +176,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	o := &agentOptions{
 		cfg:         agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()},
 		cacheMemory: defaultCacheMemory, protectedMode: true,
-		limits:      limits{maxClients: 10000, queryBuffer: 1 << 30, maxBulkLen: 512 << 20, maxMultibulk: math.MaxInt32},
+		limits: limits{maxClients: 10000, queryBuffer: 1 << 30, maxBulkLen: 512 << 20, maxMultibulk: math.MaxInt32},
 	}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.StringVar(&o.iface, "iface", "lo", "interface to attach the XDP and TCX programs to")
