@@ -34,6 +34,8 @@ func TestBadFlagsGiveOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"agent", "--cache-memory", "4tb"}, `invalid value "4tb" for flag -cache-memory: must be a size such as 536870912, 512mb or 4gb`},
 		{[]string{"agent", "--cache-memory", "-1"}, `flag -cache-memory: must be a size`},
 		{[]string{"agent", "--cache-memory", "9000000000gb"}, `flag -cache-memory: must be a size`},
+		{[]string{"agent", "--protected-mode", "maybe"}, `invalid value "maybe" for flag -protected-mode: must be yes or no`},
+		{[]string{"agent", "--tenant-key", "acme=xyz"}, `flag -tenant-key`},
 		{[]string{"agent", "--config", "/nonexistent/dorivo.json"}, `--config: config file: open /nonexistent/dorivo.json`},
 		{[]string{"agent", "--bogus"}, `flag provided but not defined: -bogus`},
 		{[]string{"agent", "stray"}, `unexpected argument "stray"`},
