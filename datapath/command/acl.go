@@ -152,6 +152,12 @@ func (s *Session) permission(cmd *Cmd, args [][]byte) string {
 	return ""
 }
 
+// allKeys reports whether the session's user may touch every key.
+func (s *Session) allKeys() bool {
+	u := s.userEntry()
+	return u == nil || u.AllKeys
+}
+
 // keyFilter returns whether the session's user may see a key in KEYS and
 // SCAN. Redis lists every key to any user allowed to run them; Dorivo,
 // being multi-tenant, lists only the keys matching the user's patterns, so

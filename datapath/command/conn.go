@@ -251,6 +251,21 @@ func infoCmd(c *call) {
 		"uptime_in_seconds:"+strconv.FormatInt(max(c.now-n.StartMs, 0)/1000, 10))
 	add("Clients", "connected_clients:"+strconv.FormatInt(n.Clients(), 10))
 	t := n.keyspaceTotals(c.ks)
+	if !c.s.allKeys() {
+		// A tenant sees its own keys only. Its keys share one slot when
+		// its patterns confine it to one tag, and its connection then runs
+		// on that slot's loop (datapath/core, move.go): this keyspace.
+		t.Keys, t.Volatile = 0, 0
+		visible := c.s.keyFilter()
+		c.ks.Each(func(key, _ []byte, exp int64) {
+			if (exp == 0 || exp > c.now) && visible(key) {
+				t.Keys++
+				if exp != 0 {
+					t.Volatile++
+				}
+			}
+		})
+	}
 	add("Stats", "expired_keys:"+strconv.FormatUint(t.Expired, 10))
 	var ks []string
 	if t.Keys > 0 {

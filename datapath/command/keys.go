@@ -162,16 +162,49 @@ func scanCmd(c *call) {
 	}
 }
 
-func dbsizeCmd(c *call) { c.int(int64(c.ks.Len())) }
+// dbsizeCmd counts the keys; for a user confined to key patterns (a
+// tenant), only the keys it may touch.
+func dbsizeCmd(c *call) {
+	if c.s.allKeys() {
+		c.int(int64(c.ks.Len()))
+		return
+	}
+	c.int(int64(len(c.visibleKeys())))
+}
 
+// flushCmd deletes every key; for a user confined to key patterns (a
+// tenant), only the keys it may touch, one by one, so that a tenant can
+// never destroy another tenant's data.
 func flushCmd(c *call) {
 	if len(c.args) == 2 && !eq(c.args[1], "sync") && !eq(c.args[1], "async") || len(c.args) > 2 {
 		c.err(errSyntax)
 		return
 	}
+	if !c.s.allKeys() {
+		for _, k := range c.visibleKeys() {
+			if c.ks.Delete(k, c.now) {
+				c.mut(Mutation{Op: OpDel, Key: k})
+			}
+		}
+		c.ok()
+		return
+	}
 	c.ks.Flush()
 	c.mut(Mutation{Op: OpFlush})
 	c.ok()
+}
+
+// visibleKeys returns the live keys the session's user may touch (copies:
+// the caller may delete them).
+func (c *call) visibleKeys() [][]byte {
+	visible := c.s.keyFilter()
+	var keys [][]byte
+	c.ks.Each(func(key, _ []byte, exp int64) {
+		if (exp == 0 || exp > c.now) && visible(key) {
+			keys = append(keys, append([]byte(nil), key...))
+		}
+	})
+	return keys
 }
 
 // Options of the EXPIRE family.

@@ -90,3 +90,32 @@ func crossSent(s *Server) (n uint64) {
 	}
 	return n
 }
+
+// A tenant confined to its tag can neither see nor destroy other tenants'
+// data: FLUSHALL and FLUSHDB delete only the keys it may touch, DBSIZE and
+// INFO keyspace count only those (they flushed and counted every key).
+func TestTenantFlushAndCountsAreConfined(t *testing.T) {
+	ns := testenv.NewNetns(t, "tflush")
+	const addr = "127.0.0.1:7332"
+	startIn(t, ns, Config{TCPAddr: addr, Loops: 2})
+	admin := dialIn(t, ns, addr, 0)
+	expect(t, admin, "+OK", "ACL", "SETUSER", "acme", "on", ">pw", "~{acme}*", "+@all", "-@admin")
+	for i := range 10 {
+		expect(t, admin, "+OK", "SET", fmt.Sprintf("{acme}%d", i), "a")
+		expect(t, admin, "+OK", "SET", fmt.Sprintf("{beta}%d", i), "b")
+	}
+	expect(t, admin, "+OK", "SET", "{acme}ttl", "a", "EX", "1000")
+	acme := dialIn(t, ns, addr, 0)
+	expect(t, acme, "+OK", "AUTH", "acme", "pw")
+	expect(t, acme, ":11", "DBSIZE")
+	if got := infoField(acme.do("INFO", "keyspace"), "db0"); got != "keys=11,expires=1,avg_ttl=0" {
+		t.Fatalf("tenant's INFO keyspace = %q", got)
+	}
+	expect(t, acme, "+OK", "FLUSHALL")
+	expect(t, acme, ":0", "DBSIZE")
+	expect(t, admin, ":10", "DBSIZE")
+	expect(t, admin, "$1|b", "GET", "{beta}3")
+	expect(t, admin, "+OK", "SET", "{acme}x", "a")
+	expect(t, acme, "+OK", "FLUSHDB")
+	expect(t, admin, ":10", "DBSIZE")
+}
