@@ -31,14 +31,16 @@ const tagMismatch = "tag is not the key's hash tag"
 // does not fit in a reply datagram.
 const valueTooLargeForDatagram = "value too large for a datagram, use TCP"
 
-// dgCmds are the commands of the datagram opcodes, resolved once.
-var dgCmds = map[wire.Opcode]*command.Cmd{
-	wire.OpGet: command.Resolve([][]byte{[]byte("get")}).Cmd,
-	wire.OpSet: command.Resolve([][]byte{[]byte("set")}).Cmd,
-	wire.OpDel: command.Resolve([][]byte{[]byte("del")}).Cmd,
-}
-
-var dgNames = map[wire.Opcode][]byte{wire.OpGet: []byte("GET"), wire.OpSet: []byte("SET"), wire.OpDel: []byte("DEL")}
+// dgCmds and dgNames are the commands of the datagram opcodes, resolved
+// once and indexed by opcode (a parsed request's opcode is valid).
+var (
+	dgNames = [...][]byte{wire.OpGet: []byte("GET"), wire.OpSet: []byte("SET"), wire.OpDel: []byte("DEL")}
+	dgCmds  = [len(dgNames)]*command.Cmd{
+		wire.OpGet: command.Resolve(dgNames[wire.OpGet : wire.OpGet+1]).Cmd,
+		wire.OpSet: command.Resolve(dgNames[wire.OpSet : wire.OpSet+1]).Cmd,
+		wire.OpDel: command.Resolve(dgNames[wire.OpDel : wire.OpDel+1]).Cmd,
+	}
+)
 
 // dgram is a parsed datagram request: its header fields, and its tag, key
 // and value aliasing the datagram (or a message's packed copy).
