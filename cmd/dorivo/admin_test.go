@@ -2,52 +2,27 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
+	"github.com/dorivo/dorivo/internal/testcerts"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// serveAdmin starts the real admin server for o with a stand-in /metrics
-// body and returns its address and log.
-func serveAdmin(t *testing.T, o *adminOptions) (addr string, log *syncBuffer) {
+func serveAdmin(t *testing.T, o *adminOptions) (addr string, log *testenv.SyncBuffer) {
 	t.Helper()
 	if err := o.check(); err != nil {
 		t.Fatal(err)
 	}
-	log = &syncBuffer{}
+	log = &testenv.SyncBuffer{}
 	metricsBody := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "dorivo_up 1\n") })
 	srv, err := startAdmin(o, adminMux(metricsBody, nil, o.pprof), slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
@@ -157,55 +132,16 @@ func TestAdminWarnsBeyondLoopbackWithoutAuth(t *testing.T) {
 	}
 }
 
-// testPKI writes a CA, a server certificate for 127.0.0.1 and a client
-// certificate, both signed by the CA, as PEM files in dir.
+// testPKI is a CA, a server certificate for 127.0.0.1 and a client
+// certificate, both signed by the CA, as PEM files.
 type testPKI struct{ caFile, serverCert, serverKey, clientCert, clientKey string }
 
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey := key()
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dorivo test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, usage x509.ExtKeyUsage, certName, keyName string) (string, string) {
-		k := key()
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: certName},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-			KeyUsage: x509.KeyUsageDigitalSignature}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return write(certName+".pem", "CERTIFICATE", der), write(keyName, "EC PRIVATE KEY", kder)
-	}
-	p := testPKI{caFile: write("ca.pem", "CERTIFICATE", caDER)}
-	p.serverCert, p.serverKey = leaf(2, x509.ExtKeyUsageServerAuth, "server", "server-key.pem")
-	p.clientCert, p.clientKey = leaf(3, x509.ExtKeyUsageClientAuth, "client", "client-key.pem")
+	ca := testcerts.NewCA(t, t.TempDir(), "dorivo-test")
+	p := testPKI{caFile: ca.File}
+	p.serverCert, p.serverKey = ca.Issue(t, "server", net.IPv4(127, 0, 0, 1))
+	p.clientCert, p.clientKey = ca.Issue(t, "client")
 	return p
 }
 

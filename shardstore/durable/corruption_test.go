@@ -2,6 +2,7 @@ package durable
 
 import (
 	"fmt"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func TestTornTailTruncatedAndCounted(t *testing.T) {
 	torn := appendRecord(nil, 1, last.seq+1, AppendSet(nil, []byte("d"), []byte("4"), 0))
 	patchFile(t, crashed, last.file, last.off+last.size, torn[:len(torn)-5])
 
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s = openStore(t, memDir, Options{FS: crashed, Logger: testLogger(&logs)})
 	defer s.Close()
 	want := fmt.Sprintf("offset=%d", last.off+last.size)
@@ -80,7 +81,7 @@ func TestDamagedLastRecordIsATornTail(t *testing.T) {
 	mustSet(t, s, "c", "3", 0)
 	crashed2 := crashed.CrashClone(vfs.CrashCloneCfg{})
 	s.Close()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s = openStore(t, memDir, Options{FS: crashed2, Logger: testLogger(&logs)})
 	defer s.Close()
 	if st := s.Stats(); st.TornTails != 0 {
@@ -189,7 +190,7 @@ func TestTruncateCorruptDropsAndReports(t *testing.T) {
 	r := recordWith(t, readLogRecords(t, crashed, memDir), 1, idxs[2])
 	flipBytes(t, crashed, r.file, r.off+r.size-8, 8)
 
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s = openStore(t, memDir, Options{FS: crashed, Shards: 2, TruncateCorrupt: true, Logger: testLogger(&logs)})
 	if st := s.Stats(); st.DroppedEntries != 2 {
 		t.Fatalf("DroppedEntries = %d, want 2 (the readable records after the damage)", st.DroppedEntries)

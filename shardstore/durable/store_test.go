@@ -1,12 +1,11 @@
 package durable
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/dorivo/dorivo/internal/testenv"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,29 +13,12 @@ import (
 )
 
 // testLogger returns a logger writing to buf (or discarding when nil).
-func testLogger(buf *syncBuffer) *slog.Logger {
+func testLogger(buf *testenv.SyncBuffer) *slog.Logger {
 	var w io.Writer = io.Discard
 	if buf != nil {
 		w = buf
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func openStore(t testing.TB, dir string, opts Options) *Store {

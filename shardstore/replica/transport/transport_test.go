@@ -23,7 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/dorivo/dorivo/shardstore/replica/transport/internal/testcerts"
+	"github.com/dorivo/dorivo/internal/testcerts"
 )
 
 // recorder is a Handler that hands every batch and snapshot to the test.

@@ -1,5 +1,5 @@
-// Package testcerts makes throwaway CAs and node certificates for the
-// transport's mutual TLS tests.
+// Package testcerts makes throwaway CAs and certificates for the mutual
+// TLS tests (the peer transport, the admin endpoint).
 package testcerts
 
 import (
