@@ -99,6 +99,10 @@ type Session struct {
 
 	internal bool // NewInternalSession: not counted as a client
 
+	// resp3 is set by HELLO 3: replies use RESP3's types (resp.AppendMap,
+	// AppendSet, AppendDouble, AppendNil, ...).
+	resp3 bool
+
 	multi    bool
 	multiErr bool // a command was rejected while queueing: EXEC aborts
 	queue    []Req
@@ -190,3 +194,6 @@ func (s *Session) discard() {
 	s.unwatchAll()
 	s.watcher.Dirty = false
 }
+
+// RESP3 reports whether the connection chose RESP3 with HELLO 3.
+func (s *Session) RESP3() bool { return s.resp3 }
