@@ -90,7 +90,9 @@ type driver struct {
 	apply          *pebble.Batch // applies of this cycle, not yet committed
 	applied        []*shard      // shards the apply batch advanced
 	applyResps     []shardMsg
-	lost           []uint32 // shards that lost leadership this cycle
+	lost           []uint32   // shards that lost leadership this cycle
+	snaps          []shardMsg // MsgSnaps to stream once the apply batch is committed
+	ticks          uint64
 
 	// The current segment, as the driver lays records out in it.
 	seg        segmentHeader
@@ -116,6 +118,12 @@ func (s *Store) run() {
 				s.d.drained++
 			case k := <-s.lazyc:
 				s.d.lazy = append(s.d.lazy, k)
+			case in := <-s.recvc:
+				s.stepInbound(in)
+			case r := <-s.readc:
+				s.stepRead(r)
+			case r := <-s.snapDonec:
+				s.snapshotDone(r)
 			case b := <-s.logw.donec:
 				if err := s.synced(b); err != nil {
 					s.fail(err)
@@ -173,7 +181,11 @@ func (s *Store) cycle() error {
 	if err := s.processReady(); err != nil {
 		return err
 	}
-	return s.submit()
+	err := s.submit()
+	if s.opts.Transport != nil {
+		s.opts.Transport.Flush()
+	}
+	return err
 }
 
 func (s *Store) anyReady() bool {
@@ -186,8 +198,17 @@ func (s *Store) anyReady() bool {
 }
 
 func (s *Store) tick() {
+	s.d.ticks++
 	for _, sh := range s.shards {
 		sh.rn.Tick()
+		if sh.soleVoter {
+			continue
+		}
+		s.expireReads(sh)
+		s.publishStatus(sh)
+	}
+	if s.d.ticks%rebalanceTicks == 0 {
+		s.rebalance()
 	}
 }
 
@@ -209,6 +230,21 @@ func (s *Store) drain() {
 		select {
 		case k := <-s.lazyc:
 			d.lazy = append(d.lazy, k)
+			continue
+		default:
+		}
+		break
+	}
+	for range inboundQueue {
+		select {
+		case in := <-s.recvc:
+			s.stepInbound(in)
+			continue
+		case r := <-s.readc:
+			s.stepRead(r)
+			continue
+		case r := <-s.snapDonec:
+			s.snapshotDone(r)
 			continue
 		default:
 		}
@@ -266,14 +302,19 @@ func (s *Store) processReady() error {
 				continue
 			}
 			rd := sh.rn.Ready()
+			if ss := rd.SoftState; ss != nil {
+				s.noteSoftState(sh, ss)
+			}
 			var peers []*pb.Message
 			for _, m := range rd.Messages {
 				var err error
-				switch m.GetTo() {
-				case raft.LocalAppendThread:
+				switch {
+				case m.GetTo() == raft.LocalAppendThread:
 					err = s.appendMsg(sh, m)
-				case raft.LocalApplyThread:
+				case m.GetTo() == raft.LocalApplyThread:
 					err = s.applyMsg(sh, m)
+				case m.GetType() == pb.MsgSnap:
+					d.snaps = append(d.snaps, shardMsg{sh, m})
 				default:
 					peers = append(peers, m)
 				}
@@ -282,13 +323,18 @@ func (s *Store) processReady() error {
 				}
 			}
 			s.send(sh, peers)
-			if ss := rd.SoftState; ss != nil && ss.RaftState != raft.StateLeader {
-				d.lost = append(d.lost, sh.id)
+			if len(rd.ReadStates) > 0 {
+				s.readStates(sh, rd.ReadStates)
 			}
 		}
 		if err := s.commitApply(); err != nil {
 			return err
 		}
+		for _, sm := range d.snaps {
+			s.startSnapshot(sm.sh, sm.m)
+		}
+		clear(d.snaps)
+		d.snaps = d.snaps[:0]
 	}
 	return nil
 }
@@ -300,7 +346,9 @@ func (s *Store) processReady() error {
 func (s *Store) appendMsg(sh *shard, m *pb.Message) error {
 	d := &s.d
 	if m.Snapshot != nil && !raft.IsEmptySnap(m.Snapshot) {
-		return fmt.Errorf("durable: shard %d: raft snapshot at %d: snapshots are not supported yet", sh.id, m.Snapshot.GetMetadata().GetIndex())
+		if err := s.applySnapshot(sh, m.Snapshot); err != nil {
+			return err
+		}
 	}
 	needSync := len(m.Entries) > 0
 	if m.Term != nil { // a HardState update
@@ -564,9 +612,15 @@ func (s *Store) commitApply() error {
 	}
 	for _, sh := range d.applied {
 		sh.appliedPub.Store(sh.applied)
+		s.releaseReads(sh)
 		if first, _ := sh.ms.FirstIndex(); sh.applied >= first+s.opts.LogKeepEntries {
 			// Keep raft's in-memory log bounded; the durable log is
 			// truncated separately, after pebble flushed (logtrunc.go).
+			// A follower that needs compacted entries gets a snapshot of
+			// the applied state (snapshot.go).
+			if _, err := sh.ms.CreateSnapshot(sh.applied, sh.conf, nil); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+				return fmt.Errorf("durable: shard %d: raft snapshot at %d: %w", sh.id, sh.applied, err)
+			}
 			if err := sh.ms.Compact(sh.applied); err != nil && !errors.Is(err, raft.ErrCompacted) {
 				return fmt.Errorf("durable: shard %d: compact raft storage to %d: %w", sh.id, sh.applied, err)
 			}
@@ -597,7 +651,7 @@ func (s *Store) commitApply() error {
 	clear(d.applyResps)
 	d.applyResps = d.applyResps[:0]
 	for _, id := range d.lost {
-		s.failPending(id, fmt.Errorf("%w: shard %d lost leadership, outcome unknown", ErrNotLeader, id))
+		s.failPending(id, fmt.Errorf("%w: shard %d: this node lost leadership before the write committed", ErrUnknownOutcome, id))
 	}
 	d.lost = d.lost[:0]
 	return nil

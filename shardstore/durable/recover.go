@@ -35,6 +35,9 @@ func (s *Store) recover() error {
 		return err
 	}
 	if l.shards != s.opts.Shards {
+		if len(s.opts.Peers) > 1 {
+			return fmt.Errorf("durable: the store has %d shards and %d were asked for: a replicated store cannot change its shard count in place", l.shards, s.opts.Shards)
+		}
 		if err := s.reshard(l); err != nil {
 			return err
 		}
@@ -67,7 +70,7 @@ func (s *Store) createShardsIn(b *pebble.Batch, l layout) error {
 		return fmt.Errorf("durable: write layout: %w", err)
 	}
 	for i := range l.shards {
-		if err := initShard(b, uint32(i), s.opts.NodeID); err != nil {
+		if err := initShard(b, uint32(i), s.opts.Peers); err != nil {
 			return fmt.Errorf("durable: %w", err)
 		}
 	}
@@ -119,7 +122,7 @@ func (s *Store) loadShards(n int) error {
 		}
 		sh.firstSlot = uint16(firstSlot(i, n))
 		sh.lastSlot = uint16(firstSlot(i+1, n) - 1)
-		if sh.soleVoter {
+		if sh.soleVoter || s.preferredLeader(sh.id) == s.opts.NodeID {
 			if err := sh.rn.Campaign(); err != nil {
 				return fmt.Errorf("durable: shard %d: campaign: %w", i, err)
 			}

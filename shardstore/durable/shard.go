@@ -37,6 +37,16 @@ type shard struct {
 	// until a log record carries it.
 	hs      *pb.HardState
 	hsDirty bool
+
+	// Replication (replicate.go). lead is the leader raft last reported;
+	// leadPub publishes it (and the term) to other goroutines.
+	lead      uint64
+	leadPub   atomic.Pointer[LeaderInfo]
+	statusPub atomic.Pointer[ShardStatus]
+	reads     []pendingRead   // ReadIndex requests raft has not answered, oldest first
+	confirmed []pendingRead   // answered, waiting for applied to reach their index
+	snapping  map[uint64]bool // peers a snapshot is streaming to
+	staged    *snapshotData   // the last snapshot received, until raft applies it
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.
@@ -74,10 +84,10 @@ func readLayout(db *pebble.DB) (l layout, ok bool, err error) {
 	return layout{shards: int(v[1])<<24 | int(v[2])<<16 | int(v[3])<<8 | int(v[4]), gen: binary.BigEndian.Uint64(v[5:])}, true, nil
 }
 
-// initShard writes the applied state of a new, empty group whose only voter
-// is nodeID.
-func initShard(b *pebble.Batch, id uint32, nodeID uint64) error {
-	as, err := appliedState{index: initialLogIndex, term: initialLogTerm, conf: &pb.ConfState{Voters: []uint64{nodeID}}}.encode()
+// initShard writes the applied state of a new, empty group of voters. Every
+// replica starts from this same state, so raft needs no bootstrap entries.
+func initShard(b *pebble.Batch, id uint32, voters []uint64) error {
+	as, err := appliedState{index: initialLogIndex, term: initialLogTerm, conf: &pb.ConfState{Voters: slices.Clone(voters)}}.encode()
 	if err != nil {
 		return fmt.Errorf("shard %d: encode initial applied state: %w", id, err)
 	}
@@ -170,8 +180,9 @@ func loadShard(id uint32, as appliedState, sl *shardLog, opts *Options, log *slo
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        opts.NodeID,
-		ElectionTick:              10,
-		HeartbeatTick:             1,
+		ElectionTick:              opts.ElectionTicks,
+		HeartbeatTick:             opts.HeartbeatTicks,
+		DisableProposalForwarding: true, // a follower refuses: the datapath forwards requests instead
 		Storage:                   ms,
 		Applied:                   as.index,
 		AsyncStorageWrites:        true,

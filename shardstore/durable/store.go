@@ -1,11 +1,14 @@
 package durable
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -36,14 +39,26 @@ var (
 	ErrNotLeader = errors.New("durable: not the shard's raft leader")
 	// ErrWrongShard: the key's slot is not in the shard's slot range.
 	ErrWrongShard = errors.New("durable: key does not belong to shard")
+	// ErrUnknownOutcome: the proposal reached the log, but this node lost
+	// leadership (or closed) before it committed: it may or may not be
+	// applied, now or later (a client gets -TIMEOUT, never a definite error).
+	ErrUnknownOutcome = errors.New("durable: outcome unknown")
+	// ErrReadTimeout: a ReadIndex found no quorum in time; nothing was read.
+	ErrReadTimeout = errors.New("durable: no quorum confirmed the read in time")
 )
 
-// Transport carries raft messages to other nodes. With one replica per
-// group raft produces none; it is the seam where replication plugs in.
+// Transport carries raft messages to the other replicas (replicate.go).
+// Without Peers raft produces none.
 type Transport interface {
-	// Send must not block; it is called on the driver goroutine after the
-	// Ready that produced msgs was persisted.
+	// Send queues msgs (none a MsgSnap) for their destinations; it must not
+	// block. The driver calls it after the Ready that produced msgs was
+	// persisted, and Flush once per cycle.
 	Send(shard uint32, msgs []*pb.Message)
+	Flush()
+	// SendSnapshot streams a MsgSnap and its data (snapshot.go) to m.To
+	// and returns once the receiver has it. It may block; the store calls
+	// it from a goroutine of its own.
+	SendSnapshot(ctx context.Context, shard uint32, m *pb.Message, data io.Reader) error
 }
 
 // Options configure a Store. Zero values select the defaults.
@@ -56,6 +71,18 @@ type Options struct {
 	Shards int
 	// NodeID is this node's raft ID, unique for all time (default 1).
 	NodeID uint64
+	// Peers are the raft IDs of every group's voters, NodeID included, the
+	// same list on every node; empty means NodeID alone (one replica). The
+	// list is written into each group when the store is created; shard i
+	// prefers Peers[i%len(Peers)] as its leader.
+	Peers []uint64
+	// ElectionTicks and HeartbeatTicks are raft's ElectionTick and
+	// HeartbeatTick, in TickIntervals (defaults 10 and 1).
+	ElectionTicks, HeartbeatTicks int
+	// OnLeader, if set, is called on the driver goroutine whenever this
+	// node's view of a shard's leader changes (leader 0: none known). It
+	// must not block.
+	OnLeader func(shard uint32, leader, term uint64)
 	// QueueSize bounds proposals waiting for the driver (default 65536).
 	QueueSize int
 	// MaxBatch caps proposals taken per driver cycle (default 8192).
@@ -113,6 +140,15 @@ func (o *Options) setDefaults() {
 	if o.TickInterval == 0 {
 		o.TickInterval = 100 * time.Millisecond
 	}
+	if o.ElectionTicks == 0 {
+		o.ElectionTicks = 10
+	}
+	if o.HeartbeatTicks == 0 {
+		o.HeartbeatTicks = 1
+	}
+	if len(o.Peers) == 0 {
+		o.Peers = []uint64{o.NodeID}
+	}
 	if o.LogKeepEntries == 0 {
 		o.LogKeepEntries = 10000
 	}
@@ -141,8 +177,12 @@ type Stats struct {
 	Fsyncs    uint64 // raft log syncs (one fdatasync per record)
 	// Stalls counts writes that hit a full disk.
 	Stalls uint64
-	// DroppedMessages counts raft messages with no Transport to carry them.
+	// DroppedMessages counts raft messages with no Transport to carry them,
+	// and inbound ones dropped because the driver's queue was full.
 	DroppedMessages uint64
+	// LeaderChanges counts changes of a shard's leader seen here;
+	// SnapshotsSent and SnapshotsApplied count raft snapshots.
+	LeaderChanges, SnapshotsSent, SnapshotsApplied uint64
 	// Reads counts Get calls; CacheHits those the read cache answered.
 	Reads, CacheHits uint64
 	// TornTails counts torn raft log tails (an unsynced last record) cut
@@ -164,6 +204,7 @@ type counters struct {
 	proposals, rejected, acked, failed, entries, batches, fsyncs, dropped atomic.Uint64
 	reads, cacheHits                                                      atomic.Uint64
 	tornTails, droppedEntries                                             atomic.Uint64
+	leaderChanges, snapsSent, snapsApplied                                atomic.Uint64
 }
 
 // proposal is one queued write.
@@ -194,7 +235,10 @@ type Store struct {
 	cache                     *readCache // nil when disabled
 
 	propc     chan proposal
-	lazyc     chan []byte // data keys seen expired, for the driver to delete
+	recvc     chan inbound     // raft messages from peers (replicate.go)
+	readc     chan readRequest // ReadIndex requests
+	snapDonec chan snapResult  // outbound snapshots finished
+	lazyc     chan []byte      // data keys seen expired, for the driver to delete
 	stopc     chan struct{}
 	donec     chan struct{}
 	closed    atomic.Bool
@@ -208,6 +252,12 @@ type Store struct {
 	stats   counters
 
 	d driver // driver-goroutine state
+
+	// Outbound snapshots run on goroutines of their own (snapshot.go);
+	// Close cancels and waits for them.
+	snapWG     sync.WaitGroup
+	snapCtx    context.Context
+	snapCancel context.CancelFunc
 
 	testHookBeforeFill  func(key []byte) // between pebble read and cache fill
 	testHookBeforeFlush func()           // in truncateLog, before db.Flush
@@ -228,18 +278,22 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("durable: %d shards, want 1..%d", opts.Shards, slot.Count)
 	}
 	s := &Store{
-		opts:  opts,
-		log:   opts.Logger,
-		disk:  &diskState{},
-		propc: make(chan proposal, opts.QueueSize),
-		lazyc: make(chan []byte, 1024),
-		stopc: make(chan struct{}),
-		donec: make(chan struct{}),
-		trunc: newTruncator(),
+		opts:      opts,
+		log:       opts.Logger,
+		disk:      &diskState{},
+		propc:     make(chan proposal, opts.QueueSize),
+		recvc:     make(chan inbound, inboundQueue),
+		readc:     make(chan readRequest, opts.QueueSize),
+		snapDonec: make(chan snapResult, 16),
+		lazyc:     make(chan []byte, 1024),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+		trunc:     newTruncator(),
 	}
 	s.fs = newStallFS(opts.FS, s.disk, s.log)
 	s.logDir = s.fs.PathJoin(dir, logDirName)
 	s.logw = &logWriter{fs: s.fs, dir: s.logDir, reqc: make(chan logRequest, 1), donec: make(chan *logBatch, 1), exited: make(chan struct{})}
+	s.snapCtx, s.snapCancel = context.WithCancel(context.Background())
 	s.nextID.Store(uint64(time.Now().UnixNano()))
 	s.d.pending = make(map[uint64]pendingProposal)
 	s.d.segMax = map[uint32]uint64{}
@@ -336,6 +390,8 @@ func (s *Store) Close() error {
 	}
 	close(s.stopc)
 	<-s.donec
+	s.snapCancel()
+	s.snapWG.Wait()
 	var err error
 	if s.failed.Load() == nil {
 		if ferr := s.db.Flush(); ferr != nil {
@@ -427,20 +483,23 @@ func (s *Store) DiskError() error { return s.disk.current() }
 // Stats returns the write and read path counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Proposals:       s.stats.proposals.Load(),
-		Rejected:        s.stats.rejected.Load(),
-		Acked:           s.stats.acked.Load(),
-		Failed:          s.stats.failed.Load(),
-		Entries:         s.stats.entries.Load(),
-		Batches:         s.stats.batches.Load(),
-		Fsyncs:          s.stats.fsyncs.Load(),
-		Stalls:          s.disk.stalls.Load(),
-		DroppedMessages: s.stats.dropped.Load(),
-		Reads:           s.stats.reads.Load(),
-		CacheHits:       s.stats.cacheHits.Load(),
-		TornTails:       s.stats.tornTails.Load(),
-		DroppedEntries:  s.stats.droppedEntries.Load(),
-		SegmentsRemoved: s.trunc.removed.Load(),
+		Proposals:        s.stats.proposals.Load(),
+		Rejected:         s.stats.rejected.Load(),
+		Acked:            s.stats.acked.Load(),
+		Failed:           s.stats.failed.Load(),
+		Entries:          s.stats.entries.Load(),
+		Batches:          s.stats.batches.Load(),
+		Fsyncs:           s.stats.fsyncs.Load(),
+		Stalls:           s.disk.stalls.Load(),
+		DroppedMessages:  s.stats.dropped.Load(),
+		LeaderChanges:    s.stats.leaderChanges.Load(),
+		SnapshotsSent:    s.stats.snapsSent.Load(),
+		SnapshotsApplied: s.stats.snapsApplied.Load(),
+		Reads:            s.stats.reads.Load(),
+		CacheHits:        s.stats.cacheHits.Load(),
+		TornTails:        s.stats.tornTails.Load(),
+		DroppedEntries:   s.stats.droppedEntries.Load(),
+		SegmentsRemoved:  s.trunc.removed.Load(),
 	}
 }
 

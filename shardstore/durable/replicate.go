@@ -1,0 +1,289 @@
+package durable
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+)
+
+// inboundQueue bounds raft messages from peers waiting for the driver; past
+// it they are dropped and counted (raft retransmits).
+const inboundQueue = 8192
+
+// rebalanceTicks: how often a leader checks whether its shard's preferred
+// leader is back and caught up, and hands leadership to it.
+const rebalanceTicks = 50
+
+// inbound is a raft message from a peer; snap holds a MsgSnap's data.
+type inbound struct {
+	shard uint32
+	m     *pb.Message
+	snap  *snapshotData
+}
+
+// Step hands a raft message from a peer to shard's group. It never blocks:
+// with the driver's queue full the message is dropped and counted. Local
+// message types and unknown shards are refused.
+func (s *Store) Step(shard uint32, m *pb.Message) error {
+	if int(shard) >= len(s.shards) {
+		return fmt.Errorf("durable: raft message for shard %d, the store has %d", shard, len(s.shards))
+	}
+	if raft.IsLocalMsg(m.GetType()) || m.GetType() == pb.MsgSnap {
+		return fmt.Errorf("durable: shard %d: %s is not a peer message here", shard, m.GetType())
+	}
+	s.enqueueInbound(inbound{shard: shard, m: m})
+	return nil
+}
+
+func (s *Store) enqueueInbound(in inbound) {
+	if s.closed.Load() {
+		return
+	}
+	select {
+	case s.recvc <- in:
+	default:
+		s.stats.dropped.Add(1)
+	}
+}
+
+// stepInbound runs on the driver.
+func (s *Store) stepInbound(in inbound) {
+	sh := s.shards[in.shard]
+	if in.snap != nil && !s.stageSnapshot(sh, in) {
+		return
+	}
+	if err := sh.rn.Step(in.m); err != nil {
+		s.log.Debug("durable: raft refused a peer message", "shard", sh.id, "type", in.m.GetType().String(), "from", in.m.GetFrom(), "err", err)
+	}
+}
+
+// preferredLeader is the node that should lead shard id when it is up:
+// leaders spread evenly over the peers.
+func (s *Store) preferredLeader(id uint32) uint64 {
+	p := s.opts.Peers
+	if len(p) < 2 {
+		return 0
+	}
+	return p[int(id)%len(p)]
+}
+
+// LeaderInfo is a shard's leader as this node last saw it (0: unknown).
+type LeaderInfo struct {
+	Leader, Term uint64
+}
+
+// Leader returns shard's leader as this node last saw it.
+func (s *Store) Leader(shard uint32) LeaderInfo {
+	if p := s.shards[shard].leadPub.Load(); p != nil {
+		return *p
+	}
+	return LeaderInfo{}
+}
+
+// IsLeader reports whether this node leads shard.
+func (s *Store) IsLeader(shard uint32) bool { return s.Leader(shard).Leader == s.opts.NodeID }
+
+// NodeID returns this node's raft ID.
+func (s *Store) NodeID() uint64 { return s.opts.NodeID }
+
+// noteSoftState records a leadership change raft reported for sh.
+func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
+	if ss.RaftState != raft.StateLeader {
+		s.d.lost = append(s.d.lost, sh.id) // fails what this node proposed as leader
+	}
+	if ss.Lead == sh.lead {
+		return
+	}
+	sh.lead = ss.Lead
+	term := sh.rn.BasicStatus().GetTerm()
+	sh.leadPub.Store(&LeaderInfo{Leader: ss.Lead, Term: term})
+	s.stats.leaderChanges.Add(1)
+	if ss.Lead != s.opts.NodeID {
+		s.failReads(sh, fmt.Errorf("%w: shard %d: leader changed to %d", ErrNotLeader, sh.id, ss.Lead))
+	}
+	if s.opts.OnLeader != nil {
+		s.opts.OnLeader(sh.id, ss.Lead, term)
+	}
+}
+
+// rebalance hands leadership of each shard this node leads to its
+// preferred leader once that one is active and has the whole log.
+func (s *Store) rebalance() {
+	for _, sh := range s.shards {
+		pref := s.preferredLeader(sh.id)
+		if pref == 0 || pref == s.opts.NodeID || sh.lead != s.opts.NodeID {
+			continue
+		}
+		last, _ := sh.ms.LastIndex()
+		st := sh.rn.Status()
+		if pr, ok := st.Progress[pref]; ok && pr.RecentActive && pr.Match >= last && st.LeadTransferee == 0 {
+			s.log.Info("durable: handing shard leadership to its preferred leader", "shard", sh.id, "to", pref)
+			sh.rn.TransferLeader(pref)
+		}
+	}
+}
+
+// readRequest is a ReadIndex call; pendingRead is one raft is confirming.
+type readRequest struct {
+	shard uint32
+	done  func(index uint64, err error)
+}
+
+type pendingRead struct {
+	id    uint64
+	index uint64
+	ticks int // ticks since it was stepped
+	done  func(uint64, error)
+}
+
+// ReadIndex confirms, through raft's ReadIndex, that this node's applied
+// state of shard is at least as new as every write acknowledged before the
+// call: done(index, nil) once shard's applied index has reached the read
+// index, so a Get that follows is linearizable. It works on the leader (a
+// heartbeat round confirms leadership) and on followers (the leader is
+// asked). Without a quorum in 2 election timeouts it fails with
+// ErrReadTimeout; done may run on the driver goroutine and must not block.
+func (s *Store) ReadIndex(shard uint32, done func(index uint64, err error)) {
+	if err := s.admitRead(shard); err != nil {
+		done(0, err)
+		return
+	}
+	select {
+	case s.readc <- readRequest{shard: shard, done: done}:
+	default:
+		done(0, ErrOverloaded)
+	}
+}
+
+func (s *Store) admitRead(shard uint32) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if int(shard) >= len(s.shards) {
+		return fmt.Errorf("durable: shard %d out of range [0,%d)", shard, len(s.shards))
+	}
+	return nil
+}
+
+// stepRead starts a ReadIndex on the driver.
+func (s *Store) stepRead(r readRequest) {
+	sh := s.shards[r.shard]
+	if sh.soleVoter {
+		// One replica: everything acknowledged is applied before its ack.
+		r.done(sh.applied, nil)
+		return
+	}
+	id := s.nextID.Add(1)
+	sh.reads = append(sh.reads, pendingRead{id: id, done: r.done})
+	sh.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, id))
+}
+
+// readStates matches raft's answers to pending reads.
+func (s *Store) readStates(sh *shard, rs []raft.ReadState) {
+	for _, st := range rs {
+		if len(st.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(st.RequestCtx)
+		i := slices.IndexFunc(sh.reads, func(p pendingRead) bool { return p.id == id })
+		if i < 0 {
+			continue // timed out already
+		}
+		p := sh.reads[i]
+		sh.reads = slices.Delete(sh.reads, i, i+1)
+		p.index = st.Index
+		sh.confirmed = append(sh.confirmed, p)
+	}
+	s.releaseReads(sh)
+}
+
+// releaseReads answers the confirmed reads whose index is applied.
+func (s *Store) releaseReads(sh *shard) {
+	kept := sh.confirmed[:0]
+	for _, p := range sh.confirmed {
+		if p.index <= sh.applied {
+			p.done(p.index, nil)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(sh.confirmed[len(kept):])
+	sh.confirmed = kept
+}
+
+// expireReads fails reads raft has not answered in 2 election timeouts
+// (raft drops a ReadIndex silently when there is no leader).
+func (s *Store) expireReads(sh *shard) {
+	kept := sh.reads[:0]
+	for _, p := range sh.reads {
+		p.ticks++
+		if p.ticks > 2*s.opts.ElectionTicks {
+			p.done(0, fmt.Errorf("%w: shard %d", ErrReadTimeout, sh.id))
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(sh.reads[len(kept):])
+	sh.reads = kept
+}
+
+func (s *Store) failReads(sh *shard, err error) {
+	for _, p := range sh.reads {
+		p.done(0, err)
+	}
+	clear(sh.reads)
+	sh.reads = sh.reads[:0]
+}
+
+// ShardStatus is a shard's raft state as of the last tick, for metrics and
+// `dorivo status`.
+type ShardStatus struct {
+	Shard                 uint32
+	Leader, Term          uint64
+	State                 string // raft's StateLeader, StateFollower, ...
+	Commit, Applied, Last uint64
+	// Followers, on the leader only: each peer's matched index and lag
+	// (Last - Match).
+	Followers []FollowerStatus
+}
+
+// FollowerStatus is the leader's view of one follower.
+type FollowerStatus struct {
+	ID, Match, Lag uint64
+	Active         bool   // heard from within the election timeout
+	State          string // probe, replicate, snapshot
+}
+
+// Status returns shard's raft state as of the driver's last tick.
+func (s *Store) Status(shard uint32) ShardStatus {
+	if p := s.shards[shard].statusPub.Load(); p != nil {
+		return *p
+	}
+	return ShardStatus{Shard: shard}
+}
+
+// publishStatus copies sh's raft status out for Status.
+func (s *Store) publishStatus(sh *shard) {
+	st := sh.rn.Status()
+	last, _ := sh.ms.LastIndex()
+	out := &ShardStatus{
+		Shard: sh.id, Leader: st.Lead, Term: st.GetTerm(), State: st.RaftState.String(),
+		Commit: st.GetCommit(), Applied: sh.applied, Last: last,
+	}
+	for id, pr := range st.Progress {
+		if id == s.opts.NodeID {
+			continue
+		}
+		out.Followers = append(out.Followers, FollowerStatus{
+			ID: id, Match: pr.Match, Lag: last - min(last, pr.Match), Active: pr.RecentActive, State: progressState(pr),
+		})
+	}
+	slices.SortFunc(out.Followers, func(a, b FollowerStatus) int { return int(a.ID) - int(b.ID) })
+	sh.statusPub.Store(out)
+}
+
+func progressState(pr tracker.Progress) string { return pr.State.String() }

@@ -1,0 +1,267 @@
+package durable
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// A raft snapshot of a shard is its applied data: every pebble key in the
+// shard's spans, streamed as records uvarint(len(key)) key
+// uvarint(len(value)) value. The sender reads a pebble snapshot taken
+// right after an apply batch commits, so the data is exactly the state at
+// the shard's applied index, and the MsgSnap's metadata is rewritten to that
+// index (raft's own snapshot, MemoryStorage's, may be older: the follower
+// then answers with the newer index, which raft accepts). The receiver
+// stages the data in memory (at most maxSnapshotBytes) and applies it when
+// raft hands the snapshot to the append thread: delete the shard's spans,
+// write the records and the applied state, flush pebble.
+
+// maxSnapshotBytes bounds a received snapshot, which is staged in memory.
+const maxSnapshotBytes = 1 << 30
+
+// snapshotData is a received snapshot's records, staged until raft applies
+// the snapshot.
+type snapshotData struct {
+	index uint64
+	recs  []byte
+}
+
+type snapResult struct {
+	shard uint32
+	to    uint64
+	err   error
+}
+
+// shardSpans are the pebble key ranges [start, end) that hold sh's data.
+func shardSpans(sh *shard) [][2][]byte {
+	start, end := slotSpan(sh.firstSlot, sh.lastSlot)
+	return [][2][]byte{{start, end}}
+}
+
+// startSnapshot streams a snapshot of sh at its applied index to m.To. It
+// runs on the driver right after commitApply, so pebble holds exactly the
+// applied state.
+func (s *Store) startSnapshot(sh *shard, m *pb.Message) {
+	to := m.GetTo()
+	if s.opts.Transport == nil || sh.snapping[to] {
+		sh.rn.ReportSnapshot(to, raft.SnapshotFailure)
+		return
+	}
+	if sh.snapping == nil {
+		sh.snapping = map[uint64]bool{}
+	}
+	sh.snapping[to] = true
+	m.Snapshot = &pb.Snapshot{Metadata: &pb.SnapshotMetadata{
+		Index: new(sh.applied), Term: new(sh.appliedTerm), ConfState: sh.conf,
+	}}
+	snap := s.db.NewSnapshot()
+	spans := shardSpans(sh)
+	s.log.Info("durable: sending raft snapshot", "shard", sh.id, "to", to, "index", sh.applied)
+	s.snapWG.Add(1)
+	go func() {
+		defer s.snapWG.Done()
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeSnapshot(pw, snap, spans)) }()
+		err := s.opts.Transport.SendSnapshot(s.snapCtx, sh.id, m, pr)
+		pr.CloseWithError(errors.New("snapshot send ended"))
+		snap.Close()
+		select {
+		case s.snapDonec <- snapResult{shard: sh.id, to: to, err: err}:
+		case <-s.snapCtx.Done():
+		}
+	}()
+}
+
+// snapshotDone tells raft how a snapshot send ended (driver).
+func (s *Store) snapshotDone(r snapResult) {
+	sh := s.shards[r.shard]
+	delete(sh.snapping, r.to)
+	if r.err != nil {
+		s.log.Warn("durable: raft snapshot not delivered", "shard", r.shard, "to", r.to, "err", r.err)
+		sh.rn.ReportSnapshot(r.to, raft.SnapshotFailure)
+		return
+	}
+	s.stats.snapsSent.Add(1)
+	sh.rn.ReportSnapshot(r.to, raft.SnapshotFinish)
+}
+
+func writeSnapshot(w io.Writer, snap *pebble.Snapshot, spans [][2][]byte) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var hdr [2 * binary.MaxVarintLen64]byte
+	for _, sp := range spans {
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: sp[0], UpperBound: sp[1]})
+		if err != nil {
+			return fmt.Errorf("durable: snapshot iterator: %w", err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				it.Close()
+				return fmt.Errorf("durable: snapshot read: %w", err)
+			}
+			n := binary.PutUvarint(hdr[:], uint64(len(it.Key())))
+			bw.Write(hdr[:n])
+			bw.Write(it.Key())
+			n = binary.PutUvarint(hdr[:], uint64(len(v)))
+			bw.Write(hdr[:n])
+			if _, err := bw.Write(v); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("durable: snapshot iterator: %w", err)
+		}
+	}
+	return bw.Flush()
+}
+
+// eachSnapshotRecord calls fn for every record of recs, checking that each
+// key lies in spans.
+func eachSnapshotRecord(recs []byte, spans [][2][]byte, fn func(k, v []byte) error) error {
+	for off := 0; off < len(recs); {
+		k, n, err := snapField(recs[off:])
+		if err != nil {
+			return fmt.Errorf("durable: snapshot record at %d: key: %w", off, err)
+		}
+		off += n
+		v, n, err := snapField(recs[off:])
+		if err != nil {
+			return fmt.Errorf("durable: snapshot record at %d: value: %w", off, err)
+		}
+		off += n
+		in := false
+		for _, sp := range spans {
+			in = in || (bytes.Compare(k, sp[0]) >= 0 && bytes.Compare(k, sp[1]) < 0)
+		}
+		if !in {
+			return fmt.Errorf("durable: snapshot key %q is outside the shard", k)
+		}
+		if fn != nil {
+			if err := fn(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func snapField(b []byte) ([]byte, int, error) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l > uint64(len(b)-n) {
+		return nil, 0, errors.New("truncated")
+	}
+	return b[n : n+int(l)], n + int(l), nil
+}
+
+// ReceiveSnapshot takes a MsgSnap and its data from a peer (the transport's
+// snapshot handler): it checks the records, then hands both to the driver.
+// An error (malformed data, a full queue) goes back to the sender, whose
+// raft retries later.
+func (s *Store) ReceiveSnapshot(shard uint32, m *pb.Message, data io.Reader) error {
+	if int(shard) >= len(s.shards) || m.GetType() != pb.MsgSnap || m.GetSnapshot().GetMetadata() == nil {
+		return fmt.Errorf("durable: not a snapshot for one of %d shards", len(s.shards))
+	}
+	recs, err := io.ReadAll(io.LimitReader(data, maxSnapshotBytes+1))
+	if err != nil {
+		return fmt.Errorf("durable: shard %d: read snapshot: %w", shard, err)
+	}
+	if len(recs) > maxSnapshotBytes {
+		return fmt.Errorf("durable: shard %d: snapshot over %d bytes", shard, maxSnapshotBytes)
+	}
+	if err := eachSnapshotRecord(recs, shardSpans(s.shards[shard]), nil); err != nil {
+		return fmt.Errorf("durable: shard %d: %w", shard, err)
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	in := inbound{shard: shard, m: m, snap: &snapshotData{index: m.GetSnapshot().GetMetadata().GetIndex(), recs: recs}}
+	select {
+	case s.recvc <- in:
+		return nil
+	default:
+		return fmt.Errorf("durable: shard %d: snapshot refused, inbound queue full", shard)
+	}
+}
+
+// stageSnapshot keeps a received snapshot's data for applySnapshot.
+func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
+	sh.staged = in.snap
+	return true
+}
+
+// applySnapshot makes a snapshot raft accepted durable, as the append
+// thread must before its responses go out: the record being synced is
+// waited for (its entries precede the snapshot), this shard's entries in
+// the open record are dropped (the snapshot supersedes them), and pebble is
+// rewritten over the shard's spans and flushed.
+func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
+	md := snap.GetMetadata()
+	data := sh.staged
+	if data == nil || data.index != md.GetIndex() {
+		return fmt.Errorf("durable: shard %d: raft applies snapshot %d, which was not received", sh.id, md.GetIndex())
+	}
+	sh.staged = nil
+	if s.d.inflight != nil {
+		if err := s.synced(<-s.logw.donec); err != nil {
+			return err
+		}
+	}
+	if o := s.d.open; o != nil && o.ents != nil && len(o.ents[sh.id]) > 0 {
+		o.entries -= len(o.ents[sh.id])
+		o.ents[sh.id] = nil
+		o.touched = deleteShard(o.touched, sh.id)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	spans := shardSpans(sh)
+	for _, sp := range spans {
+		_ = b.DeleteRange(sp[0], sp[1], nil)
+	}
+	err := eachSnapshotRecord(data.recs, spans, func(k, v []byte) error { return b.Set(k, v, nil) })
+	if err != nil {
+		return fmt.Errorf("durable: shard %d: %w", sh.id, err)
+	}
+	as := appliedState{index: md.GetIndex(), term: md.GetTerm(), conf: md.GetConfState()}
+	v, err := as.encode()
+	if err != nil {
+		return fmt.Errorf("durable: shard %d: encode applied state: %w", sh.id, err)
+	}
+	_ = b.Set(appliedKey(sh.id), v, nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("durable: shard %d: apply snapshot: %w", sh.id, err)
+	}
+	if err := s.db.Flush(); err != nil { // no WAL: the flush makes it durable
+		return fmt.Errorf("durable: shard %d: flush snapshot: %w", sh.id, err)
+	}
+	if err := sh.ms.ApplySnapshot(snap); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+		return fmt.Errorf("durable: shard %d: raft storage: %w", sh.id, err)
+	}
+	sh.applied, sh.appliedTerm, sh.conf = as.index, as.term, as.conf
+	sh.appliedPub.Store(sh.applied)
+	if s.cache != nil {
+		s.cache.publishedAll()
+	}
+	s.stats.snapsApplied.Add(1)
+	s.log.Info("durable: applied raft snapshot", "shard", sh.id, "index", as.index, "bytes", len(data.recs))
+	s.releaseReads(sh)
+	return nil
+}
+
+func deleteShard(ids []uint32, id uint32) []uint32 {
+	out := ids[:0]
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
