@@ -90,7 +90,6 @@ type driver struct {
 	apply          *pebble.Batch // applies of this cycle, not yet committed
 	applied        []*shard      // shards the apply batch advanced
 	applyResps     []shardMsg
-	lost           []uint32   // shards that lost leadership this cycle
 	snaps          []shardMsg // MsgSnaps to stream once the apply batch is committed
 	ticks          uint64
 
@@ -205,6 +204,7 @@ func (s *Store) tick() {
 			continue
 		}
 		s.expireReads(sh)
+		s.settleOrphans(sh)
 		s.publishStatus(sh)
 	}
 	if s.d.ticks%rebalanceTicks == 0 {
@@ -650,10 +650,9 @@ func (s *Store) commitApply() error {
 	}
 	clear(d.applyResps)
 	d.applyResps = d.applyResps[:0]
-	for _, id := range d.lost {
-		s.failPending(id, fmt.Errorf("%w: shard %d: this node lost leadership before the write committed", ErrUnknownOutcome, id))
+	for _, sh := range s.shards {
+		s.settleOrphans(sh)
 	}
-	d.lost = d.lost[:0]
 	return nil
 }
 

@@ -92,14 +92,19 @@ func (s *Store) NodeID() uint64 { return s.opts.NodeID }
 
 // noteSoftState records a leadership change raft reported for sh.
 func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
-	if ss.RaftState != raft.StateLeader {
-		s.d.lost = append(s.d.lost, sh.id) // fails what this node proposed as leader
+	term := sh.rn.BasicStatus().GetTerm()
+	switch {
+	case ss.RaftState == raft.StateLeader:
+		sh.leaderTerm = term
+	case sh.leaderTerm != 0:
+		// What this node proposed as leader may still commit under the
+		// next leader: settled in settleOrphans.
+		sh.orphanTerm, sh.orphanSince, sh.leaderTerm = sh.leaderTerm, s.d.ticks, 0
 	}
 	if ss.Lead == sh.lead {
 		return
 	}
 	sh.lead = ss.Lead
-	term := sh.rn.BasicStatus().GetTerm()
 	sh.leadPub.Store(&LeaderInfo{Leader: ss.Lead, Term: term})
 	s.stats.leaderChanges.Add(1)
 	if ss.Lead != s.opts.NodeID {
@@ -108,6 +113,27 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 	if s.opts.OnLeader != nil {
 		s.opts.OnLeader(sh.id, ss.Lead, term)
 	}
+}
+
+// settleOrphans settles the proposals this node made as leader of a term
+// it lost. Once an entry of a later term is applied, every entry of the
+// lost term that will ever commit is applied (a leader appends its own
+// term's entries after all it inherited), so the proposals still pending
+// were dropped: a definite ErrNotLeader. Without that proof in
+// orphanTicks, their outcome is unknown.
+func (s *Store) settleOrphans(sh *shard) {
+	if sh.orphanTerm == 0 {
+		return
+	}
+	switch {
+	case sh.appliedTerm > sh.orphanTerm:
+		s.failPending(sh.id, fmt.Errorf("%w: shard %d: the write was dropped when this node lost leadership", ErrNotLeader, sh.id))
+	case s.d.ticks-sh.orphanSince > uint64(4*s.opts.ElectionTicks):
+		s.failPending(sh.id, fmt.Errorf("%w: shard %d: this node lost leadership before the write committed", ErrUnknownOutcome, sh.id))
+	default:
+		return
+	}
+	sh.orphanTerm = 0
 }
 
 // rebalance hands leadership of each shard this node leads to its

@@ -40,13 +40,17 @@ type shard struct {
 
 	// Replication (replicate.go). lead is the leader raft last reported;
 	// leadPub publishes it (and the term) to other goroutines.
-	lead      uint64
-	leadPub   atomic.Pointer[LeaderInfo]
-	statusPub atomic.Pointer[ShardStatus]
-	reads     []pendingRead   // ReadIndex requests raft has not answered, oldest first
-	confirmed []pendingRead   // answered, waiting for applied to reach their index
-	snapping  map[uint64]bool // peers a snapshot is streaming to
-	staged    *snapshotData   // the last snapshot received, until raft applies it
+	lead uint64
+	// leaderTerm is the term this node leads in (0: not leading);
+	// orphanTerm the term it lost with proposals possibly pending, since
+	// the driver's tick orphanSince (settleOrphans).
+	leaderTerm, orphanTerm, orphanSince uint64
+	leadPub                             atomic.Pointer[LeaderInfo]
+	statusPub                           atomic.Pointer[ShardStatus]
+	reads                               []pendingRead   // ReadIndex requests raft has not answered, oldest first
+	confirmed                           []pendingRead   // answered, waiting for applied to reach their index
+	snapping                            map[uint64]bool // peers a snapshot is streaming to
+	staged                              *snapshotData   // the last snapshot received, until raft applies it
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.
