@@ -91,6 +91,7 @@ type driver struct {
 	applied        []*shard      // shards the apply batch advanced
 	applyResps     []shardMsg
 	snaps          []shardMsg // MsgSnaps to stream once the apply batch is committed
+	readShards     []*shard   // shards with reads collected this cycle
 	ticks          uint64
 
 	// The current segment, as the driver lays records out in it.
@@ -177,6 +178,7 @@ func (s *Store) cycle() error {
 	}
 	s.drain()
 	s.proposeBatch()
+	s.startReads()
 	if err := s.processReady(); err != nil {
 		return err
 	}

@@ -159,11 +159,19 @@ type readRequest struct {
 	done  func(index uint64, err error)
 }
 
+// pendingRead is one ReadIndex raft is confirming, for every read that
+// arrived in one driver cycle.
 type pendingRead struct {
 	id    uint64
 	index uint64
 	ticks int // ticks since it was stepped
-	done  func(uint64, error)
+	dones []func(uint64, error)
+}
+
+func (p *pendingRead) answer(err error) {
+	for _, d := range p.dones {
+		d(p.index, err)
+	}
 }
 
 // ReadIndex confirms, through raft's ReadIndex, that this node's applied
@@ -195,7 +203,9 @@ func (s *Store) admitRead(shard uint32) error {
 	return nil
 }
 
-// stepRead starts a ReadIndex on the driver.
+// stepRead collects a ReadIndex request on the driver: the reads of one
+// cycle share one raft ReadIndex (startReads), so a burst of reads costs
+// one heartbeat round, not one each.
 func (s *Store) stepRead(r readRequest) {
 	sh := s.shards[r.shard]
 	if sh.soleVoter {
@@ -203,9 +213,22 @@ func (s *Store) stepRead(r readRequest) {
 		r.done(sh.applied, nil)
 		return
 	}
-	id := s.nextID.Add(1)
-	sh.reads = append(sh.reads, pendingRead{id: id, done: r.done})
-	sh.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, id))
+	if len(sh.readBatch) == 0 {
+		s.d.readShards = append(s.d.readShards, sh)
+	}
+	sh.readBatch = append(sh.readBatch, r.done)
+}
+
+// startReads steps one ReadIndex per shard for the reads collected.
+func (s *Store) startReads() {
+	for _, sh := range s.d.readShards {
+		id := s.nextID.Add(1)
+		sh.reads = append(sh.reads, pendingRead{id: id, dones: sh.readBatch})
+		sh.readBatch = nil
+		sh.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, id))
+	}
+	clear(s.d.readShards)
+	s.d.readShards = s.d.readShards[:0]
 }
 
 // readStates matches raft's answers to pending reads.
@@ -232,7 +255,7 @@ func (s *Store) releaseReads(sh *shard) {
 	kept := sh.confirmed[:0]
 	for _, p := range sh.confirmed {
 		if p.index <= sh.applied {
-			p.done(p.index, nil)
+			p.answer(nil)
 			continue
 		}
 		kept = append(kept, p)
@@ -248,7 +271,7 @@ func (s *Store) expireReads(sh *shard) {
 	for _, p := range sh.reads {
 		p.ticks++
 		if p.ticks > 2*s.opts.ElectionTicks {
-			p.done(0, fmt.Errorf("%w: shard %d", ErrReadTimeout, sh.id))
+			p.answer(fmt.Errorf("%w: shard %d", ErrReadTimeout, sh.id))
 			continue
 		}
 		kept = append(kept, p)
@@ -259,7 +282,7 @@ func (s *Store) expireReads(sh *shard) {
 
 func (s *Store) failReads(sh *shard, err error) {
 	for _, p := range sh.reads {
-		p.done(0, err)
+		p.answer(err)
 	}
 	clear(sh.reads)
 	sh.reads = sh.reads[:0]
