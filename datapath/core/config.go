@@ -64,6 +64,11 @@ type Config struct {
 	// (Loop.Resynced) once the loop has settled its writes.
 	Diverged func(err error)
 
+	// Cluster, with Store, makes the loop one replica's: it serves only
+	// the shards Cluster.Route says are here and forwards the rest
+	// (replicated.go). nil: one node, every shard here.
+	Cluster Cluster
+
 	// Auth authenticates datagrams (the tenants' keys and unsigned
 	// policy); a nil table accepts unsigned datagrams and refuses signed
 	// ones. The agent swaps it on SIGHUP.

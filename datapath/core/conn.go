@@ -270,6 +270,11 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 		route = r.Cmd.Route
 	}
 	sess := tc.sess
+	if l.rep != nil && (!sess.InMulti() || route == command.RouteExec) {
+		if handled, ok := l.routeRemote(tc, r); handled {
+			return ok
+		}
+	}
 	if sess.InMulti() {
 		switch route {
 		case command.RouteExec:
@@ -482,8 +487,34 @@ func (l *Loop) exec(sess *command.Session, r command.Req) result {
 	if b, refused := l.refuseWrite(sess, r); refused {
 		return now(b) // unsynced.go: disk full or diverged
 	}
+	rkeys := l.readKeys(sess, r)
 	l.reply, l.muts = command.ExecReq(sess, l.ks, r, l.now, l.reply[:0], l.muts[:0])
-	return result{b: l.reply, w: l.applied(l.muts)}
+	res := result{b: l.reply, w: l.applied(l.muts)}
+	if res.w == nil && len(rkeys) > 0 {
+		res.w = l.readEntry(rkeys) // replicated.go: no reply reveals an uncommitted write
+	}
+	return res
+}
+
+// readKeys returns the keys r reads, for readEntry, before r runs (an
+// EXEC's queue is gone after): none inside MULTI (the reply is +QUEUED)
+// or without a store.
+func (l *Loop) readKeys(sess *command.Session, r command.Req) [][]byte {
+	if l.dur == nil || r.Cmd == nil {
+		return nil
+	}
+	if !sess.InMulti() {
+		l.readKeyBuf = r.Keys(l.readKeyBuf[:0])
+		return l.readKeyBuf
+	}
+	if r.Cmd.Route != command.RouteExec {
+		return nil
+	}
+	l.readKeyBuf = l.readKeyBuf[:0]
+	for _, q := range sess.Queued() {
+		l.readKeyBuf = q.Keys(l.readKeyBuf)
+	}
+	return l.readKeyBuf
 }
 
 // applied reports the mutations of one execution: the Mutations hook, the

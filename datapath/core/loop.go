@@ -110,6 +110,7 @@ type Loop struct {
 	idx  int
 	ks   *keyspace.Keyspace
 	dur  *durLoop  // nil without Config.Store (unsynced.go)
+	rep  *repLoop  // nil without Config.Cluster (replicated.go)
 	cold *coldLoop // nil without a hot-value budget (cold.go)
 
 	peers []peer
@@ -136,6 +137,7 @@ type Loop struct {
 	args         [][]byte
 	keys         [][]byte
 	valueKeys    [][]byte
+	readKeyBuf   [][]byte
 	muts         []command.Mutation
 	reply        []byte
 	udpOut       []byte
@@ -209,6 +211,9 @@ func New(cfg Config) (*Loop, error) {
 		l.dur = &durLoop{store: cfg.Store, q: make([]*unsynced, 64)}
 		l.dur.runs = l.slotRuns()
 		l.openCold()
+		if cfg.Cluster != nil {
+			l.rep = &repLoop{cluster: cfg.Cluster, replies: make(chan forwardReply, forwardQueue)}
+		}
 	}
 	return l, nil
 }
@@ -368,6 +373,9 @@ func (l *Loop) Drain(now int64) {
 	}
 	if len(l.unwatchLater) > 0 {
 		l.retryUnwatches()
+	}
+	if l.rep != nil {
+		l.takeForwarded()
 	}
 	if l.dur != nil {
 		l.releaseSynced()

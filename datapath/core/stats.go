@@ -53,6 +53,10 @@ type Stats struct {
 	// Moved counts connections this loop adopted from another one (their
 	// user's keys all live here).
 	Moved uint64
+	// Forwarded counts requests sent to the node leading their shard;
+	// ReadsRaced reads answered -TRYAGAIN because a write executed before
+	// them failed (replicated.go).
+	Forwarded, ReadsRaced uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -63,6 +67,7 @@ type Counters struct {
 	keys, volatile, expired, txCross, deferred     atomic.Uint64
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
 	refused, authDrops, moved                      atomic.Uint64
+	forwarded, readsRaced                          atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -82,6 +87,7 @@ func (l *Loop) Stats() Stats {
 		HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
 		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(), Moved: c.moved.Load(),
+		Forwarded: c.forwarded.Load(), ReadsRaced: c.readsRaced.Load(),
 	}
 }
 

@@ -59,15 +59,20 @@ type unsynced struct {
 	// released: delivered at once (the store refused it synchronously);
 	// the entry only waits to leave the FIFO.
 	released bool
-	tc       *Conn
-	seq      uint64
-	peer     int
-	m        msg
-	buf      []byte
-	dgRep    wire.Reply
-	dgRet    dgReturn
-	x        *xtx
-	ctl      msgKind
+	// read: the entry holds a read's reply (readEntry), which must not
+	// leave after a failed write executed before it; pos is its place in
+	// the FIFO.
+	read  bool
+	pos   uint64
+	tc    *Conn
+	seq   uint64
+	peer  int
+	m     msg
+	buf   []byte
+	dgRep wire.Reply
+	dgRet dgReturn
+	x     *xtx
+	ctl   msgKind
 }
 
 // complete is the store's done callback, on the driver goroutine (or on the
@@ -112,6 +117,11 @@ type durLoop struct {
 	// delivering is set while an entry is delivered: the delivery itself
 	// must not wait again.
 	delivering bool
+	// reclaim: a Claim arrived while diverged; the next Resync claims again.
+	reclaim bool
+	// poisonBelow: the reads at FIFO positions below it executed before a
+	// write that failed, and may have seen it: they answer -TRYAGAIN.
+	poisonBelow uint64
 }
 
 // slotRuns splits this loop's slots by store shard: FLUSHALL deletes them.
@@ -153,6 +163,9 @@ func (l *Loop) writeRefusal() string {
 	d := l.dur
 	if d == nil {
 		return ""
+	}
+	if d.diverged == errClaiming {
+		return "TRYAGAIN this node is loading the keys of a shard it now leads; retry"
 	}
 	if d.diverged != nil {
 		return "ERR write failed: the store failed an earlier write (" + clientText(d.diverged) +
@@ -290,6 +303,7 @@ func (d *durLoop) push(h *unsynced) {
 		d.q = q
 	}
 	d.q[d.tail&uint64(len(d.q)-1)] = h
+	h.pos = d.tail
 	d.tail++
 }
 
@@ -334,9 +348,10 @@ func (l *Loop) waitDatagram(w *unsynced, rep *wire.Reply, ret dgReturn) {
 
 // settled delivers h's reply at once when its write is already complete
 // (refused synchronously by the store, or no records), instead of behind
-// the writes in flight before it.
+// the writes in flight before it; a read's only when nothing is before it.
 func (l *Loop) settled(h *unsynced) {
-	if h.parts.Load() == 0 {
+	// A read waits behind everything before it, complete or not.
+	if h.parts.Load() == 0 && (!h.read || h.pos == l.dur.head) {
 		h.released = true
 		l.deliver(h)
 	}
@@ -359,7 +374,7 @@ func (l *Loop) releaseSynced() {
 			l.deliver(h)
 			d.delivering = false
 		}
-		h.released, h.kind = false, 0
+		h.released, h.kind, h.read = false, 0, false
 		h.err.Store(nil)
 		h.tc, h.m, h.x = nil, msg{}, nil
 		d.free = append(d.free, h)
@@ -373,13 +388,19 @@ func (l *Loop) deliver(h *unsynced) {
 	var failed error
 	if p := h.err.Load(); p != nil {
 		failed = *p
-		msg := "ERR write failed: " + clientText(failed)
-		if errors.Is(failed, durable.ErrDiskFull) {
-			msg = "ERR write failed, disk full: " + clientText(failed)
-		}
-		d.errBuf = resp.AppendError(d.errBuf[:0], msg)
+	} else if h.read && h.pos < d.poisonBelow {
+		failed = errRaced
+		l.stats.readsRaced.Add(1)
+	}
+	if failed != nil {
+		d.errBuf = resp.AppendError(d.errBuf[:0], failureText(failed, h.read))
 		b = d.errBuf
-		l.diverge(failed)
+		if !h.read {
+			d.poisonBelow = d.tail
+			if !l.lostLeadership(failed) {
+				l.diverge(failed)
+			}
+		}
 	}
 	switch h.kind {
 	case toConn:
@@ -416,6 +437,35 @@ func (l *Loop) deliver(h *unsynced) {
 		}
 		l.replyDatagram(&h.dgRep, h.dgRet)
 	}
+}
+
+// errRaced fails a read that executed after a write that failed.
+var errRaced = errors.New(errReadRaced)
+
+// failureText is the error reply for an entry whose write (or read
+// confirmation) failed: -TIMEOUT when the write's fate is unknown,
+// -TRYAGAIN when nothing was done and a retry may succeed.
+func failureText(err error, read bool) string {
+	switch {
+	case errors.Is(err, errRaced):
+		return errReadRaced
+	case read:
+		return "TRYAGAIN read not confirmed by a quorum: " + clientText(err)
+	case errors.Is(err, durable.ErrUnknownOutcome):
+		return "TIMEOUT the write may or may not have been applied: " + clientText(err)
+	case errors.Is(err, durable.ErrNotLeader):
+		return "TRYAGAIN the write was not applied: " + clientText(err)
+	case errors.Is(err, durable.ErrDiskFull):
+		return "ERR write failed, disk full: " + clientText(err)
+	}
+	return "ERR write failed: " + clientText(err)
+}
+
+// lostLeadership reports whether err says this node stopped leading the
+// write's shard: the loop no longer serves that shard, and reloads it from
+// the store if it leads again, so its keyspace need not be reloaded now.
+func (l *Loop) lostLeadership(err error) bool {
+	return l.rep != nil && (errors.Is(err, durable.ErrNotLeader) || errors.Is(err, durable.ErrUnknownOutcome))
 }
 
 // barrier queues an entry with no write of its own: it is delivered once
@@ -487,8 +537,12 @@ func (l *Loop) diverge(err error) {
 		return
 	}
 	d.diverged = err
-	l.cfg.Logger.Warn("core: store failed a write; refusing writes until the keyspace is reloaded",
-		"loop", l.idx, "err", err)
+	if err == errClaiming {
+		l.cfg.Logger.Info("core: reloading the keyspace for a shard this node now leads", "loop", l.idx)
+	} else {
+		l.cfg.Logger.Warn("core: store failed a write; refusing writes until the keyspace is reloaded",
+			"loop", l.idx, "err", err)
+	}
 	if l.cfg.Diverged != nil {
 		l.cfg.Diverged(err)
 	}
@@ -525,5 +579,9 @@ func (l *Loop) Resync(ks *keyspace.Keyspace) ResyncState {
 	}
 	d.diverged = nil
 	l.publishKeys()
+	if d.reclaim {
+		d.reclaim = false
+		l.diverge(errClaiming)
+	}
 	return ResyncDone
 }
