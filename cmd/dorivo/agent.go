@@ -121,16 +121,20 @@ func runAgent(args []string, stderr io.Writer) error {
 		scfg.Reuseport = l.Objects.ReuseportSelect
 	}
 	// The store outlives the datapath: deferred first, closed last.
-	if scfg.Store, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, o.truncateCorrupt, log); err != nil {
+	var closeStore func() error
+	if scfg.Store, closeStore, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, o.truncateCorrupt, &o.cluster, log); err != nil {
 		return err
 	}
 	scfg.HotValueBytes = hotValueBytes(o.cacheMemory)
 	if scfg.Store != nil {
 		defer func() {
-			if err := scfg.Store.Close(); err != nil {
+			if err := closeStore(); err != nil {
 				log.Error("close durable store", "err", err)
 			}
 		}()
+	}
+	if o.cluster.enabled() {
+		scfg.Cluster = o.cluster.respPeers(cfg.TCPPort)
 	}
 	// Now that the BPF objects and the store hold their descriptors: room
 	// for maxclients more, or a lower maxclients (rlimit.go).

@@ -167,6 +167,8 @@ type agentOptions struct {
 	truncateCorrupt bool
 	// alertmanager is where anomaly alerts are pushed ("" nowhere).
 	alertmanager string
+	// cluster makes the agent one replica of a cluster (cluster.go).
+	cluster clusterOptions
 	// cfg holds the flag part of the configuration; the file part is
 	// merged in by (*agentOptions).config, at start and on SIGHUP.
 	cfg agentconfig.Config
@@ -210,8 +212,13 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.DurationVar(&o.cfg.KeyOverlap, "key-overlap", 0, "how long a rotated tenant key keeps verifying after SIGHUP (0: 1m)")
 	fs.DurationVar(&o.cfg.ReplayWindow, "replay-window", 0, "how far a signed datagram's timestamp may be from the agent's clock (0: 5s)")
 	fs.StringVar(&o.alertmanager, "alertmanager-url", "", "Prometheus Alertmanager to push anomaly alerts to (its v2 API), e.g. http://127.0.0.1:9093")
+	o.cluster.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
 		return nil, err
+	}
+	if err := o.cluster.check(o.dataDir); err != nil {
+		fmt.Fprintf(stderr, "dorivo agent: %v\n", err)
+		return nil, errUsage
 	}
 	if o.iface == "" {
 		fmt.Fprintln(stderr, "dorivo agent: --iface must name an interface")

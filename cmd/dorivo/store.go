@@ -33,24 +33,37 @@ const storeQueue = 1 << 18
 // see hotValueBytes). A store created with
 // another loop count is reshaped by durable.Open, which keeps all data.
 // dir "" means no store: the keyspaces live in memory only.
-func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, log *slog.Logger) (*durable.Store, error) {
+//
+// With cluster flags the store is a replica (cluster.go), with 3 shards per
+// loop; close closes it (and its peer transport).
+func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, cl *clusterOptions, log *slog.Logger) (st *durable.Store, close func() error, err error) {
 	if dir == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("--data-dir: %w", err)
+		return nil, nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
-		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
+	opts := durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
+		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, Logger: log}
+	if cl.enabled() {
+		opts.Shards = 3 * loops
+		n, err := cl.openReplica(dir, opts, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--data-dir %s: %w", dir, err)
+		}
+		st, close = n.Store, n.Close
+	} else {
+		if st, err = durable.Open(dir, opts); err != nil {
+			return nil, nil, fmt.Errorf("--data-dir %s: %w", dir, err)
+		}
+		close = st.Close
 	}
 	s := st.Stats()
 	log.Info("durable store open", "dir", dir, "shards", st.Shards(), "entries", s.Entries)
 	if s.DroppedEntries > 0 {
 		log.Error("--truncate-corrupt-log dropped log entries past the corruption", "dropped_entries", s.DroppedEntries)
 	}
-	return st, nil
+	return st, close, nil
 }
 
 // hotValueBytes is the loops' share of cacheMemory (0: no bound).

@@ -488,6 +488,9 @@ func (l *Loop) exec(sess *command.Session, r command.Req) result {
 		return now(b) // unsynced.go: disk full or diverged
 	}
 	rkeys := l.readKeys(sess, r)
+	if b, refused := l.refuseRead(rkeys); refused {
+		return now(b)
+	}
 	l.reply, l.muts = command.ExecReq(sess, l.ks, r, l.now, l.reply[:0], l.muts[:0])
 	res := result{b: l.reply, w: l.applied(l.muts)}
 	if res.w == nil && len(rkeys) > 0 {

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"sync/atomic"
 
@@ -208,7 +209,7 @@ func New(cfg Config) (*Loop, error) {
 	l.stats.cpu.Store(-1)
 	l.bell = ring.NewDoorbell(cfg.Wake)
 	if cfg.Store != nil {
-		l.dur = &durLoop{store: cfg.Store, q: make([]*unsynced, 64)}
+		l.dur = &durLoop{store: cfg.Store, q: make([]*unsynced, 64), writing: map[uint64]uint64{}, seed: maphash.MakeSeed()}
 		l.dur.runs = l.slotRuns()
 		l.openCold()
 		if cfg.Cluster != nil {

@@ -59,8 +59,9 @@ type repLoop struct {
 	out     []Forward
 	// replies are the forwarded requests' answers, from the shell's
 	// goroutines; the loop takes them on Drain.
-	replies chan forwardReply
-	shards  []uint32 // scratch: the shards of one request's keys
+	replies  chan forwardReply
+	inflight int      // forwarded requests not answered yet
+	shards   []uint32 // scratch: the shards of one request's keys
 }
 
 type forwardReply struct {
@@ -68,6 +69,12 @@ type forwardReply struct {
 	seq   uint64
 	reply []byte
 }
+
+// ForwardClientName is the CLIENT SETNAME of a connection another node
+// forwards requests over: its requests are served here or refused, never
+// forwarded again (two nodes with different views of a leader would bounce
+// them).
+const ForwardClientName = "dorivo-forward"
 
 // errNoLeader and errCrossNode are the replies for requests no node here
 // can serve now.
@@ -118,6 +125,11 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 	switch {
 	case !remote:
 		return false, true
+	case string(tc.sess.Name) == ForwardClientName:
+		l.localReply(tc, now(resp.AppendError(l.reply[:0], errNoLeader(l.cfg.Store.ShardOf(slot.Of(l.keys[0]))))))
+		return true, true
+	case rp.inflight >= forwardQueue:
+		return true, false // the replies channel is full: wait
 	case local, tc.sess.InMulti(), !l.plain(tc.sess), r.Cmd != nil && (r.Cmd.Route == command.RouteWatch || r.Cmd.Route == command.RouteExec):
 		// Across nodes, inside a transaction or for another user than
 		// the default one, forwarding would lose atomicity or identity.
@@ -127,29 +139,34 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 	seq := tc.tail
 	tc.push(mergeNone, 1)
 	rp.out = append(rp.out, Forward{Node: target, Req: resp.AppendCommand(nil, r.Args...), Conn: tc, Seq: seq})
+	rp.inflight++
 	l.stats.forwarded.Add(1)
 	return true, true
 }
 
 // Forwards hands the requests for other nodes to the shell, which sends
 // each to its node and calls ForwardDone with the reply, from any
-// goroutine.
-func (l *Loop) Forwards(send func(Forward)) {
+// goroutine. send returns false when it cannot take one now: the client
+// gets -TRYAGAIN.
+func (l *Loop) Forwards(send func(Forward) bool) {
 	rp := l.rep
 	if rp == nil || len(rp.out) == 0 {
 		return
 	}
 	for _, f := range rp.out {
-		send(f)
+		if !send(f) {
+			rp.inflight--
+			l.fillForwarded(f.Conn, f.Seq, resp.AppendError(l.reply[:0], "TRYAGAIN too many requests queued for node "+strconv.FormatUint(f.Node, 10)+"; retry"))
+			l.bell.Ring() // a drain writes the reply out
+		}
 	}
 	clear(rp.out)
 	rp.out = rp.out[:0]
 }
 
 // ForwardDone returns the reply to a forwarded request (an error reply if
-// the node could not be reached). It may be called from any goroutine; it
-// never blocks for long: the channel holds one slot per reply slot the
-// loop's connections may have outstanding.
+// the node could not be reached), from any goroutine other than the loop's.
+// It never blocks: the loop forwards at most forwardQueue requests at once.
 func (l *Loop) ForwardDone(f Forward, reply []byte) {
 	l.rep.replies <- forwardReply{conn: f.Conn, seq: f.Seq, reply: reply}
 	l.bell.Ring()
@@ -160,24 +177,30 @@ func (l *Loop) takeForwarded() {
 	for {
 		select {
 		case fr := <-l.rep.replies:
-			tc := fr.conn
-			if tc.closed {
-				continue
-			}
-			e := tc.slot(fr.seq)
-			e.buf = append(e.buf[:0], fr.reply...)
-			e.done = true
-			l.touch(tc)
+			l.rep.inflight--
+			l.fillForwarded(fr.conn, fr.seq, fr.reply)
 		default:
 			return
 		}
 	}
 }
 
-// readEntry returns the FIFO entry a read's reply waits in (nil: it may
-// leave at once). With replication, behind a ReadIndex of each shard the
-// read touched; on one node, behind the writes in flight, if any. keys are
-// the read's keys.
+func (l *Loop) fillForwarded(tc *Conn, seq uint64, reply []byte) {
+	if tc.closed {
+		return
+	}
+	e := tc.slot(seq)
+	e.buf = append(e.buf[:0], reply...)
+	e.done = true
+	l.touch(tc)
+}
+
+// readEntry returns the entry a read's reply waits in (nil: it may leave
+// at once). A read of a key with a write in flight waits in the FIFO
+// behind that write (and all before it), and answers -TRYAGAIN if one of
+// them fails: no reply reveals a write before it is committed. With
+// replication it also waits for a ReadIndex of each shard it touched; one
+// that touched no written key waits for that alone, outside the FIFO.
 func (l *Loop) readEntry(keys [][]byte) *unsynced {
 	d := l.dur
 	if d == nil || d.delivering || len(keys) == 0 {
@@ -194,14 +217,19 @@ func (l *Loop) readEntry(keys [][]byte) *unsynced {
 		}
 		l.rep.shards = shards
 	}
-	if len(shards) == 0 && d.head == d.tail {
+	dep := d.inFlight(keys)
+	if len(shards) == 0 && !dep {
 		return nil
 	}
 	h := d.get(l)
-	h.read = true
+	h.read, h.indep = true, !dep
 	h.parts.Store(int32(len(shards)) + 1)
-	d.push(h)
-	l.ks.Stamp = d.tail + 1
+	if dep {
+		d.push(h)
+		l.ks.Stamp = d.tail + 1
+	} else {
+		d.reads = append(d.reads, h)
+	}
 	for _, sh := range shards {
 		l.rep.cluster.ReadIndex(sh, h.done)
 	}
@@ -209,6 +237,26 @@ func (l *Loop) readEntry(keys [][]byte) *unsynced {
 		l.bell.Ring()
 	}
 	return h
+}
+
+// releaseReads delivers the independent reads whose ReadIndex completed.
+func (l *Loop) releaseReads() {
+	d := l.dur
+	kept := d.reads[:0]
+	for _, h := range d.reads {
+		if h.parts.Load() != 0 {
+			kept = append(kept, h)
+			continue
+		}
+		if !h.released {
+			d.delivering = true
+			l.deliver(h)
+			d.delivering = false
+		}
+		d.recycle(h)
+	}
+	clear(d.reads[len(kept):])
+	d.reads = kept
 }
 
 func containsShard(s []uint32, x uint32) bool {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"hash/maphash"
 	"io/fs"
 	"strings"
 	"sync/atomic"
@@ -62,8 +63,14 @@ type unsynced struct {
 	// read: the entry holds a read's reply (readEntry), which must not
 	// leave after a failed write executed before it; pos is its place in
 	// the FIFO.
-	read  bool
-	pos   uint64
+	read bool
+	pos  uint64
+	// indep: a read that touched no key with a write in flight; it waits
+	// only for its ReadIndex, outside the FIFO (durLoop.reads).
+	indep bool
+	// hashes are the key hashes this write registered in durLoop.writing.
+	hashes []uint64
+
 	tc    *Conn
 	seq   uint64
 	peer  int
@@ -119,6 +126,18 @@ type durLoop struct {
 	delivering bool
 	// reclaim: a Claim arrived while diverged; the next Resync claims again.
 	reclaim bool
+	// writing maps the hash of every key with a write in flight to that
+	// write's FIFO position + 1; flushing is the last FLUSH in flight's.
+	// A read of none of them need not wait for the writes (readEntry).
+	writing  map[uint64]uint64
+	flushing uint64
+	seed     maphash.Seed
+	// reads are the independent reads waiting for their ReadIndex.
+	reads []*unsynced
+	// failed holds the hashes of keys whose write failed since the loop
+	// diverged: the keyspace has a value the store does not, so reads of
+	// them are refused until Resync.
+	failed map[uint64]struct{}
 	// poisonBelow: the reads at FIFO positions below it executed before a
 	// write that failed, and may have seen it: they answer -TRYAGAIN.
 	poisonBelow uint64
@@ -175,6 +194,22 @@ func (l *Loop) writeRefusal() string {
 		return "ERR write failed, disk full: " + clientText(err)
 	}
 	return ""
+}
+
+// refuseRead returns the error reply for a read of a key whose write
+// failed on this diverged loop, with ok true.
+func (l *Loop) refuseRead(keys [][]byte) ([]byte, bool) {
+	d := l.dur
+	if d == nil || len(d.failed) == 0 {
+		return nil, false
+	}
+	for _, k := range keys {
+		if _, bad := d.failed[maphash.Bytes(d.seed, k)]; bad {
+			l.reply = resp.AppendError(l.reply[:0], "TRYAGAIN the last write of this key failed; the keyspace is being reloaded from disk, retry")
+			return l.reply, true
+		}
+	}
+	return nil, false
 }
 
 // refuseWrite returns the error reply for a write command that must not run
@@ -255,6 +290,7 @@ func (l *Loop) propose(muts []command.Mutation) *unsynced {
 	h.parts.Store(int32(len(d.recs)) + 1)
 	d.push(h)
 	l.ks.Stamp = d.tail + 1
+	d.track(h, muts)
 	for i := range d.recs {
 		d.store.Propose(d.recs[i].shard, d.recs[i].buf, h.done)
 	}
@@ -262,6 +298,49 @@ func (l *Loop) propose(muts []command.Mutation) *unsynced {
 		l.bell.Ring() // refused at once, or no records: release on the next drain
 	}
 	return h
+}
+
+// track registers the keys write h touches as written by it.
+func (d *durLoop) track(h *unsynced, muts []command.Mutation) {
+	for _, m := range muts {
+		if m.Op == command.OpFlush {
+			d.flushing = h.pos + 1
+			continue
+		}
+		hs := maphash.Bytes(d.seed, m.Key)
+		d.writing[hs] = h.pos + 1
+		h.hashes = append(h.hashes, hs)
+	}
+}
+
+// untrack drops the keys of write h, leaving the FIFO, unless a later
+// write holds them.
+func (d *durLoop) untrack(h *unsynced) {
+	for _, hs := range h.hashes {
+		if d.writing[hs] == h.pos+1 {
+			delete(d.writing, hs)
+		}
+	}
+	if d.flushing == h.pos+1 {
+		d.flushing = 0
+	}
+	h.hashes = h.hashes[:0]
+}
+
+// inFlight reports whether any of keys has a write in flight.
+func (d *durLoop) inFlight(keys [][]byte) bool {
+	if d.flushing > d.head {
+		return true
+	}
+	if len(d.writing) == 0 {
+		return false
+	}
+	for _, k := range keys {
+		if d.writing[maphash.Bytes(d.seed, k)] > d.head {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *durLoop) rec(key []byte) *shardRec { return d.recOf(d.store.ShardOf(slot.Of(key))) }
@@ -350,8 +429,8 @@ func (l *Loop) waitDatagram(w *unsynced, rep *wire.Reply, ret dgReturn) {
 // (refused synchronously by the store, or no records), instead of behind
 // the writes in flight before it; a read's only when nothing is before it.
 func (l *Loop) settled(h *unsynced) {
-	// A read waits behind everything before it, complete or not.
-	if h.parts.Load() == 0 && (!h.read || h.pos == l.dur.head) {
+	// A read in the FIFO waits behind everything before it, complete or not.
+	if h.parts.Load() == 0 && (!h.read || h.indep || h.pos == l.dur.head) {
 		h.released = true
 		l.deliver(h)
 	}
@@ -374,11 +453,20 @@ func (l *Loop) releaseSynced() {
 			l.deliver(h)
 			d.delivering = false
 		}
-		h.released, h.kind, h.read = false, 0, false
-		h.err.Store(nil)
-		h.tc, h.m, h.x = nil, msg{}, nil
-		d.free = append(d.free, h)
+		d.untrack(h)
+		d.recycle(h)
 	}
+	if len(d.reads) > 0 {
+		l.releaseReads()
+	}
+}
+
+// recycle returns a delivered entry to the free list.
+func (d *durLoop) recycle(h *unsynced) {
+	h.released, h.kind, h.read, h.indep = false, 0, false, false
+	h.err.Store(nil)
+	h.tc, h.m, h.x = nil, msg{}, nil
+	d.free = append(d.free, h)
 }
 
 // deliver sends h's reply, or the store's error in its place.
@@ -388,7 +476,7 @@ func (l *Loop) deliver(h *unsynced) {
 	var failed error
 	if p := h.err.Load(); p != nil {
 		failed = *p
-	} else if h.read && h.pos < d.poisonBelow {
+	} else if h.read && !h.indep && h.pos < d.poisonBelow {
 		failed = errRaced
 		l.stats.readsRaced.Add(1)
 	}
@@ -399,6 +487,12 @@ func (l *Loop) deliver(h *unsynced) {
 			d.poisonBelow = d.tail
 			if !l.lostLeadership(failed) {
 				l.diverge(failed)
+				if d.failed == nil {
+					d.failed = map[uint64]struct{}{}
+				}
+				for _, hs := range h.hashes {
+					d.failed[hs] = struct{}{}
+				}
 			}
 		}
 	}
@@ -574,6 +668,7 @@ func (l *Loop) Resync(ks *keyspace.Keyspace) ResyncState {
 	}
 	ks.Stamp = d.tail + 1
 	l.ks = ks
+	d.failed = nil
 	if l.cold != nil {
 		l.cold.gen++
 	}

@@ -90,6 +90,9 @@ type Config struct {
 	// through the store's cache when a command needs them. 0: no bound.
 	// Only with Store.
 	HotValueBytes int64
+	// Cluster, with a Store that is a replica (shardstore/replica), makes
+	// this server one node of a cluster (cluster.go). Nil: one node.
+	Cluster *ClusterConfig
 
 	// Auth authenticates datagrams: the tenants' keys and which tenants may
 	// send unsigned datagrams (agentconfig.LoadAuthTable); the agent swaps

@@ -58,6 +58,14 @@ func (l *loop) resync() {
 		case core.ResyncPending:
 			continue
 		}
+		var led []uint32
+		if c := l.srv.cluster; c != nil {
+			var err error
+			if led, err = c.ledShards(l.idx); err != nil {
+				l.srv.cfg.Logger.Warn("server: shard leadership not confirmed before a reload, retrying", "loop", l.idx, "err", err)
+				continue
+			}
+		}
 		ks := keyspace.New()
 		var err error
 		for shard := range st.Shards() {
@@ -75,7 +83,10 @@ func (l *loop) resync() {
 			continue
 		}
 		if l.onLoop(func() { state.Store(int32(l.core.Resync(ks))) }) == nil && core.ResyncState(state.Load()) == core.ResyncDone {
-			l.srv.cfg.Logger.Info("server: keyspace reloaded from the store; writes resume", "loop", l.idx)
+			if c := l.srv.cluster; c != nil {
+				c.markLoaded(led)
+			}
+			l.srv.cfg.Logger.Info("server: keyspace reloaded from the store; writes resume", "loop", l.idx, "led_shards", led)
 			return
 		}
 	}

@@ -282,10 +282,11 @@ func queued(t *testing.T, c syscall.Conn) bool {
 	return n > 0
 }
 
-// A write's reply is held until the store has synced it: while every fsync
-// is blocked, the write is already visible to readers on its loop (the
-// keyspace applied it) but its client has no reply; the reply comes once
-// the fsync completes. The loop keeps serving meanwhile.
+// A write's reply is held until the store has synced it, and so is every
+// read of the key meanwhile (no dirty reads: a crash could still lose the
+// write): while every fsync is blocked, neither the writer nor a reader of
+// the key has a reply; both come once the fsync completes. The loop keeps
+// serving other keys meanwhile.
 func TestDurableReplyWaitsForFsync(t *testing.T) {
 	ns := testenv.NewNetns(t, "durgate")
 	fs := newGateFS()
@@ -303,8 +304,9 @@ func TestDurableReplyWaitsForFsync(t *testing.T) {
 	fs.closed.Store(true)
 	w.send(append(cmd("SET", "k", "new"), cmd("GET", "k")...))
 	<-fs.waiting // the write's batch is in its fsync
-	// The same loop serves the reader: the write ran, its reply is held.
-	expect(t, r, "$3|new", "GET", "k")
+	r.send(cmd("GET", "k"))
+	expect(t, dialIn(t, ns, addr, 0), "$-1", "GET", "other")
+	noReply(t, r, "GET of a key whose write's fsync is blocked (a dirty read)")
 	noReply(t, w, "SET while its fsync is blocked")
 	if st := n.store.Stats(); st.Acked != 1 {
 		t.Fatalf("store acked %d writes, want 1 (the first SET)", st.Acked)
@@ -317,6 +319,9 @@ func TestDurableReplyWaitsForFsync(t *testing.T) {
 	// Read-your-writes: the pipelined GET came after the SET, in order.
 	if got := w.read(); got != "$3|new" {
 		t.Fatalf("GET after SET = %q", got)
+	}
+	if got := r.read(); got != "$3|new" {
+		t.Fatalf("the other client's GET after the fsync = %q", got)
 	}
 }
 
@@ -421,9 +426,12 @@ func TestDurableFailedWriteReloadsKeyspace(t *testing.T) {
 	if got := c.do("SET", "other", "x"); !strings.HasPrefix(got, "-ERR write failed") {
 		t.Fatalf("write on a diverged loop = %q, want refused", got)
 	}
-	if got := c.do("GET", "k"); got != "$4|lost" && got != "$7|durable" {
-		t.Fatalf("read on a diverged loop = %q", got)
+	// The refused write's value is in the loop's memory, not on disk: a
+	// read of it must not show it.
+	if got := c.do("GET", "k"); !strings.HasPrefix(got, "-TRYAGAIN") {
+		t.Fatalf("read of the failed write's key on a diverged loop = %q, want -TRYAGAIN", got)
 	}
+	expect(t, c, "$-1", "GET", "unwritten")
 
 	fs.closed.Store(false) // the cleanup must not close it again
 	close(fs.open)
@@ -483,9 +491,9 @@ func TestDurableSeveralShardsPerLoop(t *testing.T) {
 
 // Replies that cross loops are held too: a write forwarded to its owner, a
 // cross-loop transaction (each owner's ack waits for its part to be
-// durable), and a datagram SET. While every fsync is blocked the writes are
-// visible to readers but no reply leaves; they all arrive, in order, once
-// the fsync completes.
+// durable), and a datagram SET. While every fsync is blocked no reply
+// leaves, not even a reader's of those keys; they all arrive, in order,
+// once the fsync completes.
 func TestDurableHeldAcrossLoops(t *testing.T) {
 	ns := testenv.NewNetns(t, "durx")
 	fs := newGateFS()
@@ -521,9 +529,9 @@ func TestDurableHeldAcrossLoops(t *testing.T) {
 	if _, err := u.c.Write(dg); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, "the writes to be applied", func() bool {
-		return r.do("GET", p0) == "$2|s0" && r.do("GET", p1) == "$2|s1" && r.do("GET", "{u}k") == "$2|dg"
-	})
+	testenv.WaitFor(t, "the writes to be proposed", func() bool { return n.store.Stats().Proposals >= 4 })
+	r.send(cmd("GET", p0))
+	noReply(t, r, "GET of a key whose write is not synced (a dirty read)")
 	noReply(t, w, "EXEC while the fsync is blocked")
 	noReply(t, w2, "SETs while the fsync is blocked")
 	if queued(t, u.c) {
@@ -535,6 +543,11 @@ func TestDurableHeldAcrossLoops(t *testing.T) {
 	if got := w.read(); got != "*2|+OK|+OK" {
 		t.Fatalf("EXEC after the fsync = %q", got)
 	}
+	if got := r.read(); got != "$2|s0" {
+		t.Fatalf("GET after the fsync = %q", got)
+	}
+	expect(t, r, "$2|s1", "GET", p1)
+	expect(t, r, "$2|dg", "GET", "{u}k")
 	expect(t, r, "$3|tx0", "GET", k0)
 	expect(t, r, "$3|tx1", "GET", k1)
 	for range 2 {

@@ -74,6 +74,9 @@ func newLoop(s *Server, i int) (*loop, error) {
 			cc.HotValueBytes = max(cfg.HotValueBytes/int64(cfg.Loops), 1)
 		}
 		cc.Diverged = func(error) { go l.resync() }
+		if s.cluster != nil {
+			cc.Cluster = s.cluster
+		}
 	}
 	c, err := core.New(cc)
 	if err != nil {
@@ -100,6 +103,9 @@ func (l *loop) wake() {
 
 // flush moves the core's outputs out, after every input.
 func (l *loop) flush() {
+	if c := l.srv.cluster; c != nil {
+		l.core.Forwards(func(f core.Forward) bool { return c.send(f, l.idx) })
+	}
 	l.core.TakeOutput(l.writeConn)
 	l.core.TakeDatagrams(l.sendTo)
 }

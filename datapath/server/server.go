@@ -39,6 +39,8 @@ type Server struct {
 	testHookFetched func(key string)
 	stopOnce        sync.Once
 	stopping        atomic.Bool
+	cluster         *clusterView // nil: one node (cluster.go)
+	clusterStop     context.CancelFunc
 	// died is closed when an engine exits without Stop (gnet ends an
 	// engine on an accept error such as EMFILE); dieErr says which.
 	died    chan struct{}
@@ -55,6 +57,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, died: make(chan struct{})}
+	if cfg.Cluster != nil {
+		v, err := newClusterView(s)
+		if err != nil {
+			return nil, err
+		}
+		s.cluster = v
+	}
 	if !cfg.NoPin {
 		if processCPUsErr != nil {
 			return nil, processCPUsErr
@@ -171,6 +180,11 @@ func (s *Server) Start() error {
 			return fmt.Errorf("server: loop %d did not bootstrap within 10s", l.idx)
 		}
 	}
+	if s.cluster != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.clusterStop = cancel
+		s.cluster.start(ctx)
+	}
 	return nil
 }
 
@@ -199,6 +213,9 @@ func (s *Server) stopEngines() { _ = s.stopEnginesCtx(context.Background()) }
 
 func (s *Server) stopEnginesCtx(ctx context.Context) error {
 	s.stopping.Store(true)
+	if s.clusterStop != nil {
+		s.clusterStop()
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.loops))
 	for i, l := range s.loops {

@@ -110,9 +110,16 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 	if ss.Lead != s.opts.NodeID {
 		s.failReads(sh, fmt.Errorf("%w: shard %d: leader changed to %d", ErrNotLeader, sh.id, ss.Lead))
 	}
-	if s.opts.OnLeader != nil {
-		s.opts.OnLeader(sh.id, ss.Lead, term)
+	if hook := s.leaderHook.Load(); hook != nil {
+		(*hook)(sh.id, ss.Lead, term)
 	}
+}
+
+// SetLeaderHook makes fn hear, on the driver goroutine, of every change of
+// this node's view of a shard's leader (leader 0: none known) from now on;
+// Leader gives the view before. fn must not block.
+func (s *Store) SetLeaderHook(fn func(shard uint32, leader, term uint64)) {
+	s.leaderHook.Store(&fn)
 }
 
 // settleOrphans settles the proposals this node made as leader of a term

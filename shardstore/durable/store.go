@@ -79,10 +79,6 @@ type Options struct {
 	// ElectionTicks and HeartbeatTicks are raft's ElectionTick and
 	// HeartbeatTick, in TickIntervals (defaults 10 and 1).
 	ElectionTicks, HeartbeatTicks int
-	// OnLeader, if set, is called on the driver goroutine whenever this
-	// node's view of a shard's leader changes (leader 0: none known). It
-	// must not block.
-	OnLeader func(shard uint32, leader, term uint64)
 	// QueueSize bounds proposals waiting for the driver (default 65536).
 	QueueSize int
 	// MaxBatch caps proposals taken per driver cycle (default 8192).
@@ -248,8 +244,10 @@ type Store struct {
 	// bounds it.
 	waiting atomic.Int64
 	failed  atomic.Pointer[error] // sticky driver failure
-	nextID  atomic.Uint64
-	stats   counters
+	// leaderHook is SetLeaderHook's function.
+	leaderHook atomic.Pointer[func(shard uint32, leader, term uint64)]
+	nextID     atomic.Uint64
+	stats      counters
 
 	d driver // driver-goroutine state
 

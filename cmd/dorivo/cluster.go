@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dorivo/dorivo/datapath/server"
+	"github.com/dorivo/dorivo/shardstore/durable"
+	"github.com/dorivo/dorivo/shardstore/replica"
+	"github.com/dorivo/dorivo/shardstore/replica/transport"
+)
+
+// clusterOptions are the flags that make the agent one of three (or more)
+// replicas; without --peers it is the embedded single-node agent.
+type clusterOptions struct {
+	nodeID                 uint64
+	peerAddr               string
+	peers                  map[uint64]string // raft transport addresses, by node ID
+	tlsCert, tlsKey, tlsCA string
+	tick                   time.Duration
+	electionTicks          int
+}
+
+func (c *clusterOptions) register(fs *flag.FlagSet) {
+	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's ID in --peers (1, 2, 3, ...; unique for all time)")
+	fs.StringVar(&c.peerAddr, "peer-addr", "", "HOST:PORT the peer transport listens on (default: this node's --peers address)")
+	fs.Func("peers", "every node's peer transport address, ID=HOST:PORT,ID=HOST:PORT,... (the same list on every node); a node's RESP address is its HOST with --tcp-port", func(s string) error {
+		p, err := parsePeers(s)
+		c.peers = p
+		return err
+	})
+	fs.StringVar(&c.tlsCert, "peer-tls-cert", "", "PEM certificate for mutual TLS between nodes (with --peer-tls-key and --peer-tls-ca)")
+	fs.StringVar(&c.tlsKey, "peer-tls-key", "", "PEM private key of --peer-tls-cert")
+	fs.StringVar(&c.tlsCA, "peer-tls-ca", "", "PEM CA bundle peers' certificates must be signed by")
+	fs.DurationVar(&c.tick, "raft-tick", 5*time.Millisecond, "raft tick with --peers: heartbeats go every 2 ticks")
+	fs.IntVar(&c.electionTicks, "election-ticks", 16, "ticks without a leader before a follower campaigns (randomized up to twice that)")
+}
+
+// parsePeers parses ID=HOST:PORT,...
+func parsePeers(s string) (map[uint64]string, error) {
+	peers := map[uint64]string{}
+	for _, item := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(item), "=")
+		n, err := strconv.ParseUint(id, 10, 64)
+		if !ok || err != nil || n == 0 {
+			return nil, fmt.Errorf("%q: want ID=HOST:PORT with a positive ID", item)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%q: %w", item, err)
+		}
+		if _, dup := peers[n]; dup {
+			return nil, fmt.Errorf("node %d listed twice", n)
+		}
+		peers[n] = addr
+	}
+	return peers, nil
+}
+
+func (c *clusterOptions) enabled() bool { return len(c.peers) > 0 }
+
+func (c *clusterOptions) check(dataDir string) error {
+	if !c.enabled() {
+		if c.nodeID != 0 || c.peerAddr != "" {
+			return errors.New("--node-id and --peer-addr need --peers")
+		}
+		return nil
+	}
+	if _, ok := c.peers[c.nodeID]; !ok {
+		return fmt.Errorf("--node-id %d is not in --peers", c.nodeID)
+	}
+	if len(c.peers) < 3 {
+		return fmt.Errorf("--peers lists %d nodes: a cluster needs at least 3 (commit on a majority)", len(c.peers))
+	}
+	if dataDir == "" {
+		return errors.New("--peers needs a --data-dir: replicas keep their log on disk")
+	}
+	if (c.tlsCert != "" || c.tlsKey != "" || c.tlsCA != "") && (c.tlsCert == "" || c.tlsKey == "" || c.tlsCA == "") {
+		return errors.New("--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together")
+	}
+	if c.tick <= 0 || c.electionTicks < 3 {
+		return errors.New("--raft-tick must be positive and --election-ticks at least 3")
+	}
+	return nil
+}
+
+// respPeers are the other nodes' RESP addresses: their peer host and this
+// node's TCP port (every node serves RESP on the same port).
+func (c *clusterOptions) respPeers(tcpPort uint16) *server.ClusterConfig {
+	out := map[uint64]string{}
+	for id, addr := range c.peers {
+		host, _, _ := net.SplitHostPort(addr)
+		out[id] = net.JoinHostPort(host, strconv.Itoa(int(tcpPort)))
+	}
+	return &server.ClusterConfig{Peers: out}
+}
+
+// openReplica opens the store as this node's replica of every shard:
+// 3 shards per loop, so that each loop leads one shard per node when all
+// are up (durable.Options.Peers spreads the preferred leaders).
+func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog.Logger) (*replica.Node, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	listen := c.peerAddr
+	if listen == "" {
+		listen = c.peers[c.nodeID]
+	}
+	var topts []transport.Option
+	if c.tlsCert != "" {
+		topts = append(topts, transport.WithTLSFiles(c.tlsCert, c.tlsKey, c.tlsCA))
+	}
+	opts.TickInterval, opts.ElectionTicks, opts.HeartbeatTicks = c.tick, c.electionTicks, 2
+	n, err := replica.Start(replica.Config{
+		NodeID: c.nodeID, ListenAddr: listen, Peers: c.peers, Dir: dir, Store: opts, Transport: topts, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	log.Info("replica open", "node", c.nodeID, "peer_addr", listen, "peers", len(c.peers), "shards", n.Store.Shards())
+	return n, nil
+}

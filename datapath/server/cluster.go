@@ -1,0 +1,326 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/dorivo/dorivo/datapath/core"
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/shardstore/durable"
+)
+
+// ClusterConfig makes the server one node of a replicated cluster: the
+// store (Config.Store) is a replica of every shard's raft group
+// (shardstore/replica), the loops serve the shards this node leads, and
+// requests for the others are forwarded to their leader's RESP address.
+type ClusterConfig struct {
+	// Peers maps every other node's raft ID to its RESP address
+	// (host:port), where forwarded requests go.
+	Peers map[uint64]string
+}
+
+// ForwardClientName is the CLIENT SETNAME of the connections forwarders
+// open: a request arriving on one is never forwarded again (core).
+const ForwardClientName = core.ForwardClientName
+
+// clusterView is the loops' core.Cluster: leadership from the store,
+// loaded[shard] set once the owner loop reloaded the shard while this
+// node led it.
+type clusterView struct {
+	srv    *Server
+	st     *durable.Store
+	self   uint64
+	loaded []atomic.Bool
+	// fwd[node][loop] forwards loop's requests to node, in order.
+	fwd map[uint64][]*forwarder
+}
+
+func newClusterView(s *Server) (*clusterView, error) {
+	st := s.cfg.Store
+	if st == nil {
+		return nil, errors.New("server config: a cluster needs a Store")
+	}
+	v := &clusterView{srv: s, st: st, self: st.NodeID(), loaded: make([]atomic.Bool, st.Shards()), fwd: map[uint64][]*forwarder{}}
+	for id, addr := range s.cfg.Cluster.Peers {
+		if id == v.self {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("server config: node %d's RESP address %q: %w", id, addr, err)
+		}
+		for i := range s.cfg.Loops {
+			v.fwd[id] = append(v.fwd[id], &forwarder{node: id, addr: addr, loop: i, srv: s, reqc: make(chan core.Forward, forwardBatch)})
+		}
+	}
+	return v, nil
+}
+
+func (v *clusterView) Route(shard uint32) (uint64, bool) {
+	li := v.st.Leader(shard)
+	return li.Leader, li.Leader == v.self && v.loaded[shard].Load()
+}
+
+func (v *clusterView) Self() uint64 { return v.self }
+
+func (v *clusterView) ReadIndex(shard uint32, done func(uint64, error)) { v.st.ReadIndex(shard, done) }
+
+// start runs the forwarders and begins claiming the shards this node leads.
+func (v *clusterView) start(ctx context.Context) {
+	for _, fs := range v.fwd {
+		for _, f := range fs {
+			go f.run(ctx)
+		}
+	}
+	v.st.SetLeaderHook(v.leaderChanged)
+	for shard := range v.st.Shards() {
+		if v.st.IsLeader(uint32(shard)) {
+			v.leaderChanged(uint32(shard), v.self, 0)
+		}
+	}
+}
+
+// leaderChanged runs on the store's driver: a shard this node now leads
+// is reloaded by its owner loop (core.Loop.Claim) before the loops serve
+// it; one it stopped leading is no longer served at once.
+func (v *clusterView) leaderChanged(shard uint32, leader, _ uint64) {
+	v.loaded[shard].Store(false)
+	if leader != v.self {
+		return
+	}
+	first, _ := v.st.Slots(shard)
+	o := v.srv.cfg.Table.Owner(first)
+	go func() {
+		for !v.srv.stopping.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := v.srv.RunOnLoop(ctx, o, func() { v.srv.loops[o].core.Claim() })
+			cancel()
+			if err == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+}
+
+// ledShards returns the shards of loop o this node leads now, after a
+// ReadIndex of each confirmed that the store has applied every committed
+// write: the store's data for them is then complete.
+func (v *clusterView) ledShards(o int) ([]uint32, error) {
+	var led []uint32
+	for shard := range v.st.Shards() {
+		first, _ := v.st.Slots(uint32(shard))
+		if v.srv.cfg.Table.Owner(first) != o || !v.st.IsLeader(uint32(shard)) {
+			continue
+		}
+		ch := make(chan error, 1)
+		v.st.ReadIndex(uint32(shard), func(_ uint64, err error) { ch <- err })
+		if err := <-ch; err != nil {
+			return nil, fmt.Errorf("shard %d: %w", shard, err)
+		}
+		led = append(led, uint32(shard))
+	}
+	return led, nil
+}
+
+// markLoaded records that loop o's reload covered shards, for those this
+// node still leads.
+func (v *clusterView) markLoaded(shards []uint32) {
+	for _, shard := range shards {
+		if v.st.IsLeader(shard) {
+			v.loaded[shard].Store(true)
+		}
+	}
+}
+
+// send hands a loop's forwarded request to its node's forwarder; false
+// when its queue is full.
+func (v *clusterView) send(f core.Forward, loop int) bool {
+	fs := v.fwd[f.Node]
+	if len(fs) == 0 {
+		return false
+	}
+	select {
+	case fs[loop].reqc <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+// forwardBatch is the most requests queued for one forwarder connection.
+const forwardBatch = 4096
+
+// forwarder carries one loop's requests for one node over one RESP
+// connection, pipelined: replies come back in request order.
+type forwarder struct {
+	node uint64
+	addr string
+	loop int
+	srv  *Server
+	reqc chan core.Forward
+}
+
+func (f *forwarder) done(fw core.Forward, reply []byte) {
+	f.srv.loops[f.loop].core.ForwardDone(fw, reply)
+}
+
+func (f *forwarder) errReply(code, what string) []byte {
+	return resp.AppendError(nil, code+" node "+strconv.FormatUint(f.node, 10)+" "+what)
+}
+
+// run keeps a connection to the node and serves the queue over it; while
+// the node cannot be reached, queued requests are refused with -TRYAGAIN.
+func (f *forwarder) run(ctx context.Context) {
+	backoff := 10 * time.Millisecond
+	for ctx.Err() == nil {
+		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", f.addr)
+		if err != nil {
+			f.refuseQueued(backoff)
+			backoff = min(2*backoff, 500*time.Millisecond)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		f.serve(ctx, c)
+	}
+}
+
+// refuseQueued answers what is queued now with -TRYAGAIN, then waits.
+func (f *forwarder) refuseQueued(wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case fw := <-f.reqc:
+			f.done(fw, f.errReply("TRYAGAIN", "cannot be reached to forward the request; retry"))
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// serve pipelines requests over c until it fails; requests sent and not
+// answered then get -TIMEOUT: the node may or may not have run them.
+func (f *forwarder) serve(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	hello := resp.AppendCommand(nil, []byte("CLIENT"), []byte("SETNAME"), []byte(ForwardClientName))
+	if _, err := c.Write(hello); err != nil {
+		return
+	}
+	br := bufio.NewReaderSize(c, 64<<10)
+	if _, err := readForwardReply(br); err != nil {
+		return
+	}
+	sent := make(chan core.Forward, forwardBatch)
+	quit := make(chan struct{})
+	go f.write(ctx, c, sent, quit)
+	for fw := range sent {
+		reply, err := readForwardReply(br)
+		if err != nil {
+			close(quit)
+			c.Close()
+			lost := f.errReply("TIMEOUT", "connection lost: the forwarded request may or may not have run")
+			f.done(fw, lost)
+			for fw := range sent { // the writer closes sent once it sees quit
+				f.done(fw, lost)
+			}
+			return
+		}
+		f.done(fw, reply)
+	}
+}
+
+// write sends queued requests over c, each into sent before its bytes
+// leave, until c fails, ctx ends or quit closes; it closes sent.
+func (f *forwarder) write(ctx context.Context, c net.Conn, sent chan<- core.Forward, quit <-chan struct{}) {
+	defer close(sent)
+	bw := bufio.NewWriterSize(c, 64<<10)
+	for {
+		var fw core.Forward
+		select {
+		case fw = <-f.reqc:
+		case <-ctx.Done():
+			return
+		case <-quit:
+			return
+		}
+		select {
+		case sent <- fw:
+		case <-quit:
+			f.done(fw, f.errReply("TRYAGAIN", "connection lost before the request was sent; retry"))
+			return
+		}
+		if _, err := bw.Write(fw.Req); err != nil {
+			return
+		}
+		if len(f.reqc) == 0 && bw.Flush() != nil {
+			return
+		}
+	}
+}
+
+// Limits on a forwarded reply: the node is a peer, but a broken one must
+// not make this one allocate without bound.
+const (
+	maxForwardBulk  = 512 << 20
+	maxForwardArray = 1 << 24
+)
+
+// readForwardReply reads one RESP2 reply whole and returns its bytes.
+func readForwardReply(br *bufio.Reader) ([]byte, error) { return appendReply(nil, br, 0) }
+
+func appendReply(dst []byte, br *bufio.Reader, depth int) ([]byte, error) {
+	if depth > 32 {
+		return nil, errors.New("forwarded reply nested too deep")
+	}
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return nil, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return nil, fmt.Errorf("bad forwarded reply line %q", line)
+	}
+	dst = append(dst, line...)
+	switch line[0] {
+	case '+', '-', ':':
+		return dst, nil
+	case '$', '*':
+	default:
+		return nil, fmt.Errorf("unknown forwarded reply type %q", line[0])
+	}
+	n, err := strconv.ParseInt(string(line[1:len(line)-2]), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("bad forwarded reply length %q", line)
+	}
+	if line[0] == '$' {
+		if n < 0 {
+			return dst, nil
+		}
+		if n > maxForwardBulk {
+			return nil, fmt.Errorf("forwarded bulk of %d bytes", n)
+		}
+		start := len(dst)
+		dst = append(dst, make([]byte, n+2)...)
+		if _, err := io.ReadFull(br, dst[start:]); err != nil {
+			return nil, err
+		}
+		return dst, nil
+	}
+	if n > maxForwardArray {
+		return nil, fmt.Errorf("forwarded array of %d elements", n)
+	}
+	for range n {
+		if dst, err = appendReply(dst, br, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return dst, nil
+}
