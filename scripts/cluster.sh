@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Three Dorivo nodes on this host, for trying and testing the cluster.
 #
-#   scripts/cluster.sh up     start them; prints "node N resp IP:PORT pid PID" per node
-#   scripts/cluster.sh down   stop them and remove everything `up` made (idempotent)
+#   scripts/cluster.sh up       start them; prints "node N resp IP:PORT pid PID" per node
+#   scripts/cluster.sh start N  start node N again (after kill -9 or stop); prints its line
+#   scripts/cluster.sh down     stop them and remove everything `up` made (idempotent)
+#
+# The three agents are replicas of every shard (--node-id, --peers): any
+# node serves any key, writes commit on two of the three.
 #
 # Each node runs in its own network namespace (dorivo-n1..n3) with one
 # interface, dv1..dv3, and the host has dorivo-br0. The nodes are
@@ -27,7 +31,7 @@
 #   DORIVO_CLUSTER_STATE  state dir: logs, data dirs, pids (default /var/tmp/dorivo-cluster,
 #                         on disk so that the agents' fsyncs are real)
 #   DORIVO_UP_TIMEOUT     seconds to wait for every node to answer PING (default 30)
-#   DORIVO_CLUSTER_PEERS  1 passes the replication peer flags (see peer_flags)
+#   DORIVO_CLUSTER_PEERS  0 leaves out the replication flags: three independent agents
 set -euo pipefail
 CALLER_DIR=$PWD
 cd "$(dirname "$0")/.."
@@ -64,15 +68,13 @@ resp_ping() {
 }
 
 # peer_flags N sets PEER_FLAGS, the flags that make node N one of three
-# replicas. Until `dorivo agent` has replication (issue 14) the three agents
-# are independent single-node agents and the flags stay off;
-# DORIVO_CLUSTER_PEERS=1 turns them on (make that the default once they exist).
+# replicas (DORIVO_CLUSTER_PEERS=0: none, three independent agents).
 peer_flags() {
 	local n=$1 peers=() m
 	for m in "${NODES[@]}"; do peers+=("$m=$(ip_of "$m"):$PEER_PORT"); done
 	PEER_FLAGS=()
 	# >>> replication: the agent's peer flags
-	if [ "${DORIVO_CLUSTER_PEERS:-0}" = 1 ]; then
+	if [ "${DORIVO_CLUSTER_PEERS:-1}" = 1 ]; then
 		PEER_FLAGS=(--node-id "$n" --peer-addr "$(ip_of "$n"):$PEER_PORT" --peers "$(
 			IFS=,
 			echo "${peers[*]}"
@@ -129,11 +131,13 @@ agent_up() {
 	echo "$pid" >"$STATE/n$n/pid"
 }
 
+# wait_serving [N...]: wait until the nodes (default all) answer PING.
 wait_serving() {
-	local deadline=$((SECONDS + UP_TIMEOUT)) n pid pending
+	local deadline=$((SECONDS + UP_TIMEOUT)) n pid pending nodes=("$@")
+	[ ${#nodes[@]} -gt 0 ] || nodes=("${NODES[@]}")
 	while :; do
 		pending=0
-		for n in "${NODES[@]}"; do
+		for n in "${nodes[@]}"; do
 			pid=$(<"$STATE/n$n/pid")
 			if ! kill -0 "$pid" 2>/dev/null; then
 				echo "cluster.sh: node $n (pid $pid) exited; its log:" >&2
@@ -167,6 +171,7 @@ up() {
 	fi
 	[[ $BIN == /* ]] || BIN=$CALLER_DIR/$BIN
 	[ -x "$BIN" ] || die "agent binary $BIN is not executable"
+	echo "$BIN" >"$STATE/bin"
 	NETDELAY=${DORIVO_NETDELAY_BIN:-}
 	if [ -z "$NETDELAY" ]; then
 		NETDELAY=$STATE/netdelay
@@ -180,6 +185,20 @@ up() {
 	for n in "${NODES[@]}"; do
 		echo "node $n resp $(ip_of "$n"):$RESP_PORT pid $(<"$STATE/n$n/pid")"
 	done
+}
+
+# start N: node N again, with the binary and flags `up` used.
+start() {
+	local n=${1:-}
+	[[ $n =~ ^[1-3]$ ]] || die "start needs a node number, 1..3"
+	[ -f "$STATE/bin" ] || die "the cluster is not up"
+	BIN=$(<"$STATE/bin")
+	if kill -0 "$(<"$STATE/n$n/pid")" 2>/dev/null; then
+		die "node $n (pid $(<"$STATE/n$n/pid")) is running"
+	fi
+	agent_up "$n"
+	wait_serving "$n"
+	echo "node $n resp $(ip_of "$n"):$RESP_PORT pid $(<"$STATE/n$n/pid")"
 }
 
 # stop_agent PID: SIGTERM (a clean stop unpins), SIGKILL after 10 s.
@@ -228,9 +247,10 @@ down() {
 
 case ${1:-} in
 up) up ;;
+start) start "${2:-}" ;;
 down) down ;;
 *)
-	echo "usage: $0 up|down" >&2
+	echo "usage: $0 up|start N|down" >&2
 	exit 2
 	;;
 esac

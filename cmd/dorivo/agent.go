@@ -150,6 +150,9 @@ func runAgent(args []string, stderr io.Writer) error {
 	node.AddInfoSection(command.InfoSection{Name: "Limits", Lines: func() []string {
 		return []string{"maxclients:" + strconv.FormatInt(maxClients, 10)}
 	}})
+	if o.cluster.enabled() {
+		node.AddInfoSection(clusterInfo(scfg.Store))
+	}
 	node.AddInfoSection(command.InfoSection{Name: "Datapath", Lines: func() []string {
 		return stats.LoopInfo(steering, dp.Stats())
 	}})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/server"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/replica"
@@ -125,4 +126,24 @@ func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog
 	}
 	log.Info("replica open", "node", c.nodeID, "peer_addr", listen, "peers", len(c.peers), "shards", n.Store.Shards())
 	return n, nil
+}
+
+// clusterInfo is INFO's Cluster section: this node, then one line per
+// shard with its slots, leader, term, commit and applied indexes, and on
+// the leader each follower's lag in entries.
+func clusterInfo(st *durable.Store) command.InfoSection {
+	return command.InfoSection{Name: "Cluster", Lines: func() []string {
+		lines := []string{"node_id:" + strconv.FormatUint(st.NodeID(), 10), "shards:" + strconv.Itoa(st.Shards())}
+		for i := range st.Shards() {
+			s := st.Status(uint32(i))
+			first, last := st.Slots(uint32(i))
+			line := fmt.Sprintf("shard%d:slots=%d-%d,leader=%d,term=%d,state=%s,commit=%d,applied=%d",
+				i, first, last, s.Leader, s.Term, s.State, s.Commit, s.Applied)
+			for _, f := range s.Followers {
+				line += fmt.Sprintf(",lag%d=%d", f.ID, f.Lag)
+			}
+			lines = append(lines, line)
+		}
+		return lines
+	}}
 }

@@ -274,6 +274,9 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 		if handled, ok := l.routeRemote(tc, r); handled {
 			return ok
 		}
+		if l.claiming(r) {
+			return false
+		}
 	}
 	if sess.InMulti() {
 		switch route {

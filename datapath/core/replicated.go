@@ -33,9 +33,9 @@ type Cluster interface {
 	Route(shard uint32) (leader uint64, here bool)
 	// Self is this node's raft ID.
 	Self() uint64
-	// ReadIndex confirms a read of shard: done (from any goroutine) once
-	// this node's applied state is at least as new as every write
-	// acknowledged before the call, or with an error.
+	// ReadIndex confirms a read of shard that the loop served while this
+	// node led it: done (from any goroutine) once a quorum confirmed this
+	// node still leads it after the read, or with an error if it does not.
 	ReadIndex(shard uint32, done func(index uint64, err error))
 }
 
@@ -114,7 +114,11 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 		case here:
 			local = true
 			continue
-		case leader == 0 || leader == rp.cluster.Self():
+		case leader == rp.cluster.Self():
+			// Led here, still loading: wait (the shell rings every loop
+			// once it is loaded).
+			return true, false
+		case leader == 0:
 			l.localReply(tc, now(resp.AppendError(l.reply[:0], errNoLeader(shard))))
 			return true, true
 		case target != 0 && leader != target:
@@ -266,6 +270,13 @@ func containsShard(s []uint32, x uint32) bool {
 		}
 	}
 	return false
+}
+
+// claiming reports whether r is a write that must wait for the reload of
+// a claimed shard (Claim): the connection stalls, its requests stay in its
+// socket, and resumes once the reload is swapped in.
+func (l *Loop) claiming(r command.Req) bool {
+	return l.rep != nil && l.dur.diverged == errClaiming && r.Cmd != nil && r.Cmd.Flags&command.Write != 0
 }
 
 // errClaiming diverges a loop that must reload a shard this node now leads.

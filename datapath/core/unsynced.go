@@ -545,7 +545,7 @@ func failureText(err error, read bool) string {
 		return errReadRaced
 	case read:
 		return "TRYAGAIN read not confirmed by a quorum: " + clientText(err)
-	case errors.Is(err, durable.ErrUnknownOutcome):
+	case errors.Is(err, durable.ErrUnknownOutcome), errors.Is(err, durable.ErrClosed):
 		return "TIMEOUT the write may or may not have been applied: " + clientText(err)
 	case errors.Is(err, durable.ErrNotLeader):
 		return "TRYAGAIN the write was not applied: " + clientText(err)
@@ -674,6 +674,7 @@ func (l *Loop) Resync(ks *keyspace.Keyspace) ResyncState {
 	}
 	d.diverged = nil
 	l.publishKeys()
+	l.bell.Ring() // stalled writers resume on the next drain
 	if d.reclaim {
 		d.reclaim = false
 		l.diverge(errClaiming)

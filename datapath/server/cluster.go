@@ -69,7 +69,9 @@ func (v *clusterView) Route(shard uint32) (uint64, bool) {
 
 func (v *clusterView) Self() uint64 { return v.self }
 
-func (v *clusterView) ReadIndex(shard uint32, done func(uint64, error)) { v.st.ReadIndex(shard, done) }
+func (v *clusterView) ReadIndex(shard uint32, done func(uint64, error)) {
+	v.st.LeaderReadIndex(shard, done)
+}
 
 // start runs the forwarders and begins claiming the shards this node leads.
 func (v *clusterView) start(ctx context.Context) {
@@ -120,7 +122,7 @@ func (v *clusterView) ledShards(o int) ([]uint32, error) {
 			continue
 		}
 		ch := make(chan error, 1)
-		v.st.ReadIndex(uint32(shard), func(_ uint64, err error) { ch <- err })
+		v.st.LeaderReadIndex(uint32(shard), func(_ uint64, err error) { ch <- err })
 		if err := <-ch; err != nil {
 			return nil, fmt.Errorf("shard %d: %w", shard, err)
 		}
@@ -136,6 +138,9 @@ func (v *clusterView) markLoaded(shards []uint32) {
 		if v.st.IsLeader(shard) {
 			v.loaded[shard].Store(true)
 		}
+	}
+	for _, l := range v.srv.loops { // connections stalled on these shards retry
+		l.core.Bell().Ring()
 	}
 }
 

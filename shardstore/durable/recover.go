@@ -3,6 +3,7 @@ package durable
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -134,9 +135,27 @@ func (s *Store) loadShards(n int) error {
 
 // startLog opens a new segment whose first record carries every shard's
 // HardState, then replays: raft commits and applies the recovered log.
+//
+// A replicated group applies only what its peers confirm committed, later:
+// its entries after the applied index are written again into that first
+// record, since the older segments are removed once it is synced.
 func (s *Store) startLog() error {
 	s.d.rotateNext = true
 	s.d.open = &logBatch{}
+	for _, sh := range s.shards {
+		if sh.soleVoter {
+			continue // converge applies its whole log
+		}
+		last, _ := sh.ms.LastIndex()
+		if last <= sh.applied {
+			continue
+		}
+		ents, err := sh.ms.Entries(sh.applied+1, last+1, math.MaxUint64)
+		if err != nil {
+			return fmt.Errorf("durable: shard %d: unapplied entries: %w", sh.id, err)
+		}
+		s.d.open.add(len(s.shards), sh, ents)
+	}
 	if err := s.converge(); err != nil {
 		return err
 	}

@@ -108,8 +108,9 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 	sh.leadPub.Store(&LeaderInfo{Leader: ss.Lead, Term: term})
 	s.stats.leaderChanges.Add(1)
 	if ss.Lead != s.opts.NodeID {
-		s.failReads(sh, fmt.Errorf("%w: shard %d: leader changed to %d", ErrNotLeader, sh.id, ss.Lead))
+		s.failLeaderReads(sh, fmt.Errorf("%w: shard %d: leader changed to %d", ErrNotLeader, sh.id, ss.Lead))
 	}
+	s.reissueReads(sh)
 	if hook := s.leaderHook.Load(); hook != nil {
 		(*hook)(sh.id, ss.Lead, term)
 	}
@@ -160,19 +161,21 @@ func (s *Store) rebalance() {
 	}
 }
 
-// readRequest is a ReadIndex call; pendingRead is one raft is confirming.
+// readRequest is a ReadIndex call; leader asks for LeaderReadIndex.
 type readRequest struct {
-	shard uint32
-	done  func(index uint64, err error)
+	shard  uint32
+	leader bool
+	done   func(index uint64, err error)
 }
 
 // pendingRead is one ReadIndex raft is confirming, for every read that
 // arrived in one driver cycle.
 type pendingRead struct {
-	id    uint64
-	index uint64
-	ticks int // ticks since it was stepped
-	dones []func(uint64, error)
+	id     uint64
+	index  uint64
+	ticks  int  // ticks since it was stepped
+	leader bool // LeaderReadIndex: fails once this node stops leading
+	dones  []func(uint64, error)
 }
 
 func (p *pendingRead) answer(err error) {
@@ -189,14 +192,26 @@ func (p *pendingRead) answer(err error) {
 // asked). Without a quorum in 2 election timeouts it fails with
 // ErrReadTimeout; done may run on the driver goroutine and must not block.
 func (s *Store) ReadIndex(shard uint32, done func(index uint64, err error)) {
-	if err := s.admitRead(shard); err != nil {
-		done(0, err)
+	s.readIndex(readRequest{shard: shard, done: done})
+}
+
+// LeaderReadIndex is ReadIndex for a read this node served from its own
+// copy while it led shard: it fails with ErrNotLeader unless this node
+// still leads shard when raft confirms the read (a ReadIndex answered by
+// another leader would not cover what that leader committed).
+func (s *Store) LeaderReadIndex(shard uint32, done func(index uint64, err error)) {
+	s.readIndex(readRequest{shard: shard, leader: true, done: done})
+}
+
+func (s *Store) readIndex(r readRequest) {
+	if err := s.admitRead(r.shard); err != nil {
+		r.done(0, err)
 		return
 	}
 	select {
-	case s.readc <- readRequest{shard: shard, done: done}:
+	case s.readc <- r:
 	default:
-		done(0, ErrOverloaded)
+		r.done(0, ErrOverloaded)
 	}
 }
 
@@ -220,19 +235,35 @@ func (s *Store) stepRead(r readRequest) {
 		r.done(sh.applied, nil)
 		return
 	}
-	if len(sh.readBatch) == 0 {
+	if r.leader && sh.lead != s.opts.NodeID {
+		// Leadership lost since the caller read: noteSoftState failed
+		// the reads stepped before, this one is refused here.
+		r.done(0, fmt.Errorf("%w: shard %d: leader is %d", ErrNotLeader, sh.id, sh.lead))
+		return
+	}
+	if len(sh.readBatch[0]) == 0 && len(sh.readBatch[1]) == 0 {
 		s.d.readShards = append(s.d.readShards, sh)
 	}
-	sh.readBatch = append(sh.readBatch, r.done)
+	mode := 0
+	if r.leader {
+		mode = 1
+	}
+	sh.readBatch[mode] = append(sh.readBatch[mode], r.done)
 }
 
-// startReads steps one ReadIndex per shard for the reads collected.
+// startReads steps one ReadIndex per shard and mode for the reads
+// collected.
 func (s *Store) startReads() {
 	for _, sh := range s.d.readShards {
-		id := s.nextID.Add(1)
-		sh.reads = append(sh.reads, pendingRead{id: id, dones: sh.readBatch})
-		sh.readBatch = nil
-		sh.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, id))
+		for mode, dones := range sh.readBatch {
+			if len(dones) == 0 {
+				continue
+			}
+			id := s.nextID.Add(1)
+			sh.reads = append(sh.reads, pendingRead{id: id, leader: mode == 1, dones: dones})
+			sh.readBatch[mode] = nil
+			sh.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, id))
+		}
 	}
 	clear(s.d.readShards)
 	s.d.readShards = s.d.readShards[:0]
@@ -287,12 +318,49 @@ func (s *Store) expireReads(sh *shard) {
 	sh.reads = kept
 }
 
-func (s *Store) failReads(sh *shard, err error) {
+// reissueReads asks again for the ReadIndexes raft has not answered yet,
+// after a leader change: the old leader may never answer them.
+func (s *Store) reissueReads(sh *shard) {
+	if len(sh.reads) == 0 {
+		return
+	}
+	if len(sh.readBatch[0]) == 0 && len(sh.readBatch[1]) == 0 {
+		s.d.readShards = append(s.d.readShards, sh)
+	}
 	for _, p := range sh.reads {
-		p.answer(err)
+		mode := 0
+		if p.leader {
+			mode = 1
+		}
+		sh.readBatch[mode] = append(sh.readBatch[mode], p.dones...)
 	}
 	clear(sh.reads)
 	sh.reads = sh.reads[:0]
+}
+
+// failLeaderReads fails the LeaderReadIndex calls pending on sh: this
+// node stopped leading it.
+func (s *Store) failLeaderReads(sh *shard, err error) {
+	kept := sh.reads[:0]
+	for _, p := range sh.reads {
+		if p.leader {
+			p.answer(err)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(sh.reads[len(kept):])
+	sh.reads = kept
+	kept = sh.confirmed[:0]
+	for _, p := range sh.confirmed {
+		if p.leader {
+			p.answer(err)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(sh.confirmed[len(kept):])
+	sh.confirmed = kept
 }
 
 // ShardStatus is a shard's raft state as of the last tick, for metrics and

@@ -47,11 +47,11 @@ type shard struct {
 	leaderTerm, orphanTerm, orphanSince uint64
 	leadPub                             atomic.Pointer[LeaderInfo]
 	statusPub                           atomic.Pointer[ShardStatus]
-	reads                               []pendingRead         // ReadIndexes raft has not answered, oldest first
-	readBatch                           []func(uint64, error) // reads of this cycle, not yet stepped
-	confirmed                           []pendingRead         // answered, waiting for applied to reach their index
-	snapping                            map[uint64]bool       // peers a snapshot is streaming to
-	staged                              *snapshotData         // the last snapshot received, until raft applies it
+	reads                               []pendingRead            // ReadIndexes raft has not answered, oldest first
+	readBatch                           [2][]func(uint64, error) // this cycle's reads, not stepped yet: [0] ReadIndex, [1] LeaderReadIndex
+	confirmed                           []pendingRead            // answered, waiting for applied to reach their index
+	snapping                            map[uint64]bool          // peers a snapshot is streaming to
+	staged                              *snapshotData            // the last snapshot received, until raft applies it
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.

@@ -201,8 +201,10 @@ func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
 // applySnapshot makes a snapshot raft accepted durable, as the append
 // thread must before its responses go out: the record being synced is
 // waited for (its entries precede the snapshot), this shard's entries in
-// the open record are dropped (the snapshot supersedes them), and pebble is
-// rewritten over the shard's spans and flushed.
+// the open record are dropped (the snapshot supersedes them), the round's
+// applies so far are committed (else their older applied index would
+// overwrite the snapshot's), and pebble is rewritten over the shard's spans
+// and flushed.
 func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
 	data := sh.staged
@@ -219,6 +221,19 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 		o.entries -= len(o.ents[sh.id])
 		o.ents[sh.id] = nil
 		o.touched = deleteShard(o.touched, sh.id)
+	}
+	// Applies of this round stepped before the snapshot (entries it
+	// covers) must not land after it: their applied state would go back.
+	if ab := s.d.apply; ab != nil {
+		s.d.apply = nil
+		err := error(nil)
+		if !ab.Empty() {
+			err = ab.Commit(pebble.NoSync)
+		}
+		ab.Close()
+		if err != nil {
+			return fmt.Errorf("durable: shard %d: apply before snapshot: %w", sh.id, err)
+		}
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
