@@ -162,6 +162,9 @@ func (v *clusterView) send(f core.Forward, loop int) bool {
 // forwardBatch is the most requests queued for one forwarder connection.
 const forwardBatch = 4096
 
+// forwardTimeout bounds the wait for a forwarded request's reply.
+const forwardTimeout = time.Second
+
 // forwarder carries one loop's requests for one node over one RESP
 // connection, pipelined: replies come back in request order.
 type forwarder struct {
@@ -228,6 +231,9 @@ func (f *forwarder) serve(ctx context.Context, c net.Conn) {
 	quit := make(chan struct{})
 	go f.write(ctx, c, sent, quit)
 	for fw := range sent {
+		// A node that stopped answering (paused, cut off) must not hold
+		// the client: past forwardTimeout its requests get -TIMEOUT.
+		_ = c.SetReadDeadline(time.Now().Add(forwardTimeout))
 		reply, err := readForwardReply(br)
 		if err != nil {
 			close(quit)

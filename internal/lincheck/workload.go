@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strconv"
+	"time"
 )
 
 // Stats counts a workload's outcomes.
@@ -70,6 +71,18 @@ func (c *Client) Run(ctx context.Context, rng *rand.Rand, keys []string, ops int
 			kind, out = KindSetGet, c.SetGet(ctx, key, c.NextValue(rng))
 		}
 		st.add(kind, out)
+		if out.Status != StatusOK && out.Status != StatusNotInteger {
+			// Back off, as a client retrying an error would: during a
+			// failover a node refuses fast, and a spinning client only
+			// grows the history.
+			select {
+			case <-time.After(failureBackoff):
+			case <-ctx.Done():
+			}
+		}
 	}
 	return st
 }
+
+// failureBackoff is the pause after a failed or unknown operation.
+const failureBackoff = 10 * time.Millisecond
