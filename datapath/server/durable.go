@@ -40,10 +40,15 @@ func (s *Server) openDurable() error {
 // (core.Loop.Resync says when), until it is swapped in or the server stops.
 func (l *loop) resync() {
 	st := l.srv.cfg.Store
-	backoff := 10 * time.Millisecond
+	// A claimed shard (cluster.go) waits for this reload to serve: retry
+	// fast, the failover time depends on it.
+	backoff, most := 10*time.Millisecond, time.Second
+	if l.srv.cluster != nil {
+		backoff, most = time.Millisecond, 20*time.Millisecond
+	}
 	for !l.srv.stopping.Load() {
 		time.Sleep(backoff)
-		backoff = min(2*backoff, time.Second)
+		backoff = min(2*backoff, most)
 		if st.DiskError() != nil {
 			continue
 		}

@@ -145,6 +145,10 @@ func (s *Store) run() {
 					s.fail(err)
 					return
 				}
+			case <-t.C:
+				// A busy driver still ticks: heartbeats and election
+				// timeouts must not wait for an idle moment.
+				s.tick()
 			default:
 			}
 		}

@@ -25,7 +25,7 @@ var shardLine = regexp.MustCompile(`(?m)^shard(\d+):.*leader=(\d+)`)
 
 // leaderOf asks the running nodes, through INFO Cluster, which node leads
 // shard, until they agree on one.
-func (c *Cluster) leaderOf(t *testing.T, shard int) int {
+func (c *Cluster) leaderOf(t testing.TB, shard int) int {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
