@@ -104,6 +104,7 @@ func (l *Loop) Open(in Input, addr string, shell any) *Conn {
 	l.stats.accepted.Add(1)
 	l.stats.conns.Add(1)
 	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
+	tc.sess.UseStats(l.cmdStats)
 	tc.sess.Addr = addr
 	tc.home = tc.sess.User()
 	return tc
@@ -590,7 +591,7 @@ func (l *Loop) room(o, size int) bool {
 // sendReq stages request args to loop o for tc's reply slot seq. room(o)
 // must have said yes.
 func (l *Loop) sendReq(tc *Conn, o int, seq uint64, r command.Req, handoff bool, rw *rwatch) {
-	m := msg{kind: mReq, conn: tc, seq: seq, rw: rw}
+	m := msg{kind: mReq, conn: tc, seq: seq, rw: rw, resp3: tc.sess.RESP3()}
 	if handoff {
 		m.kind, m.sess = mReqSess, tc.sess
 	}
@@ -656,7 +657,7 @@ func (l *Loop) broadcast(tc *Conn, r command.Req, m mergeKind) bool {
 	l.localPart(tc, seq, res)
 	for o := range l.peers {
 		if o != l.idx {
-			l.stageReq(o, &msg{kind: mReqAs, conn: tc, seq: seq, user: tc.sess.User()}, r)
+			l.stageReq(o, &msg{kind: mReqAs, conn: tc, seq: seq, user: tc.sess.User(), resp3: tc.sess.RESP3()}, r)
 		}
 	}
 	return true
@@ -755,6 +756,9 @@ func parseArrayHeader(b []byte) (int64, []byte, bool) {
 
 // bulkLen is the length of the bulk (or null bulk) reply at the start of b.
 func bulkLen(b []byte) int {
+	if len(b) >= 3 && b[0] == '_' {
+		return 3 // RESP3's null
+	}
 	for i := 1; i+1 < len(b); i++ {
 		if b[i] == '\r' {
 			n, _ := resp.ParseInt(b[1:i])
