@@ -32,7 +32,7 @@ type call struct {
 	muts []Mutation
 }
 
-func (c *call) ok()              { c.dst = resp.AppendOK(c.dst) }
+func (c *call) ok() { c.dst = resp.AppendOK(c.dst) }
 func (c *call) err(msg string) {
 	c.dst = resp.AppendError(c.dst, msg)
 	c.s.Node.countError(msg)
