@@ -181,9 +181,9 @@ func configGetCmd(c *call) {
 }
 
 // configSetCmd is Redis 7.0's configSetCommand: every name is looked up
-// first (an unknown one fails at once; an immutable or repeated one fails
-// after the lookups, named as given), then the values are applied in
-// order, all or none.
+// first, and the first unknown, immutable or repeated one fails the
+// command, named as given; then the values are applied in order, all or
+// none.
 func configSetCmd(c *call) {
 	if len(c.args)%2 != 0 {
 		c.err(errSyntax)
@@ -193,12 +193,10 @@ func configSetCmd(c *call) {
 	invalid := ""
 	for i := 2; i < len(c.args); i += 2 {
 		p := lookupParam(string(c.args[i]))
-		if p == nil {
-			c.err("ERR Unknown option or number of arguments for CONFIG SET - '" + string(cstr(c.args[i])) + "'")
-			return
-		}
 		switch {
 		case invalid != "":
+		case p == nil:
+			invalid = "ERR Unknown option or number of arguments for CONFIG SET - '" + string(cstr(c.args[i])) + "'"
 		case p.set == nil:
 			invalid = "ERR CONFIG SET failed (possibly related to argument '" + string(cstr(c.args[i])) + "') - can't set immutable config"
 		case slicesContains(params, p):

@@ -34,7 +34,7 @@ func init() {
 	def(command, "docs", -2, Loading|Stale, cn, 0, 0, 0, commandDocsCmd)
 	def(command, "info", -2, Loading|Stale, cn, 0, 0, 0, commandInfoCmd)
 	def(command, "list", -2, Loading|Stale, cn, 0, 0, 0, commandListCmd)
-	def(command, "getkeys", -3, Loading|Stale, cn, 0, 0, 0, commandGetkeysCmd)
+	def(command, "getkeys", -4, Loading|Stale, cn, 0, 0, 0, commandGetkeysCmd)
 	def(command, "help", 2, Loading|Stale, cn, 0, 0, 0, helpCmd)
 }
 
