@@ -540,7 +540,7 @@ func (l *Loop) txReply(x *xtx, b []byte) []byte {
 		return l.cmdReply(x, 0, b)
 	}
 	if x.abort {
-		return resp.AppendNullArray(b)
+		return resp.AppendNilArray(b, x.resp3) // a watched key changed
 	}
 	b = resp.AppendArray(b, len(x.cmds))
 	for i := range x.cmds {
