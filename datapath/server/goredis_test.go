@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +151,23 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestRedisPyClient runs testdata/redispy_check.py, which drives Dorivo
+// (three loops) through redis-py, Debian's python3-redis, unchanged: the
+// same strings, bitmaps, LCS, CONFIG, INFO, TIME and HELLO as go-redis.
+func TestRedisPyClient(t *testing.T) {
+	const py = "/usr/bin/python3" // Debian's, with python3-redis; not a pyenv shim
+	if err := exec.Command(py, "-c", "import redis").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s has no redis module (apt-get install python3-redis): %v", py, err)
+		}
+		t.Skipf("%s has no redis module (apt-get install python3-redis)", py)
+	}
+	_, addr := startRoot(t, Config{Loops: 3})
+	host, port, _ := strings.Cut(addr, ":")
+	out, err := exec.Command(py, "testdata/redispy_check.py", host, port).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("redispy_check.py: %v\n%s", err, out)
+	}
 }
