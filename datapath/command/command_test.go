@@ -46,9 +46,9 @@ func TestDorivoSpecific(t *testing.T) {
 		[2]string{"COMMAND DOCS", "*0\r\n"},
 		[2]string{"COMMAND INFO nosuch", "*1\r\n$-1\r\n"},
 		[2]string{"COMMAND GETKEYS MSET a 1 b 2", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
-		[2]string{"COMMAND GETKEYS PING", "-ERR The command has no key arguments\r\n"},
-		[2]string{"COMMAND GETKEYS GET", "-ERR Invalid number of arguments specified for command\r\n"},
-		[2]string{"COMMAND GETKEYS NOSUCH", "-ERR Invalid command specified\r\n"},
+		[2]string{"COMMAND GETKEYS PING x", "-ERR The command has no key arguments\r\n"},
+		[2]string{"COMMAND GETKEYS GET a b", "-ERR Invalid number of arguments specified for command\r\n"},
+		[2]string{"COMMAND GETKEYS NOSUCH x", "-ERR Invalid command specified\r\n"},
 		[2]string{"COMMAND COUNT", ":" + strconv.Itoa(len(Commands())) + "\r\n"},
 		// RESP3 after HELLO 3: maps, nulls, sets.
 		[2]string{"HELLO 3 SETNAME x", "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:" + strconv.FormatInt(s.ID, 10) + "\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"},

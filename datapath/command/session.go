@@ -117,8 +117,10 @@ type Session struct {
 	// AppendSet, AppendDouble, AppendNil, ...).
 	resp3 bool
 
-	// stats counts the session's commands (stats.go).
+	// stats counts the session's commands (stats.go); ticks numbers them,
+	// to time one in timeSample.
 	stats *CmdStats
+	ticks uint64
 
 	multi    bool
 	multiErr bool // a command was rejected while queueing: EXEC aborts
