@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dorivo/dorivo/datapath/internal/difftest"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/durable"
 )
@@ -168,4 +170,25 @@ func TestConfigGetAll(t *testing.T) {
 	expect(t, c, "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - can't set immutable config", "CONFIG", "SET", "maxclients", "5")
 	expect(t, c, "+OK", "CONFIG", "SET", "maxmemory-policy", "allkeys-lru", "proto-max-bulk-len", "2mb")
 	expect(t, c, "*4|$18|proto-max-bulk-len|$7|2097152|$16|maxmemory-policy|$11|allkeys-lru", "CONFIG", "GET", "proto-max-bulk-len", "maxmemory-policy")
+}
+
+// TestBitmapCasesCold runs the bitmap and LCS differential cases, in RESP2
+// and RESP3, on three loops over a durable store that keeps 3 bytes of
+// values per loop: the commands read values back from the store and write
+// them through it, and the replies still match redis-server's.
+func TestBitmapCasesCold(t *testing.T) {
+	withValueStores(t, Config{Loops: 3}, func(t *testing.T, cfg Config) {
+		if cfg.Store == nil {
+			return // the memory variant runs in TestDifftestCases
+		}
+		s, addr := startRoot(t, cfg)
+		difftest.Run(t, redistest.Start(t).Addr, addr, difftest.WithRESP3(difftest.BitmapCases))
+		var fetches uint64
+		for _, st := range s.Stats() {
+			fetches += st.Fetches
+		}
+		if fetches < 50 {
+			t.Errorf("%d values fetched back: they did not go cold", fetches)
+		}
+	})
 }
