@@ -558,16 +558,7 @@ func bitfieldCmd(c *call) {
 		v, _ := c.ks.Get(key, c.now)
 		c.array(len(ops))
 		for _, o := range ops {
-			var buf [9]byte // zero-padded window of the field
-			b := o.off >> 3
-			if b < uint64(len(v)) {
-				copy(buf[:], v[b:])
-			}
-			if o.signed {
-				c.int(getSignedBits(buf[:], o.off-b*8, o.width))
-			} else {
-				c.int(int64(getUnsignedBits(buf[:], o.off-b*8, o.width)))
-			}
+			c.bitfieldGet(v, o)
 		}
 		return
 	}
@@ -586,14 +577,25 @@ func bitfieldCmd(c *call) {
 	}
 }
 
+// bitfieldGet replies a GET of BITFIELD, reading a zero-padded copy of the
+// (up to 9) bytes the field spans: it may lie past the value's end.
+func (c *call) bitfieldGet(v []byte, o bitfieldOp) {
+	var buf [9]byte
+	b := o.off >> 3
+	if b < uint64(len(v)) {
+		copy(buf[:], v[b:])
+	}
+	if o.signed {
+		c.int(getSignedBits(buf[:], o.off-b*8, o.width))
+	} else {
+		c.int(int64(getUnsignedBits(buf[:], o.off-b*8, o.width)))
+	}
+}
+
 // bitfieldOp runs one operation of BITFIELD on v, long enough for it.
 func (c *call) bitfieldOp(v []byte, o bitfieldOp) {
 	if o.get {
-		if o.signed {
-			c.int(getSignedBits(v, o.off, o.width))
-		} else {
-			c.int(int64(getUnsignedBits(v, o.off, o.width)))
-		}
+		c.bitfieldGet(v, o)
 		return
 	}
 	if o.signed {
