@@ -53,6 +53,10 @@ func (n *Node) cmdTotals(cmd *Cmd) (calls, nanos, rejected, failed uint64) {
 // maxErrorKinds bounds the error prefixes tracked, as Redis does (128).
 const maxErrorKinds = 128
 
+// CountError counts an error reply that the server writes itself, not a
+// command (CROSSSLOT, protocol errors, refused writes), in INFO errorstats.
+func (n *Node) CountError(msg string) { n.countError(msg) }
+
 // countError counts an error reply under its first word (ERR, WRONGTYPE).
 // The table of kinds is copied on write: a new kind is rare.
 func (n *Node) countError(msg string) {

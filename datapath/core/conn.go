@@ -167,7 +167,7 @@ func (l *Loop) process(tc *Conn) {
 		if err != nil {
 			var perr resp.Error
 			if errors.As(err, &perr) {
-				l.localReply(tc, now(resp.AppendError(l.reply[:0], string(perr))))
+				l.localReply(tc, now(l.errReply(string(perr))))
 			}
 			tc.closing = true
 			off = len(buf)
@@ -261,6 +261,13 @@ func (l *Loop) ownerOf(r command.Req) int {
 
 const errCrossLoop = "CROSSSLOT Keys in request don't hash to the same slot"
 
+// errReply is an error the loop replies itself, counted in INFO errorstats
+// as the command package counts its own.
+func (l *Loop) errReply(msg string) []byte {
+	l.cfg.Node.CountError(msg)
+	return resp.AppendError(l.reply[:0], msg)
+}
+
 // dispatch routes one request by its command's route. It returns false,
 // having changed nothing, when the request needs ring room, credit, reply
 // slots or keys that are not available now (locked by a cross-loop
@@ -315,7 +322,7 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 	o := l.ownerOf(r)
 	switch {
 	case o == -2:
-		l.localReply(tc, now(resp.AppendError(l.reply[:0], errCrossLoop)))
+		l.localReply(tc, now(l.errReply(errCrossLoop)))
 		return true
 	case o == l.idx && l.mustWaitFor(r, l.keys):
 		return false // a transaction locks a key, or a value is cold: wait
@@ -438,7 +445,7 @@ func (l *Loop) crossExec(tc *Conn) bool {
 // clients, are unaffected.
 func (l *Loop) crossCmd(tc *Conn, r command.Req) bool {
 	if msg := command.CheckReq(tc.sess, r); msg != "" {
-		l.localReply(tc, now(resp.AppendError(l.reply[:0], msg)))
+		l.localReply(tc, now(l.errReply(msg)))
 		return true
 	}
 	if r.Cmd.Step == 2 && len(r.Args)%2 == 0 {

@@ -86,6 +86,9 @@ func TestInfoStatsAcrossLoops(t *testing.T) {
 	expect(t, c, "-ERR value is not an integer or out of range", "INCR", "k1")
 	expect(t, c, "-ERR bit offset is not an integer or out of range", "SETBIT", "k1", "-1", "1")
 	expect(t, c, "*2|$9|databases|$1|1", "CONFIG", "GET", "databases")
+	k0, _ := keyOwnedBy(s, "x", 0, 0)
+	k1, _ := keyOwnedBy(s, "x", 1, 0)
+	expect(t, c, "-CROSSSLOT Keys in request don't hash to the same slot", "LCS", k0, k1) // the loop's own error
 	crossed := 0
 	for _, st := range s.Stats() {
 		crossed += int(st.CrossRecv)
@@ -105,7 +108,8 @@ func TestInfoStatsAcrossLoops(t *testing.T) {
 		"aof_enabled":            "0",
 		"maxmemory":              "0",
 		"tcp_port":               addr[strings.LastIndexByte(addr, ':')+1:],
-		"total_error_replies":    "3",
+		"total_error_replies":    "4",
+		"errorstat_CROSSSLOT":    "count=1",
 		"rdb_bgsave_in_progress": "0",
 	} {
 		if !strings.HasPrefix(f[field], want) {
