@@ -153,6 +153,7 @@ func infoMemory(c *call) []string {
 		"used_memory_rss_human:" + bytesToHuman(rss),
 		"used_memory_peak:" + utoa(peak),
 		"used_memory_peak_human:" + bytesToHuman(peak),
+		fmt.Sprintf("mem_fragmentation_ratio:%.2f", float64(rss)/float64(max(used, 1))),
 		"maxmemory:" + utoa(mm),
 		"maxmemory_human:" + bytesToHuman(mm),
 		"maxmemory_policy:" + cfg.MaxmemoryPolicy,
@@ -199,6 +200,7 @@ func infoStats(c *call) []string {
 		"total_connections_received:" + utoa(n.connections.Load()),
 		"total_commands_processed:" + utoa(calls),
 		"expired_keys:" + utoa(t.Expired-min(n.expiredBase.Load(), t.Expired)),
+		"evicted_keys:0", // values go cold to disk; keys are never evicted
 		"total_error_replies:" + utoa(errs),
 	}
 }
