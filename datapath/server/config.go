@@ -166,6 +166,7 @@ func (c *Config) setDefaults() error {
 // INFO (command.Config's immutable part).
 func (c *Config) publishFixed() {
 	nc := *c.Node.Config()
+	nc.Port = 0 // no RESP listener, as Redis's port 0
 	if host, port, err := net.SplitHostPort(c.TCPAddr); err == nil {
 		nc.Bind = host
 		nc.Port, _ = strconv.Atoi(port)
