@@ -17,10 +17,27 @@ type Config struct {
 	// ProtectedMode is protected-mode: while the default user needs no
 	// password, only loopback clients are served (Node.DeniesRemote).
 	ProtectedMode bool
+
+	// The parameters below are fixed when the server starts (its flags);
+	// CONFIG GET reports them and CONFIG SET refuses them as immutable.
+	// Port and Bind are the RESP listener's (port, bind).
+	Port int
+	Bind string
+	// MaxClients and ClientQueryBufferLimit are maxclients and
+	// client-query-buffer-limit.
+	MaxClients             int
+	ClientQueryBufferLimit int64
+	// Durable reports a durable store: every write is synced to its log
+	// before it is acknowledged (appendonly yes, appendfsync always).
+	Durable bool
+	// MaxMemory is maxmemory: 0, Dorivo refuses no write for memory (values
+	// beyond the cache budget go cold to disk instead).
+	MaxMemory int64
 }
 
 // DefaultConfig is Redis 7.0's defaults for the parameters Dorivo has.
-var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction", ProtectedMode: true}
+var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction", ProtectedMode: true,
+	Port: 6379, MaxClients: 10000, ClientQueryBufferLimit: 1 << 30}
 
 // ProtectedModeDenied is Redis 7.0's reply, word for word, to a client
 // that protected mode refuses; the connection is closed after it.
@@ -43,8 +60,13 @@ var maxmemoryPolicies = []string{"volatile-lru", "volatile-lfu", "volatile-rando
 type configParam struct {
 	name string
 	get  func(*Config) string
-	// set validates and applies a value, returning Redis's error detail.
+	// set validates and applies a value, returning Redis's error detail;
+	// nil for a parameter fixed at start (immutable).
 	set func(*Config, string) string
+}
+
+func fixed(name, value string) configParam {
+	return configParam{name, func(*Config) string { return value }, nil}
 }
 
 var configParams = []configParam{
@@ -79,6 +101,20 @@ var configParams = []configParam{
 		c.ProtoMaxBulkLen = n
 		return ""
 	}},
+	{"port", func(c *Config) string { return strconv.Itoa(c.Port) }, nil},
+	{"bind", func(c *Config) string { return c.Bind }, nil},
+	{"maxclients", func(c *Config) string { return strconv.Itoa(c.MaxClients) }, nil},
+	{"client-query-buffer-limit", func(c *Config) string { return strconv.FormatInt(c.ClientQueryBufferLimit, 10) }, nil},
+	{"maxmemory", func(c *Config) string { return strconv.FormatInt(c.MaxMemory, 10) }, nil},
+	{"appendonly", func(c *Config) string { return yesNo(c.Durable) }, nil},
+	{"appendfsync", func(*Config) string { return "always" }, nil},
+	fixed("save", ""),
+	fixed("databases", "1"),
+	fixed("cluster-enabled", "no"),
+	fixed("daemonize", "no"),
+	fixed("io-threads", "1"),
+	fixed("timeout", "0"),
+	fixed("hz", "10"),
 }
 
 // memToInt parses a memory value like Redis's memtoull: digits with an
@@ -138,41 +174,47 @@ func configGetCmd(c *call) {
 			}
 		}
 	}
-	c.array(len(out))
+	c.mapLen(len(out) / 2)
 	for _, s := range out {
 		c.bulkStr(s)
 	}
 }
 
+// configSetCmd is Redis 7.0's configSetCommand: every name is looked up
+// first, and the first unknown, immutable or repeated one fails the
+// command, named as given; then the values are applied in order, all or
+// none.
 func configSetCmd(c *call) {
 	if len(c.args)%2 != 0 {
-		c.err(arityError(c.cmd))
+		c.err(errSyntax)
+		return
+	}
+	params := make([]*configParam, 0, (len(c.args)-2)/2)
+	invalid := ""
+	for i := 2; i < len(c.args); i += 2 {
+		p := lookupParam(string(c.args[i]))
+		switch {
+		case invalid != "":
+		case p == nil:
+			invalid = "ERR Unknown option or number of arguments for CONFIG SET - '" + string(cstr(c.args[i])) + "'"
+		case p.set == nil:
+			invalid = "ERR CONFIG SET failed (possibly related to argument '" + string(cstr(c.args[i])) + "') - can't set immutable config"
+		case slicesContains(params, p):
+			invalid = "ERR CONFIG SET failed (possibly related to argument '" + string(cstr(c.args[i])) + "') - duplicate parameter"
+		}
+		params = append(params, p)
+	}
+	if invalid != "" {
+		c.err(invalid)
 		return
 	}
 	n := c.s.Node
 	for {
 		old := n.config.Load()
 		cfg := *old
-		seen := map[string]bool{}
-		for i := 2; i < len(c.args); i += 2 {
-			name := strings.ToLower(string(c.args[i]))
-			var p *configParam
-			for j := range configParams {
-				if configParams[j].name == name {
-					p = &configParams[j]
-				}
-			}
-			if p == nil {
-				c.err("ERR Unknown option or number of arguments for CONFIG SET - '" + string(cstr(c.args[i])) + "'")
-				return
-			}
-			if seen[name] {
-				c.err("ERR CONFIG SET failed (possibly related to argument '" + name + "') - duplicate parameter")
-				return
-			}
-			seen[name] = true
-			if msg := p.set(&cfg, string(c.args[i+1])); msg != "" {
-				c.err("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + msg)
+		for i, p := range params {
+			if msg := p.set(&cfg, string(c.args[3+2*i])); msg != "" {
+				c.err("ERR CONFIG SET failed (possibly related to argument '" + p.name + "') - " + msg)
 				return
 			}
 		}
@@ -180,6 +222,31 @@ func configSetCmd(c *call) {
 			break
 		}
 	}
+	c.ok()
+}
+
+func lookupParam(name string) *configParam {
+	for j := range configParams {
+		if strings.EqualFold(configParams[j].name, name) {
+			return &configParams[j]
+		}
+	}
+	return nil
+}
+
+func slicesContains(ps []*configParam, p *configParam) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// configResetstatCmd is CONFIG RESETSTAT: INFO's command and error
+// counters and expired_keys start again from zero.
+func configResetstatCmd(c *call) {
+	c.s.Node.resetStats(c.s.Node.keyspaceTotals(c.ks).Expired)
 	c.ok()
 }
 

@@ -3,10 +3,7 @@ package command
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/dorivo/dorivo/datapath/resp"
 )
 
 func init() {
@@ -29,6 +26,7 @@ func init() {
 	config := def(nil, "config", -2, 0, 0, 0, 0, 0, nil)
 	def(config, "get", -3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configGetCmd)
 	def(config, "set", -4, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configSetCmd)
+	def(config, "resetstat", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configResetstatCmd)
 	def(config, "help", 2, Loading|Stale, 0, 0, 0, 0, helpCmd)
 
 	command := def(nil, "command", -1, Loading|Stale, cn, 0, 0, 0, commandCmd)
@@ -36,7 +34,7 @@ func init() {
 	def(command, "docs", -2, Loading|Stale, cn, 0, 0, 0, commandDocsCmd)
 	def(command, "info", -2, Loading|Stale, cn, 0, 0, 0, commandInfoCmd)
 	def(command, "list", -2, Loading|Stale, cn, 0, 0, 0, commandListCmd)
-	def(command, "getkeys", -3, Loading|Stale, cn, 0, 0, 0, commandGetkeysCmd)
+	def(command, "getkeys", -4, Loading|Stale, cn, 0, 0, 0, commandGetkeysCmd)
 	def(command, "help", 2, Loading|Stale, cn, 0, 0, 0, helpCmd)
 }
 
@@ -98,16 +96,17 @@ func authCmd(c *call) {
 	c.ok()
 }
 
+// helloCmd is HELLO [protover [AUTH user pass] [SETNAME name]]: 2 or 3
+// switch the connection's protocol once the options are accepted.
 func helloCmd(c *call) {
-	next := 1
+	next, ver := 1, int64(0)
 	if len(c.args) >= 2 {
-		ver, ok := intArg(c.args[1])
-		if !ok {
+		var ok bool
+		if ver, ok = intArg(c.args[1]); !ok {
 			c.err("ERR Protocol version is not an integer or out of range")
 			return
 		}
-		// Only RESP2 is spoken; Redis would also accept 3.
-		if ver != 2 {
+		if ver < 2 || ver > 3 {
 			c.err("NOPROTO unsupported protocol version")
 			return
 		}
@@ -141,13 +140,20 @@ func helloCmd(c *call) {
 	if name != nil && !c.setName(name) {
 		return
 	}
-	c.array(14)
+	if ver != 0 {
+		c.s.resp3 = ver == 3
+	}
+	proto := int64(2)
+	if c.s.resp3 {
+		proto = 3
+	}
+	c.mapLen(7)
 	c.bulkStr("server")
 	c.bulkStr("redis")
 	c.bulkStr("version")
 	c.bulkStr(RedisVersion)
 	c.bulkStr("proto")
-	c.int(2)
+	c.int(proto)
 	c.bulkStr("id")
 	c.int(c.s.ID)
 	c.bulkStr("mode")
@@ -197,8 +203,12 @@ func (c *call) setName(name []byte) bool {
 }
 
 func clientInfoCmd(c *call) {
-	c.bulkStr(fmt.Sprintf("id=%d addr=%s name=%s db=0 multi=%d user=%s resp=2\n",
-		c.s.ID, c.s.Addr, c.s.Name, c.multiLen(), c.s.user))
+	proto := 2
+	if c.s.resp3 {
+		proto = 3
+	}
+	c.verbatim(fmt.Sprintf("id=%d addr=%s name=%s db=0 multi=%d user=%s resp=%d\n",
+		c.s.ID, c.s.Addr, c.s.Name, c.multiLen(), c.s.user, proto))
 }
 
 func (c *call) multiLen() int {
@@ -223,63 +233,6 @@ func helpCmd(c *call) {
 	}
 }
 
-func infoCmd(c *call) {
-	sections := map[string]bool{}
-	for _, a := range c.args[1:] {
-		sections[strings.ToLower(string(a))] = true
-	}
-	all := len(sections) == 0 || sections["all"] || sections["everything"] || sections["default"]
-	var b strings.Builder
-	add := func(name string, lines ...string) {
-		if !all && !sections[strings.ToLower(name)] {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteString("\r\n")
-		}
-		b.WriteString("# " + name + "\r\n")
-		for _, l := range lines {
-			b.WriteString(l + "\r\n")
-		}
-	}
-	n := c.s.Node
-	add("Server",
-		"redis_version:"+RedisVersion,
-		"dorivo:1",
-		"redis_mode:standalone",
-		"arch_bits:64",
-		"uptime_in_seconds:"+strconv.FormatInt(max(c.now-n.StartMs, 0)/1000, 10))
-	add("Clients", "connected_clients:"+strconv.FormatInt(n.Clients(), 10))
-	t := n.keyspaceTotals(c.ks)
-	if !c.s.allKeys() {
-		// A tenant sees its own keys only. Its keys share one slot when
-		// its patterns confine it to one tag, and its connection then runs
-		// on that slot's loop (datapath/core, move.go): this keyspace.
-		t.Keys, t.Volatile = 0, 0
-		visible := c.s.keyFilter()
-		c.ks.Each(func(key, _ []byte, exp int64) {
-			if (exp == 0 || exp > c.now) && visible(key) {
-				t.Keys++
-				if exp != 0 {
-					t.Volatile++
-				}
-			}
-		})
-	}
-	add("Stats", "expired_keys:"+strconv.FormatUint(t.Expired, 10))
-	var ks []string
-	if t.Keys > 0 {
-		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", t.Keys, t.Volatile))
-	}
-	add("Keyspace", ks...)
-	for _, sec := range n.InfoSections() { // infohook.go; read only when asked for
-		if all || sections[strings.ToLower(sec.Name)] {
-			add(sec.Name, sec.Lines()...)
-		}
-	}
-	c.bulkStr(b.String())
-}
-
 // COMMAND replies describe Dorivo's commands, not Redis's; redis-cli and
 // client libraries only need them to be well formed.
 
@@ -301,7 +254,7 @@ func (c *call) commandInfo(cmd *Cmd) {
 			flags = append(flags, f.name)
 		}
 	}
-	c.array(len(flags))
+	c.setLen(len(flags))
 	for _, f := range flags {
 		c.simple(f)
 	}
@@ -314,12 +267,12 @@ func (c *call) commandInfo(cmd *Cmd) {
 			cats = append(cats, "@"+cat.name)
 		}
 	}
-	c.array(len(cats))
+	c.setLen(len(cats))
 	for _, cat := range cats {
 		c.simple(cat)
 	}
-	c.array(0) // tips
-	c.array(0) // key specifications
+	c.setLen(0) // tips
+	c.keySpecs(cmd)
 	var subs []*Cmd
 	for _, s := range cmd.Subs {
 		subs = append(subs, s)
@@ -335,7 +288,54 @@ func commandCountCmd(c *call) { c.int(int64(len(Commands()))) }
 
 // commandDocsCmd replies an empty map: redis-cli asks for docs at start to
 // build its hints, and does without them.
-func commandDocsCmd(c *call) { c.array(0) }
+func commandDocsCmd(c *call) { c.mapLen(0) }
+
+// keySpecs describes the command's key positions as one Redis 7.0 key
+// specification (begin_search index, find_keys range), flagged RW or RO
+// with Redis's access flags for a write or a read.
+func (c *call) keySpecs(cmd *Cmd) {
+	if cmd.First == 0 {
+		c.array(0)
+		return
+	}
+	c.array(1)
+	c.mapLen(3)
+	c.bulkStr("flags")
+	switch {
+	case cmd.Flags&Write != 0:
+		c.setLen(2)
+		c.simple("RW")
+		c.simple("update")
+	default:
+		c.setLen(2)
+		c.simple("RO")
+		c.simple("access")
+	}
+	c.bulkStr("begin_search")
+	c.mapLen(2)
+	c.bulkStr("type")
+	c.bulkStr("index")
+	c.bulkStr("spec")
+	c.mapLen(1)
+	c.bulkStr("index")
+	c.int(int64(cmd.First))
+	c.bulkStr("find_keys")
+	c.mapLen(2)
+	c.bulkStr("type")
+	c.bulkStr("range")
+	c.bulkStr("spec")
+	c.mapLen(3)
+	last := cmd.Last
+	if last > 0 {
+		last -= cmd.First
+	}
+	c.bulkStr("lastkey")
+	c.int(int64(last))
+	c.bulkStr("keystep")
+	c.int(int64(cmd.Step))
+	c.bulkStr("limit")
+	c.int(0)
+}
 
 func commandInfoCmd(c *call) {
 	c.array(len(c.args) - 2)
@@ -343,7 +343,7 @@ func commandInfoCmd(c *call) {
 		if cmd := table[strings.ToLower(string(name))]; cmd != nil {
 			c.commandInfo(cmd)
 		} else {
-			c.dst = resp.AppendNullArray(c.dst)
+			c.null()
 		}
 	}
 }

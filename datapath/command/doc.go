@@ -1,6 +1,7 @@
 // Package command is the command table and executor of Dorivo's Redis
 // compatible store: it runs one parsed request against one event loop's
-// keyspace and appends Redis 7.0's exact RESP2 reply.
+// keyspace and appends Redis 7.0's exact reply, in RESP2 or, after HELLO 3,
+// RESP3 (the call helpers null, mapLen, setLen and verbatim choose).
 //
 // Routing. The server parses a request (package resp), finds its keys with
 // Keys, and sends it to the loop owning their slots; that loop calls Exec
@@ -28,10 +29,15 @@
 // reproduces the keyspace. Expiry deletions are not recorded: expiry times
 // are absolute, so a replica replaying the records sees the same live keys.
 //
+// Statistics. Each loop counts its commands in a CmdStats of its own
+// (calls, sampled time, rejections, failures) and errors by their first
+// word; INFO commandstats and errorstats sum them (stats.go, info.go).
+//
 // Divergences from Redis, by design: there is one database, so SELECT 0
 // succeeds and SELECT 1..15 reply "ERR DB index is out of range"; replies
-// that describe the server (INFO, HELLO, CLIENT ID/INFO, COMMAND, CONFIG GET
-// of parameters Dorivo does not have) differ; SCAN cursors are Dorivo's own
+// that describe the server (INFO's values, CLIENT ID/INFO, COMMAND INFO's
+// flags and key specifications, CONFIG GET of parameters Dorivo does not
+// have) differ; SHUTDOWN is refused; SCAN cursors are Dorivo's own
 // (slot and position) and order differs, with the same guarantees; KEYS and
 // SCAN list to a user with key patterns (a tenant) only the keys it may
 // access, where Redis lists every key.

@@ -1,7 +1,5 @@
 package command
 
-import "github.com/dorivo/dorivo/datapath/resp"
-
 func init() {
 	def(nil, "multi", 1, NoScript|Loading|Stale|Fast|RunsInMulti, tx, 0, 0, 0, multiCmd)
 	def(nil, "exec", 1, NoScript|Loading|Stale|RunsInMulti, tx, 0, 0, 0, execCmd).routed(RouteExec)
@@ -74,7 +72,7 @@ func execCmd(c *call) {
 		if s.multiErr {
 			c.err(errExecAbort)
 		} else {
-			c.dst = resp.AppendNullArray(c.dst)
+			c.nullArray()
 		}
 		s.discard()
 		return
@@ -90,7 +88,7 @@ func execCmd(c *call) {
 			continue
 		}
 		c.cmd, c.args = cmd, args
-		cmd.run(c)
+		c.run(cmd)
 	}
 	s.discard()
 }

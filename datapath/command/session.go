@@ -22,6 +22,17 @@ type Node struct {
 	totals atomic.Pointer[func() KeyspaceTotals]
 	// StartMs is the node's start time, for INFO.
 	StartMs int64
+
+	// statSets are the loops' command counters (stats.go); defaultStats
+	// serves sessions no loop gave a set of their own.
+	statSets     atomic.Pointer[[]*CmdStats]
+	defaultStats *CmdStats
+	errStats     atomic.Pointer[map[string]*atomic.Uint64]
+	errOverflow  atomic.Uint64
+	// expiredBase is expired_keys at the last CONFIG RESETSTAT.
+	expiredBase atomic.Uint64
+	// connections counts sessions ever opened (total_connections_received).
+	connections atomic.Uint64
 }
 
 // NewNode returns a node with Redis's default user (on, nopass, all keys,
@@ -31,6 +42,9 @@ func NewNode() *Node {
 	n.users.Store(defaultUsers())
 	cfg := DefaultConfig
 	n.config.Store(&cfg)
+	empty := map[string]*atomic.Uint64{}
+	n.errStats.Store(&empty)
+	n.defaultStats = n.NewCmdStats()
 	return n
 }
 
@@ -103,6 +117,11 @@ type Session struct {
 	// AppendSet, AppendDouble, AppendNil, ...).
 	resp3 bool
 
+	// stats counts the session's commands (stats.go); ticks numbers them,
+	// to time one in timeSample.
+	stats *CmdStats
+	ticks uint64
+
 	multi    bool
 	multiErr bool // a command was rejected while queueing: EXEC aborts
 	queue    []Req
@@ -123,6 +142,7 @@ func NewSession(n *Node) *Session {
 	s := newSession(n)
 	s.ID = n.nextID.Add(1)
 	n.clients.Add(1)
+	n.connections.Add(1)
 	return s
 }
 
@@ -149,7 +169,7 @@ func (s *Session) ActAs(user string) {
 }
 
 func newSession(n *Node) *Session {
-	s := &Session{Node: n, user: "default"}
+	s := &Session{Node: n, user: "default", stats: n.defaultStats}
 	if u := n.users.Load().get("default"); u != nil && u.On && u.NoPass {
 		s.authenticated = true
 	}
@@ -197,3 +217,13 @@ func (s *Session) discard() {
 
 // RESP3 reports whether the connection chose RESP3 with HELLO 3.
 func (s *Session) RESP3() bool { return s.resp3 }
+
+// SpeakRESP3 makes an internal session reply in RESP3 (v) or RESP2: a
+// loop running another connection's request replies in that connection's
+// protocol.
+func (s *Session) SpeakRESP3(v bool) {
+	if !s.internal {
+		panic("command: SpeakRESP3 on a client session")
+	}
+	s.resp3 = v
+}

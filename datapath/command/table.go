@@ -47,6 +47,7 @@ const (
 	CatDangerous
 	CatConnection
 	CatTransaction
+	CatBitmap
 	CatAll Category = 1<<iota - 1
 )
 
@@ -57,6 +58,7 @@ var categoryNames = []struct {
 	{CatKeyspace, "keyspace"}, {CatRead, "read"}, {CatWrite, "write"}, {CatString, "string"},
 	{CatFast, "fast"}, {CatSlow, "slow"}, {CatAdmin, "admin"}, {CatDangerous, "dangerous"},
 	{CatConnection, "connection"}, {CatTransaction, "transaction"},
+	{CatBitmap, "bitmap"},
 }
 
 // Route says how a server spreading keys over event loops (or nodes) runs

@@ -63,7 +63,7 @@ func ExecCheckedReq(s *Session, ks *keyspace.Keyspace, r Req, now int64, dst []b
 		c.err(arityError(cmd))
 	default:
 		c.cmd = cmd
-		cmd.run(c)
+		c.run(cmd)
 	}
 	dst, muts = c.dst, c.muts
 	*c = call{s: s}

@@ -104,6 +104,7 @@ func (l *Loop) Open(in Input, addr string, shell any) *Conn {
 	l.stats.accepted.Add(1)
 	l.stats.conns.Add(1)
 	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
+	tc.sess.UseStats(l.cmdStats)
 	tc.sess.Addr = addr
 	tc.home = tc.sess.User()
 	return tc
@@ -166,7 +167,7 @@ func (l *Loop) process(tc *Conn) {
 		if err != nil {
 			var perr resp.Error
 			if errors.As(err, &perr) {
-				l.localReply(tc, now(resp.AppendError(l.reply[:0], string(perr))))
+				l.localReply(tc, now(l.errReply(string(perr))))
 			}
 			tc.closing = true
 			off = len(buf)
@@ -260,6 +261,13 @@ func (l *Loop) ownerOf(r command.Req) int {
 
 const errCrossLoop = "CROSSSLOT Keys in request don't hash to the same slot"
 
+// errReply is an error the loop replies itself, counted in INFO errorstats
+// as the command package counts its own.
+func (l *Loop) errReply(msg string) []byte {
+	l.cfg.Node.CountError(msg)
+	return resp.AppendError(l.reply[:0], msg)
+}
+
 // dispatch routes one request by its command's route. It returns false,
 // having changed nothing, when the request needs ring room, credit, reply
 // slots or keys that are not available now (locked by a cross-loop
@@ -322,7 +330,7 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 	o := l.ownerOf(r)
 	switch {
 	case o == -2:
-		l.localReply(tc, now(resp.AppendError(l.reply[:0], errCrossLoop)))
+		l.localReply(tc, now(l.errReply(errCrossLoop)))
 		return true
 	case o == l.idx && l.mustWaitFor(r, l.keys):
 		return false // a transaction locks a key, or a value is cold: wait
@@ -445,7 +453,7 @@ func (l *Loop) crossExec(tc *Conn) bool {
 // clients, are unaffected.
 func (l *Loop) crossCmd(tc *Conn, r command.Req) bool {
 	if msg := command.CheckReq(tc.sess, r); msg != "" {
-		l.localReply(tc, now(resp.AppendError(l.reply[:0], msg)))
+		l.localReply(tc, now(l.errReply(msg)))
 		return true
 	}
 	if r.Cmd.Step == 2 && len(r.Args)%2 == 0 {
@@ -627,7 +635,7 @@ func (l *Loop) room(o, size int) bool {
 // sendReq stages request args to loop o for tc's reply slot seq. room(o)
 // must have said yes.
 func (l *Loop) sendReq(tc *Conn, o int, seq uint64, r command.Req, handoff bool, rw *rwatch) {
-	m := msg{kind: mReq, conn: tc, seq: seq, rw: rw}
+	m := msg{kind: mReq, conn: tc, seq: seq, rw: rw, resp3: tc.sess.RESP3()}
 	if handoff {
 		m.kind, m.sess = mReqSess, tc.sess
 	}
@@ -693,7 +701,7 @@ func (l *Loop) broadcast(tc *Conn, r command.Req, m mergeKind) bool {
 	l.localPart(tc, seq, res)
 	for o := range l.peers {
 		if o != l.idx {
-			l.stageReq(o, &msg{kind: mReqAs, conn: tc, seq: seq, user: tc.sess.User()}, r)
+			l.stageReq(o, &msg{kind: mReqAs, conn: tc, seq: seq, user: tc.sess.User(), resp3: tc.sess.RESP3()}, r)
 		}
 	}
 	return true
@@ -792,6 +800,9 @@ func parseArrayHeader(b []byte) (int64, []byte, bool) {
 
 // bulkLen is the length of the bulk (or null bulk) reply at the start of b.
 func bulkLen(b []byte) int {
+	if len(b) >= 3 && b[0] == '_' {
+		return 3 // RESP3's null
+	}
 	for i := 1; i+1 < len(b); i++ {
 		if b[i] == '\r' {
 			n, _ := resp.ParseInt(b[1:i])

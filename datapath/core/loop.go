@@ -56,6 +56,9 @@ type msg struct {
 	seq  uint64
 	sess *command.Session
 	user string // mReqAs
+	// resp3 says the sending connection speaks RESP3 (HELLO 3): the reply
+	// of mReq and mReqAs, run with a session of the owner loop, must too.
+	resp3 bool
 	// cmd is a request's command, resolved by the sender; buf holds its
 	// arguments packed (pack.go).
 	cmd        *command.Cmd
@@ -168,7 +171,8 @@ type Loop struct {
 	txCount      int // transactions this loop coordinates now
 	txMax        int // admission limit: the ctl ring capacity
 	xfree        []*xtx
-	txSess       *command.Session // runs transaction parts (checked by the coordinator)
+	txSess       *command.Session  // runs transaction parts (checked by the coordinator)
+	cmdStats     *command.CmdStats // INFO commandstats of the commands run here
 	mergeScratch pending
 	unwatchLater []laterUnwatch
 }
@@ -191,15 +195,16 @@ func New(cfg Config) (*Loop, error) {
 		scanNext: scanRanges(cfg.Table, cfg.Loops),
 	}
 	l.scratchAuth = true
+	l.cmdStats = cfg.Node.NewCmdStats()
 	for j := range l.peers {
 		if j != l.idx {
-			l.peers[j].sess = command.NewInternalSession(cfg.Node)
-			l.peers[j].asSess = command.NewInternalSession(cfg.Node)
+			l.peers[j].sess = l.internalSession()
+			l.peers[j].asSess = l.internalSession()
 			l.scratchAuth = l.scratchAuth && l.peers[j].sess.Authenticated()
 		}
 	}
-	l.txSess = command.NewInternalSession(cfg.Node)
-	l.dgSess = command.NewInternalSession(cfg.Node)
+	l.txSess = l.internalSession()
+	l.dgSess = l.internalSession()
 	l.locks = make(map[uint64]keyLock)
 	l.resv = make(map[uint64]struct{})
 	l.defq = make([]deferred, 0, cfg.DeferCap)
@@ -445,4 +450,12 @@ func stageTo(r *ring.Ring[msg], a *ring.Arena, m *msg, size int, fill func([]byt
 	m.buf = buf
 	r.Stage(m)
 	return nil
+}
+
+// internalSession opens a session for other connections' requests, which
+// counts its commands in this loop's statistics.
+func (l *Loop) internalSession() *command.Session {
+	s := command.NewInternalSession(l.cfg.Node)
+	s.UseStats(l.cmdStats)
+	return s
 }

@@ -238,7 +238,7 @@ func (l *Loop) refuseWrite(sess *command.Session, r command.Req) ([]byte, bool) 
 		return nil, false
 	}
 	l.stats.refused.Add(1)
-	l.reply = resp.AppendError(l.reply[:0], msg)
+	l.reply = l.errReply(msg)
 	return l.reply, true
 }
 

@@ -56,6 +56,9 @@ func (l *Loop) serveMsg(j int, m *msg) {
 			sess = p.asSess
 			sess.ActAs(m.user)
 		}
+		if m.kind != mReqSess {
+			sess.SpeakRESP3(m.resp3)
+		}
 		if m.rw != nil && l.watchDirty(m.rw) {
 			sess.SetWatchDirty() // a handed-over EXEC watching keys here
 		}

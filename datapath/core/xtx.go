@@ -98,6 +98,8 @@ type xtx struct {
 	order []int // involved loops, ascending
 	next  int   // prepare progress, index into order
 	abort bool
+	// resp3: the connection speaks RESP3; its parts reply in it.
+	resp3 bool
 	// eager: nothing can abort x once started (no watches, not MSETNX), so
 	// each loop runs its part as soon as its locks are in place, and the
 	// client's reply leaves when the last loop ran; commit only releases.
@@ -123,6 +125,7 @@ func (l *Loop) newTx(tc *Conn, k txKind) *xtx {
 		x = &xtx{parts: make([]xpart, len(l.peers))}
 	}
 	x.coord, x.kind, x.tc = l.idx, k, tc
+	x.resp3 = tc.sess.RESP3()
 	x.cmds, x.plan, x.order = x.cmds[:0], x.plan[:0], x.order[:0]
 	x.next, x.abort, x.acks, x.eager, x.replied = 0, false, 0, false, false
 	for i := range x.parts {
@@ -446,6 +449,7 @@ func (l *Loop) decide(x *xtx) {
 // the part's replies into errors (failPart).
 func (l *Loop) runPart(x *xtx) {
 	p := &x.parts[l.idx]
+	l.txSess.SpeakRESP3(x.resp3)
 	for _, r := range p.cmds {
 		var w *unsynced
 		p.out, w = l.execChecked(l.txSess, r, p.out)
@@ -536,7 +540,7 @@ func (l *Loop) txReply(x *xtx, b []byte) []byte {
 		return l.cmdReply(x, 0, b)
 	}
 	if x.abort {
-		return resp.AppendNullArray(b)
+		return resp.AppendNilArray(b, x.resp3) // a watched key changed
 	}
 	b = resp.AppendArray(b, len(x.cmds))
 	for i := range x.cmds {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -160,5 +161,21 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.publishFixed()
 	return nil
+}
+
+// publishFixed reports the parameters fixed at start to CONFIG GET and
+// INFO (command.Config's immutable part).
+func (c *Config) publishFixed() {
+	nc := *c.Node.Config()
+	nc.Port = 0 // no RESP listener, as Redis's port 0
+	if host, port, err := net.SplitHostPort(c.TCPAddr); err == nil {
+		nc.Bind = host
+		nc.Port, _ = strconv.Atoi(port)
+	}
+	nc.MaxClients = c.MaxClients
+	nc.ClientQueryBufferLimit = int64(c.MaxQueryBuffer)
+	nc.Durable = c.Store != nil
+	c.Node.SetConfig(nc)
 }

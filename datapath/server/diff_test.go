@@ -19,10 +19,25 @@ func TestRoutingMatchesRedis(t *testing.T) {
 	withValueStores(t, Config{Loops: 3}, routingMatchesRedis)
 }
 
-func routingMatchesRedis(t *testing.T, cfg Config) {
+// TestRoutingMatchesRedisRESP3 is the same on RESP3 connections (HELLO 3):
+// replies forwarded between loops and merged (MGET's nulls) must be RESP3.
+func TestRoutingMatchesRedisRESP3(t *testing.T) {
+	routingMatchesRedisProto(t, Config{Loops: 3}, true)
+}
+
+func routingMatchesRedis(t *testing.T, cfg Config) { routingMatchesRedisProto(t, cfg, false) }
+
+func routingMatchesRedisProto(t *testing.T, cfg Config, resp3 bool) {
 	redis := dialRoot(t, redistest.Start(t).Addr)
 	s, addr := startRoot(t, cfg)
 	dorivo := dialRoot(t, addr)
+	if resp3 {
+		for _, c := range []*client{redis, dorivo} {
+			if got := c.do("HELLO", "3"); !strings.HasPrefix(got, "%7|") {
+				t.Fatalf("HELLO 3 = %q", got)
+			}
+		}
+	}
 	if cfg.Store != nil {
 		defer func() {
 			var fetches, evictions uint64

@@ -149,9 +149,9 @@ func readReply(r *bufio.Reader) (string, error) {
 		return "", fmt.Errorf("empty reply line")
 	}
 	switch line[0] {
-	case '+', '-', ':':
+	case '+', '-', ':', '_', ',', '#':
 		return line, nil
-	case '$':
+	case '$', '=':
 		n, err := strconv.Atoi(line[1:])
 		if err != nil {
 			return "", err
@@ -164,10 +164,13 @@ func readReply(r *bufio.Reader) (string, error) {
 			return "", err
 		}
 		return line + "|" + string(b[:n]), nil
-	case '*':
+	case '*', '%', '~', '>':
 		n, err := strconv.Atoi(line[1:])
 		if err != nil {
 			return "", err
+		}
+		if line[0] == '%' {
+			n *= 2 // a RESP3 map: n pairs
 		}
 		parts := []string{line}
 		for range n {

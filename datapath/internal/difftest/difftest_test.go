@@ -19,7 +19,7 @@ import (
 func TestAgainstRedis(t *testing.T) {
 	redis := redistest.Start(t).Addr
 	dorivo := Serve(t)
-	for _, c := range Cases {
+	for _, c := range WithRESP3(Cases) {
 		Run(t, redis, dorivo.Addr, []Case{c})
 		now := time.Now().UnixMilli()
 		dorivo.WithKeyspace(func(live, replayed *keyspace.Keyspace) {

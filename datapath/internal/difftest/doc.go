@@ -8,5 +8,8 @@
 // which exercises the codec and the executor exactly as the real server
 // does, without its event loops.
 //
+// WithRESP3 runs cases again on connections switched to RESP3 (HELLO 3);
+// Compare runs every case both ways.
+//
 // StartRedis starts a private redis-server for a test.
 package difftest

@@ -39,6 +39,12 @@ const (
 	Ignore
 	// Closed requires identical bytes and the connection closed after them.
 	Closed
+	// Pairs requires the same name-value pairs in any order (CONFIG GET
+	// with patterns: Redis lists its dictionary's order).
+	Pairs
+	// Shape requires the same reply types and lengths of aggregates, not
+	// the same content (TIME).
+	Shape
 )
 
 // Step is one request of a case.
@@ -110,7 +116,14 @@ func same(st Step, a, b []byte) bool {
 	case Ignore:
 		return true
 	case Unordered:
+		if len(a) > 0 && a[0] == '%' {
+			return bytes.Equal(sortedPairs(a), sortedPairs(b)) // a map in RESP3
+		}
 		return bytes.Equal(sortedArray(a), sortedArray(b))
+	case Pairs:
+		return bytes.Equal(sortedPairs(a), sortedPairs(b))
+	case Shape:
+		return shape(a) == shape(b)
 	case Words:
 		return bytes.Equal(sortedWords(a), sortedWords(b))
 	case Near:
@@ -166,7 +179,7 @@ func intReply(b []byte) (int64, bool) {
 func sortedArray(b []byte) []byte {
 	rd := bufio.NewReader(bytes.NewReader(b))
 	head, err := rd.ReadBytes('\n')
-	if err != nil || head[0] != '*' {
+	if err != nil || head[0] != '*' && head[0] != '~' {
 		return b
 	}
 	n, _ := strconv.Atoi(string(head[1 : len(head)-2]))
@@ -283,7 +296,8 @@ func bulkBody(b []byte) []byte {
 	return b[i+1 : len(b)-2]
 }
 
-// readReply reads one complete RESP2 reply and returns its raw bytes.
+// readReply reads one complete RESP2 or RESP3 reply and returns its raw
+// bytes.
 func readReply(rd *bufio.Reader) ([]byte, error) {
 	line, err := rd.ReadBytes('\n')
 	if err != nil {
@@ -293,9 +307,9 @@ func readReply(rd *bufio.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("bad reply line %q", line)
 	}
 	switch line[0] {
-	case '+', '-', ':':
+	case '+', '-', ':', '_', ',', '#', '(':
 		return line, nil
-	case '$':
+	case '$', '=', '!':
 		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
 		if err != nil {
 			return nil, fmt.Errorf("bad bulk length %q", line)
@@ -308,10 +322,13 @@ func readReply(rd *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 		return append(line, body...), nil
-	case '*':
+	case '*', '~', '>', '%':
 		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
 		if err != nil {
-			return nil, fmt.Errorf("bad array length %q", line)
+			return nil, fmt.Errorf("bad aggregate length %q", line)
+		}
+		if line[0] == '%' {
+			n *= 2
 		}
 		out := line
 		for range n {
@@ -326,9 +343,78 @@ func readReply(rd *bufio.Reader) ([]byte, error) {
 	return nil, fmt.Errorf("unknown reply type %q", line)
 }
 
+// shape is a reply's types with aggregate headers, e.g. "*2 $ $".
+func shape(b []byte) string {
+	var out []string
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		line := b[:i+1]
+		b = b[i+1:]
+		switch line[0] {
+		case '*', '%', '~', '>':
+			out = append(out, string(line[:len(line)-2]))
+		case '$', '=', '!':
+			n, _ := strconv.Atoi(string(line[1 : len(line)-2]))
+			out = append(out, string(line[:1]))
+			if n > 0 {
+				b = b[min(n+2, len(b)):]
+			}
+		default:
+			out = append(out, string(line[:1]))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// WithRESP3 returns cases followed by each of them again on connections
+// switched to RESP3 with HELLO 3 (after every reconnection too).
+func WithRESP3(cases []Case) []Case {
+	hello := Step{Args: []string{"HELLO", "3"}, Cmp: Ignore}
+	out := append([]Case(nil), cases...)
+	for _, c := range cases {
+		steps := []Step{hello}
+		for _, st := range c.Steps {
+			steps = append(steps, st)
+			if st.Reconnect {
+				steps = append(steps, hello)
+			}
+		}
+		out = append(out, Case{Name: c.Name + " resp3", Steps: steps})
+	}
+	return out
+}
+
+// sortedPairs returns a map reply (or an array of name-value pairs, as
+// RESP2 sends CONFIG GET) with its pairs sorted.
+func sortedPairs(b []byte) []byte {
+	rd := bufio.NewReader(bytes.NewReader(b))
+	head, err := rd.ReadBytes('\n')
+	if err != nil || head[0] != '*' && head[0] != '%' {
+		return b
+	}
+	n, _ := strconv.Atoi(string(head[1 : len(head)-2]))
+	if head[0] == '*' {
+		n /= 2
+	}
+	var pairs []string
+	for range n {
+		k, err1 := readReply(rd)
+		v, err2 := readReply(rd)
+		if err1 != nil || err2 != nil {
+			return b
+		}
+		pairs = append(pairs, string(k)+string(v))
+	}
+	sort.Strings(pairs)
+	return append(head, strings.Join(pairs, "")...)
+}
+
 // Compare starts a private redis-server and runs Cases against it and the
 // Dorivo server at dorivoAddr: the one call a server's test needs.
 func Compare(t *testing.T, dorivoAddr string) {
 	t.Helper()
-	Run(t, redistest.Start(t).Addr, dorivoAddr, Cases)
+	Run(t, redistest.Start(t).Addr, dorivoAddr, WithRESP3(Cases))
 }
