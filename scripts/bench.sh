@@ -16,8 +16,8 @@
 # - unpinned, default loops ($(nproc)): OP-pP-cC for OP in set get mix (90%
 #   GET, 10% SET; dorivo-loadgen only) mset (10 keys), P in 1 16
 #   (pipeline), C in 50 500 (connections), with redis-benchmark and
-#   dorivo-loadgen. The whole suite runs set and get; mix and mset on
-#   request.
+#   dorivo-loadgen. The whole suite runs set and get with 50 connections
+#   (500 are in the per-core table); the others on request.
 # - per core: pin-OP-pP-cC (set, get at p16-c50, p1-c50, p1-c500): the
 #   server pinned to CPU 1 (the agent with 1 loop), redis-benchmark to CPU 0.
 # - cross-loop CPU cost: xloop-get-p16: server CPU per request (utime +
@@ -37,11 +37,12 @@
 #   the agent on 1 and on 2 loops against redis-server.
 # Keys are preloaded, so GETs hit.
 #
-# Knobs (env): REPEATS (3) runs per cell, medians quoted; REQUESTS (60000)
+# Knobs (env): REPEATS (3) runs per cell, medians quoted; REQUESTS (20000)
 # per run at P1, times P16_SCALE (4) at P16; VALUE_SIZE (100); KEYSPACE
 # (10000) keys per client's key set; TENANTS (10) loadgen hash tags; LOOPS
 # ($(nproc)) agent event loops; RUN_TIMEOUT (60) seconds per run;
-# MEMORY_KEYS (1000000); INLINE_PAIRS (100000); DURABLE_REQUESTS (50000).
+# MEMORY_KEYS (1000000); INLINE_PAIRS (100000); DURABLE_REQUESTS (20000,
+# per run at P1 of scripts/bench-durable.sh, times its P16_SCALE at P16).
 # DORIVO_ADDR=host:port measures an agent that is already running instead of
 # starting one (its keyspace gets the preloaded keys; only the unpinned
 # matrix runs against it).
@@ -49,7 +50,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPEATS=${REPEATS:-3}
-REQUESTS=${REQUESTS:-60000}
+REQUESTS=${REQUESTS:-20000}
 P16_SCALE=${P16_SCALE:-4}
 VALUE_SIZE=${VALUE_SIZE:-100}
 KEYSPACE=${KEYSPACE:-10000}
@@ -58,7 +59,7 @@ LOOPS=${LOOPS:-$(nproc)}
 RUN_TIMEOUT=${RUN_TIMEOUT:-60}
 MEMORY_KEYS=${MEMORY_KEYS:-1000000}
 INLINE_PAIRS=${INLINE_PAIRS:-100000}
-DURABLE_REQUESTS=${DURABLE_REQUESTS:-50000}
+DURABLE_REQUESTS=${DURABLE_REQUESTS:-20000}
 
 matrix=()
 for p in 1 16; do
@@ -81,7 +82,7 @@ if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
 fi
 want=($*) # make bench CASE="a b" passes one word with spaces
 if [ ${#want[@]} -eq 0 ]; then
-	for cs in "${matrix[@]}"; do case $cs in set-* | get-*) want+=("$cs") ;; esac; done
+	for cs in "${matrix[@]}"; do case $cs in set-*-c50 | get-*-c50) want+=("$cs") ;; esac; done
 	want+=("${pinned[@]}" "${steering[@]}" "${others[@]}")
 fi
 for w in "${want[@]}"; do
