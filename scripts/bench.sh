@@ -340,6 +340,9 @@ inline_run() { # TARGET: prints the seconds the whole pipe took
 # Memory: MEMORY_KEYS SETs of 100-byte values; Dorivo's live heap after a
 # forced GC (pprof's heap?gc=1) and its RSS, against redis's used_memory.
 dorivo_heap() {
+	# Two GCs: buffers a connection gave back to a sync.Pool (gnet's) live
+	# through the first one, in the pool's victim cache.
+	inns "$ns_d" curl -sf -o /dev/null 'http://127.0.0.1:9379/debug/pprof/heap?gc=1'
 	inns "$ns_d" curl -sf -o /dev/null 'http://127.0.0.1:9379/debug/pprof/heap?gc=1'
 	inns "$ns_d" curl -sf http://127.0.0.1:9379/metrics | awk '$1 == "go_memstats_heap_alloc_bytes" { printf "%d\n", $2 }'
 }
