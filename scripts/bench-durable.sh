@@ -19,7 +19,9 @@
 # against redis-server, with the cold values fetched per second from
 # dorivo_loop_cold_fetches_total.
 #
-#   bash scripts/bench-durable.sh
+#   bash scripts/bench-durable.sh [set] [cold]   # both parts by default
+#
+# scripts/bench.sh runs it for its durable-set and cold cases.
 #
 # Knobs (env): REQUESTS (100000) per run at -P 1, times P16_SCALE (4) at
 # -P 16; REPEATS (1) runs per cell, the median quoted; LOOPS ($(nproc))
@@ -36,6 +38,16 @@ VALUE_SIZE=${VALUE_SIZE:-3}
 READ_VALUE_SIZE=${READ_VALUE_SIZE:-100}
 COLD_MEMORY=${COLD_MEMORY:-1mb}
 export TMPDIR=${TMPDIR:-/var/tmp}
+do_set= do_cold=
+for part in "${@:-set cold}"; do
+	for w in $part; do
+		case $w in
+		set) do_set=1 ;;
+		cold) do_cold=1 ;;
+		*) echo "bench-durable.sh: unknown part '$w' (set, cold)" >&2; exit 2 ;;
+		esac
+	done
+done
 
 [ "$(id -u)" = 0 ] || { echo "bench-durable.sh: needs root (network namespaces, BPF)" >&2; exit 1; }
 for tool in redis-server redis-benchmark redis-cli go awk nsenter ip curl; do
@@ -81,7 +93,7 @@ stop_redis() {
 start_agent() { # [CACHE_MEMORY]
 	mkdir -p "$work/dorivo-data"
 	nsenter --net="/var/run/netns/$ns_d" "$work/dorivo" agent --iface lo --listen 127.0.0.1 --loops "$LOOPS" \
-		--pin-dir "$pin" --admin-addr 127.0.0.1:9379 --data-dir "$work/dorivo-data" \
+		--pin-dir "$pin" --admin-addr 127.0.0.1:9379 --pprof --data-dir "$work/dorivo-data" \
 		--cache-memory "${1:-1gb}" >"$work/agent.log" 2>&1 &
 	agent_pid=$!
 	wait_pong "$ns_d" "$work/agent.log"
@@ -143,56 +155,72 @@ measure() { # NAME NS P [TEST SIZE]
 
 echo "bench-durable.sh: dorivo ($LOOPS loops, --data-dir on $(df --output=source "$TMPDIR" | tail -1))" >&2
 start_agent
-for p in 1 16; do measure dorivo "$ns_d" "$p"; done
-echo "bench-durable.sh: reads, $READ_VALUE_SIZE-byte values, dorivo --cache-memory 1gb" >&2
-fill "$ns_d"
-for p in 1 16; do measure dorivo-hot "$ns_d" "$p" get "$READ_VALUE_SIZE"; done
-echo "bench-durable.sh: reads, dorivo restarted with --cache-memory $COLD_MEMORY" >&2
-stop_agent
-start_agent "$COLD_MEMORY"
-for p in 1 16; do measure dorivo-cold "$ns_d" "$p" get "$READ_VALUE_SIZE"; done
+if [ -n "$do_set" ]; then
+	for p in 1 16; do measure dorivo "$ns_d" "$p"; done
+fi
+if [ -n "$do_cold" ]; then
+	echo "bench-durable.sh: reads, $READ_VALUE_SIZE-byte values, dorivo --cache-memory 1gb" >&2
+	fill "$ns_d"
+	for p in 1 16; do measure dorivo-hot "$ns_d" "$p" get "$READ_VALUE_SIZE"; done
+	echo "bench-durable.sh: reads, dorivo restarted with --cache-memory $COLD_MEMORY" >&2
+	stop_agent
+	start_agent "$COLD_MEMORY"
+	for p in 1 16; do measure dorivo-cold "$ns_d" "$p" get "$READ_VALUE_SIZE"; done
+fi
 stop_agent
 for f in always everysec; do
+	[ -n "$do_set" ] || [ "$f" = everysec ] || continue
 	echo "bench-durable.sh: redis-server appendonly yes, appendfsync $f" >&2
 	start_redis "$f"
-	for p in 1 16; do measure "redis-$f" "$ns_r" "$p"; done
-	if [ "$f" = everysec ]; then
+	if [ -n "$do_set" ]; then
+		for p in 1 16; do measure "redis-$f" "$ns_r" "$p"; done
+	fi
+	if [ "$f" = everysec ] && [ -n "$do_cold" ]; then
 		fill "$ns_r"
 		for p in 1 16; do measure redis-get "$ns_r" "$p" get "$READ_VALUE_SIZE"; done
 	fi
 	stop_redis
 done
 
+if [ -n "$do_set" ]; then
 echo
 echo "redis-benchmark -t set -r 100000 -c 50 -d $VALUE_SIZE, -n $REQUESTS (-P 1) / $((REQUESTS * P16_SCALE)) (-P 16); median of $REPEATS"
 echo "dorivo $(git rev-parse --short HEAD 2>/dev/null || echo tree): $LOOPS loops, writes acknowledged after fsync; redis-server $(redis-server --version | awk '{print $3}' | tr -d v=): appendonly yes"
-printf '%-22s %3s %10s %8s %8s %10s %10s %9s %9s\n' target P "SET/s" p50_ms p99_ms fsyncs/s writes/fs "dorivo/x" ""
+echo "goal: dorivo >= 1.2x redis fsync always in SET/s, with p99 no higher (p99 x <= 1)"
+printf '%-22s %3s %10s %8s %8s %10s %10s %9s %7s\n' target P "SET/s" p50_ms p99_ms fsyncs/s writes/fs "dorivo/x" "p99 x"
 for p in 1 16; do
-	read -r drps _ <<<"${res[dorivo,$p]}"
+	read -r drps _ dp99 _ <<<"${res[dorivo,$p]}"
 	for t in dorivo redis-always redis-everysec; do
 		read -r rps p50 p99 fs wpf _ <<<"${res[$t,$p]}"
-		ratio=-
+		ratio=- pratio=-
 		[ "$t" != dorivo ] && ratio=$(awk -v a="$drps" -v b="$rps" 'BEGIN { printf "%.2fx", a / b }')
+		[ "$t" != dorivo ] && pratio=$(awk -v a="$dp99" -v b="$p99" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 		label=$t
 		[ "$t" = redis-always ] && label="redis fsync always"
 		[ "$t" = redis-everysec ] && label="redis fsync everysec"
-		printf '%-22s %3s %10.0f %8s %8s %10s %10s %9s\n' "$label" "$p" "$rps" "$p50" "$p99" "${fs:--}" "${wpf:--}" "$ratio"
+		printf '%-22s %3s %10.0f %8s %8s %10s %10s %9s %7s\n' "$label" "$p" "$rps" "$p50" "$p99" "${fs:--}" "${wpf:--}" "$ratio" "$pratio"
 	done
 done
 
+fi
+if [ -n "$do_cold" ]; then
 echo
 echo "redis-benchmark -t get -r 100000 -c 50, $READ_VALUE_SIZE-byte values over 100000 keys (about $((READ_VALUE_SIZE * 100000 / 1000000)) MB); median of $REPEATS"
-printf '%-22s %3s %10s %8s %8s %12s %9s\n' target P "GET/s" p50_ms p99_ms "cold_fetch/s" "dorivo/x"
+echo "goal: dorivo cold >= 0.4x dorivo hot (all in memory) at P16"
+printf '%-22s %3s %10s %8s %8s %12s %9s %9s\n' target P "GET/s" p50_ms p99_ms "cold_fetch/s" "dorivo/x" "x hot"
 for p in 1 16; do
 	read -r grps _ <<<"${res[redis-get,$p]}"
+	read -r hrps _ <<<"${res[dorivo-hot,$p]}"
 	for t in dorivo-hot dorivo-cold redis-get; do
 		read -r rps p50 p99 _ _ cf <<<"${res[$t,$p]}"
-		ratio=-
+		ratio=- hratio=-
 		[ "$t" != redis-get ] && ratio=$(awk -v a="$rps" -v b="$grps" 'BEGIN { printf "%.2fx", a / b }')
+		[ "$t" = dorivo-cold ] && hratio=$(awk -v a="$rps" -v b="$hrps" 'BEGIN { printf "%.2fx", a / b }')
 		label=$t
 		[ "$t" = dorivo-hot ] && label="dorivo 1gb (hot)"
 		[ "$t" = dorivo-cold ] && label="dorivo $COLD_MEMORY (cold)"
 		[ "$t" = redis-get ] && label="redis-server"
-		printf '%-22s %3s %10.0f %8s %8s %12s %9s\n' "$label" "$p" "$rps" "$p50" "$p99" "${cf:--}" "$ratio"
+		printf '%-22s %3s %10.0f %8s %8s %12s %9s %9s\n' "$label" "$p" "$rps" "$p50" "$p99" "${cf:--}" "$ratio" "$hratio"
 	done
 done
+fi

@@ -46,9 +46,8 @@ type loop struct {
 	movesLater []*core.Conn
 
 	tcpFD, udpFD int
-	sa4          unix.SockaddrInet4
-	sa6          unix.SockaddrInet6
-	udp6         bool // the UDP socket is AF_INET6: reply with v4-mapped addresses
+	udp6         bool   // the UDP socket is AF_INET6: reply with v4-mapped addresses
+	udp          *udpIO // batched datagram I/O on udpFD (udp.go)
 }
 
 type bootMarker struct{}
@@ -108,6 +107,7 @@ func (l *loop) flush() {
 	}
 	l.core.TakeOutput(l.writeConn)
 	l.core.TakeDatagrams(l.sendTo)
+	l.sendUDP()
 }
 
 // writeConn writes a connection's reply bytes, closes it when asked, and
@@ -161,6 +161,7 @@ func (l *loop) register() error {
 		if sa, err := unix.Getsockname(l.udpFD); err == nil {
 			_, l.udp6 = sa.(*unix.SockaddrInet6)
 		}
+		l.udp = newUDPIO(l.udpFD, l.udp6)
 		if err := steer(cfg.UDPSockets, cfg.Reuseport, l.idx, l.udpFD); err != nil {
 			return fmt.Errorf("server: loop %d: udp steering: %w", l.idx, err)
 		}
@@ -294,6 +295,7 @@ func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
 			from = ua.AddrPort()
 		}
 		l.core.Datagram(b, from, now)
+		l.drainUDP(now) // the rest of the queue, in batches
 		l.flush()
 		return gnet.None
 	}
@@ -303,21 +305,6 @@ func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	return gnet.None
-}
-
-// sendTo sends a reply datagram from this loop's own UDP socket.
-func (l *loop) sendTo(d core.Datagram) {
-	var sa unix.Sockaddr
-	if a := d.To.Addr().Unmap(); a.Is4() && !l.udp6 {
-		l.sa4.Addr, l.sa4.Port = a.As4(), int(d.To.Port())
-		sa = &l.sa4
-	} else {
-		l.sa6.Addr, l.sa6.Port = a.As16(), int(d.To.Port())
-		sa = &l.sa6
-	}
-	if err := unix.Sendto(l.udpFD, d.Buf, 0, sa); err != nil {
-		l.core.DatagramDropped()
-	}
 }
 
 // isLoopback reports whether a is on the loopback interface (127/8, ::1,
