@@ -17,10 +17,18 @@ type Config struct {
 	// ProtectedMode is protected-mode: while the default user needs no
 	// password, only loopback clients are served (Node.DeniesRemote).
 	ProtectedMode bool
+	// OutputLimits is client-output-buffer-limit, by class (clientlimits.go).
+	OutputLimits [outputClasses]OutputLimit
+	// Timeout is timeout: seconds a client may stay idle; 0: forever.
+	Timeout int64
+	// PauseBytes is dorivo-client-pause-bytes and OutputTotalBytes
+	// dorivo-client-output-total (clientlimits.go); 0 disables either.
+	PauseBytes, OutputTotalBytes int64
 }
 
 // DefaultConfig is Redis 7.0's defaults for the parameters Dorivo has.
-var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction", ProtectedMode: true}
+var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction", ProtectedMode: true,
+	OutputLimits: DefaultOutputLimits, PauseBytes: DefaultPauseBytes, OutputTotalBytes: DefaultOutputTotalBytes}
 
 // ProtectedModeDenied is Redis 7.0's reply, word for word, to a client
 // that protected mode refuses; the connection is closed after it.

@@ -48,6 +48,7 @@ type pending struct {
 	view   [][]byte   // mergeMget: what is left of each sub-reply while merging
 	order  []uint8    // mergeMget: the owner of each key, in key order (loops <= 256)
 	scan   *scanState // mergeScan: the iteration that continues on later loops
+	held   int        // bytes of buf counted in the connection's held (clients.go)
 }
 
 // Input is a connection's unread bytes, which the shell keeps (gnet's
@@ -96,6 +97,20 @@ type Conn struct {
 	// moveTo is the loop the connection waits to move to (-1: none).
 	home   string
 	moveTo int
+
+	// Client memory and idleness (clients.go): unsent is what the shell
+	// holds unwritten (Loop.Unsent); paused: over its bound, it runs no
+	// request until it reads; softSince: when it went over the soft
+	// output limit (0: under); active: its last request or read (ms).
+	unsent    int
+	held      int // reply bytes waiting in slots behind an earlier reply
+	replyMax  int // the largest reply it got (output)
+	paused    bool
+	softSince int64
+	active    int64
+	created   int64
+	// quotaUser is the user tenant was last computed for (quotaOK).
+	quotaUser, tenant string
 }
 
 // Open accepts a client whose bytes in provides, from addr (for CLIENT
@@ -106,6 +121,9 @@ func (l *Loop) Open(in Input, addr string, shell any) *Conn {
 	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
 	tc.sess.Addr = addr
 	tc.home = tc.sess.User()
+	tc.active, tc.created = l.now, l.now
+	tc.replyMax = replySeed
+	l.conns[tc] = struct{}{}
 	return tc
 }
 
@@ -113,7 +131,7 @@ func (l *Loop) Open(in Input, addr string, shell any) *Conn {
 // loop is closed when it comes back (takeReplies).
 func (l *Loop) Closed(tc *Conn) {
 	tc.closed = true
-	l.stats.conns.Add(^uint64(0))
+	l.forget(tc)
 	if !tc.handoff {
 		tc.sess.Close()
 	}
@@ -145,6 +163,9 @@ func (l *Loop) process(tc *Conn) {
 	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing || tc.moveTo >= 0 {
 		return
 	}
+	if tc.paused && !l.tryResume(tc) {
+		return // its bytes stay unread until it drains (clients.go)
+	}
 	c := tc.in
 	if c.InboundBuffered() > l.cfg.MaxQueryBuffer {
 		tc.closing, tc.CloseNow = true, true // Redis closes over client-query-buffer-limit, no reply
@@ -156,6 +177,14 @@ func (l *Loop) process(tc *Conn) {
 	for off < len(buf) {
 		if int(tc.tail-tc.head) >= l.cfg.MaxPending {
 			l.stall(tc)
+			break
+		}
+		if l.overLimit(tc) {
+			off = len(buf)
+			break
+		}
+		if l.mustPause(tc, false) {
+			l.pause(tc)
 			break
 		}
 		lim := l.limits
@@ -182,6 +211,16 @@ func (l *Loop) process(tc *Conn) {
 			off += n
 			continue
 		}
+		tc.active = l.now
+		b := l.quotaOK(tc)
+		if b != nil && b.milli < 1000 {
+			b.denied++
+			l.stats.quotaDenied.Add(1)
+			l.localReply(tc, now(resp.AppendError(l.reply[:0], ErrQuota)))
+			tc.rd.Done()
+			off += n
+			continue
+		}
 		if !l.dispatch(tc, command.Resolve(args)) {
 			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
@@ -190,6 +229,9 @@ func (l *Loop) process(tc *Conn) {
 			break
 		}
 		tc.rd.Done()
+		if b != nil {
+			b.milli -= 1000
+		}
 		l.stats.requests.Add(1)
 		off += n
 		if tc.sess.User() != tc.home && l.checkHome(tc) {
@@ -519,11 +561,14 @@ func (l *Loop) localReply(tc *Conn, r result) {
 	}
 	if tc.head == tc.tail {
 		tc.Out = append(tc.Out, r.b...)
+		tc.noteReply(len(r.b))
 		return
 	}
 	e := tc.push(mergeNone, 0)
 	e.buf = append(e.buf[:0], r.b...)
 	e.done = true
+	e.held = len(r.b)
+	tc.held += e.held
 }
 
 // push appends a reply slot expecting parts parts and returns it.
@@ -539,7 +584,7 @@ func (tc *Conn) push(m mergeKind, parts int) *pending {
 	e := &tc.q[tc.tail&uint64(len(tc.q)-1)]
 	tc.tail++
 	e.done, e.merge, e.parts, e.sum, e.n, e.failed = false, m, parts, 0, 0, false
-	e.buf = e.buf[:0]
+	e.buf, e.held = e.buf[:0], 0
 	return e
 }
 
@@ -556,6 +601,9 @@ func (l *Loop) writeConn(tc *Conn) {
 			break
 		}
 		tc.Out = append(tc.Out, e.buf...)
+		tc.noteReply(len(e.buf))
+		tc.held -= e.held
+		e.held = 0
 		tc.head++
 	}
 	if len(tc.Out) > 0 {

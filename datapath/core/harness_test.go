@@ -35,6 +35,7 @@ type harness struct {
 	locks   map[string]func()
 	dgrams  []string // reply datagrams, decoded
 	auth    atomic.Pointer[auth.Table]
+	quotas  atomic.Pointer[Quotas]
 	signKey wire.Key // the last datagram's key, to verify its reply
 }
 
@@ -45,6 +46,10 @@ type hconn struct {
 	in   hinput
 	c    *Conn
 	got  []byte
+	// slow: replies wait in sock (the shell's unsent bytes) until "read".
+	slow  bool
+	sock  []byte
+	ended bool
 }
 
 type hinput struct{ buf []byte }
@@ -118,6 +123,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			Mutations: h.record,
 			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Auth:      &h.auth,
+			Quotas:    &h.quotas,
 		}
 		if h.store != nil {
 			cfg.Store, cfg.HotValueBytes = h.store, o.budget
@@ -154,7 +160,7 @@ func (h *harness) record(_ int, muts []command.Mutation) {
 // send queues RESP requests on c and hands them to its loop.
 func (h *harness) send(c *hconn, reqs []string) {
 	for _, r := range reqs {
-		args := strings.Fields(r)
+		args := splitArgs(r)
 		c.in.buf = fmt.Appendf(c.in.buf, "*%d\r\n", len(args))
 		for _, a := range args {
 			c.in.buf = fmt.Appendf(c.in.buf, "$%d\r\n%s\r\n", len(a), a)
@@ -231,8 +237,18 @@ func (h *harness) collect() {
 		})
 		l.TakeOutput(func(c *Conn) {
 			hc := c.Shell.(*hconn)
-			hc.got = append(hc.got, c.Out...)
-			c.Out = c.Out[:0]
+			if hc.slow {
+				hc.sock = append(hc.sock, c.Out...)
+				c.Out = c.Out[:0]
+				l.Unsent(c, len(hc.sock))
+				if c.CloseNow && !hc.ended {
+					hc.ended = true
+					hc.got = append(hc.got, "<closed>"...)
+				}
+			} else {
+				hc.got = append(hc.got, c.Out...)
+				c.Out = c.Out[:0]
+			}
 			if c.CloseNow {
 				hc.got = append(hc.got, "<closed>"...)
 			}
@@ -275,7 +291,7 @@ func (h *harness) cmd(d *datadriven.TestData) string {
 	case "conn":
 		var loop int
 		d.ScanArgs(h.t, "loop", &loop)
-		c := &hconn{name: d.CmdArgs[0].Key, loop: loop}
+		c := &hconn{name: d.CmdArgs[0].Key, loop: loop, slow: d.HasArg("slow")}
 		c.c = h.loops[loop].Open(&c.in, "test", c)
 		h.conns[c.name] = c
 		h.order = append(h.order, c.name)
@@ -331,6 +347,8 @@ func (h *harness) cmd(d *datadriven.TestData) string {
 		h.loops[loop].Datagram(b, netip.MustParseAddrPort("192.0.2.1:4000"), h.now)
 		h.collect()
 		return h.replies()
+	case "read", "cron", "quota", "burst", "clients":
+		return h.clientCmd(d)
 	case "close":
 		c := h.conn(d.CmdArgs[0].Key)
 		h.loops[c.loop].Closed(c.c)

@@ -53,6 +53,14 @@ type Stats struct {
 	// Moved counts connections this loop adopted from another one (their
 	// user's keys all live here).
 	Moved uint64
+	// Client memory and idleness (clients.go): OutputBytes is the unsent
+	// reply bytes of this loop's clients now and RecentMaxOutput the
+	// largest one client held in the last few seconds; Paused is how many
+	// clients are paused now and Pauses how often one was; OutputCloses
+	// counts clients closed over client-output-buffer-limit, Timeouts
+	// clients closed idle past timeout, QuotaDenied requests refused over
+	// their tenant's quota.
+	OutputBytes, RecentMaxOutput, Paused, Pauses, OutputCloses, Timeouts, QuotaDenied uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -63,6 +71,8 @@ type Counters struct {
 	keys, volatile, expired, txCross, deferred     atomic.Uint64
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
 	refused, authDrops, moved                      atomic.Uint64
+	outBytes, recentMax, pausedNow, pauses         atomic.Uint64
+	outCloses, timeouts, quotaDenied               atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -82,6 +92,9 @@ func (l *Loop) Stats() Stats {
 		HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
 		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(), Moved: c.moved.Load(),
+		OutputBytes: c.outBytes.Load(), RecentMaxOutput: c.recentMax.Load(),
+		Paused: c.pausedNow.Load(), Pauses: c.pauses.Load(), OutputCloses: c.outCloses.Load(),
+		Timeouts: c.timeouts.Load(), QuotaDenied: c.quotaDenied.Load(),
 	}
 }
 
