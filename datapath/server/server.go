@@ -26,6 +26,9 @@ type Server struct {
 	// denied counts clients protected mode refused; deniedAt is when that
 	// was last logged (unix ns).
 	denied, deniedAt atomic.Int64
+	// outputTotal is the unsent reply bytes of every loop's clients
+	// (dorivo-client-output-total).
+	outputTotal atomic.Int64
 
 	helper net.Listener // loopback listener the bootstrap connections dial
 	// cpus are the CPUs the process may run on (its affinity mask at New):

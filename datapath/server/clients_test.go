@@ -1,0 +1,95 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/internal/testenv"
+)
+
+// A client that pipelines GETs of a 100 KB value and does not read is
+// paused: the loops hold a bounded number of its reply bytes, stop reading
+// its socket (its writer blocks on TCP flow control instead of filling
+// gnet's inbound buffer), and once it reads it gets every reply in order.
+func TestSlowReaderPausedOverTCP(t *testing.T) {
+	ns := testenv.NewNetns(t, "slowrd")
+	const addr = "127.0.0.1:7321"
+	s := startIn(t, ns, Config{TCPAddr: addr, Loops: 2})
+	a := dialIn(t, ns, addr, 0)
+	big := strings.Repeat("v", 100<<10)
+	if got := a.do("SET", "big", big); got != "+OK" {
+		t.Fatalf("SET = %q", got)
+	}
+	slow := dialIn(t, ns, addr, 0)
+	const n = 2000
+	pad := strings.Repeat("p", 8<<10) // 16 MB of requests: more than the socket buffers take
+	done := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriterSize(slow.c, 1<<16)
+		for i := range n {
+			w.Write(cmd("GET", "big"))
+			w.Write(cmd("ECHO", fmt.Sprint(i, pad)))
+		}
+		done <- w.Flush()
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for paused(s) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("never paused: %+v", s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the writer would finish now if its bytes were read
+	select {
+	case err := <-done:
+		t.Fatalf("the writer finished while its client was paused (%v): the socket was read", err)
+	default:
+	}
+	var held uint64
+	for _, st := range s.Stats() {
+		held += st.OutputBytes
+	}
+	if limit := uint64(command.DefaultPauseBytes + 17*(100<<10+8<<10)); held > limit {
+		t.Errorf("loops hold %d unsent bytes for the paused client, want at most %d", held, limit)
+	}
+	// Now it reads: every reply, in order.
+	_ = slow.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	want := fmt.Sprintf("$%d\r\n%s\r\n", len(big), big)
+	buf := make([]byte, len(want))
+	for i := range n {
+		if _, err := io.ReadFull(slow.r, buf); err != nil || string(buf) != want {
+			t.Fatalf("reply %d to GET: %v %q", i, err, buf[:min(20, len(buf))])
+		}
+		echo := fmt.Sprint(i, pad)
+		e := fmt.Sprintf("$%d\r\n%s\r\n", len(echo), echo)
+		eb := make([]byte, len(e))
+		if _, err := io.ReadFull(slow.r, eb); err != nil || string(eb) != e {
+			t.Fatalf("reply %d to ECHO: %v %q", i, err, eb[:min(20, len(eb))])
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	var pauses uint64
+	for _, st := range s.Stats() {
+		pauses += st.Pauses
+	}
+	if pauses == 0 || paused(s) != 0 {
+		t.Fatalf("pauses=%d paused now=%d, want some and none", pauses, paused(s))
+	}
+	if got := a.do("PING"); got != "+PONG" {
+		t.Fatalf("PING = %q", got)
+	}
+}
+
+func paused(s *Server) (n uint64) {
+	for _, st := range s.Stats() {
+		n += st.Paused
+	}
+	return n
+}
