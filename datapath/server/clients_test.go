@@ -93,3 +93,47 @@ func paused(s *Server) (n uint64) {
 	}
 	return n
 }
+
+// timeout: 100 idle connections under maxclients 100 lock everyone out
+// until the timeout reaps them; then a new client gets in.
+func TestIdleClientsReaped(t *testing.T) {
+	ns := testenv.NewNetns(t, "idle")
+	const addr = "127.0.0.1:7322"
+	node := command.NewNode()
+	cfg := *node.Config()
+	cfg.Timeout = 1
+	node.SetConfig(cfg)
+	s := startIn(t, ns, Config{TCPAddr: addr, Loops: 2, MaxClients: 100, Node: node})
+	for range 100 {
+		c := dialIn(t, ns, addr, 0)
+		if got := c.do("PING"); got != "+PONG" {
+			t.Fatalf("PING = %q", got)
+		}
+	}
+	if got := dialIn(t, ns, addr, 0).read(); got != "-"+errMaxClients {
+		t.Fatalf("client 101 got %q, want %q", got, errMaxClients)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := dialIn(t, ns, addr, 0)
+		c.send(cmd("PING"))
+		if got := c.read(); got == "+PONG" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("still refused after the timeout: %q", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		var reaped uint64
+		for _, st := range s.Stats() {
+			reaped += st.Timeouts
+		}
+		if reaped >= 100 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("timeouts = %d, want the 100 idle clients", reaped)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
