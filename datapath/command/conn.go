@@ -249,7 +249,7 @@ func infoCmd(c *call) {
 		"redis_mode:standalone",
 		"arch_bits:64",
 		"uptime_in_seconds:"+strconv.FormatInt(max(c.now-n.StartMs, 0)/1000, 10))
-	add("Clients", "connected_clients:"+strconv.FormatInt(n.Clients(), 10))
+	add("Clients", append([]string{"connected_clients:" + strconv.FormatInt(n.Clients(), 10)}, n.clientsLines()...)...)
 	t := n.keyspaceTotals(c.ks)
 	if !c.s.allKeys() {
 		// A tenant sees its own keys only. Its keys share one slot when

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strconv"
 	"sync/atomic"
 
 	"github.com/dorivo/dorivo/datapath/command"
@@ -132,3 +133,32 @@ func KeyspaceTotals(loops []*Loop) command.KeyspaceTotals {
 
 // DatagramDropped counts a reply datagram the shell could not send.
 func (l *Loop) DatagramDropped() { l.stats.drops.Add(1) }
+
+// ClientsInfo are the lines of INFO's Clients section that the loops
+// count, summed over loops: Redis's names where Redis has the field,
+// dorivo_ ones for Dorivo's own bounds (clients.go).
+func ClientsInfo(loops []*Loop) []string {
+	var s Stats
+	for _, l := range loops {
+		c := &l.stats
+		s.RecentMaxOutput = max(s.RecentMaxOutput, c.recentMax.Load())
+		s.OutputBytes += c.outBytes.Load()
+		s.Paused += c.pausedNow.Load()
+		s.Pauses += c.pauses.Load()
+		s.OutputCloses += c.outCloses.Load()
+		s.Timeouts += c.timeouts.Load()
+		s.QuotaDenied += c.quotaDenied.Load()
+	}
+	u := func(k string, v uint64) string { return k + ":" + strconv.FormatUint(v, 10) }
+	return []string{
+		"client_recent_max_input_buffer:0",
+		u("client_recent_max_output_buffer", s.RecentMaxOutput),
+		"blocked_clients:0",
+		u("dorivo_client_output_bytes", s.OutputBytes),
+		u("dorivo_paused_clients", s.Paused),
+		u("dorivo_client_pauses", s.Pauses),
+		u("dorivo_output_buffer_limit_disconnections", s.OutputCloses),
+		u("dorivo_idle_timeout_disconnections", s.Timeouts),
+		u("dorivo_tenant_quota_rejections", s.QuotaDenied),
+	}
+}

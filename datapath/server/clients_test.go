@@ -57,6 +57,10 @@ func TestSlowReaderPausedOverTCP(t *testing.T) {
 	if limit := uint64(command.DefaultPauseBytes + 17*(100<<10+8<<10)); held > limit {
 		t.Errorf("loops hold %d unsent bytes for the paused client, want at most %d", held, limit)
 	}
+	info := a.do("INFO", "clients")
+	if infoField(info, "dorivo_paused_clients") != "1" || infoField(info, "dorivo_client_pauses") == "0" || infoField(info, "client_recent_max_output_buffer") == "0" {
+		t.Errorf("INFO clients while one client is paused:\n%s", strings.ReplaceAll(info, "|", "\n"))
+	}
 	// Now it reads: every reply, in order.
 	_ = slow.c.SetReadDeadline(time.Now().Add(60 * time.Second))
 	want := fmt.Sprintf("$%d\r\n%s\r\n", len(big), big)

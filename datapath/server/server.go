@@ -78,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	cfg.Node.SetKeyspaceTotals(func() command.KeyspaceTotals { return core.KeyspaceTotals(cores) })
+	cfg.Node.SetClientsInfo(func() []string { return core.ClientsInfo(cores) })
 	if err := s.openDurable(); err != nil {
 		return nil, err
 	}
