@@ -22,6 +22,8 @@ type Node struct {
 	totals atomic.Pointer[func() KeyspaceTotals]
 	// clientsInfo adds lines to INFO's Clients section (SetClientsInfo).
 	clientsInfo atomic.Pointer[func() []string]
+	// pause is CLIENT PAUSE's (conn_client.go).
+	pause pause
 	// StartMs is the node's start time, for INFO.
 	StartMs int64
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/dorivo/dorivo/datapath/command"
@@ -18,6 +19,8 @@ const (
 	mergeArray                  // arrays concatenated (KEYS)
 	mergeMget                   // per-owner MGET arrays interleaved by key order
 	mergeScan                   // a SCAN reply whose final cursor continues on the next loop
+	mergeClientList             // CLIENT LIST: bulk bodies concatenated, lines sorted by id
+	mergeKillOld                // CLIENT KILL addr: counts added, then OK or "No such client"
 )
 
 // mergeOf is the reply merge of a command's route.
@@ -49,6 +52,7 @@ type pending struct {
 	order  []uint8    // mergeMget: the owner of each key, in key order (loops <= 256)
 	scan   *scanState // mergeScan: the iteration that continues on later loops
 	held   int        // bytes of buf counted in the connection's held (clients.go)
+	mute   bool       // CLIENT REPLY OFF or SKIP: the reply is not sent
 }
 
 // Input is a connection's unread bytes, which the shell keeps (gnet's
@@ -111,11 +115,23 @@ type Conn struct {
 	created   int64
 	// quotaUser is the user tenant was last computed for (quotaOK).
 	quotaUser, tenant string
+	// FD and LAddr are the socket's descriptor and local address, for
+	// CLIENT LIST (the shell sets them); lastCmd is the last command's
+	// name; replyOff and replySkip are CLIENT REPLY OFF and SKIP.
+	FD                  int
+	LAddr               string
+	lastCmd             string
+	replyOff, replySkip bool
 }
 
 // Open accepts a client whose bytes in provides, from addr (for CLIENT
 // INFO). The shell enforces maxclients before.
-func (l *Loop) Open(in Input, addr string, shell any) *Conn {
+func (l *Loop) Open(in Input, addr string, shell any) *Conn { return l.OpenAt(in, addr, shell, l.now) }
+
+// OpenAt is Open at time now (unix ms): the client's age and idle time
+// count from then.
+func (l *Loop) OpenAt(in Input, addr string, shell any, now int64) *Conn {
+	l.now = max(l.now, now)
 	l.stats.accepted.Add(1)
 	l.stats.conns.Add(1)
 	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
@@ -212,6 +228,14 @@ func (l *Loop) process(tc *Conn) {
 			continue
 		}
 		tc.active = l.now
+		req := command.Resolve(args)
+		if req.Cmd != nil {
+			tc.lastCmd = req.Cmd.Name
+			if l.cfg.Node.Paused(req.Cmd, l.now) {
+				l.stall(tc) // CLIENT PAUSE: tc.rd keeps the request until it ends
+				break
+			}
+		}
 		b := l.quotaOK(tc)
 		if b != nil && b.milli < 1000 {
 			b.denied++
@@ -221,7 +245,12 @@ func (l *Loop) process(tc *Conn) {
 			off += n
 			continue
 		}
-		if !l.dispatch(tc, command.Resolve(args)) {
+		// CLIENT REPLY itself is not muted: REPLY ON answers +OK.
+		mute := (tc.replyOff || tc.replySkip) && (req.Cmd == nil || req.Cmd.Route != command.RouteClient || req.Cmd.Name != "client|reply")
+		tc.replySkip = tc.replySkip && !mute
+		headBefore, tailBefore, outBefore := tc.head, tc.tail, len(tc.Out)
+		if !l.dispatch(tc, req) {
+			tc.replySkip = mute && !tc.replyOff // not run: it is retried
 			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
@@ -229,6 +258,9 @@ func (l *Loop) process(tc *Conn) {
 			break
 		}
 		tc.rd.Done()
+		if mute {
+			l.mute(tc, headBefore, tailBefore, outBefore)
+		}
 		if b != nil {
 			b.milli -= 1000
 		}
@@ -348,6 +380,8 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 		if r.Cmd.ArityOK(len(r.Args)) {
 			return l.broadcast(tc, r, mergeOf(r.Cmd.Merge))
 		}
+	case command.RouteClient:
+		return l.clientRoute(tc, r)
 	case command.RouteScan:
 		if o, next, ok := l.scanRoute(r.Args); ok {
 			return l.scan(tc, r, o, next)
@@ -524,6 +558,9 @@ func (l *Loop) exec(sess *command.Session, r command.Req) result {
 	if b, refused := l.refuseWrite(sess, r); refused {
 		return now(b) // unsynced.go: disk full or diverged
 	}
+	if r.Cmd != nil && r.Cmd.Route == command.RouteClient && !sess.InMulti() && r.Cmd.Name != "client|info" {
+		return now(l.clientPart(sess, r, len(l.peers) == 1)) // a broadcast's part (client.go)
+	}
 	l.reply, l.muts = command.ExecReq(sess, l.ks, r, l.now, l.reply[:0], l.muts[:0])
 	return result{b: l.reply, w: l.applied(l.muts)}
 }
@@ -583,7 +620,7 @@ func (tc *Conn) push(m mergeKind, parts int) *pending {
 	}
 	e := &tc.q[tc.tail&uint64(len(tc.q)-1)]
 	tc.tail++
-	e.done, e.merge, e.parts, e.sum, e.n, e.failed = false, m, parts, 0, 0, false
+	e.done, e.merge, e.parts, e.sum, e.n, e.failed, e.mute = false, m, parts, 0, 0, false, false
 	e.buf, e.held = e.buf[:0], 0
 	return e
 }
@@ -600,7 +637,9 @@ func (l *Loop) writeConn(tc *Conn) {
 		if !e.done {
 			break
 		}
-		tc.Out = append(tc.Out, e.buf...)
+		if !e.mute {
+			tc.Out = append(tc.Out, e.buf...)
+		}
 		tc.noteReply(len(e.buf))
 		tc.held -= e.held
 		e.held = 0
@@ -733,9 +772,15 @@ func (l *Loop) mergePart(e *pending, o int, b []byte) {
 			e.buf = append(e.buf[:0], b...)
 		}
 	case e.failed:
-	case e.merge == mergeSum:
+	case e.merge == mergeSum || e.merge == mergeKillOld:
 		if v, ok := parseIntReply(b); ok {
 			e.sum += v
+		}
+	case e.merge == mergeClientList:
+		if el := bulkLen(b); el >= 2 {
+			if i := bytes.IndexByte(b, '\n'); i > 0 && i+1 <= el-2 {
+				e.buf = append(e.buf, b[i+1:el-2]...)
+			}
 		}
 	case e.merge == mergeArray:
 		if cnt, body, ok := parseArrayHeader(b); ok {
@@ -758,6 +803,15 @@ func (l *Loop) mergePart(e *pending, o int, b []byte) {
 		e.buf = resp.AppendInt(e.buf[:0], e.sum)
 	case mergeOK:
 		e.buf = resp.AppendOK(e.buf[:0])
+	case mergeKillOld:
+		if e.sum > 0 {
+			e.buf = resp.AppendOK(e.buf[:0])
+		} else {
+			e.buf = resp.AppendError(e.buf[:0], "ERR No such client")
+		}
+	case mergeClientList:
+		body := sortClientLines(e.buf)
+		e.buf = resp.AppendBulk(e.buf[:0], body)
 	case mergeArray:
 		body := append([]byte(nil), e.buf...)
 		e.buf = append(resp.AppendArray(e.buf[:0], int(e.n)), body...)

@@ -292,7 +292,7 @@ func (h *harness) cmd(d *datadriven.TestData) string {
 		var loop int
 		d.ScanArgs(h.t, "loop", &loop)
 		c := &hconn{name: d.CmdArgs[0].Key, loop: loop, slow: d.HasArg("slow")}
-		c.c = h.loops[loop].Open(&c.in, "test", c)
+		c.c = h.loops[loop].OpenAt(&c.in, "test", c, h.now)
 		h.conns[c.name] = c
 		h.order = append(h.order, c.name)
 		return "ok\n"

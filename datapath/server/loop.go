@@ -273,7 +273,12 @@ func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if ra != nil {
 		addr = ra.String()
 	}
-	c.SetContext(l.core.Open(c, addr, c))
+	tc := l.core.OpenAt(c, addr, c, nowMs())
+	tc.FD = c.Fd()
+	if la := c.LocalAddr(); la != nil {
+		tc.LAddr = la.String()
+	}
+	c.SetContext(tc)
 	return nil, gnet.None
 }
 
