@@ -13,14 +13,14 @@ import (
 type mergeKind uint8
 
 const (
-	mergeNone  mergeKind = iota // one part, its reply is the reply
-	mergeSum                    // integer replies added (DEL, EXISTS, DBSIZE)
-	mergeOK                     // +OK when every part said +OK (MSET, FLUSHALL)
-	mergeArray                  // arrays concatenated (KEYS)
-	mergeMget                   // per-owner MGET arrays interleaved by key order
-	mergeScan                   // a SCAN reply whose final cursor continues on the next loop
-	mergeClientList             // CLIENT LIST: bulk bodies concatenated, lines sorted by id
-	mergeKillOld                // CLIENT KILL addr: counts added, then OK or "No such client"
+	mergeNone       mergeKind = iota // one part, its reply is the reply
+	mergeSum                         // integer replies added (DEL, EXISTS, DBSIZE)
+	mergeOK                          // +OK when every part said +OK (MSET, FLUSHALL)
+	mergeArray                       // arrays concatenated (KEYS)
+	mergeMget                        // per-owner MGET arrays interleaved by key order
+	mergeScan                        // a SCAN reply whose final cursor continues on the next loop
+	mergeClientList                  // CLIENT LIST: bulk bodies concatenated, lines sorted by id
+	mergeKillOld                     // CLIENT KILL addr: counts added, then OK or "No such client"
 )
 
 // mergeOf is the reply merge of a command's route.
@@ -251,7 +251,7 @@ func (l *Loop) process(tc *Conn) {
 		headBefore, tailBefore, outBefore := tc.head, tc.tail, len(tc.Out)
 		if !l.dispatch(tc, req) {
 			tc.replySkip = mute && !tc.replyOff // not run: it is retried
-			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
+			l.stall(tc)                         // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
 			}
