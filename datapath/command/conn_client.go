@@ -54,6 +54,11 @@ func (n *Node) Paused(cmd *Cmd, now int64) bool {
 }
 
 func clientPauseCmd(c *call) {
+	if len(c.args) > 4 {
+		// Redis's addReplySubcommandSyntaxError, the subcommand as given
+		c.err("ERR unknown subcommand or wrong number of arguments for '" + string(cstr(c.args[1])) + "'. Try CLIENT HELP.")
+		return
+	}
 	ms, err := strconv.ParseInt(string(c.args[2]), 10, 64)
 	if err != nil {
 		c.err("ERR timeout is not an integer or out of range")
@@ -69,9 +74,6 @@ func clientPauseCmd(c *call) {
 			c.err("ERR CLIENT PAUSE mode must be WRITE or ALL")
 			return
 		}
-	} else if len(c.args) > 4 {
-		c.err("ERR syntax error")
-		return
 	}
 	if ms < 0 {
 		c.err("ERR timeout is negative")

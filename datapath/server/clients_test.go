@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/internal/difftest"
+	"github.com/dorivo/dorivo/internal/redistest"
 	"github.com/dorivo/dorivo/internal/testenv"
 )
 
@@ -139,5 +141,39 @@ func TestIdleClientsReaped(t *testing.T) {
 			t.Fatalf("timeouts = %d, want the 100 idle clients", reaped)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CLIENT's replies against redis-server 7.0.15: the field names and order
+// of CLIENT INFO and LIST, and every error, byte for byte.
+func TestClientCommandsMatchRedis(t *testing.T) {
+	redis := redistest.Start(t)
+	_, addr := startRoot(t, Config{Loops: 2})
+	difftest.Run(t, redis.Addr, addr, difftest.ClientCases)
+}
+
+// CLIENT PAUSE WRITE holds writes of every client, on every loop, until
+// CLIENT UNPAUSE; reads go on.
+func TestClientPauseHoldsWrites(t *testing.T) {
+	ns := testenv.NewNetns(t, "cpause")
+	const addr = "127.0.0.1:7323"
+	startIn(t, ns, Config{TCPAddr: addr, Loops: 2})
+	a, b := dialIn(t, ns, addr, 0), dialIn(t, ns, addr, 0)
+	if got := a.do("CLIENT", "PAUSE", "60000", "WRITE"); got != "+OK" {
+		t.Fatalf("CLIENT PAUSE = %q", got)
+	}
+	if got := b.do("GET", "k"); got != "$-1" {
+		t.Fatalf("GET under PAUSE WRITE = %q", got)
+	}
+	b.send(cmd("SET", "k", "v"))
+	_ = b.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if s, err := readReply(b.r); err == nil {
+		t.Fatalf("SET answered %q while writes were paused", s)
+	}
+	if got := a.do("CLIENT", "UNPAUSE"); got != "+OK" {
+		t.Fatalf("CLIENT UNPAUSE = %q", got)
+	}
+	if got := b.read(); got != "+OK" {
+		t.Fatalf("SET after UNPAUSE = %q", got)
 	}
 }

@@ -37,6 +37,9 @@ const (
 	Words
 	// Ignore reads both replies without comparing them.
 	Ignore
+	// Fields requires bulk strings of "name=value" lines with the same
+	// names in the same order, values aside (CLIENT LIST, CLIENT INFO).
+	Fields
 	// Closed requires identical bytes and the connection closed after them.
 	Closed
 )
@@ -109,6 +112,8 @@ func same(st Step, a, b []byte) bool {
 	switch st.Cmp {
 	case Ignore:
 		return true
+	case Fields:
+		return bytes.Equal(fieldNames(a), fieldNames(b))
 	case Unordered:
 		return bytes.Equal(sortedArray(a), sortedArray(b))
 	case Words:
