@@ -30,7 +30,7 @@ in_ns ip link set lo up
 
 run_dorivo() { # label, then CONFIG SET arguments
 	local label=$1; shift
-	in_ns "$tmp/dorivo" agent --iface lo --tcp-port 7400 --udp-port 7400 --loops 2 --data-dir '' \
+	nsenter --net=/var/run/netns/"$ns" "$tmp/dorivo" agent --iface lo --tcp-port 7400 --udp-port 7400 --loops 2 --data-dir '' \
 		--pin-dir "$pin" --admin-addr 127.0.0.1:7401 >"$tmp/agent.log" 2>&1 &
 	agent=$!
 	for _ in $(seq 100); do in_ns redis-cli -p 7400 PING >/dev/null 2>&1 && break; sleep 0.1; done
