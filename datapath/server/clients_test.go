@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/internal/difftest"
 	"github.com/dorivo/dorivo/internal/redistest"
 	"github.com/dorivo/dorivo/internal/testenv"
@@ -175,5 +177,52 @@ func TestClientPauseHoldsWrites(t *testing.T) {
 	}
 	if got := b.read(); got != "+OK" {
 		t.Fatalf("SET after UNPAUSE = %q", got)
+	}
+}
+
+// A tenant's quota holds over TCP, on whichever loop its connection
+// lands: a burst of 300 requests gets the 100 of the burst plus what the
+// rate refilled meanwhile, the rest the quota error.
+func TestTenantQuotaOverTCP(t *testing.T) {
+	ns := testenv.NewNetns(t, "quota")
+	const addr = "127.0.0.1:7324"
+	var quotas atomic.Pointer[core.Quotas]
+	quotas.Store(&core.Quotas{"acme": {Rate: 100, Burst: 100}})
+	startIn(t, ns, Config{TCPAddr: addr, Loops: 2, Quotas: &quotas})
+	admin := dialIn(t, ns, addr, 0)
+	if got := admin.do("ACL", "SETUSER", "acme", "on", ">pw", "~{acme}*", "+@all"); got != "+OK" {
+		t.Fatalf("ACL SETUSER = %q", got)
+	}
+	for range 4 { // connections on both loops
+		c := dialIn(t, ns, addr, 0)
+		if got := c.do("AUTH", "acme", "pw"); got != "+OK" {
+			t.Fatalf("AUTH = %q", got)
+		}
+		start := time.Now()
+		var pipe []byte
+		for range 300 {
+			pipe = append(pipe, cmd("SET", "{acme}k", "v")...)
+		}
+		c.send(pipe)
+		ok, refused := 0, 0
+		for range 300 {
+			switch got := c.read(); got {
+			case "+OK":
+				ok++
+			case "-" + core.ErrQuota:
+				refused++
+			default:
+				t.Fatalf("reply %q", got)
+			}
+		}
+		// The bucket refills at 100/s: at most the burst (first round) or
+		// what accrued since the last round, plus the time this one took.
+		if most := 100 + int(time.Since(start).Seconds()*100) + 1; ok > most || refused < 300-most {
+			t.Fatalf("%d OK and %d refused in %v, want at most %d OK", ok, refused, time.Since(start), most)
+		}
+		time.Sleep(200 * time.Millisecond) // refills about 20
+	}
+	if got := admin.do("SET", "{acme}k", "v"); got != "+OK" {
+		t.Fatalf("SET by a user without quota = %q", got)
 	}
 }
