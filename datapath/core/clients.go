@@ -69,16 +69,19 @@ func (tc *Conn) output() int64 {
 	return int64(tc.unsent+len(tc.Out)) + owed
 }
 
-// noteReply records the size of a reply moving to Out: replyMax rises to
-// a bigger reply at once and halves its distance to smaller ones, so a
-// connection whose replies turn small is soon estimated small again.
+// noteReply records the size of a reply moving to Out. The estimate is
+// the largest of the last 64 to 128 replies (this window's and the last
+// one's maximum): it rises to a bigger reply at once, and a connection
+// whose replies turn small is estimated small again two windows later.
 func (tc *Conn) noteReply(n int) {
-	if n >= tc.replyMax {
-		tc.replyMax = n
-	} else {
-		tc.replyMax = (tc.replyMax + n) / 2
+	tc.replyCur = max(tc.replyCur, n)
+	if tc.replyN++; tc.replyN == replyWindow {
+		tc.replyPrev, tc.replyCur, tc.replyN = tc.replyCur, 0, 0
 	}
+	tc.replyMax = max(tc.replyCur, tc.replyPrev)
 }
+
+const replyWindow = 64
 
 // replySeed is the estimate of a reply before a connection got any: a
 // deep first pipeline to other loops pauses after pause-bytes/replySeed
@@ -137,7 +140,9 @@ func (l *Loop) mustPause(tc *Conn, resume bool) bool {
 			return true
 		}
 	}
-	return cfg.OutputTotalBytes > 0 && out >= command.PauseMinBytes && l.outTotal.Load() > cfg.OutputTotalBytes
+	// The node's total counts what the shells hold; tc's own share is out.
+	return cfg.OutputTotalBytes > 0 && out >= command.PauseMinBytes &&
+		l.outTotal.Load()-int64(tc.unsent)+out > cfg.OutputTotalBytes
 }
 
 func (l *Loop) pause(tc *Conn) {

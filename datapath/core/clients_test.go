@@ -65,7 +65,7 @@ func TestSlowReaderBounded(t *testing.T) {
 	if limit := command.DefaultPauseBytes + (command.DefaultPauseBytes/replySeed+1)*reply; peak > limit {
 		t.Errorf("held %d bytes for the slow client, want at most %d", peak, limit)
 	}
-	if fewer, _ := slowReader(t, command.DefaultPauseBytes, gets/4); fewer != peak {
+	if fewer, _ := slowReader(t, command.DefaultPauseBytes, gets/4); peak > fewer+reply {
 		t.Errorf("held %d bytes with %d GETs, %d with %d: the bound grows with the load", fewer, gets/4, peak, gets)
 	}
 	big := "$102400\r\n" + strings.Repeat("v", 100<<10) + "\r\n"
@@ -82,5 +82,47 @@ func TestSlowReaderBounded(t *testing.T) {
 	// client holds every reply: the figure this bound exists for.
 	if unbounded, _ := slowReader(t, 0, gets); unbounded < gets*(100<<10) {
 		t.Errorf("unbounded: held %d bytes, want all %d", unbounded, gets*(100<<10))
+	}
+}
+
+// TestNodeOutputBound: over dorivo-client-output-total, the clients
+// holding the most (at least command.PauseMinBytes) are paused, however
+// high their own bound; a client that reads its replies keeps running.
+func TestNodeOutputBound(t *testing.T) {
+	h := newHarness(t, harnessOpts{loops: 2, ringCap: 64, arena: 1 << 16, deferCap: 64, maxPending: 4096})
+	cfg := *h.loops[0].cfg.Node.Config()
+	cfg.PauseBytes, cfg.OutputTotalBytes = 0, 512<<10
+	h.loops[0].cfg.Node.SetConfig(cfg)
+	open := func(name string, loop int, slow bool) *hconn {
+		c := &hconn{name: name, loop: loop, slow: slow}
+		c.c = h.loops[loop].OpenAt(&c.in, "test", c, h.now)
+		h.conns[name] = c
+		return c
+	}
+	hog, reader := open("hog", 0, true), open("reader", 1, false)
+	h.send(hog, []string{"SET {a}big " + strings.Repeat("v", 100<<10)})
+	h.run()
+	var gets []string
+	for range 50 {
+		gets = append(gets, "GET {a}big")
+	}
+	h.send(hog, gets)
+	h.run()
+	if !hog.c.Paused() {
+		t.Fatalf("the client holding %d bytes is not paused", hog.c.heldBytes())
+	}
+	// As for the client's own bound: the node's, plus the first flight
+	// of replies owed by the other loop (replySeed).
+	if held := hog.c.heldBytes(); held > 512<<10+(512<<10/replySeed+1)*(100<<10+20) {
+		t.Errorf("the paused client holds %d bytes, want about the node bound", held)
+	}
+	var echos []string
+	for i := range 100 {
+		echos = append(echos, fmt.Sprint("ECHO ", i))
+	}
+	h.send(reader, echos)
+	h.run()
+	if n := strings.Count(string(reader.got), "\r\n") / 2; n != 100 || reader.c.Paused() {
+		t.Fatalf("the reading client got %d of 100 replies (paused %v)", n, reader.c.Paused())
 	}
 }

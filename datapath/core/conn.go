@@ -106,13 +106,15 @@ type Conn struct {
 	// holds unwritten (Loop.Unsent); paused: over its bound, it runs no
 	// request until it reads; softSince: when it went over the soft
 	// output limit (0: under); active: its last request or read (ms).
-	unsent    int
-	held      int // reply bytes waiting in slots behind an earlier reply
-	replyMax  int // the largest reply it got (output)
-	paused    bool
-	softSince int64
-	active    int64
-	created   int64
+	unsent int
+	held   int // reply bytes waiting in slots behind an earlier reply
+	// replyMax estimates its replies' size (noteReply): the maximum of
+	// replyCur (this window of replyN replies) and replyPrev (the last).
+	replyMax, replyCur, replyPrev, replyN int
+	paused                                bool
+	softSince                             int64
+	active                                int64
+	created                               int64
 	// quotaUser is the user tenant was last computed for (quotaOK).
 	quotaUser, tenant string
 	// FD and LAddr are the socket's descriptor and local address, for
@@ -138,7 +140,7 @@ func (l *Loop) OpenAt(in Input, addr string, shell any, now int64) *Conn {
 	tc.sess.Addr = addr
 	tc.home = tc.sess.User()
 	tc.active, tc.created = l.now, l.now
-	tc.replyMax = replySeed
+	tc.replyMax, tc.replyPrev = replySeed, replySeed
 	l.conns[tc] = struct{}{}
 	return tc
 }

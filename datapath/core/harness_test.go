@@ -36,7 +36,8 @@ type harness struct {
 	dgrams  []string // reply datagrams, decoded
 	auth    atomic.Pointer[auth.Table]
 	quotas  atomic.Pointer[Quotas]
-	signKey wire.Key // the last datagram's key, to verify its reply
+	output  atomic.Int64 // the loops' shared unsent bytes, as the server's
+	signKey wire.Key     // the last datagram's key, to verify its reply
 }
 
 // hconn is a client: its unread request bytes and the replies it got.
@@ -120,10 +121,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			Index: i, Loops: o.loops, Table: tb, Node: node,
 			Wake:     func() { h.woken[i] = true },
 			DeferCap: o.deferCap, MaxPending: o.maxPending, MaxQueryBuffer: 1 << 30, ExpireBudget: 20,
-			Mutations: h.record,
-			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Auth:      &h.auth,
-			Quotas:    &h.quotas,
+			Mutations:   h.record,
+			Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Auth:        &h.auth,
+			Quotas:      &h.quotas,
+			OutputTotal: &h.output,
 		}
 		if h.store != nil {
 			cfg.Store, cfg.HotValueBytes = h.store, o.budget
