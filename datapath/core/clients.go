@@ -262,14 +262,6 @@ func (l *Loop) quotaOK(tc *Conn) *bucket {
 	return b
 }
 
-// TenantDenied returns how many requests of tenant this loop refused.
-func (l *Loop) tenantDenied(tenant string) uint64 {
-	if b := l.buckets[tenant]; b != nil {
-		return b.denied
-	}
-	return 0
-}
-
 // sharedTotal is the node-wide count of unsent client bytes.
 func sharedTotal(p *atomic.Int64) *atomic.Int64 {
 	if p == nil {
