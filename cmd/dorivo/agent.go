@@ -16,6 +16,7 @@ import (
 
 	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/server"
 	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/durable"
@@ -78,6 +79,8 @@ func runAgent(args []string, stderr io.Writer) error {
 	if err := loadAuth(&authTable, &l.Objects.DorivoMaps); err != nil {
 		return err
 	}
+	var quotas atomic.Pointer[core.Quotas] // RESP quotas, the datagram quotas' numbers
+	storeQuotas(&quotas, cfg)
 	var names atomic.Pointer[map[uint16]string]
 	setNames := func(c *agentconfig.Config) { n := c.SlotNames(); names.Store(&n) }
 	setNames(cfg)
@@ -94,6 +97,7 @@ func runAgent(args []string, stderr io.Writer) error {
 	node.StartMs = time.Now().UnixMilli()
 	nc := *node.Config()
 	nc.ProtectedMode = o.protectedMode
+	o.clients.apply(&nc)
 	node.SetConfig(nc)
 	if o.protectedMode && o.listen != "127.0.0.1" && o.listen != "::1" {
 		log.Info("protected mode: RESP clients beyond loopback are refused until the default user has a password (or --protected-mode no)", "listen", o.listen)
@@ -109,6 +113,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		MaxBulkLen:     o.limits.maxBulkLen,
 		MaxMultibulk:   o.limits.maxMultibulk,
 		Auth:           &authTable,
+		Quotas:         &quotas,
 		Logger:         log,
 	}
 	steering := "kernel"
@@ -224,6 +229,7 @@ wait:
 			log.Info("configuration reloaded", "config", *next, "changes", agentconfig.Changes(cfg, next))
 			cfg = next
 			setNames(next)
+			storeQuotas(&quotas, next)
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())

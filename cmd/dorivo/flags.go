@@ -159,6 +159,7 @@ type agentOptions struct {
 	// 0: no bound.
 	cacheMemory int64
 	limits      limits
+	clients     clientOptions // clients.go
 	// protectedMode is protected-mode: refuse clients beyond loopback
 	// while the default user has no password.
 	protectedMode bool
@@ -177,7 +178,7 @@ type agentOptions struct {
 func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	o := &agentOptions{
 		cfg:         agentconfig.Config{UDPPort: 6379, TCPPort: 6379, Loops: runtime.NumCPU()},
-		cacheMemory: defaultCacheMemory, protectedMode: true,
+		cacheMemory: defaultCacheMemory, protectedMode: true, clients: defaultClientOptions(),
 		limits: limits{maxClients: 10000, queryBuffer: 1 << 30, maxBulkLen: 512 << 20, maxMultibulk: math.MaxInt32},
 	}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
@@ -195,6 +196,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.Var(rangeValue{&o.limits.queryBuffer, 1 << 20, math.MaxInt64}, "client-query-buffer-limit", "bytes an incomplete request may buffer before the client is closed")
 	fs.Var(rangeValue{&o.limits.maxBulkLen, 1 << 20, math.MaxInt64}, "proto-max-bulk-len", "largest bulk argument in bytes (CONFIG SET proto-max-bulk-len changes it at run time)")
 	fs.Var(rangeValue{&o.limits.maxMultibulk, 1, math.MaxInt32}, "max-multibulk-len", "most elements in one request; more is \"Protocol error: invalid multibulk length\"")
+	o.clients.register(fs)
 	fs.StringVar(&o.pinDir, "pin-dir", loader.DefaultPinDir, "bpffs directory for the pinned maps and links")
 	fs.StringVar(&o.admin.addr, "admin-addr", "127.0.0.1:9379", "address of the admin HTTP server (/metrics); empty disables it")
 	fs.BoolVar(&o.admin.pprof, "pprof", false, "serve Go's profiler on the admin server under /debug/pprof/")
@@ -203,7 +205,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.StringVar(&o.admin.tlsKey, "admin-tls-key", "", "PEM private key of --admin-tls-cert")
 	fs.StringVar(&o.admin.clientCA, "admin-client-ca", "", "PEM CA bundle: the admin server requires a client certificate signed by it (mTLS; needs --admin-tls-cert)")
 	fs.StringVar(&o.configFile, "config", "", "JSON file with tenants, quotas and allow prefixes, re-read on SIGHUP")
-	fs.Var(listValue[agentconfig.Quota]{&o.cfg.Quotas, agentconfig.ParseQuota}, "quota", "tenant token bucket TENANT=RATE[:BURST] in datagrams/s (repeatable)")
+	fs.Var(listValue[agentconfig.Quota]{&o.cfg.Quotas, agentconfig.ParseQuota}, "quota", "tenant token bucket TENANT=RATE[:BURST] in requests/s: datagrams, and RESP requests of the tenant's users, each have one (repeatable)")
 	fs.Var(listValue[netip.Prefix]{&o.cfg.Allow, agentconfig.ParseAllow}, "allow", "admit UDP datagrams only from this CIDR (repeatable; none admits all)")
 	fs.Var(listValue[string]{&o.cfg.Tenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "tenant", "name a tenant tag for status and metrics (repeatable)")
 	fs.Var(listValue[agentconfig.TenantKey]{&o.cfg.Keys, agentconfig.ParseTenantKey}, "tenant-key", "a tenant's datagram key TENANT=HEX (32 hex digits) or TENANT=@FILE; its datagrams must then be signed (repeatable)")

@@ -33,11 +33,19 @@ type Config struct {
 	// MaxMemory is maxmemory: 0, Dorivo refuses no write for memory (values
 	// beyond the cache budget go cold to disk instead).
 	MaxMemory int64
+	// OutputLimits is client-output-buffer-limit, by class (clientlimits.go).
+	OutputLimits [outputClasses]OutputLimit
+	// Timeout is timeout: seconds a client may stay idle; 0: forever.
+	Timeout int64
+	// PauseBytes is dorivo-client-pause-bytes and OutputTotalBytes
+	// dorivo-client-output-total (clientlimits.go); 0 disables either.
+	PauseBytes, OutputTotalBytes int64
 }
 
 // DefaultConfig is Redis 7.0's defaults for the parameters Dorivo has.
 var DefaultConfig = Config{ProtoMaxBulkLen: 512 << 20, MaxmemoryPolicy: "noeviction", ProtectedMode: true,
-	Port: 6379, MaxClients: 10000, ClientQueryBufferLimit: 1 << 30}
+	Port: 6379, MaxClients: 10000, ClientQueryBufferLimit: 1 << 30,
+	OutputLimits: DefaultOutputLimits, PauseBytes: DefaultPauseBytes, OutputTotalBytes: DefaultOutputTotalBytes}
 
 // ProtectedModeDenied is Redis 7.0's reply, word for word, to a client
 // that protected mode refuses; the connection is closed after it.
@@ -113,7 +121,6 @@ var configParams = []configParam{
 	fixed("cluster-enabled", "no"),
 	fixed("daemonize", "no"),
 	fixed("io-threads", "1"),
-	fixed("timeout", "0"),
 	fixed("hz", "10"),
 }
 

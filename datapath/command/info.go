@@ -86,11 +86,14 @@ func infoServer(c *call) []string {
 
 func infoClients(c *call) []string {
 	n := c.s.Node
-	return []string{
+	lines := []string{
 		"connected_clients:" + itoa(n.Clients()),
 		"maxclients:" + strconv.Itoa(n.Config().MaxClients),
-		"blocked_clients:0",
 	}
+	if extra := n.clientsLines(); extra != nil { // the loops' counts (infohook.go)
+		return append(lines, extra...)
+	}
+	return append(lines, "blocked_clients:0")
 }
 
 // memorySamples are the Go runtime's figures behind INFO memory: what the

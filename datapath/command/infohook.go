@@ -41,6 +41,18 @@ func (n *Node) InfoSections() []InfoSection {
 	return nil
 }
 
+// SetClientsInfo adds f's "field:value" lines to INFO's Clients section,
+// after connected_clients: a server's counts over all its loops (output
+// buffers, paused clients). f runs on a loop and must not block.
+func (n *Node) SetClientsInfo(f func() []string) { n.clientsInfo.Store(&f) }
+
+func (n *Node) clientsLines() []string {
+	if f := n.clientsInfo.Load(); f != nil {
+		return (*f)()
+	}
+	return nil
+}
+
 // KeyspaceTotals are a node's key counts over all its loops.
 type KeyspaceTotals struct {
 	Keys, Volatile, Expired uint64

@@ -20,6 +20,10 @@ type Node struct {
 	infoSections atomic.Pointer[[]InfoSection]
 	// totals sums the key counts of all loops (SetKeyspaceTotals).
 	totals atomic.Pointer[func() KeyspaceTotals]
+	// clientsInfo adds lines to INFO's Clients section (SetClientsInfo).
+	clientsInfo atomic.Pointer[func() []string]
+	// pause is CLIENT PAUSE's (conn_client.go).
+	pause pause
 	// StartMs is the node's start time, for INFO.
 	StartMs int64
 

@@ -84,6 +84,10 @@ const (
 	RouteDiscard
 	RouteWatch
 	RouteUnwatch
+	// RouteClient is a CLIENT subcommand that the server runs itself: it
+	// knows the connections (datapath/core, client.go). The command
+	// package checks it (CheckReq) and parses its arguments (conn_client.go).
+	RouteClient
 )
 
 // Merge says how the replies of a command's parts on several loops become

@@ -73,6 +73,12 @@ type Config struct {
 	// policy); a nil table accepts unsigned datagrams and refuses signed
 	// ones. The agent swaps it on SIGHUP.
 	Auth *atomic.Pointer[auth.Table]
+	// OutputTotal, shared by the loops of one node, counts their clients'
+	// unsent reply bytes (dorivo-client-output-total); nil: this loop's own.
+	OutputTotal *atomic.Int64
+	// Quotas are the tenants' RESP quotas (clients.go); the agent swaps
+	// them on SIGHUP. Nil or empty: no quota.
+	Quotas *atomic.Pointer[Quotas]
 
 	Logger *slog.Logger
 }
@@ -89,6 +95,9 @@ func (c *Config) check() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Quotas == nil {
+		c.Quotas = new(atomic.Pointer[Quotas])
 	}
 	if c.Auth == nil {
 		c.Auth = new(atomic.Pointer[auth.Table])

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/dorivo/dorivo/datapath/command"
@@ -12,12 +13,14 @@ import (
 type mergeKind uint8
 
 const (
-	mergeNone  mergeKind = iota // one part, its reply is the reply
-	mergeSum                    // integer replies added (DEL, EXISTS, DBSIZE)
-	mergeOK                     // +OK when every part said +OK (MSET, FLUSHALL)
-	mergeArray                  // arrays concatenated (KEYS)
-	mergeMget                   // per-owner MGET arrays interleaved by key order
-	mergeScan                   // a SCAN reply whose final cursor continues on the next loop
+	mergeNone       mergeKind = iota // one part, its reply is the reply
+	mergeSum                         // integer replies added (DEL, EXISTS, DBSIZE)
+	mergeOK                          // +OK when every part said +OK (MSET, FLUSHALL)
+	mergeArray                       // arrays concatenated (KEYS)
+	mergeMget                        // per-owner MGET arrays interleaved by key order
+	mergeScan                        // a SCAN reply whose final cursor continues on the next loop
+	mergeClientList                  // CLIENT LIST: bulk bodies concatenated, lines sorted by id
+	mergeKillOld                     // CLIENT KILL addr: counts added, then OK or "No such client"
 )
 
 // mergeOf is the reply merge of a command's route.
@@ -48,6 +51,8 @@ type pending struct {
 	view   [][]byte   // mergeMget: what is left of each sub-reply while merging
 	order  []uint8    // mergeMget: the owner of each key, in key order (loops <= 256)
 	scan   *scanState // mergeScan: the iteration that continues on later loops
+	held   int        // bytes of buf counted in the connection's held (clients.go)
+	mute   bool       // CLIENT REPLY OFF or SKIP: the reply is not sent
 }
 
 // Input is a connection's unread bytes, which the shell keeps (gnet's
@@ -96,17 +101,48 @@ type Conn struct {
 	// moveTo is the loop the connection waits to move to (-1: none).
 	home   string
 	moveTo int
+
+	// Client memory and idleness (clients.go): unsent is what the shell
+	// holds unwritten (Loop.Unsent); paused: over its bound, it runs no
+	// request until it reads; softSince: when it went over the soft
+	// output limit (0: under); active: its last request or read (ms).
+	unsent int
+	held   int // reply bytes waiting in slots behind an earlier reply
+	// replyMax estimates its replies' size (noteReply): the maximum of
+	// replyCur (this window of replyN replies) and replyPrev (the last).
+	replyMax, replyCur, replyPrev, replyN int
+	paused                                bool
+	softSince                             int64
+	active                                int64
+	created                               int64
+	// quotaUser is the user tenant was last computed for (quotaOK).
+	quotaUser, tenant string
+	// FD and LAddr are the socket's descriptor and local address, for
+	// CLIENT LIST (the shell sets them); lastCmd is the last command's
+	// name; replyOff and replySkip are CLIENT REPLY OFF and SKIP.
+	FD                  int
+	LAddr               string
+	lastCmd             string
+	replyOff, replySkip bool
 }
 
 // Open accepts a client whose bytes in provides, from addr (for CLIENT
 // INFO). The shell enforces maxclients before.
-func (l *Loop) Open(in Input, addr string, shell any) *Conn {
+func (l *Loop) Open(in Input, addr string, shell any) *Conn { return l.OpenAt(in, addr, shell, l.now) }
+
+// OpenAt is Open at time now (unix ms): the client's age and idle time
+// count from then.
+func (l *Loop) OpenAt(in Input, addr string, shell any, now int64) *Conn {
+	l.now = max(l.now, now)
 	l.stats.accepted.Add(1)
 	l.stats.conns.Add(1)
 	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
 	tc.sess.UseStats(l.cmdStats)
 	tc.sess.Addr = addr
 	tc.home = tc.sess.User()
+	tc.active, tc.created = l.now, l.now
+	tc.replyMax, tc.replyPrev = replySeed, replySeed
+	l.conns[tc] = struct{}{}
 	return tc
 }
 
@@ -114,7 +150,7 @@ func (l *Loop) Open(in Input, addr string, shell any) *Conn {
 // loop is closed when it comes back (takeReplies).
 func (l *Loop) Closed(tc *Conn) {
 	tc.closed = true
-	l.stats.conns.Add(^uint64(0))
+	l.forget(tc)
 	if !tc.handoff {
 		tc.sess.Close()
 	}
@@ -146,6 +182,9 @@ func (l *Loop) process(tc *Conn) {
 	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing || tc.moveTo >= 0 {
 		return
 	}
+	if tc.paused && !l.tryResume(tc) {
+		return // its bytes stay unread until it drains (clients.go)
+	}
 	c := tc.in
 	if c.InboundBuffered() > l.cfg.MaxQueryBuffer {
 		tc.closing, tc.CloseNow = true, true // Redis closes over client-query-buffer-limit, no reply
@@ -157,6 +196,14 @@ func (l *Loop) process(tc *Conn) {
 	for off < len(buf) {
 		if int(tc.tail-tc.head) >= l.cfg.MaxPending {
 			l.stall(tc)
+			break
+		}
+		if l.overLimit(tc) {
+			off = len(buf)
+			break
+		}
+		if l.mustPause(tc, false) {
+			l.pause(tc)
 			break
 		}
 		lim := l.limits
@@ -183,14 +230,43 @@ func (l *Loop) process(tc *Conn) {
 			off += n
 			continue
 		}
-		if !l.dispatch(tc, command.Resolve(args)) {
-			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
+		tc.active = l.now
+		req := command.Resolve(args)
+		if req.Cmd != nil {
+			tc.lastCmd = req.Cmd.Name
+			if l.cfg.Node.Paused(req.Cmd, l.now) {
+				l.stall(tc) // CLIENT PAUSE: tc.rd keeps the request until it ends
+				break
+			}
+		}
+		b := l.quotaOK(tc)
+		if b != nil && b.milli < 1000 {
+			b.denied++
+			l.stats.quotaDenied.Add(1)
+			l.localReply(tc, now(resp.AppendError(l.reply[:0], ErrQuota)))
+			tc.rd.Done()
+			off += n
+			continue
+		}
+		// CLIENT REPLY itself is not muted: REPLY ON answers +OK.
+		mute := (tc.replyOff || tc.replySkip) && (req.Cmd == nil || req.Cmd.Route != command.RouteClient || req.Cmd.Name != "client|reply")
+		tc.replySkip = tc.replySkip && !mute
+		headBefore, tailBefore, outBefore := tc.head, tc.tail, len(tc.Out)
+		if !l.dispatch(tc, req) {
+			tc.replySkip = mute && !tc.replyOff // not run: it is retried
+			l.stall(tc)                         // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
 			}
 			break
 		}
 		tc.rd.Done()
+		if mute {
+			l.mute(tc, headBefore, tailBefore, outBefore)
+		}
+		if b != nil {
+			b.milli -= 1000
+		}
 		l.stats.requests.Add(1)
 		off += n
 		if tc.sess.User() != tc.home && l.checkHome(tc) {
@@ -322,6 +398,8 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 		if r.Cmd.ArityOK(len(r.Args)) {
 			return l.broadcast(tc, r, mergeOf(r.Cmd.Merge))
 		}
+	case command.RouteClient:
+		return l.clientRoute(tc, r)
 	case command.RouteScan:
 		if o, next, ok := l.scanRoute(r.Args); ok {
 			return l.scan(tc, r, o, next)
@@ -498,6 +576,9 @@ func (l *Loop) exec(sess *command.Session, r command.Req) result {
 	if b, refused := l.refuseWrite(sess, r); refused {
 		return now(b) // unsynced.go: disk full or diverged
 	}
+	if r.Cmd != nil && r.Cmd.Route == command.RouteClient && !sess.InMulti() && r.Cmd.Name != "client|info" {
+		return now(l.clientPart(sess, r, len(l.peers) == 1)) // a broadcast's part (client.go)
+	}
 	rkeys := l.readKeys(sess, r)
 	if b, refused := l.refuseRead(rkeys); refused {
 		return now(b)
@@ -564,11 +645,14 @@ func (l *Loop) localReply(tc *Conn, r result) {
 	}
 	if tc.head == tc.tail {
 		tc.Out = append(tc.Out, r.b...)
+		tc.noteReply(len(r.b))
 		return
 	}
 	e := tc.push(mergeNone, 0)
 	e.buf = append(e.buf[:0], r.b...)
 	e.done = true
+	e.held = len(r.b)
+	tc.held += e.held
 }
 
 // push appends a reply slot expecting parts parts and returns it.
@@ -583,8 +667,8 @@ func (tc *Conn) push(m mergeKind, parts int) *pending {
 	}
 	e := &tc.q[tc.tail&uint64(len(tc.q)-1)]
 	tc.tail++
-	e.done, e.merge, e.parts, e.sum, e.n, e.failed = false, m, parts, 0, 0, false
-	e.buf = e.buf[:0]
+	e.done, e.merge, e.parts, e.sum, e.n, e.failed, e.mute = false, m, parts, 0, 0, false, false
+	e.buf, e.held = e.buf[:0], 0
 	return e
 }
 
@@ -600,7 +684,12 @@ func (l *Loop) writeConn(tc *Conn) {
 		if !e.done {
 			break
 		}
-		tc.Out = append(tc.Out, e.buf...)
+		if !e.mute {
+			tc.Out = append(tc.Out, e.buf...)
+		}
+		tc.noteReply(len(e.buf))
+		tc.held -= e.held
+		e.held = 0
 		tc.head++
 	}
 	if len(tc.Out) > 0 {
@@ -730,9 +819,15 @@ func (l *Loop) mergePart(e *pending, o int, b []byte) {
 			e.buf = append(e.buf[:0], b...)
 		}
 	case e.failed:
-	case e.merge == mergeSum:
+	case e.merge == mergeSum || e.merge == mergeKillOld:
 		if v, ok := parseIntReply(b); ok {
 			e.sum += v
+		}
+	case e.merge == mergeClientList:
+		if el := bulkLen(b); el >= 2 {
+			if i := bytes.IndexByte(b, '\n'); i > 0 && i+1 <= el-2 {
+				e.buf = append(e.buf, b[i+1:el-2]...)
+			}
 		}
 	case e.merge == mergeArray:
 		if cnt, body, ok := parseArrayHeader(b); ok {
@@ -755,6 +850,15 @@ func (l *Loop) mergePart(e *pending, o int, b []byte) {
 		e.buf = resp.AppendInt(e.buf[:0], e.sum)
 	case mergeOK:
 		e.buf = resp.AppendOK(e.buf[:0])
+	case mergeKillOld:
+		if e.sum > 0 {
+			e.buf = resp.AppendOK(e.buf[:0])
+		} else {
+			e.buf = resp.AppendError(e.buf[:0], "ERR No such client")
+		}
+	case mergeClientList:
+		body := sortClientLines(e.buf)
+		e.buf = resp.AppendBulk(e.buf[:0], body)
 	case mergeArray:
 		body := append([]byte(nil), e.buf...)
 		e.buf = append(resp.AppendArray(e.buf[:0], int(e.n)), body...)

@@ -18,5 +18,9 @@
 //     reply path takes the write it waits for (type result);
 //   - cold.go: values dropped under a memory budget and fetched back;
 //   - datagram.go: datagrams run as GET, SET and DEL commands under their
-//     tenant's user.
+//     tenant's user;
+//   - clients.go: bounded client memory (output limits, pausing a client
+//     that does not read), idle timeout, tenants' RESP quotas;
+//   - client.go: CLIENT LIST, KILL, INFO and REPLY, LIST and KILL on every
+//     loop.
 package core

@@ -35,7 +35,9 @@ type harness struct {
 	locks   map[string]func()
 	dgrams  []string // reply datagrams, decoded
 	auth    atomic.Pointer[auth.Table]
-	signKey wire.Key // the last datagram's key, to verify its reply
+	quotas  atomic.Pointer[Quotas]
+	output  atomic.Int64 // the loops' shared unsent bytes, as the server's
+	signKey wire.Key     // the last datagram's key, to verify its reply
 }
 
 // hconn is a client: its unread request bytes and the replies it got.
@@ -45,6 +47,10 @@ type hconn struct {
 	in   hinput
 	c    *Conn
 	got  []byte
+	// slow: replies wait in sock (the shell's unsent bytes) until "read".
+	slow  bool
+	sock  []byte
+	ended bool
 }
 
 type hinput struct{ buf []byte }
@@ -115,9 +121,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			Index: i, Loops: o.loops, Table: tb, Node: node,
 			Wake:     func() { h.woken[i] = true },
 			DeferCap: o.deferCap, MaxPending: o.maxPending, MaxQueryBuffer: 1 << 30, ExpireBudget: 20,
-			Mutations: h.record,
-			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Auth:      &h.auth,
+			Mutations:   h.record,
+			Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Auth:        &h.auth,
+			Quotas:      &h.quotas,
+			OutputTotal: &h.output,
 		}
 		if h.store != nil {
 			cfg.Store, cfg.HotValueBytes = h.store, o.budget
@@ -154,7 +162,7 @@ func (h *harness) record(_ int, muts []command.Mutation) {
 // send queues RESP requests on c and hands them to its loop.
 func (h *harness) send(c *hconn, reqs []string) {
 	for _, r := range reqs {
-		args := strings.Fields(r)
+		args := splitArgs(r)
 		c.in.buf = fmt.Appendf(c.in.buf, "*%d\r\n", len(args))
 		for _, a := range args {
 			c.in.buf = fmt.Appendf(c.in.buf, "$%d\r\n%s\r\n", len(a), a)
@@ -231,8 +239,18 @@ func (h *harness) collect() {
 		})
 		l.TakeOutput(func(c *Conn) {
 			hc := c.Shell.(*hconn)
-			hc.got = append(hc.got, c.Out...)
-			c.Out = c.Out[:0]
+			if hc.slow {
+				hc.sock = append(hc.sock, c.Out...)
+				c.Out = c.Out[:0]
+				l.Unsent(c, len(hc.sock))
+				if c.CloseNow && !hc.ended {
+					hc.ended = true
+					hc.got = append(hc.got, "<closed>"...)
+				}
+			} else {
+				hc.got = append(hc.got, c.Out...)
+				c.Out = c.Out[:0]
+			}
 			if c.CloseNow {
 				hc.got = append(hc.got, "<closed>"...)
 			}
@@ -275,8 +293,8 @@ func (h *harness) cmd(d *datadriven.TestData) string {
 	case "conn":
 		var loop int
 		d.ScanArgs(h.t, "loop", &loop)
-		c := &hconn{name: d.CmdArgs[0].Key, loop: loop}
-		c.c = h.loops[loop].Open(&c.in, "test", c)
+		c := &hconn{name: d.CmdArgs[0].Key, loop: loop, slow: d.HasArg("slow")}
+		c.c = h.loops[loop].OpenAt(&c.in, "test", c, h.now)
 		h.conns[c.name] = c
 		h.order = append(h.order, c.name)
 		return "ok\n"
@@ -331,6 +349,8 @@ func (h *harness) cmd(d *datadriven.TestData) string {
 		h.loops[loop].Datagram(b, netip.MustParseAddrPort("192.0.2.1:4000"), h.now)
 		h.collect()
 		return h.replies()
+	case "read", "cron", "quota", "burst", "clients":
+		return h.clientCmd(d)
 	case "close":
 		c := h.conn(d.CmdArgs[0].Key)
 		h.loops[c.loop].Closed(c.c)

@@ -175,6 +175,17 @@ type Loop struct {
 	cmdStats     *command.CmdStats // INFO commandstats of the commands run here
 	mergeScratch pending
 	unwatchLater []laterUnwatch
+
+	// Clients (clients.go): every open connection; the paused ones; the
+	// node-wide unsent bytes (shared by the loops); the recent peak of one
+	// client's output, since recentAt; the last idle scan; tenant buckets.
+	conns     map[*Conn]struct{}
+	paused    []*Conn
+	outTotal  *atomic.Int64
+	recentMax int64
+	recentAt  int64
+	idleAt    int64
+	buckets   map[string]*bucket
 }
 
 // New builds loop cfg.Index. Connect links the loops of one server.
@@ -205,6 +216,9 @@ func New(cfg Config) (*Loop, error) {
 	}
 	l.txSess = l.internalSession()
 	l.dgSess = l.internalSession()
+	l.conns = make(map[*Conn]struct{})
+	l.buckets = make(map[string]*bucket)
+	l.outTotal = sharedTotal(cfg.OutputTotal)
 	l.locks = make(map[uint64]keyLock)
 	l.resv = make(map[uint64]struct{})
 	l.defq = make([]deferred, 0, cfg.DeferCap)
@@ -391,6 +405,7 @@ func (l *Loop) Drain(now int64) {
 	}
 	l.writeTouched()
 	l.resumeStalled()
+	l.resumePaused()
 	l.afterWork()
 	if l.cold != nil {
 		// Last: what waited for a fetch ran in afterWork before its value

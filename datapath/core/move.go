@@ -42,7 +42,7 @@ func (tc *Conn) MoveTo() (loop int, ok bool) {
 // closing its session. Its unread bytes go with it (the shell's part).
 func (l *Loop) Release(tc *Conn) {
 	tc.closed = true // stale references on this loop skip it
-	l.stats.conns.Add(^uint64(0))
+	l.forget(tc)
 }
 
 // Adopt serves tc, released by another loop, from now on: in holds its
@@ -51,6 +51,8 @@ func (l *Loop) Adopt(tc *Conn, in Input, shell any) {
 	tc.in, tc.Shell = in, shell
 	tc.closed, tc.queued, tc.touched, tc.stalled = false, false, false, false
 	tc.moveTo = -1
+	tc.paused, tc.unsent = false, 0
+	l.conns[tc] = struct{}{}
 	l.stats.conns.Add(1)
 	l.stats.moved.Add(1)
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strconv"
 	"sync/atomic"
 
 	"github.com/dorivo/dorivo/datapath/command"
@@ -57,6 +58,14 @@ type Stats struct {
 	// ReadsRaced reads answered -TRYAGAIN because a write executed before
 	// them failed (replicated.go).
 	Forwarded, ReadsRaced uint64
+	// Client memory and idleness (clients.go): OutputBytes is the unsent
+	// reply bytes of this loop's clients now and RecentMaxOutput the
+	// largest one client held in the last few seconds; Paused is how many
+	// clients are paused now and Pauses how often one was; OutputCloses
+	// counts clients closed over client-output-buffer-limit, Timeouts
+	// clients closed idle past timeout, QuotaDenied requests refused over
+	// their tenant's quota.
+	OutputBytes, RecentMaxOutput, Paused, Pauses, OutputCloses, Timeouts, QuotaDenied uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -68,6 +77,8 @@ type Counters struct {
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
 	refused, authDrops, moved                      atomic.Uint64
 	forwarded, readsRaced                          atomic.Uint64
+	outBytes, recentMax, pausedNow, pauses         atomic.Uint64
+	outCloses, timeouts, quotaDenied               atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -88,6 +99,9 @@ func (l *Loop) Stats() Stats {
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
 		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(), Moved: c.moved.Load(),
 		Forwarded: c.forwarded.Load(), ReadsRaced: c.readsRaced.Load(),
+		OutputBytes: c.outBytes.Load(), RecentMaxOutput: c.recentMax.Load(),
+		Paused: c.pausedNow.Load(), Pauses: c.pauses.Load(), OutputCloses: c.outCloses.Load(),
+		Timeouts: c.timeouts.Load(), QuotaDenied: c.quotaDenied.Load(),
 	}
 }
 
@@ -125,3 +139,32 @@ func KeyspaceTotals(loops []*Loop) command.KeyspaceTotals {
 
 // DatagramDropped counts a reply datagram the shell could not send.
 func (l *Loop) DatagramDropped() { l.stats.drops.Add(1) }
+
+// ClientsInfo are the lines of INFO's Clients section that the loops
+// count, summed over loops: Redis's names where Redis has the field,
+// dorivo_ ones for Dorivo's own bounds (clients.go).
+func ClientsInfo(loops []*Loop) []string {
+	var s Stats
+	for _, l := range loops {
+		c := &l.stats
+		s.RecentMaxOutput = max(s.RecentMaxOutput, c.recentMax.Load())
+		s.OutputBytes += c.outBytes.Load()
+		s.Paused += c.pausedNow.Load()
+		s.Pauses += c.pauses.Load()
+		s.OutputCloses += c.outCloses.Load()
+		s.Timeouts += c.timeouts.Load()
+		s.QuotaDenied += c.quotaDenied.Load()
+	}
+	u := func(k string, v uint64) string { return k + ":" + strconv.FormatUint(v, 10) }
+	return []string{
+		"client_recent_max_input_buffer:0",
+		u("client_recent_max_output_buffer", s.RecentMaxOutput),
+		"blocked_clients:0",
+		u("dorivo_client_output_bytes", s.OutputBytes),
+		u("dorivo_paused_clients", s.Paused),
+		u("dorivo_client_pauses", s.Pauses),
+		u("dorivo_output_buffer_limit_disconnections", s.OutputCloses),
+		u("dorivo_idle_timeout_disconnections", s.Timeouts),
+		u("dorivo_tenant_quota_rejections", s.QuotaDenied),
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/slot"
@@ -100,6 +101,9 @@ type Config struct {
 	// the table on SIGHUP. Nil, or a nil table, accepts unsigned datagrams
 	// and refuses signed ones (datapath/core, datagram.go).
 	Auth *atomic.Pointer[auth.Table]
+	// Quotas are the tenants' RESP request quotas (datapath/core,
+	// clients.go); the agent swaps them on SIGHUP. Nil: none.
+	Quotas *atomic.Pointer[core.Quotas]
 
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger

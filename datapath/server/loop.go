@@ -45,6 +45,11 @@ type loop struct {
 	moving     map[*core.Conn]int
 	movesLater []*core.Conn
 
+	// readOff are the paused clients whose socket is not read (pause.go);
+	// epfd is the loop's epoll descriptor (-1: not looked up yet).
+	readOff map[*core.Conn]struct{}
+	epfd    int
+
 	tcpFD, udpFD int
 	udp6         bool   // the UDP socket is AF_INET6: reply with v4-mapped addresses
 	udp          *udpIO // batched datagram I/O on udpFD (udp.go)
@@ -53,7 +58,8 @@ type loop struct {
 type bootMarker struct{}
 
 func newLoop(s *Server, i int) (*loop, error) {
-	l := &loop{srv: s, idx: i, ready: make(chan error, 1), tcpFD: -1, udpFD: -1, moving: map[*core.Conn]int{}}
+	l := &loop{srv: s, idx: i, ready: make(chan error, 1), tcpFD: -1, udpFD: -1, moving: map[*core.Conn]int{},
+		readOff: map[*core.Conn]struct{}{}, epfd: -1}
 	cfg := &s.cfg
 	cc := core.Config{
 		Index: i, Loops: cfg.Loops, Table: cfg.Table, Node: cfg.Node,
@@ -65,6 +71,8 @@ func newLoop(s *Server, i int) (*loop, error) {
 		ExpireBudget:   cfg.ExpireBudget,
 		Mutations:      cfg.Mutations,
 		Auth:           cfg.Auth,
+		Quotas:         cfg.Quotas,
+		OutputTotal:    &s.outputTotal,
 		Logger:         cfg.Logger,
 	}
 	if cfg.Store != nil {
@@ -83,7 +91,9 @@ func newLoop(s *Server, i int) (*loop, error) {
 	}
 	l.core = c
 	l.drainR = func(context.Context) error {
-		l.core.Drain(nowMs())
+		now := nowMs()
+		l.core.Drain(now)
+		l.core.Cron(now, unsentOf)
 		l.flush()
 		if len(l.movesLater) > 0 {
 			l.retryMoves()
@@ -118,12 +128,17 @@ func (l *loop) writeConn(c *core.Conn) {
 		_, _ = gc.Write(c.Out)
 		c.Out = c.Out[:0]
 	}
+	l.core.Unsent(c, gc.OutboundBuffered())
 	if c.CloseNow {
+		delete(l.readOff, c)
 		_ = gc.Close()
 	} else if to, ok := c.MoveTo(); ok {
 		if _, started := l.moving[c]; !started {
 			l.startMove(c, to)
 		}
+	}
+	if !c.CloseNow {
+		l.pauseState(c, gc)
 	}
 }
 
@@ -213,6 +228,9 @@ func (l *loop) OnTick() (time.Duration, gnet.Action) {
 		return l.srv.cfg.ExpireEvery, gnet.None
 	}
 	l.core.ExpireSoon()
+	if l.core.Stats().Paused > 0 {
+		return 10 * time.Millisecond, gnet.None // resume readers soon after they drain
+	}
 	return l.srv.cfg.ExpireEvery, gnet.None
 }
 
@@ -262,7 +280,12 @@ func (l *loop) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if ra != nil {
 		addr = ra.String()
 	}
-	c.SetContext(l.core.Open(c, addr, c))
+	tc := l.core.OpenAt(c, addr, c, nowMs())
+	tc.FD = c.Fd()
+	if la := c.LocalAddr(); la != nil {
+		tc.LAddr = la.String()
+	}
+	c.SetContext(tc)
 	return nil, gnet.None
 }
 
@@ -279,6 +302,7 @@ func (l *loop) OnClose(c gnet.Conn, _ error) gnet.Action {
 		}
 	}
 	l.srv.clients.Add(-1)
+	delete(l.readOff, tc)
 	l.core.Closed(tc)
 	l.flush()
 	return gnet.None
@@ -299,10 +323,14 @@ func (l *loop) OnTraffic(c gnet.Conn) gnet.Action {
 		l.flush()
 		return gnet.None
 	}
+	l.core.Unsent(tc, c.OutboundBuffered())
 	l.core.Traffic(tc, now)
 	l.flush()
 	if tc.CloseNow {
 		return gnet.Close
+	}
+	if tc.Paused() { // gnet may have armed reading again (pause.go)
+		l.setReading(c, false)
 	}
 	return gnet.None
 }

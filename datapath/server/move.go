@@ -90,6 +90,7 @@ func (l *loop) finishMove(c gnet.Conn, tc *core.Conn, to int) bool {
 // adopt serves a connection moved here, starting with its unparsed bytes.
 func (l *loop) adopt(c gnet.Conn, mv moveMarker) {
 	l.core.Adopt(mv.tc, &movedInput{pre: mv.leftover, c: c}, c)
+	mv.tc.FD = c.Fd()
 	c.SetContext(mv.tc)
 	l.core.Traffic(mv.tc, nowMs())
 	l.flush()

@@ -26,6 +26,9 @@ type Server struct {
 	// denied counts clients protected mode refused; deniedAt is when that
 	// was last logged (unix ns).
 	denied, deniedAt atomic.Int64
+	// outputTotal is the unsent reply bytes of every loop's clients
+	// (dorivo-client-output-total).
+	outputTotal atomic.Int64
 
 	helper net.Listener // loopback listener the bootstrap connections dial
 	// cpus are the CPUs the process may run on (its affinity mask at New):
@@ -84,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	cfg.Node.SetKeyspaceTotals(func() command.KeyspaceTotals { return core.KeyspaceTotals(cores) })
+	cfg.Node.SetClientsInfo(func() []string { return core.ClientsInfo(cores) })
 	if err := s.openDurable(); err != nil {
 		return nil, err
 	}

@@ -37,6 +37,9 @@ const (
 	Words
 	// Ignore reads both replies without comparing them.
 	Ignore
+	// Fields requires bulk strings of "name=value" lines with the same
+	// names in the same order, values aside (CLIENT LIST, CLIENT INFO).
+	Fields
 	// Closed requires identical bytes and the connection closed after them.
 	Closed
 	// Pairs requires the same name-value pairs in any order (CONFIG GET
@@ -115,6 +118,8 @@ func same(st Step, a, b []byte) bool {
 	switch st.Cmp {
 	case Ignore:
 		return true
+	case Fields:
+		return bytes.Equal(fieldNames(a), fieldNames(b))
 	case Unordered:
 		if len(a) > 0 && a[0] == '%' {
 			return bytes.Equal(sortedPairs(a), sortedPairs(b)) // a map in RESP3
