@@ -68,6 +68,9 @@ type Config struct {
 	// policy); a nil table accepts unsigned datagrams and refuses signed
 	// ones. The agent swaps it on SIGHUP.
 	Auth *atomic.Pointer[auth.Table]
+	// Shed, when set, is where the agent publishes the slots its breakers
+	// shed (shed.go); nil sheds nothing.
+	Shed *ShedBoard
 
 	Logger *slog.Logger
 }

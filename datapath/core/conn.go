@@ -270,6 +270,12 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 		route = r.Cmd.Route
 	}
 	sess := tc.sess
+	if l.shed != nil && !sess.InMulti() {
+		if b, ok := l.shedRefusal(r); ok { // shed.go: a breaker is open
+			l.localReply(tc, now(b))
+			return true
+		}
+	}
 	if sess.InMulti() {
 		switch route {
 		case command.RouteExec:

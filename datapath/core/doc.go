@@ -18,5 +18,7 @@
 //     reply path takes the write it waits for (type result);
 //   - cold.go: values dropped under a memory budget and fetched back;
 //   - datagram.go: datagrams run as GET, SET and DEL commands under their
-//     tenant's user.
+//     tenant's user;
+//   - shed.go: slots a breaker sheds, answered -TRYAGAIN or UNAVAILABLE
+//     from the loop's own copy of the agent's shed set.
 package core

@@ -36,6 +36,7 @@ type harness struct {
 	dgrams  []string // reply datagrams, decoded
 	auth    atomic.Pointer[auth.Table]
 	signKey wire.Key // the last datagram's key, to verify its reply
+	shed    ShedBoard
 }
 
 // hconn is a client: its unread request bytes and the replies it got.
@@ -118,6 +119,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			Mutations: h.record,
 			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Auth:      &h.auth,
+			Shed:      &h.shed,
 		}
 		if h.store != nil {
 			cfg.Store, cfg.HotValueBytes = h.store, o.budget
@@ -383,6 +385,8 @@ func (h *harness) storeCmd(d *datadriven.TestData) string {
 		d.ScanArgs(h.t, "ms", &ms)
 		h.now += ms
 		return "ok\n"
+	case "shed":
+		return h.shedCmd(d)
 	case "state":
 		return h.state()
 	case "stats":

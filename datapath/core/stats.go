@@ -53,6 +53,9 @@ type Stats struct {
 	// Moved counts connections this loop adopted from another one (their
 	// user's keys all live here).
 	Moved uint64
+	// Shed counts requests and datagrams the loop answered -TRYAGAIN or
+	// UNAVAILABLE because a breaker shed their slot (shed.go).
+	Shed uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -63,6 +66,7 @@ type Counters struct {
 	keys, volatile, expired, txCross, deferred     atomic.Uint64
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
 	refused, authDrops, moved                      atomic.Uint64
+	shed                                           atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -82,6 +86,7 @@ func (l *Loop) Stats() Stats {
 		HotBytes: c.hotBytes.Load(), ColdKeys: c.coldKeys.Load(),
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
 		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(), Moved: c.moved.Load(),
+		Shed: c.shed.Load(),
 	}
 }
 

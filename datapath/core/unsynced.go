@@ -154,6 +154,9 @@ func (l *Loop) writeRefusal() string {
 	if d == nil {
 		return ""
 	}
+	if msg := l.shedWriteRefusal(); msg != "" {
+		return msg // shed.go: the disk breaker is open
+	}
 	if d.diverged != nil {
 		return "ERR write failed: the store failed an earlier write (" + clientText(d.diverged) +
 			"); writes resume once the keyspace is reloaded from disk"
