@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/wire/auth"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/slot"
@@ -96,6 +97,9 @@ type Config struct {
 	// the table on SIGHUP. Nil, or a nil table, accepts unsigned datagrams
 	// and refuses signed ones (datapath/core, datagram.go).
 	Auth *atomic.Pointer[auth.Table]
+	// Shed, when set, is where the agent publishes the slots its breakers
+	// shed; every loop takes its own copy (datapath/core, shed.go).
+	Shed *core.ShedBoard
 
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger

@@ -66,6 +66,7 @@ func newLoop(s *Server, i int) (*loop, error) {
 		ExpireBudget:   cfg.ExpireBudget,
 		Mutations:      cfg.Mutations,
 		Auth:           cfg.Auth,
+		Shed:           cfg.Shed,
 		Logger:         cfg.Logger,
 	}
 	if cfg.Store != nil {
