@@ -92,9 +92,6 @@ type Options struct {
 	Transport Transport
 	// PebbleOptions, when set, may adjust pebble's options before Open.
 	PebbleOptions func(*pebble.Options)
-	// OnSync, when set, is called on the syncer goroutine after each raft
-	// log record is written and fdatasynced (syncobserve.go).
-	OnSync SyncObserver
 }
 
 func (o *Options) setDefaults() {
@@ -242,7 +239,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	}
 	s.fs = newStallFS(opts.FS, s.disk, s.log)
 	s.logDir = s.fs.PathJoin(dir, logDirName)
-	s.logw = &logWriter{fs: s.fs, dir: s.logDir, reqc: make(chan logRequest, 1), donec: make(chan *logBatch, 1), exited: make(chan struct{}), onSync: opts.OnSync}
+	s.logw = &logWriter{fs: s.fs, dir: s.logDir, reqc: make(chan logRequest, 1), donec: make(chan *logBatch, 1), exited: make(chan struct{})}
 	s.nextID.Store(uint64(time.Now().UnixNano()))
 	s.d.pending = make(map[uint64]pendingProposal)
 	s.d.segMax = map[uint32]uint64{}

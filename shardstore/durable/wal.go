@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -235,7 +234,6 @@ type logWriter struct {
 	reqc   chan logRequest
 	donec  chan *logBatch
 	exited chan struct{}
-	onSync SyncObserver // nil: none
 }
 
 // run writes and fdatasyncs one record at a time: a record is only written
@@ -244,9 +242,7 @@ type logWriter struct {
 func (w *logWriter) run() {
 	defer close(w.exited)
 	for req := range w.reqc {
-		start := time.Now()
 		req.b.err = w.write(req)
-		w.observe(time.Since(start), req.b.err)
 		w.donec <- req.b
 	}
 	if w.f != nil {

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/breaker"
-	"github.com/dorivo/dorivo/shardstore/durable"
 )
 
 // DiskBreakerName names the disk breaker in logs, status and metrics.
@@ -30,10 +29,11 @@ func DiskConfig() breaker.Config {
 }
 
 // NewDiskBreaker returns the disk breaker and the observer that feeds it,
-// for durable.Options.OnSync: each raft log sync is a call, slow over
-// cfg.SlowCallDuration, failed when it returned an error. The observer is
-// Record: a short lock, no allocation, on the store's syncer goroutine.
-func NewDiskBreaker(cfg breaker.Config) (*breaker.Breaker, durable.SyncObserver, error) {
+// for ObserveSyncs over the store's filesystem: each raft log fsync is a
+// call, slow over cfg.SlowCallDuration, failed when it returned an error.
+// The observer is Record: a short lock, no allocation, on the store's
+// syncer goroutine.
+func NewDiskBreaker(cfg breaker.Config) (*breaker.Breaker, SyncObserver, error) {
 	b, err := breaker.New(DiskBreakerName, cfg)
 	if err != nil {
 		return nil, nil, err

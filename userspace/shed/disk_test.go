@@ -10,7 +10,7 @@ import (
 
 	"github.com/dorivo/dorivo/breaker"
 	"github.com/dorivo/dorivo/datapath/core"
-	"github.com/dorivo/dorivo/internal/slowfs"
+	"github.com/dorivo/dorivo/internal/faultfs"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
@@ -21,14 +21,14 @@ import (
 // its wait and five fast probes. Every acknowledged write is on disk.
 // The figures: go test -run DiskBreaker -v ./userspace/shed/
 func TestDiskBreakerOnSlowFsync(t *testing.T) {
-	fs := slowfs.New(vfs.NewMem())
+	fs := faultfs.New(vfs.NewMem())
 	cfg := DiskConfig()
 	cfg.OpenWait = 500 * time.Millisecond // keep the test short; the default is 2 s
 	disk, observe, err := NewDiskBreaker(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := durable.Open("/db", durable.Options{FS: fs, OnSync: observe, Logger: quiet()})
+	st, err := durable.Open("/db", durable.Options{FS: ObserveSyncs(fs, RaftLogDir, observe), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,9 @@
 // datapath takes. The retry-after of an entry is fixed when it is written:
 // the breaker's remaining open wait, or the overload hold.
 //
-// The disk breaker (NewDiskBreaker) is fed by durable.Options.OnSync with
-// each raft log sync's duration and error. Without replication there is no
+// The disk breaker (NewDiskBreaker) is fed with each raft log fsync's
+// duration and error by ObserveSyncs, a wrapper of the store's filesystem,
+// so the store itself needs no hook. Without replication there is no
 // other replica to hand leadership to, so while it is open writes fail fast
 // and reads go on; leadership transfer comes with the replication issue.
 package shed

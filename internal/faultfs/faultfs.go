@@ -1,7 +1,7 @@
-// Package slowfs is a pebble vfs.FS whose syncs can be slowed down or made
+// Package faultfs is a pebble vfs.FS whose syncs can be slowed down or made
 // to fail on command, for tests of what the agent does when the disk is
 // slow (its disk circuit breaker), as internal/fullfs does for ENOSPC.
-package slowfs
+package faultfs
 
 import (
 	"sync/atomic"
