@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dorivo/dorivo/shardstore/durable"
 )
 
@@ -33,7 +34,9 @@ const storeQueue = 1 << 18
 // see hotValueBytes). A store created with
 // another loop count is reshaped by durable.Open, which keeps all data.
 // dir "" means no store: the keyspaces live in memory only.
-func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, log *slog.Logger) (*durable.Store, error) {
+// fs is the store's filesystem (nil: the default), which the disk breaker
+// observes (shed.go).
+func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, fs vfs.FS, log *slog.Logger) (*durable.Store, error) {
 	if dir == "" {
 		return nil, nil
 	}
@@ -41,7 +44,7 @@ func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, l
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
 	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
-		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, Logger: log})
+		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, FS: fs, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
 	}

@@ -28,8 +28,11 @@ type LoadOptions struct {
 	// of its receive buffer (default 0.5: past it the kernel is about to
 	// drop datagrams the loop has not read).
 	MaxQueue float64
-	// MaxLatency is the bound on the loop's service latency (default 20 ms).
-	MaxLatency time.Duration
+	// MaxLatency is the bound on the loop's service latency (default 20 ms),
+	// passed when LatencySamples samples in a row (default 3) reach it: one
+	// slow probe is as often the machine's scheduler as the loop.
+	MaxLatency     time.Duration
+	LatencySamples int
 	// Hold is how long an overloaded loop's slots are shed at least, and
 	// the retry-after XDP gives (default 200 ms). A loop recovers when,
 	// after Hold, both measures are under half their bounds.
@@ -59,6 +62,7 @@ type LoadMonitor struct {
 	mu    sync.Mutex
 	loads []LoopLoad
 	until []time.Time // shed at least until
+	slow  []int       // consecutive samples at MaxLatency or more
 }
 
 // NewLoadMonitor opens the loops' socket descriptors; Close closes them.
@@ -75,13 +79,17 @@ func NewLoadMonitor(ctx context.Context, mir *Mirror, opts LoadOptions) (*LoadMo
 	if opts.MaxLatency <= 0 {
 		opts.MaxLatency = 20 * time.Millisecond
 	}
+	if opts.LatencySamples <= 0 {
+		opts.LatencySamples = 3
+	}
 	if opts.Hold <= 0 {
 		opts.Hold = 200 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	lm := &LoadMonitor{opts: opts, mir: mir, loads: make([]LoopLoad, opts.Loops), until: make([]time.Time, opts.Loops)}
+	lm := &LoadMonitor{opts: opts, mir: mir, loads: make([]LoopLoad, opts.Loops), until: make([]time.Time, opts.Loops),
+		slow: make([]int, opts.Loops)}
 	for i := range opts.Loops {
 		lm.loads[i].Loop = i
 		fd := -1
@@ -134,10 +142,15 @@ func (lm *LoadMonitor) Run(ctx context.Context) {
 func (lm *LoadMonitor) sample(ctx context.Context, i int) {
 	q := lm.queue(i)
 	lat := lm.latency(ctx, i)
-	over := q > lm.opts.MaxQueue || lat >= lm.opts.MaxLatency
-	calm := q <= lm.opts.MaxQueue/2 && lat < lm.opts.MaxLatency/2
 	now := time.Now()
 	lm.mu.Lock()
+	if lat >= lm.opts.MaxLatency {
+		lm.slow[i]++
+	} else {
+		lm.slow[i] = 0
+	}
+	over := q > lm.opts.MaxQueue || lm.slow[i] >= lm.opts.LatencySamples
+	calm := q <= lm.opts.MaxQueue/2 && lat < lm.opts.MaxLatency/2
 	l := &lm.loads[i]
 	l.Queue, l.Latency = q, lat
 	was := l.Overloaded

@@ -105,7 +105,8 @@ func TestLoadMonitorQueue(t *testing.T) {
 	}
 }
 
-// A probe that does not come back within MaxLatency counts as overload.
+// Probes that do not come back within MaxLatency, LatencySamples times in
+// a row, count as overload; fewer do not.
 func TestLoadMonitorLatency(t *testing.T) {
 	table, _ := slot.NewTable(1)
 	mir, _ := NewMirror(Options{Table: table, Logger: quiet()})
@@ -122,7 +123,12 @@ func TestLoadMonitorLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm.sample(context.Background(), 0)
+	for n := range 3 {
+		if l := lm.Loads()[0]; l.Overloaded {
+			t.Fatalf("overloaded after %d slow samples of 3: %+v", n, l)
+		}
+		lm.sample(context.Background(), 0)
+	}
 	if l := lm.Loads()[0]; !l.Overloaded || l.Latency != 10*time.Millisecond {
 		t.Fatalf("stuck loop: %+v", l)
 	}

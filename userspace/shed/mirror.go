@@ -50,13 +50,16 @@ type Mirror struct {
 	opts Options
 	kick chan struct{}
 
-	mu          sync.Mutex // sources, overloaded and trans; never held by the datapath
-	sources     []source
-	overloaded  map[int]time.Duration // loop -> retry-after while shed
-	trans       []breaker.Transition  // to log, in the Mirror's goroutine
-	lostLogs    int
-	last        core.ShedSet // what the map and the board hold
-	lastShed    int          // slots shed in last
+	mu         sync.Mutex // sources, overloaded and trans; never held by the datapath
+	sources    []source
+	overloaded map[int]time.Duration // loop -> retry-after while shed
+	trans      []breaker.Transition  // to log, in the Mirror's goroutine
+	lostLogs   int
+	last       core.ShedSet // what the map and the board hold
+	lastShed   int          // slots shed in last
+	// written: the map holds last. Until the first write it holds what a
+	// crashed agent left in the pinned map, so every entry is written.
+	written     bool
 	writeErrors int
 }
 

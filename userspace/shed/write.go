@@ -21,7 +21,7 @@ func (m *Mirror) write(next *core.ShedSet) {
 		if next[s].Reasons != 0 {
 			shed++
 		}
-		if next[s] != m.last[s] {
+		if next[s] != m.last[s] || !m.written {
 			keys = append(keys, uint32(s))
 			vals = append(vals, bpf.DorivoShedEntry{Reasons: uint32(next[s].Reasons), RetryAfterMs: uint32(next[s].RetryAfterMs)})
 		}
@@ -38,7 +38,7 @@ func (m *Mirror) write(next *core.ShedSet) {
 		}
 	}
 	m.mu.Lock()
-	m.last = *next
+	m.last, m.written = *next, true
 	m.mu.Unlock()
 	if m.opts.Board != nil {
 		if shed == 0 {
