@@ -60,6 +60,8 @@ var LoopFields = []LoopField{
 		func(s *server.LoopStats) int64 { return int64(s.AuthDrops) }},
 	{"moved", "dorivo_loop_moved_total", "Tenant connections this loop adopted from another loop (all their keys live here).", false,
 		func(s *server.LoopStats) int64 { return int64(s.Moved) }},
+	{"shed", "dorivo_loop_shed_total", "Requests and datagrams this loop answered -TRYAGAIN or UNAVAILABLE because a breaker shed their slot.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Shed) }},
 	{"cpu", "dorivo_loop_cpu", "CPU the loop's thread is pinned to (-1: unpinned).", true,
 		func(s *server.LoopStats) int64 { return int64(s.CPU) }},
 }
