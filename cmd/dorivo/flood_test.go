@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/dorivo/dorivo/bpf"
 	"github.com/dorivo/dorivo/datapath/dgram"
 	"github.com/dorivo/dorivo/internal/testenv"
 	"github.com/dorivo/dorivo/shardstore/slot"
@@ -109,7 +112,7 @@ func TestAgentShedsFloodInXDP(t *testing.T) {
 	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
 	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
 	agent := startAgent(t, bin, srv, "--iface", "fv0", "--listen", srvAddr, "--udp-port", fmt.Sprint(udpPort), "--tcp-port", fmt.Sprint(tcpPort),
-		"--loops", "2", "--pin-dir", pinDir, "--admin-addr", adminAddr, "--allow-unsigned", "--data-dir", "")
+		"--loops", "2", "--pin-dir", pinDir, "--admin-addr", adminAddr, "--allow-unsigned")
 	defer agent.stop(t, syscall.SIGTERM)
 
 	floodTag, probeTag := tagOnLoop(t, "flood", 0, 2), tagOnLoop(t, "probe", 1, 2)
@@ -150,7 +153,7 @@ func TestAgentShedsFloodInXDP(t *testing.T) {
 	// bounded 3 s, from a thread pinned to CPU 0, where loop 0 runs (and
 	// XDP, in the sender's softirq); the probe from CPU 1, loop 1's. Both
 	// loops' CPUs are the machine's two.
-	req := datagram(t, floodTag, "{"+floodTag+"}:k", "", nil)
+	req := datagram(t, floodTag, "{"+floodTag+"}:k", "", func(h *bpf.DorivoWireHdr) { h.Opcode = uint8(bpf.DorivoOpcodeOP_GET) })
 	const floodFor = 3 * time.Second
 	read0 := loopDatagrams(t, srv, 0)
 	rcvbufErrs := udpRcvbufErrors(t, srv)
@@ -208,6 +211,7 @@ func TestAgentShedsFloodInXDP(t *testing.T) {
 	if len(loaded) < 3000/2 {
 		t.Errorf("the probe on the other shard was served %d times of 3000", len(loaded))
 	}
+	checkShedStatus(t, bin, pinDir, srv)
 	// Once the flood is over the loop recovers and its slots are served.
 	testenv.WaitFor(t, "the flooded loop to recover", func() bool { return strings.Contains(agent.logString(), "loop recovered") })
 	cli.Do(t, func() {
@@ -224,6 +228,33 @@ func TestAgentShedsFloodInXDP(t *testing.T) {
 			return err == nil
 		})
 	})
+}
+
+// checkShedStatus runs `dorivo status --json` in ns (where the agent's
+// admin server listens) and checks what it says of the flood: the disk
+// breaker closed, loop 0 shed at least once.
+func checkShedStatus(t *testing.T, bin, pinDir string, ns *testenv.Netns) {
+	out, err := exec.Command("nsenter", "--net=/var/run/netns/"+ns.Name, bin, "status", "--json", "--pin-dir", pinDir, "--admin-addr", adminAddr).Output()
+	if err != nil {
+		t.Fatalf("dorivo status: %v", err)
+	}
+	var st struct {
+		Shed statusShed `json:"shed"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	a := st.Shed.Agent
+	if a == nil {
+		t.Fatalf("status has no agent part: %s", st.Shed.AgentError)
+	}
+	if len(a.Breakers) != 1 || a.Breakers[0].Name != "disk" || a.Breakers[0].State != "closed" || a.Breakers[0].Transitions == nil {
+		t.Errorf("breakers %+v, want the disk's, closed", a.Breakers)
+	}
+	if len(a.Loops) != 2 || a.Loops[0].Sheds == 0 {
+		t.Errorf("loops %+v, want loop 0 shed at least once", a.Loops)
+	}
+	t.Logf("status: %+v", a.Loops)
 }
 
 // pinCPU binds the calling (locked) thread to cpu.

@@ -47,7 +47,9 @@ func TestReasonsAgree(t *testing.T) {
 }
 
 // slotShedMap loads the collection's real slot_shed map.
-func slotShedMap(t *testing.T) *ebpf.Map {
+func slotShedMap(t *testing.T) *ebpf.Map { return slotShedMapB(t) }
+
+func slotShedMapB(t testing.TB) *ebpf.Map {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
