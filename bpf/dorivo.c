@@ -24,6 +24,8 @@ enum reuseport_reason _reuseport_reason __attribute__((unused));
 enum xdp_mode _xdp_mode __attribute__((unused));
 enum auth_flag _auth_flag __attribute__((unused));
 enum over_quota_reply _over_quota_reply __attribute__((unused));
+enum shed_reason _shed_reason __attribute__((unused));
+enum unavailable_reply _unavailable_reply __attribute__((unused));
 struct wire_hdr _wire_hdr __attribute__((unused));
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -280,58 +282,87 @@ static __always_inline void swap_addr(void *a, void *b, const int n)
 	__builtin_memcpy(b, tmp, n);
 }
 
+/* Makes buf's request header (ID, version and opcode stay) a reply's with
+ * status and a body of body_len bytes (set by the caller). */
+static __always_inline void reply_hdr(struct mac_buf *buf, __u8 status, __u16 body_len)
+{
+	struct wire_hdr *rh = (void *)buf->b;
+
+	rh->flags = PROTO_FLAG_REPLY;
+	rh->status = status;
+	rh->tag_len = 0;
+	rh->key_len = 0;
+	rh->value_len = bpf_htons(body_len);
+}
+
+/* Appends the v2 reply trailer after a header and body of n bytes:
+ * request_mac, then SipHash-2-4 under the key the request verified with. */
+static __always_inline void reply_sign(struct mac_buf *buf, const struct proof *pf, const __u32 n)
+{
+	__u64 mac;
+
+	__builtin_memcpy(&buf->b[n], &pf->request_mac, PROTO_MAC_LEN);
+	mac = siphash24(pf->k0, pf->k1, buf, n + PROTO_MAC_LEN);
+	__builtin_memcpy(&buf->b[n + PROTO_MAC_LEN], &mac, PROTO_MAC_LEN);
+}
+
+/* Makes buf's request header an UNAVAILABLE reply's, with its body: the
+ * retry-after in ms, big-endian, clamped to 16 bits. Returns 0. */
+static __always_inline int unavailable_body(struct mac_buf *buf, __u32 retry_ms)
+{
+	__be16 retry = bpf_htons(retry_ms > UNAVAILABLE_MAX_RETRY_MS ? UNAVAILABLE_MAX_RETRY_MS : retry_ms);
+
+	reply_hdr(buf, STATUS_UNAVAILABLE, UNAVAILABLE_BODY_LEN);
+	__builtin_memcpy(&buf->b[PROTO_HDR_LEN], &retry, sizeof(retry));
+	return 0;
+}
+
 /*
- * Turns the verified, over-quota request in the frame into its signed
- * OVER_QUOTA reply (docs/protocol.md): the request's ID and opcode, no
- * body, request_mac, then SipHash-2-4 under the key the request verified
- * with. Ethernet, IP addresses and UDP ports are swapped (a VLAN tag stays
- * as it is), IPv4 options are dropped, both checksums are recomputed and
- * the frame is cut to the reply: shorter than the request, always.
- * Returns XDP_R_TX_OVER_QUOTA, or XDP_R_DROP_QUOTA if it could not.
+ * Sends the reply datagram in buf->b[0..dgram_len) back where the request
+ * in the frame came from: Ethernet, IP addresses and UDP ports are swapped
+ * (a VLAN tag stays as it is), IPv4 options are dropped, both checksums are
+ * recomputed and the frame is cut to the reply. dgram_len is a constant at
+ * every call site (the verifier bounds the copy and the checksum with it)
+ * and never more than the request's datagram. Returns 0, or -1 if it
+ * could not (the frame is then unusable: the caller drops it).
  *
  * It parses the frame again rather than take the caller's pointers: then
  * nothing of the first parse is live across the MAC check, and the
  * verifier prunes the SipHash loop over every kind of frame (with the
  * pointers live, it walks the loop once per L2/L3 layout, some 4x the
  * instructions).
- * The request itself is read from mac_scratch, where the MAC check put it.
  */
-static __always_inline int xdp_over_quota_reply(struct xdp_md *ctx, const struct proof *pf)
+static __always_inline int xdp_tx_reply(struct xdp_md *ctx, struct mac_buf *buf,
+					const __u32 dgram_len, const int unsigned_unavailable,
+					__u32 retry_ms)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	const __u32 l4_len = sizeof(struct udphdr) + OVER_QUOTA_REPLY_LEN;
+	const __u32 l4_len = sizeof(struct udphdr) + dgram_len;
+	_Static_assert((sizeof(struct udphdr) + OVER_QUOTA_REPLY_LEN) % 2 == 0 &&
+		       (sizeof(struct udphdr) + UNAVAILABLE_REPLY_LEN) % 2 == 0 &&
+		       (sizeof(struct udphdr) + UNAVAILABLE_SIGNED_REPLY_LEN) % 2 == 0,
+		       "the checksum sums whole 16-bit words");
 	struct cursor c = { .pos = data, .end = end };
 	struct l3_info l3 = {};
 	struct ethhdr *eth = data;
 	struct udphdr *uh;
-	struct wire_hdr *rh;
-	struct mac_buf *buf;
-	__u32 zero = 0, sum;
 	__be16 sport, dport;
-	__u32 req_len = end - data;
+	__u32 sum;
 	long reply_len, delta;
 
-	buf = bpf_map_lookup_elem(&mac_scratch, &zero);
-	if (!buf)
-		return XDP_R_DROP_QUOTA;
-	/* The reply datagram, over the request's header where siphash24
-	 * reads: header (ID and opcode stay), request_mac, MAC. */
-	rh = (void *)buf->b;
-	rh->flags = PROTO_FLAG_REPLY;
-	rh->status = STATUS_OVER_QUOTA;
-	rh->tag_len = 0;
-	rh->key_len = 0;
-	rh->value_len = 0;
-	*(__u64 *)&buf->b[PROTO_HDR_LEN] = pf->request_mac;
-	*(__u64 *)&buf->b[PROTO_HDR_LEN + PROTO_MAC_LEN] =
-		siphash24(pf->k0, pf->k1, buf, PROTO_HDR_LEN + PROTO_MAC_LEN);
-
 	if (parse_l2_l3(&c, &l3) != PARSE_OK || l3.proto != IPPROTO_UDP)
-		return XDP_R_DROP_QUOTA; /* parsed before: unreachable */
+		return -1; /* parsed before: unreachable */
 	uh = l3.l4;
 	if ((void *)(eth + 1) > end || (void *)(uh + 1) > end)
-		return XDP_R_DROP_QUOTA;
+		return -1;
+	/* An unsigned request was never copied: its header is taken from
+	 * here, so no offset from the first parse stays live across the MAC
+	 * check. */
+	if (unsigned_unavailable &&
+	    (bpf_xdp_load_bytes(ctx, (void *)(uh + 1) - data, buf->b, PROTO_HDR_LEN) < 0 ||
+	     unavailable_body(buf, retry_ms) < 0))
+		return -1;
 	swap_addr(eth->h_dest, eth->h_source, ETH_ALEN);
 	/* Read first: without IPv4 options the new UDP header moves over them. */
 	sport = uh->source;
@@ -340,7 +371,7 @@ static __always_inline int xdp_over_quota_reply(struct xdp_md *ctx, const struct
 		struct ipv6hdr *ip6 = l3.l3;
 
 		if ((void *)(ip6 + 1) + l4_len > end)
-			return XDP_R_DROP_QUOTA;
+			return -1;
 		swap_addr(&ip6->saddr, &ip6->daddr, 16);
 		ip6->payload_len = bpf_htons(l4_len);
 		ip6->hop_limit = REPLY_HOP_LIMIT;
@@ -350,7 +381,7 @@ static __always_inline int xdp_over_quota_reply(struct xdp_md *ctx, const struct
 		struct iphdr *iph = l3.l3;
 
 		if ((void *)(iph + 1) + l4_len > end)
-			return XDP_R_DROP_QUOTA;
+			return -1;
 		swap_addr(&iph->saddr, &iph->daddr, 4);
 		iph->ihl = 5;
 		iph->tot_len = bpf_htons(sizeof(*iph) + l4_len);
@@ -366,7 +397,7 @@ static __always_inline int xdp_over_quota_reply(struct xdp_md *ctx, const struct
 	uh->dest = sport;
 	uh->len = bpf_htons(l4_len);
 	uh->check = 0;
-	__builtin_memcpy(uh + 1, buf->b, OVER_QUOTA_REPLY_LEN);
+	__builtin_memcpy(uh + 1, buf->b, dgram_len);
 	/* Rest of the pseudo-header (zero, protocol, UDP length), then UDP. */
 	sum += bpf_htons(IPPROTO_UDP) + uh->len;
 	sum = csum_words(uh, l4_len / 2, sum);
@@ -375,15 +406,106 @@ static __always_inline int xdp_over_quota_reply(struct xdp_md *ctx, const struct
 		uh->check = 0xffff;
 
 	/* Cut the frame after the reply (any Ethernet padding goes too). */
-	reply_len = (void *)(uh + 1) + OVER_QUOTA_REPLY_LEN - data;
+	reply_len = (void *)(uh + 1) + dgram_len - data;
 	/* A scalar from here on: keep clang from folding it back into pointers. */
 	asm volatile("" : "+r"(reply_len));
 	delta = reply_len - (long)bpf_xdp_get_buff_len(ctx);
 	if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Turns the verified, over-quota request in the frame into its signed
+ * OVER_QUOTA reply (docs/protocol.md): the request's ID and opcode, no
+ * body, request_mac, then the MAC. Shorter than the request, always.
+ * Returns XDP_R_TX_OVER_QUOTA, or XDP_R_DROP_QUOTA if it could not.
+ * The request itself is read from mac_scratch, where the MAC check put it.
+ */
+static __always_inline int xdp_over_quota_reply(struct xdp_md *ctx, const struct proof *pf)
+{
+	__u32 zero = 0, req_len = ctx->data_end - ctx->data;
+	struct mac_buf *buf;
+
+	buf = bpf_map_lookup_elem(&mac_scratch, &zero);
+	if (!buf)
+		return XDP_R_DROP_QUOTA;
+	reply_hdr(buf, STATUS_OVER_QUOTA, 0);
+	reply_sign(buf, pf, PROTO_HDR_LEN);
+	if (xdp_tx_reply(ctx, buf, OVER_QUOTA_REPLY_LEN, 0, 0) < 0)
 		return XDP_R_DROP_QUOTA;
 	/* xdp_ingress counts every other reason; this one knows the request's length. */
 	count(&xdp_stats, XDP_R_TX_OVER_QUOTA, req_len);
 	return XDP_R_TX_OVER_QUOTA;
+}
+
+_Static_assert(UNAVAILABLE_REPLY_LEN <= PROTO_HDR_LEN + 1 + 1,
+	       "an unsigned UNAVAILABLE reply must not be longer than the shortest unsigned request");
+_Static_assert(UNAVAILABLE_SIGNED_REPLY_LEN <= PROTO_HDR_LEN + 1 + 1 + PROTO_TRAILER_LEN,
+	       "a signed UNAVAILABLE reply must not be longer than the shortest signed request");
+
+/*
+ * The slot's shed reasons that apply to a datagram of opcode op (0: serve
+ * it), and the retry-after to tell its client. One branch here, and the
+ * bits stay an unknown scalar until the reply is built: a constant per
+ * reason would keep the verifier from pruning the reply path, walking it
+ * once per reason.
+ */
+static __always_inline __u32 shed_reasons(__u32 slot, __u8 op, __u32 *retry_ms)
+{
+	struct shed_entry *sh = bpf_map_lookup_elem(&slot_shed, &slot);
+	__u32 bits;
+
+	if (!sh)
+		return 0;
+	bits = sh->reasons & (SHED_BREAKER | SHED_OVERLOAD | SHED_DISK);
+	if (op == OP_GET)
+		bits &= ~SHED_DISK;
+	*retry_ms = sh->retry_after_ms;
+	return bits;
+}
+
+/* The counter of a datagram shed for bits (not 0): the first reason that
+ * applies, in the order of enum shed_reason. */
+static __always_inline int shed_counter(__u32 bits)
+{
+	if (bits & SHED_BREAKER)
+		return XDP_R_TX_SHED_BREAKER;
+	if (bits & SHED_OVERLOAD)
+		return XDP_R_TX_SHED_OVERLOAD;
+	return XDP_R_TX_SHED_DISK;
+}
+
+/*
+ * Answers the shed request UNAVAILABLE (docs/protocol.md):
+ * the request's version, ID and opcode, a 2-byte body with the retry-after
+ * in ms, and for a verified v2 request the trailer signed with its key. A
+ * signed request is in mac_scratch already; xdp_tx_reply copies an
+ * unsigned one's header there. Returns its XDP_R_TX_SHED_* reason, or XDP_R_DROP_SHED if
+ * it could not.
+ */
+static __always_inline int xdp_shed_reply(struct xdp_md *ctx, const struct proof *pf,
+					  __u32 retry_ms, __u32 bits)
+{
+	__u32 zero = 0, req_len = ctx->data_end - ctx->data;
+	struct mac_buf *buf;
+	int err, reason;
+
+	buf = bpf_map_lookup_elem(&mac_scratch, &zero);
+	if (!buf)
+		return XDP_R_DROP_SHED;
+	if (pf->verified) {
+		unavailable_body(buf, retry_ms);
+		reply_sign(buf, pf, UNAVAILABLE_REPLY_LEN);
+		err = xdp_tx_reply(ctx, buf, UNAVAILABLE_SIGNED_REPLY_LEN, 0, 0);
+	} else {
+		err = xdp_tx_reply(ctx, buf, UNAVAILABLE_REPLY_LEN, 1, retry_ms);
+	}
+	if (err < 0)
+		return XDP_R_DROP_SHED;
+	reason = shed_counter(bits);
+	count(&xdp_stats, reason, req_len);
+	return reason;
 }
 
 /* A datagram for the service port: returns its xdp_reason. */
@@ -419,6 +541,8 @@ static __always_inline int xdp_datagram(struct xdp_md *ctx, const struct agent_c
 
 	/* Nothing is charged to a tenant before its proof. */
 	struct proof pf = {};
+	__u32 retry_ms = 0, shed;
+	__u8 op = h->opcode;
 
 	r = xdp_authenticate(ctx, cfg, h, plen, slot, &pf);
 	if (r != XDP_R_PASS_UDP)
@@ -432,6 +556,10 @@ static __always_inline int xdp_datagram(struct xdp_md *ctx, const struct agent_c
 		tc->packets++;
 		tc->bytes += len;
 	}
+	/* A shed slot answers for its shard before the quota is charged. */
+	shed = shed_reasons(s, op, &retry_ms);
+	if (shed)
+		return xdp_shed_reply(ctx, &pf, retry_ms, shed);
 	if (!quota_admit(s)) {
 		if (tc)
 			tc->quota_drops++;
@@ -472,9 +600,17 @@ static __always_inline int xdp_classify(struct xdp_md *ctx)
 	return XDP_R_PASS_OTHER;
 }
 
+/* The reasons whose packet XDP rewrote into a reply, and counted itself
+ * with the length of the request it replaced. */
+static __always_inline int xdp_replied(int reason)
+{
+	return reason == XDP_R_TX_OVER_QUOTA || reason == XDP_R_TX_SHED_BREAKER ||
+	       reason == XDP_R_TX_SHED_OVERLOAD || reason == XDP_R_TX_SHED_DISK;
+}
+
 static __always_inline int xdp_verdict(int reason)
 {
-	if (reason == XDP_R_TX_OVER_QUOTA)
+	if (xdp_replied(reason))
 		return XDP_TX;
 	/* Apart from it, enum xdp_reason lists every pass before the first drop. */
 	return reason >= XDP_R_DROP_UDP_LEN ? XDP_DROP : XDP_PASS;
@@ -486,7 +622,7 @@ int xdp_ingress(struct xdp_md *ctx)
 	int reason = xdp_classify(ctx);
 
 	/* A reply counted itself, with the length of the request it replaced. */
-	if (reason != XDP_R_TX_OVER_QUOTA)
+	if (!xdp_replied(reason))
 		count(&xdp_stats, reason, ctx->data_end - ctx->data);
 	return xdp_verdict(reason);
 }

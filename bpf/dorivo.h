@@ -100,6 +100,11 @@ enum xdp_reason {
 	XDP_R_DROP_REPLAY,       /* v2 with a valid MAC but a timestamp outside the window */
 	/* Last, so the numbers above stay put; xdp_verdict maps it to XDP_TX. */
 	XDP_R_TX_OVER_QUOTA,     /* verified v2 over quota: answered OVER_QUOTA by XDP itself */
+	/* Shed by slot_shed, answered UNAVAILABLE by XDP itself, by why: */
+	XDP_R_TX_SHED_BREAKER,   /* the slot's shard breaker is open */
+	XDP_R_TX_SHED_OVERLOAD,  /* the slot's event loop is over its bound */
+	XDP_R_TX_SHED_DISK,      /* a SET or DEL while the disk breaker is open */
+	XDP_R_DROP_SHED,         /* shed, but the reply could not be built (unreachable) */
 	XDP_R_MAX,
 };
 
@@ -114,6 +119,33 @@ enum over_quota_reply {
 	OVER_QUOTA_REPLY_RATE = 32,  /* replies per second per slot */
 	OVER_QUOTA_REPLY_BURST = 32, /* bucket size in replies */
 	OVER_QUOTA_REPLY_LEN = PROTO_HDR_LEN + PROTO_TRAILER_LEN,
+};
+
+/*
+ * Load shedding in XDP (docs/protocol.md): slot_shed[slot].reasons is a
+ * set of these bits, written by the agent from its breakers and its loops'
+ * load. A datagram of a shed slot is answered UNAVAILABLE by XDP itself,
+ * with a 2-byte body, the big-endian retry-after in ms (the entry's,
+ * clamped to 65535): 18 bytes unsigned, 34 signed, exactly the shortest
+ * request of each version, so a reply is never larger than its request.
+ */
+enum shed_reason {
+	SHED_BREAKER = 1,  /* the shard's breaker is open: every datagram */
+	SHED_OVERLOAD = 2, /* the owner loop is overloaded: every datagram */
+	SHED_DISK = 4,     /* the disk breaker is open: SET and DEL only */
+};
+
+enum unavailable_reply {
+	UNAVAILABLE_BODY_LEN = 2,
+	UNAVAILABLE_REPLY_LEN = PROTO_HDR_LEN + UNAVAILABLE_BODY_LEN,
+	UNAVAILABLE_SIGNED_REPLY_LEN = PROTO_HDR_LEN + UNAVAILABLE_BODY_LEN + PROTO_TRAILER_LEN,
+	UNAVAILABLE_MAX_RETRY_MS = 65535,
+};
+
+/* Agent-written, per slot; reasons 0: serve. */
+struct shed_entry {
+	__u32 reasons;        /* enum shed_reason bits */
+	__u32 retry_after_ms; /* what the UNAVAILABLE reply tells the client */
 };
 
 /* Index into the tc_stats per-CPU array. */

@@ -133,6 +133,20 @@ const (
 	DorivoReuseportReasonRP_MAX           DorivoReuseportReason = 5
 )
 
+type DorivoShedEntry struct {
+	_            structs.HostLayout
+	Reasons      uint32
+	RetryAfterMs uint32
+}
+
+type DorivoShedReason uint32
+
+const (
+	DorivoShedReasonSHED_BREAKER  DorivoShedReason = 1
+	DorivoShedReasonSHED_OVERLOAD DorivoShedReason = 2
+	DorivoShedReasonSHED_DISK     DorivoShedReason = 4
+)
+
 type DorivoStatus uint32
 
 const (
@@ -159,6 +173,15 @@ type DorivoTenantCounter struct {
 	Bytes      uint64
 	QuotaDrops uint64
 }
+
+type DorivoUnavailableReply uint32
+
+const (
+	DorivoUnavailableReplyUNAVAILABLE_BODY_LEN         DorivoUnavailableReply = 2
+	DorivoUnavailableReplyUNAVAILABLE_REPLY_LEN        DorivoUnavailableReply = 18
+	DorivoUnavailableReplyUNAVAILABLE_SIGNED_REPLY_LEN DorivoUnavailableReply = 34
+	DorivoUnavailableReplyUNAVAILABLE_MAX_RETRY_MS     DorivoUnavailableReply = 65535
+)
 
 type DorivoWireHdr struct {
 	_         structs.HostLayout
@@ -204,7 +227,11 @@ const (
 	DorivoXdpReasonXDP_R_DROP_FORGED      DorivoXdpReason = 16
 	DorivoXdpReasonXDP_R_DROP_REPLAY      DorivoXdpReason = 17
 	DorivoXdpReasonXDP_R_TX_OVER_QUOTA    DorivoXdpReason = 18
-	DorivoXdpReasonXDP_R_MAX              DorivoXdpReason = 19
+	DorivoXdpReasonXDP_R_TX_SHED_BREAKER  DorivoXdpReason = 19
+	DorivoXdpReasonXDP_R_TX_SHED_OVERLOAD DorivoXdpReason = 20
+	DorivoXdpReasonXDP_R_TX_SHED_DISK     DorivoXdpReason = 21
+	DorivoXdpReasonXDP_R_DROP_SHED        DorivoXdpReason = 22
+	DorivoXdpReasonXDP_R_MAX              DorivoXdpReason = 23
 )
 
 // Names of all BPF objects in the ELF.
@@ -220,6 +247,7 @@ const (
 	DorivoMapReplyBuckets     = "reply_buckets"
 	DorivoMapReuseportStats   = "reuseport_stats"
 	DorivoMapSlotLoop         = "slot_loop"
+	DorivoMapSlotShed         = "slot_shed"
 	DorivoMapTcStats          = "tc_stats"
 	DorivoMapTcpSockets       = "tcp_sockets"
 	DorivoMapTenantAuth       = "tenant_auth"
@@ -236,8 +264,10 @@ const (
 	DorivoVarOverQuotaReply   = "_over_quota_reply"
 	DorivoVarProto            = "_proto"
 	DorivoVarReuseportReason  = "_reuseport_reason"
+	DorivoVarShedReason       = "_shed_reason"
 	DorivoVarStatus           = "_status"
 	DorivoVarTcDir            = "_tc_dir"
+	DorivoVarUnavailableReply = "_unavailable_reply"
 	DorivoVarWireHdr          = "_wire_hdr"
 	DorivoVarXdpMode          = "_xdp_mode"
 	DorivoVarXdpReason        = "_xdp_reason"
@@ -304,6 +334,7 @@ type DorivoMapSpecs struct {
 	ReplyBuckets   *ebpf.MapSpec `ebpf:"reply_buckets"`
 	ReuseportStats *ebpf.MapSpec `ebpf:"reuseport_stats"`
 	SlotLoop       *ebpf.MapSpec `ebpf:"slot_loop"`
+	SlotShed       *ebpf.MapSpec `ebpf:"slot_shed"`
 	TcStats        *ebpf.MapSpec `ebpf:"tc_stats"`
 	TcpSockets     *ebpf.MapSpec `ebpf:"tcp_sockets"`
 	TenantAuth     *ebpf.MapSpec `ebpf:"tenant_auth"`
@@ -316,17 +347,19 @@ type DorivoMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DorivoVariableSpecs struct {
-	AuthFlag        *ebpf.VariableSpec `ebpf:"_auth_flag"`
-	Keyspace        *ebpf.VariableSpec `ebpf:"_keyspace"`
-	Opcode          *ebpf.VariableSpec `ebpf:"_opcode"`
-	OverQuotaReply  *ebpf.VariableSpec `ebpf:"_over_quota_reply"`
-	Proto           *ebpf.VariableSpec `ebpf:"_proto"`
-	ReuseportReason *ebpf.VariableSpec `ebpf:"_reuseport_reason"`
-	Status          *ebpf.VariableSpec `ebpf:"_status"`
-	TcDir           *ebpf.VariableSpec `ebpf:"_tc_dir"`
-	WireHdr         *ebpf.VariableSpec `ebpf:"_wire_hdr"`
-	XdpMode         *ebpf.VariableSpec `ebpf:"_xdp_mode"`
-	XdpReason       *ebpf.VariableSpec `ebpf:"_xdp_reason"`
+	AuthFlag         *ebpf.VariableSpec `ebpf:"_auth_flag"`
+	Keyspace         *ebpf.VariableSpec `ebpf:"_keyspace"`
+	Opcode           *ebpf.VariableSpec `ebpf:"_opcode"`
+	OverQuotaReply   *ebpf.VariableSpec `ebpf:"_over_quota_reply"`
+	Proto            *ebpf.VariableSpec `ebpf:"_proto"`
+	ReuseportReason  *ebpf.VariableSpec `ebpf:"_reuseport_reason"`
+	ShedReason       *ebpf.VariableSpec `ebpf:"_shed_reason"`
+	Status           *ebpf.VariableSpec `ebpf:"_status"`
+	TcDir            *ebpf.VariableSpec `ebpf:"_tc_dir"`
+	UnavailableReply *ebpf.VariableSpec `ebpf:"_unavailable_reply"`
+	WireHdr          *ebpf.VariableSpec `ebpf:"_wire_hdr"`
+	XdpMode          *ebpf.VariableSpec `ebpf:"_xdp_mode"`
+	XdpReason        *ebpf.VariableSpec `ebpf:"_xdp_reason"`
 }
 
 // DorivoObjects contains all objects after they have been loaded into the kernel.
@@ -358,6 +391,7 @@ type DorivoMaps struct {
 	ReplyBuckets   *ebpf.Map `ebpf:"reply_buckets"`
 	ReuseportStats *ebpf.Map `ebpf:"reuseport_stats"`
 	SlotLoop       *ebpf.Map `ebpf:"slot_loop"`
+	SlotShed       *ebpf.Map `ebpf:"slot_shed"`
 	TcStats        *ebpf.Map `ebpf:"tc_stats"`
 	TcpSockets     *ebpf.Map `ebpf:"tcp_sockets"`
 	TenantAuth     *ebpf.Map `ebpf:"tenant_auth"`
@@ -377,6 +411,7 @@ func (m *DorivoMaps) Close() error {
 		m.ReplyBuckets,
 		m.ReuseportStats,
 		m.SlotLoop,
+		m.SlotShed,
 		m.TcStats,
 		m.TcpSockets,
 		m.TenantAuth,
@@ -390,17 +425,19 @@ func (m *DorivoMaps) Close() error {
 //
 // It can be passed to LoadDorivoObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DorivoVariables struct {
-	AuthFlag        *ebpf.Variable `ebpf:"_auth_flag"`
-	Keyspace        *ebpf.Variable `ebpf:"_keyspace"`
-	Opcode          *ebpf.Variable `ebpf:"_opcode"`
-	OverQuotaReply  *ebpf.Variable `ebpf:"_over_quota_reply"`
-	Proto           *ebpf.Variable `ebpf:"_proto"`
-	ReuseportReason *ebpf.Variable `ebpf:"_reuseport_reason"`
-	Status          *ebpf.Variable `ebpf:"_status"`
-	TcDir           *ebpf.Variable `ebpf:"_tc_dir"`
-	WireHdr         *ebpf.Variable `ebpf:"_wire_hdr"`
-	XdpMode         *ebpf.Variable `ebpf:"_xdp_mode"`
-	XdpReason       *ebpf.Variable `ebpf:"_xdp_reason"`
+	AuthFlag         *ebpf.Variable `ebpf:"_auth_flag"`
+	Keyspace         *ebpf.Variable `ebpf:"_keyspace"`
+	Opcode           *ebpf.Variable `ebpf:"_opcode"`
+	OverQuotaReply   *ebpf.Variable `ebpf:"_over_quota_reply"`
+	Proto            *ebpf.Variable `ebpf:"_proto"`
+	ReuseportReason  *ebpf.Variable `ebpf:"_reuseport_reason"`
+	ShedReason       *ebpf.Variable `ebpf:"_shed_reason"`
+	Status           *ebpf.Variable `ebpf:"_status"`
+	TcDir            *ebpf.Variable `ebpf:"_tc_dir"`
+	UnavailableReply *ebpf.Variable `ebpf:"_unavailable_reply"`
+	WireHdr          *ebpf.Variable `ebpf:"_wire_hdr"`
+	XdpMode          *ebpf.Variable `ebpf:"_xdp_mode"`
+	XdpReason        *ebpf.Variable `ebpf:"_xdp_reason"`
 }
 
 // DorivoPrograms contains all programs after they have been loaded into the kernel.

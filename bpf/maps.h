@@ -117,6 +117,16 @@ struct {
 	__type(value, __u32);
 } auth_slots SEC(".maps");
 
+/* Slot -> why its datagrams are shed now (struct shed_entry; agent-written
+ * from breakers and loop load). An array: every slot has an entry, and the
+ * lookup is one index. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NUM_SLOTS);
+	__type(key, __u32);
+	__type(value, struct shed_entry);
+} slot_shed SEC(".maps");
+
 /* Per-CPU copy of a signed datagram, so SipHash reads words at offsets
  * the verifier can bound (the packet may also sit in XDP frags). XDP runs
  * without migration, so one CPU's buffer has one user at a time. The

@@ -95,6 +95,27 @@ func udpChecksum(src, dst netip.Addr, udp []byte) uint16 {
 // frame addressed back to f's sender.
 func checkReply(t *testing.T, f frame, p []byte, out []byte, k wire.Key) {
 	t.Helper()
+	var r wire.Request
+	if err := wire.ParseRequest(p, &r); err != nil {
+		t.Fatal(err)
+	}
+	want, err := wire.AppendSignedReply(nil, &wire.Reply{ID: r.ID, Op: r.Op, Status: wire.StatusOverQuota}, k, r.MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkReplyFrame(t, f, out, want)
+	var rep wire.Reply
+	if err := wire.ParseReply(got, &rep); err != nil || rep.Status != wire.StatusOverQuota || rep.RequestMAC != r.MAC || !wire.Verify(got, k) {
+		t.Errorf("reply %+v (err %v) does not verify as the OVER_QUOTA answer to MAC %#x", rep, err, r.MAC)
+	}
+}
+
+// checkReplyFrame checks that out is the datagram want in a frame
+// addressed back to f's sender: MACs, addresses and ports swapped, VLAN
+// tag kept, lengths and both checksums right, never longer than f. It
+// returns the datagram out carries.
+func checkReplyFrame(t *testing.T, f frame, out, want []byte) []byte {
+	t.Helper()
 	in := f.bytes()
 	be := binary.BigEndian
 	l2 := 14
@@ -104,14 +125,6 @@ func checkReply(t *testing.T, f frame, p []byte, out []byte, k wire.Key) {
 	l3 := 20
 	if f.src.Is6() {
 		l3 = 40
-	}
-	var r wire.Request
-	if err := wire.ParseRequest(p, &r); err != nil {
-		t.Fatal(err)
-	}
-	want, err := wire.AppendSignedReply(nil, &wire.Reply{ID: r.ID, Op: r.Op, Status: wire.StatusOverQuota}, k, r.MAC)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if len(out) != l2+l3+8+len(want) || len(out) > len(in) {
 		t.Fatalf("reply frame of %d bytes, want %d (the request's is %d)", len(out), l2+l3+8+len(want), len(in))
@@ -158,10 +171,7 @@ func checkReply(t *testing.T, f frame, p []byte, out []byte, k wire.Key) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("reply datagram\n got %x\nwant %x", got, want)
 	}
-	var rep wire.Reply
-	if err := wire.ParseReply(got, &rep); err != nil || rep.Status != wire.StatusOverQuota || rep.RequestMAC != r.MAC || !wire.Verify(got, k) {
-		t.Errorf("reply %+v (err %v) does not verify as the OVER_QUOTA answer to MAC %#x", rep, err, r.MAC)
-	}
+	return got
 }
 
 // A verified request over quota gets its signed OVER_QUOTA reply from XDP

@@ -111,7 +111,9 @@ func TestXDPAgreesWithWireCodec(t *testing.T) {
 	for r := bpf.DorivoXdpReasonXDP_R_PASS_UDP; r < bpf.DorivoXdpReasonXDP_R_MAX; r++ {
 		switch r {
 		case bpf.DorivoXdpReasonXDP_R_DROP_UDP_LEN, bpf.DorivoXdpReasonXDP_R_DROP_FRAGMENT, // frame-level, not the codec's
-			bpf.DorivoXdpReasonXDP_R_DROP_ACL, bpf.DorivoXdpReasonXDP_R_DROP_QUOTA, bpf.DorivoXdpReasonXDP_R_TX_OVER_QUOTA: // not configured here
+			bpf.DorivoXdpReasonXDP_R_DROP_ACL, bpf.DorivoXdpReasonXDP_R_DROP_QUOTA, bpf.DorivoXdpReasonXDP_R_TX_OVER_QUOTA, // not configured here
+			bpf.DorivoXdpReasonXDP_R_TX_SHED_BREAKER, bpf.DorivoXdpReasonXDP_R_TX_SHED_OVERLOAD, // no slot shed here
+			bpf.DorivoXdpReasonXDP_R_TX_SHED_DISK, bpf.DorivoXdpReasonXDP_R_DROP_SHED:
 			continue
 		}
 		if seen[r] == 0 {

@@ -125,9 +125,16 @@ func runAgent(args []string, stderr io.Writer) error {
 		scfg.TCPSockets, scfg.UDPSockets = l.Objects.TcpSockets, l.Objects.UdpSockets
 		scfg.Reuseport = l.Objects.ReuseportSelect
 	}
+	// Breakers and load shedding (shed.go): the loops take the shed set
+	// from sh's board, the disk breaker watches the store's fsyncs.
+	sh, err := newShedding(&l.Objects.DorivoMaps, table, o.dataDir != "", log)
+	if err != nil {
+		return err
+	}
+	scfg.Shed = &sh.board
 	// The store outlives the datapath: deferred first, closed last.
 	var closeStore func() error
-	if scfg.Store, closeStore, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, o.truncateCorrupt, &o.cluster, log); err != nil {
+	if scfg.Store, closeStore, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, o.truncateCorrupt, sh.storeFS(), &o.cluster, log); err != nil {
 		return err
 	}
 	scfg.HotValueBytes = hotValueBytes(o.cacheMemory)
@@ -174,6 +181,10 @@ func runAgent(args []string, stderr io.Writer) error {
 		}
 	}
 	defer stopDatapath()
+	if err := sh.start(dp); err != nil {
+		return err
+	}
+	defer sh.stop() // before the datapath stops: it probes the loops
 	log.Info("serving", "resp", "tcp://"+scfg.TCPAddr, "datagrams", "udp://"+scfg.UDPAddr, "loops", dp.Loops(), "steering", steering)
 
 	var srv *http.Server
@@ -189,7 +200,9 @@ func runAgent(args []string, stderr io.Writer) error {
 			return err
 		}
 		defer stopObserve()
-		if srv, err = startAdmin(&o.admin, adminMux(metrics.Handler(reg), det.Handler(), o.admin.pprof), log); err != nil {
+		mux := adminMux(metrics.Handler(reg), det.Handler(), o.admin.pprof)
+		mux.Handle("/breakers", sh.handler()) // `dorivo status` reads it (shed.go)
+		if srv, err = startAdmin(&o.admin, mux, log); err != nil {
 			return err
 		}
 	}
@@ -235,6 +248,7 @@ wait:
 		log.Info("stopping", "signal", sig.String())
 		break
 	}
+	sh.stop()
 	stopDatapath()
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dorivo/dorivo/shardstore/durable"
 )
 
@@ -33,10 +34,12 @@ const storeQueue = 1 << 18
 // see hotValueBytes). A store created with
 // another loop count is reshaped by durable.Open, which keeps all data.
 // dir "" means no store: the keyspaces live in memory only.
+// fs is the store's filesystem (nil: the default), which the disk breaker
+// observes (shed.go).
 //
 // With cluster flags the store is a replica (cluster.go), with 3 shards per
 // loop; close closes it (and its peer transport).
-func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, cl *clusterOptions, log *slog.Logger) (st *durable.Store, close func() error, err error) {
+func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, fs vfs.FS, cl *clusterOptions, log *slog.Logger) (st *durable.Store, close func() error, err error) {
 	if dir == "" {
 		return nil, nil, nil
 	}
@@ -44,7 +47,7 @@ func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, c
 		return nil, nil, fmt.Errorf("--data-dir: %w", err)
 	}
 	opts := durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
-		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, Logger: log}
+		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, FS: fs, Logger: log}
 	if cl.enabled() {
 		opts.Shards = 3 * loops
 		n, err := cl.openReplica(dir, opts, log)

@@ -79,6 +79,9 @@ type Config struct {
 	// Quotas are the tenants' RESP quotas (clients.go); the agent swaps
 	// them on SIGHUP. Nil or empty: no quota.
 	Quotas *atomic.Pointer[Quotas]
+	// Shed, when set, is where the agent publishes the slots its breakers
+	// shed (shed.go); nil sheds nothing.
+	Shed *ShedBoard
 
 	Logger *slog.Logger
 }

@@ -354,6 +354,12 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 		route = r.Cmd.Route
 	}
 	sess := tc.sess
+	if l.shed != nil && !sess.InMulti() {
+		if b, ok := l.shedRefusal(r); ok { // shed.go: a breaker is open
+			l.localReply(tc, now(b))
+			return true
+		}
+	}
 	if l.rep != nil && (!sess.InMulti() || route == command.RouteExec) {
 		if handled, ok := l.routeRemote(tc, r); handled {
 			return ok

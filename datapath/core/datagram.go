@@ -80,6 +80,9 @@ func (l *Loop) Datagram(b []byte, from netip.AddrPort, now int64) {
 		return
 	}
 	d.ret = dgReturn{to: from, signed: d.Signed, key: key, reqMAC: d.MAC, limit: len(b)}
+	if l.shed != nil && !d.tooLarge && l.shedDatagram(&d) {
+		return // shed.go: its slot's breaker is open
+	}
 	owner := l.cfg.Table.Owner(slot.OfTag(d.Tag))
 	switch {
 	case owner == l.idx || d.tooLarge:

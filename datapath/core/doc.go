@@ -23,4 +23,6 @@
 //     that does not read), idle timeout, tenants' RESP quotas;
 //   - client.go: CLIENT LIST, KILL, INFO and REPLY, LIST and KILL on every
 //     loop.
+//   - shed.go: slots a breaker sheds, answered -TRYAGAIN or UNAVAILABLE
+//     from the loop's own copy of the agent's shed set.
 package core

@@ -38,6 +38,7 @@ type harness struct {
 	quotas  atomic.Pointer[Quotas]
 	output  atomic.Int64 // the loops' shared unsent bytes, as the server's
 	signKey wire.Key     // the last datagram's key, to verify its reply
+	shed    ShedBoard
 }
 
 // hconn is a client: its unread request bytes and the replies it got.
@@ -126,6 +127,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			Auth:        &h.auth,
 			Quotas:      &h.quotas,
 			OutputTotal: &h.output,
+			Shed:        &h.shed,
 		}
 		if h.store != nil {
 			cfg.Store, cfg.HotValueBytes = h.store, o.budget
@@ -403,6 +405,8 @@ func (h *harness) storeCmd(d *datadriven.TestData) string {
 		d.ScanArgs(h.t, "ms", &ms)
 		h.now += ms
 		return "ok\n"
+	case "shed":
+		return h.shedCmd(d)
 	case "state":
 		return h.state()
 	case "stats":

@@ -126,6 +126,10 @@ type Loop struct {
 	// (0: o is last); nil when SCAN stays on the connection's loop.
 	scanNext  []uint64
 	expireDue atomic.Bool
+	// shed is the loop's copy of Config.Shed's set (nil: nothing shed),
+	// taken on Drain when shedDue says it changed (shed.go).
+	shed    *ShedSet
+	shedDue atomic.Bool
 
 	stats     Counters
 	published command.KeyspaceTotals // the counts last stored in stats
@@ -148,6 +152,7 @@ type Loop struct {
 	dgArgs       [][]byte
 	dgFields     [3][]byte
 	dgSess       *command.Session // runs datagrams, as their tenant's user
+	dgShedBody   []byte
 	stalled      []*Conn
 	stalledSpare []*Conn
 	touched      []*Conn
@@ -227,6 +232,9 @@ func New(cfg Config) (*Loop, error) {
 	l.txMax = 1 // Connect raises it to the ctl rings' capacity
 	l.stats.cpu.Store(-1)
 	l.bell = ring.NewDoorbell(cfg.Wake)
+	if cfg.Shed != nil {
+		cfg.Shed.attach(l)
+	}
 	if cfg.Store != nil {
 		l.dur = &durLoop{store: cfg.Store, q: make([]*unsynced, 64), writing: map[uint64]uint64{}, seed: maphash.MakeSeed()}
 		l.dur.runs = l.slotRuns()
@@ -368,6 +376,7 @@ func (l *Loop) sendDatagram(b []byte, to netip.AddrPort) {
 func (l *Loop) Drain(now int64) {
 	l.bell.Ack()
 	l.now = now
+	l.takeShed()
 	// Transaction messages first: a commit releases locks that requests
 	// below may be waiting for.
 	for j := range l.peers {

@@ -66,6 +66,9 @@ type Stats struct {
 	// clients closed idle past timeout, QuotaDenied requests refused over
 	// their tenant's quota.
 	OutputBytes, RecentMaxOutput, Paused, Pauses, OutputCloses, Timeouts, QuotaDenied uint64
+	// Shed counts requests and datagrams the loop answered -TRYAGAIN or
+	// UNAVAILABLE because a breaker shed their slot (shed.go).
+	Shed uint64
 }
 
 // Counters are the atomics behind Stats, written on the loop and read
@@ -79,6 +82,7 @@ type Counters struct {
 	forwarded, readsRaced                          atomic.Uint64
 	outBytes, recentMax, pausedNow, pauses         atomic.Uint64
 	outCloses, timeouts, quotaDenied               atomic.Uint64
+	shed                                           atomic.Uint64
 	cpu                                            atomic.Int64
 }
 
@@ -102,6 +106,7 @@ func (l *Loop) Stats() Stats {
 		OutputBytes: c.outBytes.Load(), RecentMaxOutput: c.recentMax.Load(),
 		Paused: c.pausedNow.Load(), Pauses: c.pauses.Load(), OutputCloses: c.outCloses.Load(),
 		Timeouts: c.timeouts.Load(), QuotaDenied: c.quotaDenied.Load(),
+		Shed: c.shed.Load(),
 	}
 }
 

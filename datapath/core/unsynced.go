@@ -183,6 +183,9 @@ func (l *Loop) writeRefusal() string {
 	if d == nil {
 		return ""
 	}
+	if msg := l.shedWriteRefusal(); msg != "" {
+		return msg // shed.go: the disk breaker is open
+	}
 	if d.diverged == errClaiming {
 		return "TRYAGAIN this node is loading the keys of a shard it now leads; retry"
 	}

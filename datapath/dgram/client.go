@@ -41,9 +41,22 @@ var (
 	ErrTimeout = errors.New("dgram: no valid reply")
 	// ErrOverQuota: the tenant is over its rate.
 	ErrOverQuota = errors.New("dgram: tenant over quota")
-	// ErrUnavailable: the shard cannot serve now.
+	// ErrUnavailable: the shard cannot serve now (a breaker is open, or
+	// its loop is overloaded). The error returned is an *UnavailableError
+	// that matches it with errors.Is and carries the node's retry-after.
 	ErrUnavailable = errors.New("dgram: shard unavailable")
 )
+
+// UnavailableError is an UNAVAILABLE reply. RetryAfter is how long the node
+// asks the client to wait; 0 when the reply carried none.
+type UnavailableError struct{ RetryAfter time.Duration }
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%v, retry after %v", ErrUnavailable, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrUnavailable) hold.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
 // ServerError is a STATUS_ERROR reply, e.g. a value too large for datagrams.
 type ServerError struct{ Msg string }
@@ -148,7 +161,8 @@ func statusErr(rep *wire.Reply) error {
 	case wire.StatusOverQuota:
 		return ErrOverQuota
 	case wire.StatusUnavailable:
-		return ErrUnavailable
+		d, _ := rep.RetryAfter()
+		return &UnavailableError{RetryAfter: d}
 	}
 	return &ServerError{Msg: string(rep.Body)}
 }

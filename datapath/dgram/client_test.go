@@ -150,6 +150,14 @@ func TestStatusErrors(t *testing.T) {
 	if err := c.Set(context.Background(), []byte("{acme}:k"), []byte("v")); err != ErrOverQuota {
 		t.Fatalf("over quota: %v", err)
 	}
+	srv.Misbehave(wire.Key{}, false, false, 0)
+	srv.Unavailable(750 * time.Millisecond)
+	_, _, err := c.Get(context.Background(), []byte("{acme}:k"))
+	var ue *UnavailableError
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &ue) || ue.RetryAfter != 750*time.Millisecond {
+		t.Fatalf("unavailable: %v, want ErrUnavailable with retry after 750ms", err)
+	}
+	srv.Unavailable(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	srv.Misbehave(wire.Key{}, false, false, 100)

@@ -73,6 +73,7 @@ func newLoop(s *Server, i int) (*loop, error) {
 		Auth:           cfg.Auth,
 		Quotas:         cfg.Quotas,
 		OutputTotal:    &s.outputTotal,
+		Shed:           cfg.Shed,
 		Logger:         cfg.Logger,
 	}
 	if cfg.Store != nil {

@@ -284,7 +284,7 @@ func hookOf(pin string) string {
 func (l *Loader) maps() []*ebpf.Map {
 	m := &l.Objects.DorivoMaps
 	return []*ebpf.Map{m.Acl, m.AuthSlots, m.Config, m.MacScratch, m.QuotaBuckets, m.QuotaRules, m.ReuseportStats,
-		m.ReplyBuckets, m.SlotLoop, m.TcStats, m.TcpSockets, m.TenantAuth, m.TenantStats, m.UdpSockets, m.XdpStats}
+		m.ReplyBuckets, m.SlotLoop, m.SlotShed, m.TcStats, m.TcpSockets, m.TenantAuth, m.TenantStats, m.UdpSockets, m.XdpStats}
 }
 
 // ifaceIndex resolves name in the calling thread's network namespace.

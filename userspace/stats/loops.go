@@ -74,6 +74,8 @@ var LoopFields = []LoopField{
 		func(s *server.LoopStats) int64 { return int64(s.Timeouts) }},
 	{"quota_rejections", "dorivo_loop_tenant_quota_rejections_total", "RESP requests refused over their tenant's quota.", false,
 		func(s *server.LoopStats) int64 { return int64(s.QuotaDenied) }},
+	{"shed", "dorivo_loop_shed_total", "Requests and datagrams this loop answered -TRYAGAIN or UNAVAILABLE because a breaker shed their slot.", false,
+		func(s *server.LoopStats) int64 { return int64(s.Shed) }},
 	{"cpu", "dorivo_loop_cpu", "CPU the loop's thread is pinned to (-1: unpinned).", true,
 		func(s *server.LoopStats) int64 { return int64(s.CPU) }},
 }

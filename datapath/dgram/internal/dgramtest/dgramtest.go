@@ -26,8 +26,9 @@ type Server struct {
 	forgeKey   wire.Key // non-zero: sign replies with this key instead
 	staleFirst bool     // answer with a wrong request ID before the real reply
 	overQuota  bool
-	dropN      int // drop this many requests before answering
-	Refused    int // datagrams refused by auth.Check (no reply sent)
+	retryAfter time.Duration // > 0: answer UNAVAILABLE with this retry-after
+	dropN      int           // drop this many requests before answering
+	Refused    int           // datagrams refused by auth.Check (no reply sent)
 }
 
 // Start serves tbl on 127.0.0.1.
@@ -63,6 +64,14 @@ func (s *Server) Misbehave(forgeKey wire.Key, staleFirst, overQuota bool, dropN 
 	s.forgeKey, s.staleFirst, s.overQuota, s.dropN = forgeKey, staleFirst, overQuota, dropN
 }
 
+// Unavailable makes the server answer UNAVAILABLE with retry-after d, as
+// XDP does for a shed slot; 0 serves again.
+func (s *Server) Unavailable(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retryAfter = d
+}
+
 // RefusedCount is how many datagrams auth.Check refused.
 func (s *Server) RefusedCount() int {
 	s.mu.Lock()
@@ -90,6 +99,8 @@ func (s *Server) serve(b []byte) [][]byte {
 	switch {
 	case s.overQuota:
 		rep.Status = wire.StatusOverQuota
+	case s.retryAfter > 0:
+		rep.Status, rep.Body = wire.StatusUnavailable, wire.AppendRetryAfter(nil, s.retryAfter)
 	case !wire.TagMatchesKey(req.Tag, req.Key):
 		rep.Status, rep.Body = wire.StatusError, []byte("tag is not the key's hash tag")
 	case req.Op == wire.OpGet:

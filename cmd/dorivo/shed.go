@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/dorivo/dorivo/bpf"
+	"github.com/dorivo/dorivo/breaker"
+	"github.com/dorivo/dorivo/datapath/core"
+	"github.com/dorivo/dorivo/datapath/server"
+	"github.com/dorivo/dorivo/shardstore/slot"
+	"github.com/dorivo/dorivo/userspace/shed"
+)
+
+// shedding is the agent's breakers and load shedding (userspace/shed): the
+// Mirror that writes slot_shed and the loops' board, the disk breaker over
+// the store's raft log fsyncs, and the loops' load monitor. Without
+// replication there is no replica to hand a shard's leadership to when the
+// disk breaker opens: writes fail fast (-TRYAGAIN, UNAVAILABLE) and reads go
+// on until the disk recovers. The peer and shard-leader breakers come with
+// replication.
+type shedding struct {
+	board core.ShedBoard
+	mir   *shed.Mirror
+	disk  *breaker.Breaker // nil without a store
+	// diskObserve feeds disk with each raft log fsync (storeFS).
+	diskObserve shed.SyncObserver
+	load        *shed.LoadMonitor
+	log         *slog.Logger
+
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+}
+
+func newShedding(m *bpf.DorivoMaps, table *slot.Table, withDisk bool, log *slog.Logger) (*shedding, error) {
+	s := &shedding{log: log}
+	var err error
+	if s.mir, err = shed.NewMirror(shed.Options{Map: m.SlotShed, Board: &s.board, Table: table, Logger: log}); err != nil {
+		return nil, err
+	}
+	if withDisk {
+		var observe shed.SyncObserver
+		if s.disk, observe, err = shed.NewDiskBreaker(shed.DiskConfig()); err != nil {
+			return nil, fmt.Errorf("disk breaker: %w", err)
+		}
+		s.diskObserve = observe
+		s.mir.Watch(s.disk, core.ShedDisk, nil)
+	}
+	// A restarted agent finds the pinned map as the last one left it.
+	s.mir.Sync()
+	return s, nil
+}
+
+// storeFS is the store's filesystem, its raft log fsyncs feeding the disk
+// breaker (nil: the store's default, without a disk breaker).
+func (s *shedding) storeFS() vfs.FS {
+	if s.disk == nil {
+		return nil
+	}
+	return shed.ObserveSyncs(vfs.Default, shed.RaftLogDir, s.diskObserve)
+}
+
+// start runs the Mirror and the load monitor over dp's loops.
+func (s *shedding) start(dp *server.Server) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	load, err := shed.NewLoadMonitor(ctx, s.mir, shed.LoadOptions{
+		Loops:  dp.Loops(),
+		Socket: dp.UDPSocket,
+		Probe:  func(ctx context.Context, i int) error { return dp.RunOnLoop(ctx, i, func() {}) },
+		Logger: s.log,
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.load = load
+	s.done.Add(2)
+	go func() { defer s.done.Done(); s.mir.Run(ctx) }()
+	go func() { defer s.done.Done(); load.Run(ctx) }()
+	return nil
+}
+
+// stop ends both before the datapath stops (the monitor probes its loops).
+func (s *shedding) stop() {
+	s.stopOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+			s.done.Wait()
+			s.load.Close()
+		}
+	})
+}
+
+// Breakers lists the agent's breakers, for /metrics and `dorivo status`.
+func (s *shedding) Breakers() []*breaker.Breaker {
+	if s.disk == nil {
+		return nil
+	}
+	return []*breaker.Breaker{s.disk}
+}
+
+// breakerStatus is one breaker as `dorivo status` prints it.
+type breakerStatus struct {
+	Name         string            `json:"name"`
+	State        string            `json:"state"`
+	FailureRate  float64           `json:"failure_rate"`
+	SlowCallRate float64           `json:"slow_call_rate"`
+	Calls        int               `json:"window_calls"`
+	NotPermitted uint64            `json:"not_permitted"`
+	RetryAfterMs int64             `json:"retry_after_ms"`
+	Transitions  map[string]uint64 `json:"transitions"`
+}
+
+// shedStatus is what GET /breakers serves: every breaker, the loops'
+// load, and how many slots are shed.
+type shedStatus struct {
+	Breakers  []breakerStatus `json:"breakers"`
+	Loops     []shed.LoopLoad `json:"loops"`
+	ShedSlots int             `json:"shed_slots"`
+}
+
+func (s *shedding) status() shedStatus {
+	st := shedStatus{Breakers: []breakerStatus{}, ShedSlots: len(s.mir.Shed())}
+	for _, b := range s.Breakers() {
+		sn := b.Snapshot()
+		bs := breakerStatus{Name: sn.Breaker, State: sn.State.String(), FailureRate: sn.FailureRate,
+			SlowCallRate: sn.SlowCallRate, Calls: sn.BufferedCalls, NotPermitted: sn.NotPermittedCalls,
+			RetryAfterMs: sn.RetryAfter.Milliseconds(), Transitions: map[string]uint64{}}
+		for i, n := range sn.Transitions {
+			bs.Transitions[breaker.State(i).String()] = n
+		}
+		st.Breakers = append(st.Breakers, bs)
+	}
+	if s.load != nil {
+		st.Loops = s.load.Loads()
+	}
+	return st
+}
+
+// handler serves GET /breakers.
+func (s *shedding) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.status())
+	})
+}
+
+// fetchShedStatus reads GET /breakers from the agent's admin server.
+func fetchShedStatus(addr, token string) (*shedStatus, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/breakers", nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /breakers: %s", resp.Status)
+	}
+	var st shedStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("GET /breakers: %w", err)
+	}
+	return &st, nil
+}
