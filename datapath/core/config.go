@@ -69,6 +69,11 @@ type Config struct {
 	// ones. The agent swaps it on SIGHUP.
 	Auth *atomic.Pointer[auth.Table]
 
+	// Clock, when set, returns monotonic nanoseconds; the loop times its
+	// requests with it (svctime.go). It is called on the loop and must not
+	// block.
+	Clock func() int64
+
 	Logger *slog.Logger
 }
 

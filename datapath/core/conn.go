@@ -153,6 +153,7 @@ func (l *Loop) process(tc *Conn) {
 	}
 	buf, _ := c.Peek(-1)
 	off := 0
+	t0 := l.tick()
 	for off < len(buf) {
 		if int(tc.tail-tc.head) >= l.cfg.MaxPending {
 			l.stall(tc)
@@ -182,7 +183,8 @@ func (l *Loop) process(tc *Conn) {
 			off += n
 			continue
 		}
-		if !l.dispatch(tc, command.Resolve(args)) {
+		req, sent := command.Resolve(args), l.stats.crossSent.Load()
+		if !l.dispatch(tc, req) {
 			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
@@ -191,6 +193,7 @@ func (l *Loop) process(tc *Conn) {
 		}
 		tc.rd.Done()
 		l.stats.requests.Add(1)
+		t0 = l.served(t0, req, sent)
 		off += n
 		if tc.sess.User() != tc.home && l.checkHome(tc) {
 			break // the rest runs on the connection's new loop

@@ -97,6 +97,10 @@ type Config struct {
 	// and refuses signed ones (datapath/core, datagram.go).
 	Auth *atomic.Pointer[auth.Table]
 
+	// TimeRequests makes every loop time its requests by class
+	// (Server.ServiceTimes; datapath/svctime).
+	TimeRequests bool
+
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -68,6 +68,9 @@ func newLoop(s *Server, i int) (*loop, error) {
 		Auth:           cfg.Auth,
 		Logger:         cfg.Logger,
 	}
+	if cfg.TimeRequests {
+		cc.Clock = monoNanos
+	}
 	if cfg.Store != nil {
 		cc.Store = cfg.Store
 		if cfg.HotValueBytes > 0 {
