@@ -189,6 +189,7 @@ func (s *Store) tick() {
 	for _, sh := range s.shards {
 		sh.rn.Tick()
 	}
+	s.publishRaft()
 }
 
 // drain takes what is queued without blocking: the proposals that arrived
