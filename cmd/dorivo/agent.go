@@ -110,6 +110,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		MaxMultibulk:   o.limits.maxMultibulk,
 		Auth:           &authTable,
 		Logger:         log,
+		TimeRequests:   !o.noObserve,
 	}
 	steering := "kernel"
 	if o.noSteer {
@@ -171,13 +172,19 @@ func runAgent(args []string, stderr io.Writer) error {
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
 		if st := scfg.Store; st != nil {
 			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
+			reg.MustRegister(metrics.NewStoreObsCollector(st.SyncStats, st.RaftStatus))
 		}
-		det, stopObserve, err := observe(reg, o.dataDir, o.alertmanager, log)
-		if err != nil {
-			return err
+		var alerts http.Handler
+		if !o.noObserve {
+			reg.MustRegister(metrics.NewServiceCollector(dp.ServiceTimes, dp.RingDepths))
+			det, stopObserve, err := observe(reg, o.dataDir, o.alertmanager, o.anomalyInterval, log)
+			if err != nil {
+				return err
+			}
+			defer stopObserve()
+			alerts = det.Handler()
 		}
-		defer stopObserve()
-		if srv, err = startAdmin(&o.admin, adminMux(metrics.Handler(reg), det.Handler(), o.admin.pprof), log); err != nil {
+		if srv, err = startAdmin(&o.admin, adminMux(metrics.Handler(reg), alerts, o.admin.pprof), log); err != nil {
 			return err
 		}
 	}

@@ -40,8 +40,10 @@ func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, l
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	st, err := durable.Open(dir, durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
-		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, Logger: log})
+	opts := durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
+		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, Logger: log}
+	testSlowFsync(&opts, log)
+	st, err := durable.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
 	}

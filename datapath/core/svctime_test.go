@@ -45,7 +45,7 @@ func TestServiceTimesByClass(t *testing.T) {
 		if got := s0[cl].Count(); got != want0[cl] {
 			t.Errorf("loop 0 %s: %d requests, want %d", cl, got, want0[cl])
 		}
-		if s0[cl].SumNs != 3000*want0[cl] || s0[cl].Counts[1] != want0[cl] {
+		if s0[cl].SumNs != 3000*want0[cl] || s0[cl].Counts[2] != want0[cl] {
 			t.Errorf("loop 0 %s: %+v, want each 3 µs (the 4 µs bucket)", cl, s0[cl])
 		}
 	}

@@ -4,6 +4,7 @@
 // contended cache line); a scraper on any goroutine reads a Snapshot and
 // merges the loops' snapshots (Merge) at scrape time.
 //
-// Buckets are powers of four from 1 µs to about 1 s (Bounds), which keeps
-// one histogram at 12 buckets while p99 stays within a factor of four.
+// Buckets are powers of four from 250 ns to about 1 s (Bounds), which
+// keeps one histogram at 13 buckets while p99 stays within a factor of
+// four.
 package svctime

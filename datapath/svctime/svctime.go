@@ -30,13 +30,14 @@ func (c Class) String() string {
 
 // NumBuckets is the number of finite bucket bounds; Counts has one more
 // slot for +Inf.
-const NumBuckets = 11
+const NumBuckets = 12
 
-// Bounds are the buckets' upper bounds in seconds: 1 µs × 4^i.
+// Bounds are the buckets' upper bounds in seconds: 250 ns × 4^i, up to
+// about 1 s.
 var Bounds = func() [NumBuckets]float64 {
 	var b [NumBuckets]float64
 	for i := range b {
-		b[i] = 1e-6 * float64(uint64(1)<<(2*i))
+		b[i] = 250e-9 * float64(uint64(1)<<(2*i))
 	}
 	return b
 }()
@@ -48,13 +49,13 @@ type Hist struct {
 	sumNs  atomic.Uint64
 }
 
-// bucket returns the smallest i with ns <= 1000·4^i (NumBuckets: +Inf).
+// bucket returns the smallest i with ns <= 250·4^i (NumBuckets: +Inf).
 func bucket(ns int64) int {
-	if ns <= 1000 {
+	if ns <= 250 {
 		return 0
 	}
-	us := (uint64(ns) + 999) / 1000 // ceil: ns <= 1000·4^i iff us <= 4^i
-	i := (bits.Len64(us-1) + 1) / 2
+	q := (uint64(ns) + 249) / 250 // ceil: ns <= 250·4^i iff q <= 4^i
+	i := (bits.Len64(q-1) + 1) / 2
 	return min(i, NumBuckets)
 }
 

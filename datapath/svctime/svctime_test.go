@@ -9,9 +9,9 @@ func TestBucketBounds(t *testing.T) {
 		ns   int64
 		want int
 	}{
-		{-5, 0}, {0, 0}, {1000, 0}, {1001, 1}, {4000, 1}, {4001, 2}, {16000, 2},
-		{1_000_000, 5}, {1_024_000, 5}, {1_024_001, 6},
-		{1_048_576_000, 10}, {1_048_576_001, NumBuckets}, {1 << 62, NumBuckets},
+		{-5, 0}, {0, 0}, {250, 0}, {251, 1}, {1000, 1}, {1001, 2}, {4000, 2}, {4001, 3},
+		{1_000_000, 6}, {1_024_000, 6}, {1_024_001, 7},
+		{1_048_576_000, 11}, {1_048_576_001, NumBuckets}, {1 << 62, NumBuckets},
 	} {
 		if got := bucket(tc.ns); got != tc.want {
 			t.Errorf("bucket(%d) = %d, want %d", tc.ns, got, tc.want)
@@ -33,14 +33,14 @@ func TestObserveSnapshotMerge(t *testing.T) {
 	b[Read].Observe(3_500)
 	m := Merge([]SetSnap{a.Snapshot(), b.Snapshot()})
 	r := m[Read]
-	if r.Count() != 3 || r.SumNs != 7_000 || r.Counts[0] != 1 || r.Counts[1] != 2 {
+	if r.Count() != 3 || r.SumNs != 7_000 || r.Counts[1] != 1 || r.Counts[2] != 2 {
 		t.Errorf("merged read histogram %+v", r)
 	}
 	cum := r.Cumulative()
 	if cum[1e-6] != 1 || cum[4e-6] != 3 || cum[Bounds[NumBuckets-1]] != 3 {
 		t.Errorf("cumulative %v", cum)
 	}
-	if w := m[Write]; w.Counts[6] != 1 || w.Count() != 1 {
+	if w := m[Write]; w.Counts[7] != 1 || w.Count() != 1 {
 		t.Errorf("write histogram %+v", w)
 	}
 	if m.BusyNs() != 2_007_000 {
