@@ -13,6 +13,7 @@ command -v redis-server >/dev/null   || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 [ -d /usr/include/x86_64-linux-gnu/asm ] || [ -d /usr/include/asm ] || need+=(linux-libc-dev)
 command -v ethtool >/dev/null        || need+=(ethtool)
+command -v promtool >/dev/null       || need+=(prometheus) # promtool check metrics/rules (deploy/check.sh, cmd/dorivo tests)
 
 if [ ${#need[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
