@@ -98,6 +98,10 @@ func exportedNames(t *testing.T, reg prometheus.Gatherer) map[string]bool {
 	}
 	ch := make(chan *prometheus.Desc, 64)
 	metrics.NewCollector(stats.Maps{}, nil).Describe(ch)
+	// Families with no series without a store, rings or breakers.
+	metrics.NewStoreObsCollector(nil, nil).Describe(ch)
+	metrics.NewServiceCollector(nil, nil).Describe(ch)
+	metrics.NewBreakerCollector(nil).Describe(ch)
 	p := collect.NewPerf()
 	p.Describe(ch)
 	p.Close()
