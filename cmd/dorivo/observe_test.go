@@ -204,7 +204,9 @@ func TestAgentSlowFsyncAlerts(t *testing.T) {
 		"--duration", "150s", "--timeout", "5s", "--quiet")
 	var lgOut strings.Builder
 	lg.Stdout, lg.Stderr = &lgOut, &lgOut
-	lg.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it fires when the forking thread exits, and a thread
+	// that ran a Netns.Do goroutine dies (see startInNetns); the cleanup
+	// kills the load generator, and its --duration bounds it anyway.
 	if err := lg.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +218,10 @@ func TestAgentSlowFsyncAlerts(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for s := seriesStatus(alerts(t, ns), series); !s.Judged; s = seriesStatus(alerts(t, ns), series) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s has %d samples after 90 s, wants %d to be judged\nagent:\n%s", series, s.Samples, minSamples, agent.logString())
+			body, _ := scrapeAt(t, ns, obsAdmin)
+			m := parseSamples(body)
+			t.Fatalf("%s has %d samples after 90 s, wants %d to be judged (fsyncs %v, requests %v)\nloadgen: %s\nagent:\n%s", series, s.Samples, minSamples,
+				m["dorivo_store_fsyncs_total"], m[`dorivo_loop_requests_total{loop="0"}`]+m[`dorivo_loop_requests_total{loop="1"}`], lgOut.String(), agent.logString())
 		}
 		time.Sleep(time.Second)
 	}
