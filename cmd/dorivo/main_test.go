@@ -37,6 +37,8 @@ func TestBadFlagsGiveOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"agent", "--protected-mode", "maybe"}, `invalid value "maybe" for flag -protected-mode: must be yes or no`},
 		{[]string{"agent", "--tenant-key", "acme=xyz"}, `flag -tenant-key`},
 		{[]string{"agent", "--config", "/nonexistent/dorivo.json"}, `--config: config file: open /nonexistent/dorivo.json`},
+		{[]string{"agent", "--anomaly-interval", "0s"}, `--anomaly-interval must be positive`},
+		{[]string{"agent", "--anomaly-interval", "often"}, `invalid value "often" for flag -anomaly-interval`},
 		{[]string{"agent", "--bogus"}, `flag provided but not defined: -bogus`},
 		{[]string{"agent", "stray"}, `unexpected argument "stray"`},
 		{[]string{"status", "--json=maybe"}, `invalid boolean value "maybe" for -json`},
