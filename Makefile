@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build generate test run bench deps clean
+.PHONY: all build generate test run bench bench-obs deps clean
 
 all: build
 
@@ -27,6 +27,10 @@ run:
 # One case: make bench CASE=get-p16-c50 (make bench CASE=--list lists them).
 bench:
 	bash scripts/bench.sh $(CASE)
+
+# CPU cost of the observability stack and scrape latency (scripts/bench-obs.sh).
+bench-obs: deps
+	bash scripts/bench-obs.sh
 
 clean:
 	rm -rf $(BIN)

@@ -14,6 +14,7 @@ command -v redis-benchmark >/dev/null || need+=(redis-tools)
 [ -d /usr/include/x86_64-linux-gnu/asm ] || [ -d /usr/include/asm ] || need+=(linux-libc-dev)
 command -v ethtool >/dev/null        || need+=(ethtool)
 /usr/bin/python3 -c 'import redis' 2>/dev/null || need+=(python3-redis) # redis-py, for the client tests
+command -v promtool >/dev/null       || need+=(prometheus) # promtool check metrics/rules (deploy/check.sh, cmd/dorivo tests)
 
 if [ ${#need[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive

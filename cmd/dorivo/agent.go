@@ -115,6 +115,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		Auth:           &authTable,
 		Quotas:         &quotas,
 		Logger:         log,
+		TimeRequests:   !o.noObserve,
 	}
 	steering := "kernel"
 	if o.noSteer {
@@ -194,13 +195,20 @@ func runAgent(args []string, stderr io.Writer) error {
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
 		if st := scfg.Store; st != nil {
 			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
+			reg.MustRegister(metrics.NewStoreObsCollector(st.SyncStats, st.RaftStatus))
 		}
-		det, stopObserve, err := observe(reg, o.dataDir, o.alertmanager, log)
-		if err != nil {
-			return err
+		var alerts http.Handler
+		if !o.noObserve {
+			reg.MustRegister(metrics.NewServiceCollector(dp.ServiceTimes, dp.RingDepths))
+			det, stopObserve, err := observe(reg, o.dataDir, o.alertmanager, o.anomalyInterval, log)
+			if err != nil {
+				return err
+			}
+			defer stopObserve()
+			alerts = det.Handler()
 		}
-		defer stopObserve()
-		mux := adminMux(metrics.Handler(reg), det.Handler(), o.admin.pprof)
+		reg.MustRegister(metrics.NewBreakerCollector(sh.Breakers))
+		mux := adminMux(metrics.Handler(reg), alerts, o.admin.pprof)
 		mux.Handle("/breakers", sh.handler()) // `dorivo status` reads it (shed.go)
 		if srv, err = startAdmin(&o.admin, mux, log); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dorivo/dorivo/userspace/agentconfig"
 	"github.com/dorivo/dorivo/userspace/loader"
@@ -170,6 +171,11 @@ type agentOptions struct {
 	alertmanager string
 	// cluster makes the agent one replica of a cluster (cluster.go).
 	cluster clusterOptions
+	// noObserve turns the observability stack off (node collectors,
+	// anomaly detection, request timing): the benchmark's baseline.
+	noObserve bool
+	// anomalyInterval is the detector's sampling period.
+	anomalyInterval time.Duration
 	// cfg holds the flag part of the configuration; the file part is
 	// merged in by (*agentOptions).config, at start and on SIGHUP.
 	cfg agentconfig.Config
@@ -215,6 +221,8 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.DurationVar(&o.cfg.ReplayWindow, "replay-window", 0, "how far a signed datagram's timestamp may be from the agent's clock (0: 5s)")
 	fs.StringVar(&o.alertmanager, "alertmanager-url", "", "Prometheus Alertmanager to push anomaly alerts to (its v2 API), e.g. http://127.0.0.1:9093")
 	o.cluster.register(fs)
+	fs.BoolVar(&o.noObserve, "no-observe", false, "turn off node, runtime and perf collectors, anomaly detection and request timing (/metrics keeps the BPF, loop and store counters)")
+	fs.DurationVar(&o.anomalyInterval, "anomaly-interval", 5*time.Second, "how often the anomaly detector samples its series")
 	if err := parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -228,6 +236,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	}
 	if _, err := netip.ParseAddr(o.listen); err != nil {
 		fmt.Fprintf(stderr, "dorivo agent: --listen %q must be an IP address (127.0.0.1, 0.0.0.0, ::)\n", o.listen)
+		return nil, errUsage
+	}
+	if o.anomalyInterval <= 0 {
+		fmt.Fprintln(stderr, "dorivo agent: --anomaly-interval must be positive")
 		return nil, errUsage
 	}
 	if o.pinDir == "" {

@@ -41,6 +41,8 @@ func TestBadFlagsGiveOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"agent", "--client-output-buffer-limit", "master 1 2 3"}, `flag -client-output-buffer-limit: Invalid client class specified in buffer limit configuration.`},
 		{[]string{"agent", "--client-pause-bytes", "1x"}, `invalid value "1x" for flag -client-pause-bytes: must be a size`},
 		{[]string{"agent", "--config", "/nonexistent/dorivo.json"}, `--config: config file: open /nonexistent/dorivo.json`},
+		{[]string{"agent", "--anomaly-interval", "0s"}, `--anomaly-interval must be positive`},
+		{[]string{"agent", "--anomaly-interval", "often"}, `invalid value "often" for flag -anomaly-interval`},
 		{[]string{"agent", "--bogus"}, `flag provided but not defined: -bogus`},
 		{[]string{"agent", "stray"}, `unexpected argument "stray"`},
 		{[]string{"status", "--json=maybe"}, `invalid boolean value "maybe" for -json`},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/dorivo/dorivo/userspace/anomaly"
 	"github.com/dorivo/dorivo/userspace/collect"
@@ -12,9 +13,9 @@ import (
 )
 
 // observe registers the node's collectors (procfs, Go runtime, perf
-// counters) on reg and starts the anomaly detector over reg's series; the
-// detector serves GET /alerts. stop ends both.
-func observe(reg *prometheus.Registry, dataDir, alertmanager string, log *slog.Logger) (det *anomaly.Detector, stop func(), err error) {
+// counters) on reg and starts the anomaly detector over reg's series,
+// sampled every interval; the detector serves GET /alerts. stop ends both.
+func observe(reg *prometheus.Registry, dataDir, alertmanager string, interval time.Duration, log *slog.Logger) (det *anomaly.Detector, stop func(), err error) {
 	node, err := collect.NewNode(collect.Options{DataDir: dataDir, Logger: log})
 	if err != nil && dataDir != "" {
 		// A data dir on tmpfs has no block device: export the rest.
@@ -28,7 +29,7 @@ func observe(reg *prometheus.Registry, dataDir, alertmanager string, log *slog.L
 	reg.MustRegister(node, collect.NewRuntime(), perf)
 	host, _ := os.Hostname()
 	det, err = anomaly.New(anomaly.Config{Gatherer: reg, Series: anomaly.DefaultSeries(), Logger: log,
-		Alertmanager: alertmanager, Instance: host})
+		Alertmanager: alertmanager, Instance: host, Interval: interval})
 	if err != nil {
 		perf.Close()
 		return nil, nil, fmt.Errorf("anomaly: %w", err)

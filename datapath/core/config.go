@@ -83,6 +83,11 @@ type Config struct {
 	// shed (shed.go); nil sheds nothing.
 	Shed *ShedBoard
 
+	// Clock, when set, returns monotonic nanoseconds; the loop times its
+	// requests with it (svctime.go). It is called on the loop and must not
+	// block.
+	Clock func() int64
+
 	Logger *slog.Logger
 }
 

@@ -193,6 +193,7 @@ func (l *Loop) process(tc *Conn) {
 	}
 	buf, _ := c.Peek(-1)
 	off := 0
+	t0 := l.tick()
 	for off < len(buf) {
 		if int(tc.tail-tc.head) >= l.cfg.MaxPending {
 			l.stall(tc)
@@ -231,7 +232,7 @@ func (l *Loop) process(tc *Conn) {
 			continue
 		}
 		tc.active = l.now
-		req := command.Resolve(args)
+		req, sent := command.Resolve(args), l.stats.crossSent.Load()
 		if req.Cmd != nil {
 			tc.lastCmd = req.Cmd.Name
 			if l.cfg.Node.Paused(req.Cmd, l.now) {
@@ -268,6 +269,7 @@ func (l *Loop) process(tc *Conn) {
 			b.milli -= 1000
 		}
 		l.stats.requests.Add(1)
+		t0 = l.served(t0, req, sent)
 		off += n
 		if tc.sess.User() != tc.home && l.checkHome(tc) {
 			break // the rest runs on the connection's new loop

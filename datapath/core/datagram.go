@@ -7,6 +7,7 @@ import (
 
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/datapath/svctime"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
@@ -65,6 +66,12 @@ type dgReturn struct {
 // time now; b is valid only during the call. Replies leave through
 // TakeDatagrams.
 func (l *Loop) Datagram(b []byte, from netip.AddrPort, now int64) {
+	t0 := l.tick()
+	l.datagram(b, from, now)
+	l.observe(svctime.Datagram, t0)
+}
+
+func (l *Loop) datagram(b []byte, from netip.AddrPort, now int64) {
 	l.now = now
 	l.stats.datagrams.Add(1)
 	var d dgram

@@ -10,6 +10,7 @@ import (
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/dorivo/dorivo/datapath/ring"
+	"github.com/dorivo/dorivo/datapath/svctime"
 	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
 )
@@ -132,6 +133,7 @@ type Loop struct {
 	shedDue atomic.Bool
 
 	stats     Counters
+	svc       svctime.Set            // service times by class (svctime.go)
 	published command.KeyspaceTotals // the counts last stored in stats
 
 	// Outputs, taken by the shell after every input.

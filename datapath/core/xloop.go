@@ -1,6 +1,9 @@
 package core
 
-import "github.com/dorivo/dorivo/datapath/resp"
+import (
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/datapath/svctime"
+)
 
 // serveRequests runs every request loop j has published to this loop and
 // stages the replies. Credits guarantee the reply ring has a slot for each.
@@ -14,6 +17,7 @@ func (l *Loop) serveRequests(j int) {
 	if n == 0 {
 		return
 	}
+	t0 := l.tick()
 	for i := range n {
 		m := p.reqIn.Peek(i)
 		if l.defCount[j] > 0 {
@@ -26,6 +30,7 @@ func (l *Loop) serveRequests(j int) {
 			}
 		} else {
 			l.serveMsg(j, m)
+			t0 = l.observe(svctime.Remote, t0)
 		}
 		if !m.heap && m.end != 0 {
 			p.reqInA.Free(m.end)

@@ -108,6 +108,10 @@ type Config struct {
 	// shed; every loop takes its own copy (datapath/core, shed.go).
 	Shed *core.ShedBoard
 
+	// TimeRequests makes every loop time its requests by class
+	// (Server.ServiceTimes; datapath/svctime).
+	TimeRequests bool
+
 	// Logger gets engine errors; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -76,6 +76,9 @@ func newLoop(s *Server, i int) (*loop, error) {
 		Shed:           cfg.Shed,
 		Logger:         cfg.Logger,
 	}
+	if cfg.TimeRequests {
+		cc.Clock = monoNanos
+	}
 	if cfg.Store != nil {
 		cc.Store = cfg.Store
 		if cfg.HotValueBytes > 0 {

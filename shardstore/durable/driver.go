@@ -216,6 +216,7 @@ func (s *Store) tick() {
 	if s.d.ticks%rebalanceTicks == 0 {
 		s.rebalance()
 	}
+	s.publishRaft()
 }
 
 // drain takes what is queued without blocking: the proposals that arrived

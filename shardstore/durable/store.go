@@ -248,6 +248,7 @@ type Store struct {
 	leaderHook atomic.Pointer[func(shard uint32, leader, term uint64)]
 	nextID     atomic.Uint64
 	stats      counters
+	obs        storeObs // syncer histograms, raft status (obs.go)
 
 	d driver // driver-goroutine state
 
@@ -290,7 +291,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	}
 	s.fs = newStallFS(opts.FS, s.disk, s.log)
 	s.logDir = s.fs.PathJoin(dir, logDirName)
-	s.logw = &logWriter{fs: s.fs, dir: s.logDir, reqc: make(chan logRequest, 1), donec: make(chan *logBatch, 1), exited: make(chan struct{})}
+	s.logw = &logWriter{fs: s.fs, dir: s.logDir, reqc: make(chan logRequest, 1), donec: make(chan *logBatch, 1), exited: make(chan struct{}), obs: &s.obs.sync}
 	s.snapCtx, s.snapCancel = context.WithCancel(context.Background())
 	s.nextID.Store(uint64(time.Now().UnixNano()))
 	s.d.pending = make(map[uint64]pendingProposal)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -234,6 +235,7 @@ type logWriter struct {
 	reqc   chan logRequest
 	donec  chan *logBatch
 	exited chan struct{}
+	obs    *syncObs // nil: not recorded
 }
 
 // run writes and fdatasyncs one record at a time: a record is only written
@@ -242,7 +244,11 @@ type logWriter struct {
 func (w *logWriter) run() {
 	defer close(w.exited)
 	for req := range w.reqc {
+		t0 := time.Now()
 		req.b.err = w.write(req)
+		if w.obs != nil {
+			w.obs.record(time.Since(t0), req.b.entries)
+		}
 		w.donec <- req.b
 	}
 	if w.f != nil {

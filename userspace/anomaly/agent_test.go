@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dorivo/dorivo/datapath/server"
+	"github.com/dorivo/dorivo/datapath/svctime"
 	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/userspace/collect"
 	"github.com/dorivo/dorivo/userspace/metrics"
@@ -33,6 +34,8 @@ func agentRegistry(t testing.TB, dataDir string, maxAge time.Duration) *promethe
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewLoopCollector(func() []server.LoopStats { return []server.LoopStats{{Loop: 0}, {Loop: 1}} }),
 		metrics.NewStoreCollector(func() durable.Stats { return durable.Stats{} }, func() error { return nil }),
+		metrics.NewStoreObsCollector(func() durable.SyncStats { return durable.SyncStats{} }, func() []durable.RaftStatus { return nil }),
+		metrics.NewServiceCollector(func() []svctime.SetSnap { return make([]svctime.SetSnap, 2) }, func() []server.RingDepth { return nil }),
 	)
 	return reg
 }
@@ -95,6 +98,10 @@ func exportedNames(t *testing.T, reg prometheus.Gatherer) map[string]bool {
 	}
 	ch := make(chan *prometheus.Desc, 64)
 	metrics.NewCollector(stats.Maps{}, nil).Describe(ch)
+	// Families with no series without a store, rings or breakers.
+	metrics.NewStoreObsCollector(nil, nil).Describe(ch)
+	metrics.NewServiceCollector(nil, nil).Describe(ch)
+	metrics.NewBreakerCollector(nil).Describe(ch)
 	p := collect.NewPerf()
 	p.Describe(ch)
 	p.Close()
