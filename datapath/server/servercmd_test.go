@@ -130,7 +130,7 @@ func TestInfoStatsAcrossLoops(t *testing.T) {
 			t.Errorf("INFO %s = %q, want a byte count", field, f[field])
 		}
 	}
-	if h := f["used_memory_human"]; !strings.HasSuffix(h, "M") && !strings.HasSuffix(h, "K") {
+	if h := f["used_memory_human"]; !strings.HasSuffix(h, "M") && !strings.HasSuffix(h, "K") && !strings.HasSuffix(h, "G") {
 		t.Errorf("used_memory_human = %q", h)
 	}
 	for _, field := range []string{"used_cpu_sys", "used_cpu_user"} {
@@ -167,6 +167,8 @@ func TestConfigGetAll(t *testing.T) {
 		"proto-max-bulk-len": "536870912", "maxmemory-policy": "noeviction", "protected-mode": "yes",
 		"maxmemory": "0", "appendonly": "no", "appendfsync": "always", "save": "", "databases": "1",
 		"cluster-enabled": "no", "daemonize": "no", "io-threads": "1", "timeout": "0", "hz": "10",
+		"client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+		"dorivo-client-pause-bytes":  "1048576", "dorivo-client-output-total": "268435456",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("CONFIG GET *:\n got %v\nwant %v", got, want)
