@@ -192,6 +192,7 @@ type Store struct {
 	disk                      *diskState
 	shards                    []*shard
 	cache                     *readCache // nil when disabled
+	users                     users      // the applied ACL user table (acl.go)
 
 	propc     chan proposal
 	lazyc     chan []byte // data keys seen expired, for the driver to delete
@@ -256,6 +257,9 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		if s.cache, err = newReadCache(opts.CacheBytes); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.loadUsers(); err != nil {
+		return nil, err
 	}
 	if err := s.recover(); err != nil {
 		return nil, err
