@@ -16,7 +16,13 @@ func init() {
 	def(acl, "list", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclListCmd)
 	def(acl, "users", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclUsersCmd)
 	def(acl, "help", 2, Loading|Stale, 0, 0, 0, 0, helpCmd)
+	// NoMulti: Dorivo reads and writes the aclfile off the event loop,
+	// which a transaction's EXEC cannot wait for (Redis allows them).
+	def(acl, "load", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclLoadCmd)
+	def(acl, "save", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclSaveCmd)
 }
+
+const errUnknownCmdOrCat = "Unknown command or category name in ACL"
 
 // User is an ACL user. Users are immutable once published: ACL SETUSER
 // builds a changed copy.
@@ -71,6 +77,9 @@ func (u *User) clone() *User {
 
 type userTable struct {
 	users map[string]*User
+	// gen grows by one with every published change (aclfile.go): the
+	// store keeps the table of the highest generation.
+	gen uint64
 }
 
 func (t *userTable) get(name string) *User { return t.users[name] }
@@ -273,7 +282,7 @@ func (u *User) apply(rule string) string {
 	case strings.HasPrefix(rule, "+@"), strings.HasPrefix(rule, "-@"):
 		cat, ok := categoryByName(low[2:])
 		if !ok {
-			return "Unknown command or category name in ACL"
+			return errUnknownCmdOrCat
 		}
 		u.setCategory(cat, rule[0] == '+')
 		u.addRule(low)
@@ -288,7 +297,7 @@ func (u *User) apply(rule string) string {
 			c = table[name]
 		}
 		if c == nil {
-			return "Unknown command or category name in ACL"
+			return errUnknownCmdOrCat
 		}
 		u.setCmd(c, rule[0] == '+')
 		u.addRule(low)
@@ -437,9 +446,7 @@ func (u *User) describe() string {
 
 func aclSetuserCmd(c *call) {
 	name := string(c.args[2])
-	n := c.s.Node
-	for {
-		old := n.users.Load()
+	t, msg := c.s.Node.publishUsers(func(old *userTable) (*userTable, string) {
 		u := old.get(name)
 		if u == nil {
 			u = &User{Name: name}
@@ -448,45 +455,46 @@ func aclSetuserCmd(c *call) {
 		}
 		for _, r := range c.args[3:] {
 			if msg := u.apply(string(r)); msg != "" {
-				c.err("ERR Error in ACL SETUSER modifier '" + string(cstr(r)) + "': " + msg)
-				return
+				return nil, "ERR Error in ACL SETUSER modifier '" + string(cstr(r)) + "': " + msg
 			}
 		}
-		t := &userTable{users: make(map[string]*User, len(old.users)+1)}
-		for k, v := range old.users {
-			t.users[k] = v
-		}
+		t := old.copy()
 		t.users[name] = u
-		if n.users.CompareAndSwap(old, t) {
-			break
-		}
+		return t, ""
+	})
+	if t == nil {
+		c.err(msg)
+		return
 	}
+	c.mut(usersMutation(t))
 	c.ok()
 }
 
 func aclDeluserCmd(c *call) {
-	n := c.s.Node
 	var deleted int64
-	for {
-		old := n.users.Load()
-		t := &userTable{users: make(map[string]*User, len(old.users))}
-		for k, v := range old.users {
-			t.users[k] = v
-		}
+	t, msg := c.s.Node.publishUsers(func(old *userTable) (*userTable, string) {
+		t := old.copy()
 		deleted = 0
 		for _, a := range c.args[2:] {
 			if string(a) == "default" {
-				c.err("ERR The 'default' user cannot be removed")
-				return
+				return nil, "ERR The 'default' user cannot be removed"
 			}
 			if _, ok := t.users[string(a)]; ok {
 				delete(t.users, string(a))
 				deleted++
 			}
 		}
-		if n.users.CompareAndSwap(old, t) {
-			break
+		if deleted == 0 {
+			return nil, ""
 		}
+		return t, ""
+	})
+	switch {
+	case msg != "":
+		c.err(msg)
+		return
+	case t != nil:
+		c.mut(usersMutation(t))
 	}
 	c.int(deleted)
 }

@@ -17,6 +17,9 @@ type Config struct {
 	// ProtectedMode is protected-mode: while the default user needs no
 	// password, only loopback clients are served (Node.DeniesRemote).
 	ProtectedMode bool
+	// Requirepass is requirepass: default's password ("": nopass), kept
+	// as set for CONFIG GET; the user table holds its SHA-256 (aclfile.go).
+	Requirepass string
 }
 
 // DefaultConfig is Redis 7.0's defaults for the parameters Dorivo has.
@@ -48,6 +51,10 @@ type configParam struct {
 }
 
 var configParams = []configParam{
+	{"requirepass", func(c *Config) string { return c.Requirepass }, func(c *Config, v string) string {
+		c.Requirepass = v
+		return ""
+	}},
 	{"protected-mode", func(c *Config) string { return yesNo(c.ProtectedMode) }, func(c *Config, v string) string {
 		switch strings.ToLower(v) {
 		case "yes":
@@ -150,10 +157,11 @@ func configSetCmd(c *call) {
 		return
 	}
 	n := c.s.Node
+	var seen map[string]bool
 	for {
 		old := n.config.Load()
 		cfg := *old
-		seen := map[string]bool{}
+		seen = map[string]bool{}
 		for i := 2; i < len(c.args); i += 2 {
 			name := strings.ToLower(string(c.args[i]))
 			var p *configParam
@@ -179,6 +187,9 @@ func configSetCmd(c *call) {
 		if n.config.CompareAndSwap(old, &cfg) {
 			break
 		}
+	}
+	if seen["requirepass"] {
+		c.mut(usersMutation(n.SetRequirepass(n.Config().Requirepass)))
 	}
 	c.ok()
 }

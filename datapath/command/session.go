@@ -20,6 +20,8 @@ type Node struct {
 	infoSections atomic.Pointer[[]InfoSection]
 	// totals sums the key counts of all loops (SetKeyspaceTotals).
 	totals atomic.Pointer[func() KeyspaceTotals]
+	// aclFile is the aclfile of ACL LOAD and ACL SAVE (aclfile.go).
+	aclFile atomic.Pointer[string]
 	// StartMs is the node's start time, for INFO.
 	StartMs int64
 }
@@ -110,6 +112,8 @@ type Session struct {
 	watched  []watchedKey
 
 	c call
+	// job is the off-loop work the last command left (aclfile.go).
+	job Job
 }
 
 type watchedKey struct {

@@ -69,6 +69,10 @@ type Config struct {
 	// ones. The agent swaps it on SIGHUP.
 	Auth *atomic.Pointer[auth.Table]
 
+	// RunJob runs a command's off-loop work (jobs.go) on another
+	// goroutine; nil runs it inline (tests).
+	RunJob func(func())
+
 	Logger *slog.Logger
 }
 

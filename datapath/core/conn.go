@@ -504,7 +504,12 @@ func (l *Loop) applied(muts []command.Mutation) *unsynced {
 }
 
 func (l *Loop) execLocal(tc *Conn, r command.Req) {
-	l.localReply(tc, l.exec(tc.sess, r))
+	res := l.exec(tc.sess, r)
+	if job := tc.sess.TakeJob(); job != nil {
+		l.startJob(tc, job) // jobs.go: ACL LOAD, ACL SAVE
+		return
+	}
+	l.localReply(tc, res)
 	if tc.sess.Closing {
 		tc.closing = true
 	}

@@ -111,6 +111,7 @@ type Loop struct {
 	ks   *keyspace.Keyspace
 	dur  *durLoop  // nil without Config.Store (unsynced.go)
 	cold *coldLoop // nil without a hot-value budget (cold.go)
+	jobs jobLoop   // commands' off-loop work (jobs.go)
 
 	peers []peer
 	bell  *ring.Doorbell
@@ -375,6 +376,7 @@ func (l *Loop) Drain(now int64) {
 	if l.cold != nil {
 		l.takeFetches()
 	}
+	l.takeJobs()
 	l.writeTouched()
 	l.resumeStalled()
 	l.afterWork()

@@ -67,6 +67,7 @@ func newLoop(s *Server, i int) (*loop, error) {
 		Mutations:      cfg.Mutations,
 		Auth:           cfg.Auth,
 		Logger:         cfg.Logger,
+		RunJob:         func(f func()) { go f() },
 	}
 	if cfg.Store != nil {
 		cc.Store = cfg.Store
