@@ -132,6 +132,9 @@ func runAgent(args []string, stderr io.Writer) error {
 			}
 		}()
 	}
+	if err := setupUsers(node, scfg.Store, o.users, log); err != nil { // users.go
+		return err
+	}
 	// Now that the BPF objects and the store hold their descriptors: room
 	// for maxclients more, or a lower maxclients (rlimit.go).
 	maxClients, err := adjustOpenFiles(o.limits.maxClients, cfg.Loops, log)

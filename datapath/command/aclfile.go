@@ -281,3 +281,27 @@ func (n *Node) logACLSaveError(file string, err error) {
 func (c *Cmd) ChangesUsers() bool {
 	return (c.Name == "acl|setuser" || c.Name == "acl|deluser" || c.Name == "acl|load")
 }
+
+// BumpUsers makes the current table the next generation, for a host that
+// stores a table it loaded from elsewhere (an aclfile).
+func (n *Node) BumpUsers() {
+	n.publishUsers(func(old *userTable) (*userTable, string) { return old.copy(), "" })
+}
+
+// CheckPassword reports whether user is on and pass is one of its
+// passwords (false for a user without passwords).
+func (n *Node) CheckPassword(user, pass string) bool {
+	u := n.users.Load().get(user)
+	return u != nil && !u.NoPass && NewInternalSession(n).authenticate([]byte(user), []byte(pass))
+}
+
+// ParseUserNames returns the user names of aclfile text, for logs.
+func ParseUserNames(text []byte) []string {
+	var names []string
+	for _, line := range strings.Split(string(text), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "user" {
+			names = append(names, f[1])
+		}
+	}
+	return names
+}
