@@ -18,6 +18,8 @@ func init() {
 	def(acl, "help", 2, Loading|Stale, 0, 0, 0, 0, helpCmd)
 	// NoMulti: Dorivo reads and writes the aclfile off the event loop,
 	// which a transaction's EXEC cannot wait for (Redis allows them).
+	def(acl, "getuser", 3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclGetuserCmd)
+	def(acl, "cat", -2, NoScript|Loading|Stale, 0, 0, 0, 0, aclCatCmd)
 	def(acl, "load", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclLoadCmd)
 	def(acl, "save", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclSaveCmd)
 }
@@ -36,6 +38,9 @@ type User struct {
 	// glob rules; tenant confinement is ~{tenant}*.
 	KeyPatterns []string
 	AllChannels bool
+	// ChannelPatterns are the &patterns when not AllChannels: kept for
+	// ACL LIST and ACL GETUSER (Dorivo has no Pub/Sub to apply them to).
+	ChannelPatterns []string
 	// sanitize and skipSanitize are the (sanitize|skip-sanitize)-payload
 	// flags; Dorivo has no payloads to sanitize but keeps them for ACL LIST.
 	sanitize, skipSanitize bool
@@ -70,6 +75,7 @@ func (u *User) clone() *User {
 	v := *u
 	v.Passwords = append([]string(nil), u.Passwords...)
 	v.KeyPatterns = append([]string(nil), u.KeyPatterns...)
+	v.ChannelPatterns = append([]string(nil), u.ChannelPatterns...)
 	v.cmds = append([]uint64(nil), u.cmds...)
 	v.rules = append([]string(nil), u.rules...)
 	return &v
@@ -219,13 +225,16 @@ func (u *User) apply(rule string) string {
 		u.KeyPatterns = nil
 	case low == "allchannels":
 		u.AllChannels = true
+		u.ChannelPatterns = nil
 	case low == "resetchannels":
 		u.AllChannels = false
+		u.ChannelPatterns = nil
 	case low == "allcommands", low == "+@all":
 		u.cmds = nil
 		for _, c := range cmds {
 			u.setCmd(c, true)
 		}
+		u.setPhantoms(CatAll, true)
 		u.allCmds = true
 		u.rules = nil
 	case low == "nocommands", low == "-@all":
@@ -276,9 +285,7 @@ func (u *User) apply(rule string) string {
 			u.KeyPatterns = append(u.KeyPatterns, rule[1:])
 		}
 	case strings.HasPrefix(rule, "&"):
-		if rule == "&*" {
-			u.AllChannels = true
-		}
+		return u.addChannel(rule[1:])
 	case strings.HasPrefix(rule, "+@"), strings.HasPrefix(rule, "-@"):
 		cat, ok := categoryByName(low[2:])
 		if !ok {
@@ -313,6 +320,28 @@ func (u *User) setCategory(cat Category, allow bool) {
 			u.setCmd(c, allow)
 		}
 	}
+	u.setPhantoms(cat, allow)
+}
+
+// setPhantoms sets or clears the bits of categories cat past the
+// commands' bits: one per category, so that a rule on a category with no
+// Dorivo command (+@list before the list commands exist) changes the
+// bitmap and ACL LIST keeps it, as Redis does.
+func (u *User) setPhantoms(cat Category, allow bool) {
+	for i, cn := range categoryNames {
+		if cat&cn.c == 0 {
+			continue
+		}
+		id := len(cmds) + i
+		for len(u.cmds) <= id/64 {
+			u.cmds = append(u.cmds, 0)
+		}
+		if allow {
+			u.cmds[id/64] |= 1 << (id % 64)
+		} else {
+			u.cmds[id/64] &^= 1 << (id % 64)
+		}
+	}
 }
 
 // replay computes the command bitmap of the base (+@all or -@all) followed
@@ -323,6 +352,7 @@ func (u *User) replay(rules []string) []uint64 {
 		for _, c := range cmds {
 			v.setCmd(c, true)
 		}
+		v.setPhantoms(CatAll, true)
 	}
 	for _, r := range rules {
 		allow := r[0] == '+'
@@ -432,15 +462,11 @@ func (u *User) describe() string {
 		b.WriteString("&* ")
 	} else {
 		b.WriteString("resetchannels ")
+		for _, p := range u.ChannelPatterns {
+			b.WriteString("&" + p + " ")
+		}
 	}
-	if u.allCmds {
-		b.WriteString("+@all")
-	} else {
-		b.WriteString("-@all")
-	}
-	for _, r := range u.rules {
-		b.WriteString(" " + r)
-	}
+	b.WriteString(u.commandRules())
 	return b.String()
 }
 
