@@ -92,6 +92,7 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	node := command.NewNode()
 	node.StartMs = time.Now().UnixMilli()
+	node.SetLogger(log)
 	nc := *node.Config()
 	nc.ProtectedMode = o.protectedMode
 	node.SetConfig(nc)
@@ -172,6 +173,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		c := metrics.NewCollector(stats.FromObjects(&l.Objects.DorivoMaps), func() map[uint16]string { return *names.Load() })
 		reg := metrics.NewRegistry(c)
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
+		reg.MustRegister(metrics.NewAuthFailures(node.AuthFailures))
 		if st := scfg.Store; st != nil {
 			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,7 +19,25 @@ import (
 	"github.com/dorivo/dorivo/internal/testenv"
 )
 
-const usersPort = 16590
+const (
+	usersPort  = 16590
+	usersAdmin = "127.0.0.1:19590"
+)
+
+// authFailures reads dorivo_auth_failures_total from the agent's /metrics.
+func authFailures(t *testing.T, ns *testenv.Netns) int {
+	t.Helper()
+	body, err := scrapeAt(t, ns, usersAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^dorivo_auth_failures_total (\d+)$`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no dorivo_auth_failures_total in /metrics")
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
 
 // respConn is a raw RESP client: do returns a reply's exact bytes.
 type respConn struct {
@@ -100,7 +119,7 @@ func TestAgentUsersSurviveRestartAndKill9(t *testing.T) {
 	pinDir := fmt.Sprintf("/sys/fs/bpf/dorivo-test-%d-%d", os.Getpid(), pinSeq.Add(1))
 	t.Cleanup(func() { _ = os.RemoveAll(pinDir) })
 	args := []string{"--iface", "lo", "--loops", "2", "--pin-dir", pinDir, "--tcp-port", strconv.Itoa(usersPort),
-		"--udp-port", strconv.Itoa(usersPort), "--admin-addr", "", "--data-dir", dataDir, "--aclfile", aclfile}
+		"--udp-port", strconv.Itoa(usersPort), "--admin-addr", usersAdmin, "--data-dir", dataDir, "--aclfile", aclfile}
 
 	a := startAgent(t, bin, ns, args...)
 	c := dialUsers(t, ns)
@@ -166,6 +185,18 @@ func TestAgentUsersSurviveRestartAndKill9(t *testing.T) {
 	c.do(t, "AUTH", "new-root-pw")
 	if got := c.do(t, "ACL", "SAVE"); got != "+OK\r\n" {
 		t.Fatalf("ACL SAVE: %q", got)
+	}
+	before := authFailures(t, ns)
+	for range 3 {
+		if got := c.do(t, "AUTH", "acme", "guess"); !strings.HasPrefix(got, "-WRONGPASS") {
+			t.Fatalf("wrong AUTH: %q", got)
+		}
+	}
+	if got := authFailures(t, ns) - before; got != 3 {
+		t.Fatalf("dorivo_auth_failures_total grew by %d over 3 wrong AUTHs", got)
+	}
+	if !strings.Contains(a.logString(), "AUTH failed") {
+		t.Fatalf("no log line for the failed AUTHs:\n%s", a.logString())
 	}
 	saved, _ := os.ReadFile(aclfile)
 	lines := strings.Count(want, "\r\nuser ")

@@ -20,6 +20,7 @@ func init() {
 	// which a transaction's EXEC cannot wait for (Redis allows them).
 	def(acl, "getuser", 3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclGetuserCmd)
 	def(acl, "cat", -2, NoScript|Loading|Stale, 0, 0, 0, 0, aclCatCmd)
+	def(acl, "log", -2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclLogCmd)
 	def(acl, "load", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclLoadCmd)
 	def(acl, "save", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclSaveCmd)
 }

@@ -98,6 +98,7 @@ func (c *call) dispatch(r Req) {
 	cmd, msg := check(s, r)
 	c.cmd = cmd
 	if msg != "" {
+		c.noteDenied(cmd, args, msg) // acllog.go
 		c.reject(msg)
 		return
 	}

@@ -109,9 +109,10 @@ type Loop struct {
 	cfg  Config
 	idx  int
 	ks   *keyspace.Keyspace
-	dur  *durLoop  // nil without Config.Store (unsynced.go)
-	cold *coldLoop // nil without a hot-value budget (cold.go)
-	jobs jobLoop   // commands' off-loop work (jobs.go)
+	dur  *durLoop    // nil without Config.Store (unsynced.go)
+	cold *coldLoop   // nil without a hot-value budget (cold.go)
+	jobs jobLoop     // commands' off-loop work (jobs.go)
+	held []heldReply // replies waiting for their delay (held.go)
 
 	peers []peer
 	bell  *ring.Doorbell
@@ -377,6 +378,7 @@ func (l *Loop) Drain(now int64) {
 		l.takeFetches()
 	}
 	l.takeJobs()
+	l.releaseHeld()
 	l.writeTouched()
 	l.resumeStalled()
 	l.afterWork()

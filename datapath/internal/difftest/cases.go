@@ -335,6 +335,15 @@ func init() {
 		X("ACL", "LOAD"), X("ACL", "SAVE"),
 		X("ACL", "DELUSER", "g1", "g2", "g3", "g4", "g5"),
 	}})
+	Cases = append(Cases, Case{"acl log", []Step{
+		X("ACL", "LOG", "RESET"), X("ACL", "LOG"), X("AUTH", "nouser", "x"), X("AUTH", "nouser", "x"), X("AUTH", "default", "y"),
+		X("MULTI"), X("AUTH", "nouser2", "x"), X("EXEC"),
+		X("ACL", "SETUSER", "lim", "on", "nopass", "~a*", "+get", "+multi", "+exec", "+acl|log"), X("AUTH", "lim", "x"),
+		X("GET", "b"), X("SET", "a", "1"), X("GET", "b"), X("MULTI"), X("GET", "zz"), X("EXEC"),
+		{Args: []string{"ACL", "LOG"}, Cmp: ACLLog}, {Args: []string{"ACL", "LOG", "2"}, Cmp: ACLLog},
+		X("ACL", "LOG", "x"), X("ACL", "LOG", "-1"), X("ACL", "LOG", "0"), X("ACL", "LOG", "RESET", "x"),
+		X("ACL", "LOG", "reset"), X("ACL", "LOG"), X("AUTH", "default", "x"), X("ACL", "DELUSER", "lim"),
+	}})
 	Cases = append(Cases, Case{"acl rule descriptions", []Step{
 		X("ACL", "SETUSER", "u1", "reset", "+@read", "+get"), X("ACL", "SETUSER", "u2", "reset", "+get", "-get"),
 		X("ACL", "SETUSER", "u3", "reset", "+@read", "-get", "+get"), X("ACL", "SETUSER", "u4", "reset", "+get", "+set", "-get"),
