@@ -23,6 +23,7 @@ import (
 	"github.com/dorivo/dorivo/userspace/loader"
 	"github.com/dorivo/dorivo/userspace/metrics"
 	"github.com/dorivo/dorivo/userspace/stats"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // readyMsg is logged once the programs are attached, the maps synced and
@@ -174,6 +175,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		reg := metrics.NewRegistry(c)
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
 		reg.MustRegister(metrics.NewAuthFailures(node.AuthFailures))
+		reg.MustRegister(metrics.NewAcceptShed(gnet.AcceptShed)) // third_party/gnet/DORIVO.md
 		if st := scfg.Store; st != nil {
 			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
 		}
