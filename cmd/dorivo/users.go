@@ -70,6 +70,10 @@ func setupUsers(node *command.Node, st *durable.Store, o userOptions, log *slog.
 	if st == nil {
 		return nil
 	}
+	if err := st.DiskError(); err != nil { // a start on a full disk serves, read-only
+		log.Warn("disk full: the users from --aclfile/--requirepass are not stored; they apply until the next start", "err", err)
+		return nil
+	}
 	return storeUsers(node, st)
 }
 

@@ -108,3 +108,32 @@ func TestACLSetuserRefusedOnFullDisk(t *testing.T) {
 	}
 	expect(t, c, "*1|$7|default", "ACL", "USERS")
 }
+
+// A restart on a full disk serves: GET of the keys written before, and
+// every write refused with the disk-full error, which names no path.
+// Before, the store's Open stalled until space was back: no listener.
+func TestRestartOnFullDiskServesReads(t *testing.T) {
+	ns := testenv.NewNetns(t, "fullstart")
+	fs := fullfs.New(vfs.NewMem())
+	const addr = "127.0.0.1:7197"
+	cfg := Config{TCPAddr: addr, Loops: 2}
+	n := startDurable(t, ns, "/db", durable.Options{FS: fs}, cfg)
+	c := dialIn(t, ns, addr, 0)
+	expect(t, c, "+OK", "SET", "k1", "v1")
+	expect(t, c, "+OK", "SET", "k2", "v2")
+	n.stop(t)
+
+	fs.SetFull(true)
+	t.Cleanup(func() { fs.SetFull(false) })
+	n = startDurable(t, ns, "/db", durable.Options{FS: fs}, cfg)
+	c = dialIn(t, ns, addr, 0)
+	expect(t, c, "$2|v1", "GET", "k1")
+	expect(t, c, "$2|v2", "GET", "k2")
+	for _, w := range [][]string{{"SET", "k3", "v3"}, {"DEL", "k1"}, {"ACL", "SETUSER", "x", "on"}} {
+		got := c.do(w...)
+		if got != "-ERR write failed, disk full: no space left on device" {
+			t.Fatalf("%v on a full disk after restart = %q", w, got)
+		}
+	}
+	expect(t, c, "$2|v1", "GET", "k1")
+}
