@@ -66,3 +66,5 @@ require (
 )
 
 tool github.com/cilium/ebpf/cmd/bpf2go
+
+replace github.com/panjf2000/gnet/v2 => ./third_party/gnet

@@ -24,6 +24,7 @@ import (
 	"github.com/dorivo/dorivo/userspace/loader"
 	"github.com/dorivo/dorivo/userspace/metrics"
 	"github.com/dorivo/dorivo/userspace/stats"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // readyMsg is logged once the programs are attached, the maps synced and
@@ -95,6 +96,7 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	node := command.NewNode()
 	node.StartMs = time.Now().UnixMilli()
+	node.SetLogger(log)
 	nc := *node.Config()
 	nc.ProtectedMode = o.protectedMode
 	o.clients.apply(&nc)
@@ -149,6 +151,9 @@ func runAgent(args []string, stderr io.Writer) error {
 	if o.cluster.enabled() {
 		scfg.Cluster = o.cluster.respPeers(cfg.TCPPort)
 	}
+	if err := setupUsers(node, scfg.Store, o.users, log); err != nil { // users.go
+		return err
+	}
 	// Now that the BPF objects and the store hold their descriptors: room
 	// for maxclients more, or a lower maxclients (rlimit.go).
 	maxClients, err := adjustOpenFiles(o.limits.maxClients, cfg.Loops, log)
@@ -193,6 +198,8 @@ func runAgent(args []string, stderr io.Writer) error {
 		c := metrics.NewCollector(stats.FromObjects(&l.Objects.DorivoMaps), func() map[uint16]string { return *names.Load() })
 		reg := metrics.NewRegistry(c)
 		reg.MustRegister(metrics.NewLoopCollector(dp.Stats))
+		reg.MustRegister(metrics.NewAuthFailures(node.AuthFailures))
+		reg.MustRegister(metrics.NewAcceptShed(gnet.AcceptShed)) // third_party/gnet/DORIVO.md
 		if st := scfg.Store; st != nil {
 			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
 			reg.MustRegister(metrics.NewStoreObsCollector(st.SyncStats, st.RaftStatus))

@@ -167,6 +167,8 @@ type agentOptions struct {
 	// truncateCorrupt cuts the store's log at synced corruption instead of
 	// refusing to start.
 	truncateCorrupt bool
+	// users are --requirepass and --aclfile (users.go).
+	users userOptions
 	// alertmanager is where anomaly alerts are pushed ("" nowhere).
 	alertmanager string
 	// cluster makes the agent one replica of a cluster (cluster.go).
@@ -219,6 +221,8 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.BoolVar(&o.cfg.AllowUnsigned, "allow-unsigned", false, "let every tenant without a key send unsigned datagrams (by default they are dropped in XDP)")
 	fs.DurationVar(&o.cfg.KeyOverlap, "key-overlap", 0, "how long a rotated tenant key keeps verifying after SIGHUP (0: 1m)")
 	fs.DurationVar(&o.cfg.ReplayWindow, "replay-window", 0, "how far a signed datagram's timestamp may be from the agent's clock (0: 5s)")
+	fs.StringVar(&o.users.requirepass, "requirepass", "", "the default user's password, as Redis's requirepass (CONFIG SET requirepass changes it); seeds a store without users, see README")
+	fs.StringVar(&o.users.aclfile, "aclfile", "", "users file in Redis's aclfile format (user NAME on #SHA256 ~PATTERN &* +@all), for ACL LOAD and ACL SAVE; seeds a store without users, see README")
 	fs.StringVar(&o.alertmanager, "alertmanager-url", "", "Prometheus Alertmanager to push anomaly alerts to (its v2 API), e.g. http://127.0.0.1:9093")
 	o.cluster.register(fs)
 	fs.BoolVar(&o.noObserve, "no-observe", false, "turn off node, runtime and perf collectors, anomaly detection and request timing (/metrics keeps the BPF, loop and store counters)")
@@ -244,6 +248,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	}
 	if o.pinDir == "" {
 		fmt.Fprintln(stderr, "dorivo agent: --pin-dir must not be empty")
+		return nil, errUsage
+	}
+	if o.users.requirepass != "" && o.users.aclfile != "" {
+		fmt.Fprintln(stderr, "dorivo agent: --requirepass and --aclfile exclude each other: give the default user its password in the aclfile")
 		return nil, errUsage
 	}
 	if err := o.admin.check(); err != nil {

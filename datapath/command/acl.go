@@ -16,7 +16,16 @@ func init() {
 	def(acl, "list", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclListCmd)
 	def(acl, "users", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclUsersCmd)
 	def(acl, "help", 2, Loading|Stale, 0, 0, 0, 0, helpCmd)
+	// NoMulti: Dorivo reads and writes the aclfile off the event loop,
+	// which a transaction's EXEC cannot wait for (Redis allows them).
+	def(acl, "getuser", 3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclGetuserCmd)
+	def(acl, "cat", -2, NoScript|Loading|Stale, 0, 0, 0, 0, aclCatCmd)
+	def(acl, "log", -2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclLogCmd)
+	def(acl, "load", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclLoadCmd)
+	def(acl, "save", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclSaveCmd)
 }
+
+const errUnknownCmdOrCat = "Unknown command or category name in ACL"
 
 // User is an ACL user. Users are immutable once published: ACL SETUSER
 // builds a changed copy.
@@ -30,6 +39,9 @@ type User struct {
 	// glob rules; tenant confinement is ~{tenant}*.
 	KeyPatterns []string
 	AllChannels bool
+	// ChannelPatterns are the &patterns when not AllChannels: kept for
+	// ACL LIST and ACL GETUSER (Dorivo has no Pub/Sub to apply them to).
+	ChannelPatterns []string
 	// sanitize and skipSanitize are the (sanitize|skip-sanitize)-payload
 	// flags; Dorivo has no payloads to sanitize but keeps them for ACL LIST.
 	sanitize, skipSanitize bool
@@ -64,6 +76,7 @@ func (u *User) clone() *User {
 	v := *u
 	v.Passwords = append([]string(nil), u.Passwords...)
 	v.KeyPatterns = append([]string(nil), u.KeyPatterns...)
+	v.ChannelPatterns = append([]string(nil), u.ChannelPatterns...)
 	v.cmds = append([]uint64(nil), u.cmds...)
 	v.rules = append([]string(nil), u.rules...)
 	return &v
@@ -71,6 +84,9 @@ func (u *User) clone() *User {
 
 type userTable struct {
 	users map[string]*User
+	// gen grows by one with every published change (aclfile.go): the
+	// store keeps the table of the highest generation.
+	gen uint64
 }
 
 func (t *userTable) get(name string) *User { return t.users[name] }
@@ -210,13 +226,16 @@ func (u *User) apply(rule string) string {
 		u.KeyPatterns = nil
 	case low == "allchannels":
 		u.AllChannels = true
+		u.ChannelPatterns = nil
 	case low == "resetchannels":
 		u.AllChannels = false
+		u.ChannelPatterns = nil
 	case low == "allcommands", low == "+@all":
 		u.cmds = nil
 		for _, c := range cmds {
 			u.setCmd(c, true)
 		}
+		u.setPhantoms(CatAll, true)
 		u.allCmds = true
 		u.rules = nil
 	case low == "nocommands", low == "-@all":
@@ -267,13 +286,11 @@ func (u *User) apply(rule string) string {
 			u.KeyPatterns = append(u.KeyPatterns, rule[1:])
 		}
 	case strings.HasPrefix(rule, "&"):
-		if rule == "&*" {
-			u.AllChannels = true
-		}
+		return u.addChannel(rule[1:])
 	case strings.HasPrefix(rule, "+@"), strings.HasPrefix(rule, "-@"):
 		cat, ok := categoryByName(low[2:])
 		if !ok {
-			return "Unknown command or category name in ACL"
+			return errUnknownCmdOrCat
 		}
 		u.setCategory(cat, rule[0] == '+')
 		u.addRule(low)
@@ -288,7 +305,7 @@ func (u *User) apply(rule string) string {
 			c = table[name]
 		}
 		if c == nil {
-			return "Unknown command or category name in ACL"
+			return errUnknownCmdOrCat
 		}
 		u.setCmd(c, rule[0] == '+')
 		u.addRule(low)
@@ -304,6 +321,28 @@ func (u *User) setCategory(cat Category, allow bool) {
 			u.setCmd(c, allow)
 		}
 	}
+	u.setPhantoms(cat, allow)
+}
+
+// setPhantoms sets or clears the bits of categories cat past the
+// commands' bits: one per category, so that a rule on a category with no
+// Dorivo command (+@list before the list commands exist) changes the
+// bitmap and ACL LIST keeps it, as Redis does.
+func (u *User) setPhantoms(cat Category, allow bool) {
+	for i, cn := range categoryNames {
+		if cat&cn.c == 0 {
+			continue
+		}
+		id := len(cmds) + i
+		for len(u.cmds) <= id/64 {
+			u.cmds = append(u.cmds, 0)
+		}
+		if allow {
+			u.cmds[id/64] |= 1 << (id % 64)
+		} else {
+			u.cmds[id/64] &^= 1 << (id % 64)
+		}
+	}
 }
 
 // replay computes the command bitmap of the base (+@all or -@all) followed
@@ -314,6 +353,7 @@ func (u *User) replay(rules []string) []uint64 {
 		for _, c := range cmds {
 			v.setCmd(c, true)
 		}
+		v.setPhantoms(CatAll, true)
 	}
 	for _, r := range rules {
 		allow := r[0] == '+'
@@ -423,23 +463,17 @@ func (u *User) describe() string {
 		b.WriteString("&* ")
 	} else {
 		b.WriteString("resetchannels ")
+		for _, p := range u.ChannelPatterns {
+			b.WriteString("&" + p + " ")
+		}
 	}
-	if u.allCmds {
-		b.WriteString("+@all")
-	} else {
-		b.WriteString("-@all")
-	}
-	for _, r := range u.rules {
-		b.WriteString(" " + r)
-	}
+	b.WriteString(u.commandRules())
 	return b.String()
 }
 
 func aclSetuserCmd(c *call) {
 	name := string(c.args[2])
-	n := c.s.Node
-	for {
-		old := n.users.Load()
+	t, msg := c.s.Node.publishUsers(func(old *userTable) (*userTable, string) {
 		u := old.get(name)
 		if u == nil {
 			u = &User{Name: name}
@@ -448,45 +482,46 @@ func aclSetuserCmd(c *call) {
 		}
 		for _, r := range c.args[3:] {
 			if msg := u.apply(string(r)); msg != "" {
-				c.err("ERR Error in ACL SETUSER modifier '" + string(cstr(r)) + "': " + msg)
-				return
+				return nil, "ERR Error in ACL SETUSER modifier '" + string(cstr(r)) + "': " + msg
 			}
 		}
-		t := &userTable{users: make(map[string]*User, len(old.users)+1)}
-		for k, v := range old.users {
-			t.users[k] = v
-		}
+		t := old.copy()
 		t.users[name] = u
-		if n.users.CompareAndSwap(old, t) {
-			break
-		}
+		return t, ""
+	})
+	if t == nil {
+		c.err(msg)
+		return
 	}
+	c.mut(usersMutation(t))
 	c.ok()
 }
 
 func aclDeluserCmd(c *call) {
-	n := c.s.Node
 	var deleted int64
-	for {
-		old := n.users.Load()
-		t := &userTable{users: make(map[string]*User, len(old.users))}
-		for k, v := range old.users {
-			t.users[k] = v
-		}
+	t, msg := c.s.Node.publishUsers(func(old *userTable) (*userTable, string) {
+		t := old.copy()
 		deleted = 0
 		for _, a := range c.args[2:] {
 			if string(a) == "default" {
-				c.err("ERR The 'default' user cannot be removed")
-				return
+				return nil, "ERR The 'default' user cannot be removed"
 			}
 			if _, ok := t.users[string(a)]; ok {
 				delete(t.users, string(a))
 				deleted++
 			}
 		}
-		if n.users.CompareAndSwap(old, t) {
-			break
+		if deleted == 0 {
+			return nil, ""
 		}
+		return t, ""
+	})
+	switch {
+	case msg != "":
+		c.err(msg)
+		return
+	case t != nil:
+		c.mut(usersMutation(t))
 	}
 	c.int(deleted)
 }

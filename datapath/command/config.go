@@ -40,6 +40,9 @@ type Config struct {
 	// PauseBytes is dorivo-client-pause-bytes and OutputTotalBytes
 	// dorivo-client-output-total (clientlimits.go); 0 disables either.
 	PauseBytes, OutputTotalBytes int64
+	// Requirepass is requirepass: default's password ("": nopass), kept
+	// as set for CONFIG GET; the user table holds its SHA-256 (aclfile.go).
+	Requirepass string
 }
 
 // DefaultConfig is Redis 7.0's defaults for the parameters Dorivo has.
@@ -78,6 +81,10 @@ func fixed(name, value string) configParam {
 }
 
 var configParams = []configParam{
+	{"requirepass", func(c *Config) string { return c.Requirepass }, func(c *Config, v string) string {
+		c.Requirepass = v
+		return ""
+	}},
 	{"protected-mode", func(c *Config) string { return yesNo(c.ProtectedMode) }, func(c *Config, v string) string {
 		switch strings.ToLower(v) {
 		case "yes":
@@ -216,10 +223,13 @@ func configSetCmd(c *call) {
 		return
 	}
 	n := c.s.Node
+	var seen map[string]bool
 	for {
 		old := n.config.Load()
 		cfg := *old
+		seen = map[string]bool{}
 		for i, p := range params {
+			seen[p.name] = true
 			if msg := p.set(&cfg, string(c.args[3+2*i])); msg != "" {
 				c.err("ERR CONFIG SET failed (possibly related to argument '" + p.name + "') - " + msg)
 				return
@@ -228,6 +238,9 @@ func configSetCmd(c *call) {
 		if n.config.CompareAndSwap(old, &cfg) {
 			break
 		}
+	}
+	if seen["requirepass"] {
+		c.mut(usersMutation(n.SetRequirepass(n.Config().Requirepass)))
 	}
 	c.ok()
 }

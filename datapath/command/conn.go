@@ -90,9 +90,11 @@ func authCmd(c *call) {
 		user, pass = c.args[1], c.args[2]
 	}
 	if !c.s.authenticate(user, pass) {
+		c.authFailed(user) // acllog.go: ACL LOG, counter, delay
 		c.err("WRONGPASS invalid username-password pair or user is disabled.")
 		return
 	}
+	c.s.authSucceeded()
 	c.ok()
 }
 
@@ -129,9 +131,11 @@ func helloCmd(c *call) {
 	}
 	if user != nil {
 		if !c.s.authenticate(user, pass) {
+			c.authFailed(user)
 			c.err("WRONGPASS invalid username-password pair or user is disabled.")
 			return
 		}
+		c.s.authSucceeded()
 	}
 	if !c.s.authenticated {
 		c.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")

@@ -109,6 +109,7 @@ func (c *call) dispatch(r Req) {
 	cmd, msg := check(s, r)
 	c.cmd = cmd
 	if msg != "" {
+		c.noteDenied(cmd, args, msg) // acllog.go
 		c.reject(msg)
 		if cmd != nil {
 			s.stats.of(cmd).rejected.Add(1)

@@ -81,9 +81,13 @@ func execCmd(c *call) {
 	queue := s.queue
 	s.multi = false
 	c.array(len(queue))
+	s.inExec = true
+	defer func() { s.inExec = false }()
 	for _, q := range queue {
 		cmd, args := q.Cmd, q.Args
 		if msg := s.permission(cmd, args); msg != "" {
+			c.cmd = cmd
+			c.noteDenied(cmd, args, msg)
 			c.err("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: " + permReason(msg))
 			continue
 		}

@@ -14,6 +14,9 @@ const (
 	OpExpire
 	// OpFlush deletes every key of the keyspace.
 	OpFlush
+	// OpUsers stores the node's user table: Val is its aclfile text, Gen
+	// its generation (aclfile.go). It touches no keyspace.
+	OpUsers
 )
 
 // Mutation is one deterministic change of durable state. Key and Val alias
@@ -24,6 +27,7 @@ type Mutation struct {
 	Key      []byte
 	Val      []byte
 	ExpireAt int64
+	Gen      uint64 // OpUsers: the user table's generation
 }
 
 // Apply replays m on ks. The differential tests replay every write on a

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync/atomic"
 
@@ -24,6 +25,11 @@ type Node struct {
 	clientsInfo atomic.Pointer[func() []string]
 	// pause is CLIENT PAUSE's (conn_client.go).
 	pause pause
+	// aclLog is ACL LOG, auth the failed authentications (acllog.go).
+	aclLog atomic.Pointer[aclLog]
+	auth   authGuard
+	// aclFile is the aclfile of ACL LOAD and ACL SAVE (aclfile.go).
+	aclFile atomic.Pointer[string]
 	// StartMs is the node's start time, for INFO.
 	StartMs int64
 
@@ -43,6 +49,7 @@ type Node struct {
 // all commands) and the default configuration.
 func NewNode() *Node {
 	n := &Node{}
+	n.auth.seed = maphash.MakeSeed()
 	n.users.Store(defaultUsers())
 	cfg := DefaultConfig
 	n.config.Store(&cfg)
@@ -133,6 +140,14 @@ type Session struct {
 	watched  []watchedKey
 
 	c call
+	// job is the off-loop work the last command left (aclfile.go).
+	job Job
+	// authFails counts this connection's failed authentications in a row;
+	// replyDelayMs is the hold of the last reply (acllog.go).
+	authFails    uint64
+	replyDelayMs int64
+	// inExec is set while EXEC runs the queued commands.
+	inExec bool
 }
 
 type watchedKey struct {

@@ -33,6 +33,10 @@ var flagNames = []struct {
 	{Fast, "fast"}, {NoMulti, "no_multi"},
 }
 
+// typeCats are the categories of data types, and transactions.
+const typeCats = CatString | CatSet | CatSortedSet | CatList | CatHash | CatBitmap | CatHyperLogLog |
+	CatGeo | CatStream | CatTransaction
+
 // Category is a set of ACL categories (@read, @write, ...).
 type Category uint32
 
@@ -47,7 +51,19 @@ const (
 	CatDangerous
 	CatConnection
 	CatTransaction
+	// Redis 7.0's other categories, for ACL rules and ACL CAT; the data
+	// type categories belong to the commands of those types.
+	CatSet
+	CatSortedSet
+	CatList
+	CatHash
 	CatBitmap
+	CatHyperLogLog
+	CatGeo
+	CatStream
+	CatPubsub
+	CatBlocking
+	CatScripting
 	CatAll Category = 1<<iota - 1
 )
 
@@ -55,10 +71,13 @@ var categoryNames = []struct {
 	c    Category
 	name string
 }{
-	{CatKeyspace, "keyspace"}, {CatRead, "read"}, {CatWrite, "write"}, {CatString, "string"},
-	{CatFast, "fast"}, {CatSlow, "slow"}, {CatAdmin, "admin"}, {CatDangerous, "dangerous"},
-	{CatConnection, "connection"}, {CatTransaction, "transaction"},
-	{CatBitmap, "bitmap"},
+	// Redis 7.0.15's order (ACL CAT, COMMAND INFO).
+	{CatKeyspace, "keyspace"}, {CatRead, "read"}, {CatWrite, "write"}, {CatSet, "set"},
+	{CatSortedSet, "sortedset"}, {CatList, "list"}, {CatHash, "hash"}, {CatString, "string"},
+	{CatBitmap, "bitmap"}, {CatHyperLogLog, "hyperloglog"}, {CatGeo, "geo"}, {CatStream, "stream"},
+	{CatPubsub, "pubsub"}, {CatAdmin, "admin"}, {CatFast, "fast"}, {CatSlow, "slow"},
+	{CatBlocking, "blocking"}, {CatDangerous, "dangerous"}, {CatConnection, "connection"},
+	{CatTransaction, "transaction"}, {CatScripting, "scripting"},
 }
 
 // Route says how a server spreading keys over event loops (or nodes) runs
@@ -155,7 +174,9 @@ func def(parent *Cmd, name string, arity int, flags Flags, cats Category, first,
 	} else {
 		c.Cats |= CatSlow
 	}
-	if first != 0 {
+	// Redis's @keyspace is the generic key commands (DEL, EXPIRE, ...):
+	// a keyed command of a data type or of transactions is not in it.
+	if first != 0 && cats&typeCats == 0 {
 		c.Cats |= CatKeyspace
 	}
 	cmds = append(cmds, c)

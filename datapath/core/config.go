@@ -88,6 +88,10 @@ type Config struct {
 	// block.
 	Clock func() int64
 
+	// RunJob runs a command's off-loop work (jobs.go) on another
+	// goroutine; nil runs it inline (tests).
+	RunJob func(func())
+
 	Logger *slog.Logger
 }
 

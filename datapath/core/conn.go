@@ -539,6 +539,7 @@ func (l *Loop) crossExec(tc *Conn) bool {
 // clients, are unaffected.
 func (l *Loop) crossCmd(tc *Conn, r command.Req) bool {
 	if msg := command.CheckReq(tc.sess, r); msg != "" {
+		command.NoteRejected(tc.sess, r, msg, l.now) // ACL LOG
 		l.localReply(tc, now(l.errReply(msg)))
 		return true
 	}
@@ -638,7 +639,16 @@ func (l *Loop) applied(muts []command.Mutation) *unsynced {
 }
 
 func (l *Loop) execLocal(tc *Conn, r command.Req) {
-	l.localReply(tc, l.exec(tc.sess, r))
+	res := l.exec(tc.sess, r)
+	if job := tc.sess.TakeJob(); job != nil {
+		l.startJob(tc, job) // jobs.go: ACL LOAD, ACL SAVE
+		return
+	}
+	if d := tc.sess.TakeReplyDelay(); d > 0 && res.w == nil {
+		l.holdReply(tc, res.b, d) // held.go: a failed AUTH past the free attempts
+		return
+	}
+	l.localReply(tc, res)
 	if tc.sess.Closing {
 		tc.closing = true
 	}

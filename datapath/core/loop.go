@@ -114,9 +114,11 @@ type Loop struct {
 	cfg  Config
 	idx  int
 	ks   *keyspace.Keyspace
-	dur  *durLoop  // nil without Config.Store (unsynced.go)
-	rep  *repLoop  // nil without Config.Cluster (replicated.go)
-	cold *coldLoop // nil without a hot-value budget (cold.go)
+	dur  *durLoop    // nil without Config.Store (unsynced.go)
+	rep  *repLoop    // nil without Config.Cluster (replicated.go)
+	cold *coldLoop   // nil without a hot-value budget (cold.go)
+	jobs jobLoop     // commands' off-loop work (jobs.go)
+	held []heldReply // replies waiting for their delay (held.go)
 
 	peers []peer
 	bell  *ring.Doorbell
@@ -414,6 +416,8 @@ func (l *Loop) Drain(now int64) {
 	if l.cold != nil {
 		l.takeFetches()
 	}
+	l.takeJobs()
+	l.releaseHeld()
 	l.writeTouched()
 	l.resumeStalled()
 	l.resumePaused()

@@ -237,7 +237,7 @@ func (l *Loop) refuseWrite(sess *command.Session, r command.Req) ([]byte, bool) 
 		l.reply = resp.AppendError(l.reply[:0], "EXECABORT Transaction discarded because of: "+strings.TrimPrefix(msg, "ERR "))
 		return l.reply, true
 	}
-	if cmd.Flags&command.Write == 0 {
+	if cmd.Flags&command.Write == 0 && !cmd.ChangesUsers() {
 		return nil, false
 	}
 	l.stats.refused.Add(1)
@@ -282,6 +282,9 @@ func (l *Loop) propose(muts []command.Mutation) *unsynced {
 			} else {
 				r.buf = durable.AppendDel(r.buf, m.Key)
 			}
+		case command.OpUsers:
+			r := d.recOf(d.store.ShardOf(0)) // node state, in shard 0's log
+			r.buf = durable.AppendUsers(r.buf, m.Gen, m.Val)
 		case command.OpFlush:
 			for _, run := range d.runs {
 				r := d.recOf(run.shard)

@@ -90,6 +90,7 @@ func (tc *Conn) watchesOn(o int) bool {
 // place, the others by their owners, and the reply is +OK once all are.
 func (l *Loop) dispatchWatch(tc *Conn, r command.Req) bool {
 	if msg := command.CheckReq(tc.sess, r); msg != "" {
+		command.NoteRejected(tc.sess, r, msg, l.now) // ACL LOG
 		l.localReply(tc, now(l.errReply(msg)))
 		return true
 	}

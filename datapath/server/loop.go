@@ -75,6 +75,7 @@ func newLoop(s *Server, i int) (*loop, error) {
 		OutputTotal:    &s.outputTotal,
 		Shed:           cfg.Shed,
 		Logger:         cfg.Logger,
+		RunJob:         func(f func()) { go f() },
 	}
 	if cfg.TimeRequests {
 		cc.Clock = monoNanos

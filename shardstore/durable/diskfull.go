@@ -46,6 +46,9 @@ type stallFS struct {
 	vfs.FS
 	disk *diskState
 	log  *slog.Logger
+	// failFast, set while Open runs, returns ENOSPC at once instead of
+	// stalling: Open then falls back to a read-only store (fullopen.go).
+	failFast atomic.Bool
 }
 
 func newStallFS(fs vfs.FS, disk *diskState, log *slog.Logger) vfs.FS {
@@ -63,7 +66,7 @@ const (
 // retry runs op until it does not fail with ENOSPC.
 func (fs *stallFS) retry(what string, op func() error) error {
 	err := op()
-	if !errors.Is(err, syscall.ENOSPC) {
+	if !errors.Is(err, syscall.ENOSPC) || fs.failFast.Load() {
 		return err
 	}
 	fs.disk.stalls.Add(1)

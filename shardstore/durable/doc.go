@@ -33,6 +33,7 @@
 //
 //	\x01s layout                  version(1)=2 shards(4) log generation(8)
 //	\x01i <shard:4> r rask        /applied/<shard>: index(8) term(8) raftpb.ConfState
+//	\x01u users                   the ACL user table (acl.go): generation(8) aclfile text
 //	\x02 <slot:2> <key>           /data/<slot>/<key>: expireAtMs(8, 0=none) value
 //
 // User data is keyed by hash slot, not by shard: which shard owns a slot is a

@@ -572,7 +572,7 @@ func (s *Store) applyEntry(b *pebble.Batch, sh *shard, e *pb.Entry) error {
 		}
 		id, rec, err := decodeProposal(e.Data)
 		if err == nil {
-			w := Writer{b: b, keys: &d.written, ranged: &d.ranged}
+			w := Writer{b: b, users: &s.users, keys: &d.written, ranged: &d.ranged}
 			err = s.opts.Apply(rec, &w)
 		}
 		if err != nil {

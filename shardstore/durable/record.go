@@ -19,8 +19,9 @@ type ApplyFunc func(rec []byte, w *Writer) error
 // Writer receives the writes of one committed record. It is only valid
 // during the ApplyFunc call.
 type Writer struct {
-	b    *pebble.Batch
-	keys *[][]byte // keys written in this apply batch, for the read cache
+	b     *pebble.Batch
+	users *users    // the store's applied user table (acl.go); nil in tests
+	keys  *[][]byte // keys written in this apply batch, for the read cache
 	// ranged is set when the batch deleted whole slot ranges, which the
 	// read cache cannot track key by key (nil: not tracked).
 	ranged *bool
@@ -100,6 +101,8 @@ func ApplyRecord(rec []byte, w *Writer) error {
 	type mut struct {
 		del         bool
 		slots       bool // delete the slot range first..last
+		users       bool // the user table value of generation gen (acl.go)
+		gen         uint64
 		first, last uint16
 		key, value  []byte
 		exp         int64
@@ -137,13 +140,20 @@ func ApplyRecord(rec []byte, w *Writer) error {
 				return fmt.Errorf("record: bad slot range %d..%d", m.first, m.last)
 			}
 			rec = rec[5:]
+		case opUsers:
+			m.users = true
+			if m.gen, m.value, rec, err = decodeUsersOp(rec[1:]); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("record: unknown opcode %#x", op)
 		}
 		muts = append(muts, m)
 	}
 	for _, m := range muts {
-		if m.slots {
+		if m.users {
+			w.SetUsers(m.gen, m.value)
+		} else if m.slots {
 			w.DeleteSlots(m.first, m.last)
 		} else if m.del {
 			w.Delete(m.key)

@@ -229,6 +229,11 @@ type Store struct {
 	disk                      *diskState
 	shards                    []*shard
 	cache                     *readCache // nil when disabled
+	users                     users      // the applied ACL user table (acl.go)
+	// readOnly: opened on a full disk (fullopen.go), overlay holds the
+	// log replayed over pebble; no driver runs.
+	readOnly bool
+	overlay  *pebble.Batch
 
 	propc     chan proposal
 	recvc     chan inbound     // raft messages from peers (replicate.go)
@@ -271,8 +276,16 @@ type Store struct {
 // Open fails, naming the file and offset, when synced raft log records are
 // damaged (see Options.TruncateCorrupt), when a store file is corrupt, and
 // when another store holds dir's lock.
-func Open(dir string, opts Options) (_ *Store, err error) {
+func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
+	s, err := open(dir, opts)
+	if err != nil && isDiskFull(err) {
+		return openFull(dir, opts, err) // fullopen.go: serve reads
+	}
+	return s, err
+}
+
+func open(dir string, opts Options) (_ *Store, err error) {
 	if opts.Shards < 1 || opts.Shards > slot.Count {
 		return nil, fmt.Errorf("durable: %d shards, want 1..%d", opts.Shards, slot.Count)
 	}
@@ -290,12 +303,16 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		trunc:     newTruncator(),
 	}
 	s.fs = newStallFS(opts.FS, s.disk, s.log)
+	s.fs.(*stallFS).failFast.Store(true) // Open's writes fail on a full disk: fullopen.go
 	s.logDir = s.fs.PathJoin(dir, logDirName)
 	s.logw = &logWriter{fs: s.fs, dir: s.logDir, reqc: make(chan logRequest, 1), donec: make(chan *logBatch, 1), exited: make(chan struct{}), obs: &s.obs.sync}
 	s.snapCtx, s.snapCancel = context.WithCancel(context.Background())
 	s.nextID.Store(uint64(time.Now().UnixNano()))
 	s.d.pending = make(map[uint64]pendingProposal)
 	s.d.segMax = map[uint32]uint64{}
+	if err := probeSpace(opts.FS, dir); err != nil {
+		return nil, err // fullopen.go: Open falls back to a read-only store
+	}
 	if err := s.openPebble(dir); err != nil {
 		return nil, err
 	}
@@ -310,10 +327,14 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 			return nil, err
 		}
 	}
+	if err := s.loadUsers(); err != nil {
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
-	s.trunc.sealed = nil // recover removed every segment before the current one
+	s.fs.(*stallFS).failFast.Store(false) // from now on a full disk stalls writes (diskfull.go)
+	s.trunc.sealed = nil                  // recover removed every segment before the current one
 	s.truncRunning = true
 	go s.truncateLoop()
 	go s.run()
@@ -381,6 +402,9 @@ func (s *Store) openPebble(dir string) error {
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
+	}
+	if s.readOnly { // fullopen.go: no driver, nothing to flush
+		return s.closeResources()
 	}
 	// Wait out Propose calls that saw closed == false, so none enqueues
 	// after the driver's final drain.
@@ -555,7 +579,7 @@ func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, f
 	}
 	dk := dataKey(nil, sl, key)
 	e := &cacheEntry{seq: seq}
-	v, closer, err := s.db.Get(dk)
+	v, closer, err := s.reader().Get(dk)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 	case err != nil:
@@ -598,7 +622,7 @@ func (s *Store) Scan(shard uint32, fn func(key, value []byte, expireAtMs int64) 
 	}
 	sh := s.shards[shard]
 	lo, hi := slotSpan(sh.firstSlot, sh.lastSlot)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := s.reader().NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("durable: scan shard %d: %w", shard, err)
 	}

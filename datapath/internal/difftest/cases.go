@@ -320,6 +320,30 @@ func init() {
 		}},
 	)
 
+	Cases = append(Cases, Case{"acl getuser and cat", []Step{
+		X("ACL", "CAT"), X("ACL", "CAT", "nosuch"), X("ACL", "CAT", "all"), X("ACL", "CAT", "ALL"), X("ACL", "cat", "read", "x"),
+		{Args: []string{"ACL", "CAT", "string"}, Cmp: Subset}, {Args: []string{"ACL", "CAT", "READ"}, Cmp: Subset},
+		{Args: []string{"ACL", "CAT", "connection"}, Cmp: Subset}, {Args: []string{"ACL", "CAT", "transaction"}, Cmp: Subset},
+		{Args: []string{"ACL", "CAT", "admin"}, Cmp: Subset}, {Args: []string{"ACL", "CAT", "keyspace"}, Cmp: Subset},
+		X("ACL", "GETUSER", "default"), X("ACL", "GETUSER", "nosuch"), X("ACL", "GETUSER"), X("ACL", "GETUSER", "a", "b"),
+		X("ACL", "SETUSER", "g1", "on", ">pw", ">pw2", "~a*", "~b", "&ch", "&ch2", "&ch", "+@read"), X("ACL", "GETUSER", "g1"),
+		X("ACL", "SETUSER", "g2", "reset", "+get"), X("ACL", "GETUSER", "g2"),
+		X("ACL", "SETUSER", "g3", "nopass", "allkeys", "resetchannels", "skip-sanitize-payload", "-@all"), X("ACL", "GETUSER", "g3"),
+		X("ACL", "SETUSER", "g4", "&*", "&c"), X("ACL", "SETUSER", "g4", "allchannels", "resetchannels", "&x", "+@list", "-@hash"),
+		X("ACL", "GETUSER", "g4"), X("ACL", "SETUSER", "g5", "+@sortedset", "+@geo", "+@scripting", "+@pubsub"),
+		X("ACL", "SETUSER", "g5", "+@nosuch"), Step{Args: []string{"ACL", "LIST"}, Cmp: Words},
+		X("ACL", "LOAD"), X("ACL", "SAVE"),
+		X("ACL", "DELUSER", "g1", "g2", "g3", "g4", "g5"),
+	}})
+	Cases = append(Cases, Case{"acl log", []Step{
+		X("ACL", "LOG", "RESET"), X("ACL", "LOG"), X("AUTH", "nouser", "x"), X("AUTH", "nouser", "x"), X("AUTH", "default", "y"),
+		X("MULTI"), X("AUTH", "nouser2", "x"), X("EXEC"),
+		X("ACL", "SETUSER", "lim", "on", "nopass", "~a*", "+get", "+multi", "+exec", "+acl|log"), X("AUTH", "lim", "x"),
+		X("GET", "b"), X("SET", "a", "1"), X("GET", "b"), X("MULTI"), X("GET", "zz"), X("EXEC"),
+		{Args: []string{"ACL", "LOG"}, Cmp: ACLLog}, {Args: []string{"ACL", "LOG", "2"}, Cmp: ACLLog},
+		X("ACL", "LOG", "x"), X("ACL", "LOG", "-1"), X("ACL", "LOG", "0"), X("ACL", "LOG", "RESET", "x"),
+		X("ACL", "LOG", "reset"), X("ACL", "LOG"), X("AUTH", "default", "x"), X("ACL", "DELUSER", "lim"),
+	}})
 	Cases = append(Cases, Case{"acl rule descriptions", []Step{
 		X("ACL", "SETUSER", "u1", "reset", "+@read", "+get"), X("ACL", "SETUSER", "u2", "reset", "+get", "-get"),
 		X("ACL", "SETUSER", "u3", "reset", "+@read", "-get", "+get"), X("ACL", "SETUSER", "u4", "reset", "+get", "+set", "-get"),

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/shardstore/durable"
+)
+
+// userOptions are the flags that set users at start: --requirepass and
+// --aclfile (Redis's requirepass and aclfile).
+type userOptions struct {
+	requirepass string
+	aclfile     string
+}
+
+// setupUsers installs the node's users before the datapath serves.
+//
+// Precedence: the store's users win. They are what ACL SETUSER, ACL
+// DELUSER, ACL LOAD and CONFIG SET requirepass last made durable (and what
+// replication carries), so a restart, clean or kill -9, gives exactly the
+// users the agent had. --aclfile and --requirepass seed a store that has
+// no users yet (its first start), and are written to it; later they only
+// warn when they differ from the stored users (ACL LOAD applies the file on
+// demand). Without a store they apply at every start, as in Redis. An
+// aclfile that does not parse stops the start, as Redis aborts on it.
+func setupUsers(node *command.Node, st *durable.Store, o userOptions, log *slog.Logger) error {
+	node.SetACLFile(o.aclfile)
+	var fileText []byte
+	if o.aclfile != "" {
+		b, err := os.ReadFile(o.aclfile)
+		if err != nil {
+			return fmt.Errorf("--aclfile: %w", err)
+		}
+		if err := command.ParseACLFile(b, o.aclfile); err != nil {
+			return fmt.Errorf("--aclfile: %w", err)
+		}
+		fileText = b
+	}
+	if o.requirepass != "" {
+		c := *node.Config()
+		c.Requirepass = o.requirepass
+		node.SetConfig(c)
+	}
+	if st != nil {
+		if gen, text, ok := st.Users(); ok {
+			if err := node.LoadUsers(gen, text, "stored users"); err != nil {
+				return fmt.Errorf("load the stored users: %w", err)
+			}
+			log.Info("users loaded from the store", "generation", gen, "users", len(command.ParseUserNames(text)))
+			warnSeedsDiffer(node, o, fileText, log)
+			return nil
+		}
+	}
+	switch {
+	case fileText != nil:
+		if err := node.LoadUsers(0, fileText, o.aclfile); err != nil {
+			return fmt.Errorf("--aclfile: %w", err)
+		}
+		node.BumpUsers()
+	case o.requirepass != "":
+		node.SetRequirepass(o.requirepass)
+	default:
+		return nil // Redis's default user, nothing to store
+	}
+	if st == nil {
+		return nil
+	}
+	if err := st.DiskError(); err != nil { // a start on a full disk serves, read-only
+		log.Warn("disk full: the users from --aclfile/--requirepass are not stored; they apply until the next start", "err", err)
+		return nil
+	}
+	return storeUsers(node, st)
+}
+
+// storeUsers writes the node's users to the store and waits until they
+// are synced (at start, off the loops).
+func storeUsers(node *command.Node, st *durable.Store) error {
+	gen, text := node.Users()
+	done := make(chan error, 1)
+	st.ProposeUsers(gen, text, func(_ uint64, err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("store the users: %w", err)
+		}
+		return nil
+	case <-time.After(time.Minute):
+		return errors.New("store the users: not synced after 1m")
+	}
+}
+
+// warnSeedsDiffer logs when --aclfile or --requirepass say something else
+// than the stored users, which won.
+func warnSeedsDiffer(node *command.Node, o userOptions, fileText []byte, log *slog.Logger) {
+	_, stored := node.Users()
+	if fileText != nil {
+		probe := command.NewNode()
+		if probe.LoadUsers(0, fileText, o.aclfile) == nil {
+			if _, t := probe.Users(); string(t) != string(stored) {
+				log.Warn("--aclfile differs from the stored users; the stored users are kept (ACL LOAD applies the file)", "aclfile", o.aclfile)
+			}
+		}
+	}
+	if o.requirepass != "" && !node.CheckPassword("default", o.requirepass) {
+		log.Warn("--requirepass is not the default user's password in the stored users; the stored users are kept (CONFIG SET requirepass changes it)")
+	}
+}
