@@ -167,3 +167,18 @@ func (ks *Keyspace) NextVersion(now int64) uint64 {
 
 // SawVersion records a version loaded from the store.
 func (ks *Keyspace) SawVersion(v uint64) { ks.version = max(ks.version, v) }
+
+// CollKind returns live key's kind and, for a collection, the collection,
+// in one lookup.
+func (ks *Keyspace) CollKind(key []byte, now int64) (*Coll, Kind) {
+	id, e := ks.live(key, now)
+	switch {
+	case e == nil:
+		return nil, KindNone
+	case e.typed():
+		e.pos |= fRef
+		c := ks.colls[id]
+		return c, c.Kind()
+	}
+	return nil, KindString
+}
