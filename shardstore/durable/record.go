@@ -47,6 +47,7 @@ func (w *Writer) Delete(key []byte) {
 func (w *Writer) DeleteSlots(first, last uint16) {
 	lo, hi := slotSpan(first, last)
 	_ = w.b.DeleteRange(lo, hi, nil)
+	w.deleteCollSlots(first, last)
 	if w.ranged != nil {
 		*w.ranged = true
 	}
@@ -103,6 +104,7 @@ func ApplyRecord(rec []byte, w *Writer) error {
 		first, last uint16
 		key, value  []byte
 		exp         int64
+		coll        *collOp // a collection record (collection.go)
 	}
 	var muts []mut
 	for len(rec) > 0 {
@@ -137,13 +139,21 @@ func ApplyRecord(rec []byte, w *Writer) error {
 				return fmt.Errorf("record: bad slot range %d..%d", m.first, m.last)
 			}
 			rec = rec[5:]
+		case opCollPut, opCollDel:
+			var c collOp
+			if c, rec, err = parseCollOp(rec); err != nil {
+				return err
+			}
+			m.coll = &c
 		default:
 			return fmt.Errorf("record: unknown opcode %#x", op)
 		}
 		muts = append(muts, m)
 	}
 	for _, m := range muts {
-		if m.slots {
+		if m.coll != nil {
+			w.applyColl(*m.coll)
+		} else if m.slots {
 			w.DeleteSlots(m.first, m.last)
 		} else if m.del {
 			w.Delete(m.key)
