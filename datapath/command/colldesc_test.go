@@ -24,7 +24,9 @@ func describeColl(co *keyspace.Coll) string {
 		slices.Sort(parts)
 	case *collection.ZSet:
 		for _, e := range v.All() {
-			parts = append(parts, e.Member+"="+collection.FormatScore(e.Score))
+			// -0 and 0: a reload may pick the other encoding (Redis's RDB
+			// load does too), and only a skiplist keeps -0.
+			parts = append(parts, e.Member+"="+collection.FormatScore(e.Score+0))
 		}
 	case *collection.List:
 		parts = v.All()
