@@ -71,13 +71,16 @@ type collModel struct {
 	fields  map[[2]string]string // {key, field} → value; "" once deleted
 	members map[[2]string]bool
 	strs    map[string]string
+	elems   map[[2]string]bool    // list elements pushed
+	scores  map[[2]string]string // sorted-set member → score
 	// inFlight is the write sent when the agent died: it may or may not
 	// have happened.
 	inFlight [2]string
 }
 
 // TestAgentKill9KeepsCollectionWrites kills the agent under a load mixing
-// hashes (HSET, HDEL), sets (SADD) and strings, restarts it with another
+// hashes (HSET, HDEL), sets (SADD), lists (RPUSH), sorted sets (ZADD)
+// and strings, restarts it with another
 // loop count, and reads back every acknowledged write: each was in the
 // store's log, as element records, before its reply.
 func TestAgentKill9KeepsCollectionWrites(t *testing.T) {
@@ -100,7 +103,8 @@ func TestAgentKill9KeepsCollectionWrites(t *testing.T) {
 	var acked atomic.Int64
 	var wg sync.WaitGroup
 	for g := range writers {
-		m := &collModel{fields: map[[2]string]string{}, members: map[[2]string]bool{}, strs: map[string]string{}}
+		m := &collModel{fields: map[[2]string]string{}, members: map[[2]string]bool{}, strs: map[string]string{},
+			elems: map[[2]string]bool{}, scores: map[[2]string]string{}}
 		models[g] = m
 		c := dialNs(t, ns, target)
 		wg.Add(1)
@@ -111,7 +115,19 @@ func TestAgentKill9KeepsCollectionWrites(t *testing.T) {
 				h := fmt.Sprintf("{w%d}h%d", g, i%40)
 				s := fmt.Sprintf("{w%d}s%d", g, i%40)
 				var ok bool
-				switch i % 4 {
+				switch i % 6 {
+				case 4:
+					l := [2]string{fmt.Sprintf("{w%d}l%d", g, i%40), fmt.Sprintf("e%d", i)}
+					m.inFlight = l
+					if ok = strings.HasPrefix(c.do("RPUSH", l[0], l[1]), ":"); ok {
+						m.elems[l] = true
+					}
+				case 5:
+					z := [2]string{fmt.Sprintf("{w%d}z%d", g, i%40), fmt.Sprintf("m%d", i)}
+					m.inFlight = z
+					if ok = c.do("ZADD", z[0], fmt.Sprint(i), z[1]) == ":1"; ok {
+						m.scores[z] = fmt.Sprint(i)
+					}
 				case 0:
 					f := [2]string{h, fmt.Sprintf("f%d", i)}
 					m.inFlight = f
@@ -178,6 +194,18 @@ func TestAgentKill9KeepsCollectionWrites(t *testing.T) {
 		for mb := range m.members {
 			if got := c.do("SISMEMBER", mb[0], mb[1]); got != ":1" {
 				t.Fatalf("SISMEMBER %s %s = %q after an acknowledged SADD", mb[0], mb[1], got)
+			}
+			checked++
+		}
+		for l := range m.elems {
+			if got := c.do("LPOS", l[0], l[1]); !strings.HasPrefix(got, ":") {
+				t.Fatalf("LPOS %s %s = %q after an acknowledged RPUSH", l[0], l[1], got)
+			}
+			checked++
+		}
+		for z, sc := range m.scores {
+			if got := c.do("ZSCORE", z[0], z[1]); got != fmt.Sprintf("$%d|%s", len(sc), sc) {
+				t.Fatalf("ZSCORE %s %s = %q, want %s", z[0], z[1], got, sc)
 			}
 			checked++
 		}

@@ -522,34 +522,16 @@ func zpopCmd(c *call) {
 
 // zmpopCmd is ZMPOP numkeys key... MIN|MAX [COUNT n].
 func zmpopCmd(c *call) {
-	nk, ok := intArg(c.args[1])
-	if !ok || nk < 1 {
-		c.err("ERR numkeys should be greater than 0")
-		return
-	}
-	if nk > int64(len(c.args)-3) {
-		c.err(errSyntax)
-		return
-	}
-	n := int(nk)
-	keys := c.args[2 : 2+n]
-	rest := c.args[2+n:]
-	if len(rest) == 0 || !eq(rest[0], "min") && !eq(rest[0], "max") {
-		c.err(errSyntax)
-		return
-	}
-	max := eq(rest[0], "max")
-	count := int64(1)
-	switch {
-	case len(rest) == 3 && eq(rest[1], "count"):
-		v, ok := intArg(rest[2])
-		if !ok || v <= 0 {
-			c.err("ERR count should be greater than 0")
-			return
+	keys, min_, count, ok := c.mpopArgs(func(b []byte) (bool, bool) {
+		switch {
+		case eq(b, "min"):
+			return true, true
+		case eq(b, "max"):
+			return false, true
 		}
-		count = v
-	case len(rest) != 1:
-		c.err(errSyntax)
+		return false, false
+	})
+	if !ok {
 		return
 	}
 	for _, key := range keys {
@@ -560,7 +542,7 @@ func zmpopCmd(c *call) {
 		if z == nil {
 			continue
 		}
-		es := z.RangeByRank(0, int(min(count, math.MaxInt32))-1, max)
+		es := z.RangeByRank(0, count-1, !min_)
 		c.zremove(key, co, z, es)
 		c.array(2)
 		c.bulk(key)

@@ -9,8 +9,8 @@ import (
 	"github.com/dorivo/dorivo/internal/redistest"
 )
 
-// TestMixedTypesMatchRedis sends random pipelines mixing strings, hashes
-// and sets over shared keys (so WRONGTYPE comes up all the time) to Dorivo
+// TestMixedTypesMatchRedis sends random pipelines mixing strings, hashes,
+// sets, sorted sets and lists over shared keys (so WRONGTYPE comes up all the time) to Dorivo
 // with 3 loops and to redis-server, and requires byte-identical replies.
 // Set members are small integers and hashes stay small, so Redis's own
 // order is deterministic (intsets sorted, listpacks in insertion order).
@@ -29,7 +29,7 @@ func mixedTypesMatchRedis(t *testing.T, cfg Config) {
 	key, n := g.key, func(k int) string { return strconv.Itoa(rng.IntN(k)) }
 	tagged := func() string { return "{z}" + n(6) }
 	gen := func() []string {
-		i := rng.IntN(commonCmds + 24)
+		i := rng.IntN(commonCmds + 36)
 		if c := g.common(i); c != nil {
 			return c
 		}
@@ -76,8 +76,28 @@ func mixedTypesMatchRedis(t *testing.T, cfg Config) {
 			return []string{"SINTERCARD", "2", tagged(), tagged()}
 		case 22:
 			return []string{"HSCAN", key(), "0"}
-		default:
+		case 23:
 			return []string{"SSCAN", tagged(), "0"}
+		case 24, 25:
+			return []string{"ZADD", key(), n(10), "m" + n(8)}
+		case 26:
+			return []string{"ZRANGE", key(), "0", "-1", "WITHSCORES"}
+		case 27:
+			return []string{"ZINCRBY", key(), "1.5", "m" + n(8)}
+		case 28:
+			return []string{"ZPOPMIN", key()}
+		case 29:
+			return []string{"ZUNIONSTORE", tagged(), "2", tagged(), tagged()}
+		case 30, 31:
+			return []string{"RPUSH", key(), n(10), n(10)}
+		case 32:
+			return []string{"LPOP", key()}
+		case 33:
+			return []string{"LRANGE", key(), "0", "-1"}
+		case 34:
+			return []string{"LMOVE", tagged(), tagged(), "LEFT", "RIGHT"}
+		default:
+			return []string{"LREM", key(), "0", n(10)}
 		}
 	}
 	for round := range 30 {

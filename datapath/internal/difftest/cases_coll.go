@@ -1,6 +1,6 @@
 package difftest
 
-// Collection cases: hashes and sets, with keys tagged {t} where a command
+// Collection cases: hashes, sets, sorted sets and lists, with keys tagged {t} where a command
 // takes several, so that a server spreading slots over loops runs them on
 // one loop (keys on different loops get CROSSSLOT, as Redis Cluster's).
 var collCases = []Case{
@@ -20,6 +20,18 @@ var collCases = []Case{
 		X("SDIFFSTORE", "{t}c", "{t}a", "{t}b"), X("SMEMBERS", "{t}c"), X("SMOVE", "{t}a", "{t}b", "1"),
 		X("SMEMBERS", "{t}b"), X("TYPE", "s"), X("INCR", "s"), X("MGET", "s", "{t}a"), X("DEL", "s", "{t}a", "{t}b", "{t}c"),
 		X("DBSIZE"),
+	}},
+	{"sorted set basics", []Step{
+		X("ZADD", "z", "1", "a", "2", "b", "3", "c"), X("ZRANGE", "z", "0", "-1", "WITHSCORES"), X("ZINCRBY", "z", "2", "a"),
+		X("ZSCORE", "z", "a"), X("ZRANK", "z", "a"), X("ZRANGEBYSCORE", "z", "(1", "+inf"), X("ZPOPMIN", "z"), X("ZCARD", "z"),
+		X("ZADD", "{t}x", "1", "m"), X("ZUNIONSTORE", "{t}y", "2", "{t}x", "{t}x"), X("ZRANGE", "{t}y", "0", "-1", "WITHSCORES"),
+		X("ZMPOP", "2", "{t}n", "{t}y", "MAX"), X("ZADD", "z", "x", "a"), X("LPUSH", "z", "a"),
+	}},
+	{"list basics", []Step{
+		X("RPUSH", "l", "a", "b", "c"), X("LPUSH", "l", "z"), X("LRANGE", "l", "0", "-1"), X("LPOP", "l"), X("RPOP", "l", "2"),
+		X("LINSERT", "l", "BEFORE", "a", "x"), X("LSET", "l", "0", "y"), X("LINDEX", "l", "0"), X("LREM", "l", "0", "a"),
+		X("LLEN", "l"), X("RPUSH", "{t}a", "1", "2"), X("LMOVE", "{t}a", "{t}b", "LEFT", "LEFT"), X("RPOPLPUSH", "{t}a", "{t}b"),
+		X("LRANGE", "{t}b", "0", "-1"), X("LMPOP", "2", "{t}a", "{t}b", "RIGHT", "COUNT", "5"), X("LPOS", "l", "y"), X("SADD", "l", "x"),
 	}},
 	{"collections and keys", []Step{
 		X("HSET", "h", "f", "v"), X("SADD", "s", "m"), X("SET", "str", "v"), X("EXPIRE", "h", "100"), N("TTL", "h"),
