@@ -71,7 +71,7 @@ type collModel struct {
 	fields  map[[2]string]string // {key, field} → value; "" once deleted
 	members map[[2]string]bool
 	strs    map[string]string
-	elems   map[[2]string]bool    // list elements pushed
+	elems   map[[2]string]bool   // list elements pushed
 	scores  map[[2]string]string // sorted-set member → score
 	// inFlight is the write sent when the agent died: it may or may not
 	// have happened.
