@@ -173,6 +173,9 @@ func runCollCases(t *testing.T, cases []ccase) {
 					var got []byte
 					now := time.Now().UnixMilli()
 					got, muts = Exec(s, live, args, now, nil, muts[:0])
+					if blk, ok := s.TakeBlock(); ok {
+						got = append(got, blk.TimeoutReply...)
+					}
 					if !sameReply(st.mode, want, got) {
 						t.Fatalf("step %d %q:\nredis:  %q\ndorivo: %q", i, st.args, want, got)
 					}

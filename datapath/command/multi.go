@@ -82,6 +82,7 @@ func execCmd(c *call) {
 	s.unwatchAll()
 	queue := s.queue
 	s.multi = false
+	c.mayBlock = false // blocking commands reply at once, as on a timeout
 	c.array(len(queue))
 	for _, q := range queue {
 		cmd, args := q.Cmd, q.Args

@@ -109,6 +109,10 @@ type Session struct {
 	watcher  keyspace.Watcher
 	watched  []watchedKey
 
+	// block is set by a blocking command that found nothing to pop
+	// (blocking.go); the server takes it with TakeBlock.
+	block *Block
+
 	c call
 }
 

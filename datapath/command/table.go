@@ -22,6 +22,7 @@ const (
 	// needs to route and run the command.
 	NoValueRead // never reads a key's value, only its existence and expiry
 	RunsInMulti // runs at once inside MULTI instead of being queued
+	Blocking    // may block the client until a key is written (BLPOP...)
 )
 
 var flagNames = []struct {

@@ -520,17 +520,20 @@ func zpopCmd(c *call) {
 	}
 }
 
+// zsetEnd parses MIN (true) or MAX.
+func zsetEnd(b []byte) (bool, bool) {
+	switch {
+	case eq(b, "min"):
+		return true, true
+	case eq(b, "max"):
+		return false, true
+	}
+	return false, false
+}
+
 // zmpopCmd is ZMPOP numkeys key... MIN|MAX [COUNT n].
 func zmpopCmd(c *call) {
-	keys, min_, count, ok := c.mpopArgs(func(b []byte) (bool, bool) {
-		switch {
-		case eq(b, "min"):
-			return true, true
-		case eq(b, "max"):
-			return false, true
-		}
-		return false, false
-	})
+	keys, min_, count, ok := c.mpopArgs(zsetEnd)
 	if !ok {
 		return
 	}

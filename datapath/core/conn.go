@@ -82,7 +82,11 @@ type Conn struct {
 	stalled bool // waiting on the loop's stalled list for room or a lock
 	handoff bool // session lent to another loop; parsing paused
 	txWait  bool // a cross-loop transaction of this connection is in flight
-	closing bool // close once every reply is written (protocol error, QUIT)
+	// blockWait: a blocking command's reply (slot blockSeq) is not out
+	// yet; the connection reads no further request (block.go).
+	blockWait bool
+	blockSeq  uint64
+	closing   bool // close once every reply is written (protocol error, QUIT)
 	// CloseNow asks the shell to close the connection after writing Out.
 	CloseNow bool
 	closed   bool
@@ -128,6 +132,7 @@ func (l *Loop) Closed(tc *Conn) {
 func (l *Loop) Traffic(tc *Conn, now int64) {
 	l.now = now
 	l.process(tc)
+	l.serveWoken()
 	if l.unlocked {
 		l.afterWork()
 	} else {
@@ -142,7 +147,7 @@ func (tc *Conn) Session() *command.Session { return tc.sess }
 // can. It stops, leaving the rest in gnet's inbound buffer, when a request
 // needs room that is not there (backpressure) or the session is lent out.
 func (l *Loop) process(tc *Conn) {
-	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing || tc.moveTo >= 0 {
+	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.blockWait || tc.closing || tc.moveTo >= 0 {
 		return
 	}
 	c := tc.in
@@ -182,7 +187,8 @@ func (l *Loop) process(tc *Conn) {
 			off += n
 			continue
 		}
-		if !l.dispatch(tc, command.Resolve(args)) {
+		r := command.Resolve(args)
+		if !l.dispatch(tc, r) {
 			l.stall(tc) // tc.rd keeps the request: the next Parse returns it again
 			if tc.sess.Authenticated() {
 				l.readAhead(buf[off+n:], lim)
@@ -195,7 +201,10 @@ func (l *Loop) process(tc *Conn) {
 		if tc.sess.User() != tc.home && l.checkHome(tc) {
 			break // the rest runs on the connection's new loop
 		}
-		if tc.handoff || tc.txWait || tc.closing {
+		if r.Cmd != nil && r.Cmd.Flags&command.Blocking != 0 && tc.tail != tc.head && !tc.slot(tc.tail-1).done {
+			tc.blockWait, tc.blockSeq = true, tc.tail-1 // parked here or forwarded
+		}
+		if tc.handoff || tc.txWait || tc.blockWait || tc.closing {
 			break
 		}
 	}
@@ -470,6 +479,9 @@ func (l *Loop) crossCmd(tc *Conn, r command.Req) bool {
 type result struct {
 	b []byte
 	w *unsynced // nil: the command wrote nothing durable
+	// blk is set when a blocking command found nothing: no reply yet, the
+	// caller parks the request (block.go).
+	blk *command.Block
 }
 
 // now is a result that waits for no write (an error, a refusal).
@@ -483,7 +495,11 @@ func (l *Loop) exec(sess *command.Session, r command.Req) result {
 		return now(b) // unsynced.go: disk full or diverged
 	}
 	l.reply, l.muts = command.ExecReq(sess, l.ks, r, l.now, l.reply[:0], l.muts[:0])
-	return result{b: l.reply, w: l.applied(l.muts)}
+	res := result{b: l.reply, w: l.applied(l.muts)}
+	if blk, ok := sess.TakeBlock(); ok {
+		res.blk = blk
+	}
+	return res
 }
 
 // applied reports the mutations of one execution: the Mutations hook, the
@@ -494,6 +510,7 @@ func (l *Loop) applied(muts []command.Mutation) *unsynced {
 	if len(muts) == 0 {
 		return nil
 	}
+	l.noteWrites(muts)
 	if l.cfg.Mutations != nil {
 		l.cfg.Mutations(l.idx, muts)
 	}
@@ -504,7 +521,12 @@ func (l *Loop) applied(muts []command.Mutation) *unsynced {
 }
 
 func (l *Loop) execLocal(tc *Conn, r command.Req) {
-	l.localReply(tc, l.exec(tc.sess, r))
+	res := l.exec(tc.sess, r)
+	if res.blk != nil {
+		l.parkLocal(tc, r, res.blk)
+		return
+	}
+	l.localReply(tc, res)
 	if tc.sess.Closing {
 		tc.closing = true
 	}
@@ -557,6 +579,9 @@ func (l *Loop) writeConn(tc *Conn) {
 		}
 		tc.Out = append(tc.Out, e.buf...)
 		tc.head++
+	}
+	if tc.blockWait && tc.head > tc.blockSeq {
+		tc.blockWait = false // its caller (writeTouched) processes on
 	}
 	if len(tc.Out) > 0 {
 		l.queueOut(tc)

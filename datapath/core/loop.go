@@ -106,6 +106,7 @@ type peer struct {
 // starts no goroutines. Only the counters and the doorbell are touched from other
 // goroutines.
 type Loop struct {
+	blk  blockState // parked blocking requests (block.go)
 	cfg  Config
 	idx  int
 	ks   *keyspace.Keyspace
@@ -365,6 +366,7 @@ func (l *Loop) Drain(now int64) {
 	if l.expireDue.Swap(false) {
 		l.ks.ExpireStep(l.now, l.cfg.ExpireBudget)
 		l.publishKeys()
+		l.expireWaiters()
 	}
 	if len(l.unwatchLater) > 0 {
 		l.retryUnwatches()
@@ -375,6 +377,7 @@ func (l *Loop) Drain(now int64) {
 	if l.cold != nil {
 		l.takeFetches()
 	}
+	l.serveWoken()
 	l.writeTouched()
 	l.resumeStalled()
 	l.afterWork()
@@ -390,6 +393,7 @@ func (l *Loop) Drain(now int64) {
 // afterWork settles released locks, writes finished replies and retries
 // stalled connections until nothing more was released, then publishes.
 func (l *Loop) afterWork() {
+	l.serveWoken()
 	for l.unlocked {
 		l.settle()
 		l.writeTouched()

@@ -130,6 +130,9 @@ func (s *Server) serve(conn net.Conn) {
 				now := time.Now().UnixMilli()
 				muts = muts[:0]
 				out, muts = command.Exec(sess, s.ks, args, now, out, muts)
+				if blk, ok := sess.TakeBlock(); ok {
+					out = append(out, blk.TimeoutReply...) // no parking here: a timeout at once
+				}
 				for _, m := range muts {
 					if err := s.shadow.Apply(m); err != nil {
 						s.ReplayErr = errors.Join(s.ReplayErr, err)
