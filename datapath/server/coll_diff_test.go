@@ -135,7 +135,7 @@ func TestCollectionsCrossLoop(t *testing.T) {
 	expect(t, c, ":1", "SADD", b, "1")
 	const cross = "-CROSSSLOT Keys in request don't hash to the same slot"
 	for _, args := range [][]string{
-		{"SMOVE", a, b, "1"}, {"SINTER", a, b}, {"SUNIONSTORE", a, b}, {"SDIFF", b, a}, {"SINTERCARD", "2", a, b},
+		{"SMOVE", a, b, "1"}, {"SINTER", a, b}, {"RENAME", a, b}, {"COPY", a, b}, {"ZUNIONSTORE", a, "1", b}, {"SUNIONSTORE", a, b}, {"SDIFF", b, a}, {"SINTERCARD", "2", a, b},
 	} {
 		expect(t, c, cross, args...)
 	}

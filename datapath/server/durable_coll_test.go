@@ -97,6 +97,10 @@ func TestDurableCollectionsSurviveRestart(t *testing.T) {
 	expect(t, c, ":1", "LREM", "{l}l", "0", "3")
 	expect(t, c, "+OK", "LSET", "{l}l", "0", "zero")
 	expect(t, c, "+OK", "LTRIM", "{l}l", "0", "3")
+	expect(t, c, ":2", "HSET", "{m}old", "a", "1", "b", "2")
+	expect(t, c, "+OK", "RENAME", "{m}old", "{m}new")
+	expect(t, c, ":1", "COPY", "{m}new", "{m}copy")
+	expect(t, c, ":1", "HDEL", "{m}copy", "a")
 	shortGone := time.Now().Add(300 * time.Millisecond)
 	n.stop(t)
 	for time.Now().Before(shortGone.Add(50 * time.Millisecond)) {
@@ -139,7 +143,10 @@ func TestDurableCollectionsSurviveRestart(t *testing.T) {
 		}
 		check("*4|$1|c|$1|3|$1|a|$1|5", "ZRANGE", "{z}z", "0", "-1", "WITHSCORES")
 		check("*4|$4|zero|$1|1|$1|x|$1|2", "LRANGE", "{l}l", "0", "-1")
-		check(":14", "DBSIZE")
+		check("*4|$1|a|$1|1|$1|b|$1|2", "HGETALL", "{m}new")
+		check("*2|$1|b|$1|2", "HGETALL", "{m}copy")
+		check(":0", "EXISTS", "{m}old")
+		check(":16", "DBSIZE")
 		// Writes continue on the loaded collections, with new versions.
 		check(":1", "HSET", h0, fmt.Sprintf("r%d", round), "v")
 		check(":1", "DEL", "{d}dropped")
