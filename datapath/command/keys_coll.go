@@ -269,4 +269,3 @@ func collUsage(co *keyspace.Coll) int {
 	}
 	return 0
 }
-
