@@ -11,6 +11,7 @@ command -v bpftool >/dev/null        || need+=(bpftool)
 command -v ip >/dev/null             || need+=(iproute2)
 command -v redis-server >/dev/null   || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
+/usr/bin/python3 -c "import redis" 2>/dev/null || need+=(python3-redis) # scripts/redis-py-types.py
 [ -d /usr/include/x86_64-linux-gnu/asm ] || [ -d /usr/include/asm ] || need+=(linux-libc-dev)
 command -v ethtool >/dev/null        || need+=(ethtool)
 /usr/bin/python3 -c 'import redis' 2>/dev/null || need+=(python3-redis) # redis-py, for the client tests

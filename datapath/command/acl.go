@@ -146,17 +146,14 @@ func (s *Session) permission(cmd *Cmd, args [][]byte) string {
 	if !u.can(cmd) {
 		return "NOPERM this user has no permissions to run the '" + cmd.Name + "' command"
 	}
-	if u.AllKeys || cmd.First == 0 {
+	if u.AllKeys || cmd.First == 0 && cmd.numKeysArg == 0 {
 		return ""
 	}
-	last := cmd.Last
-	if last < 0 {
-		last += len(args)
-	}
-	for i := cmd.First; i <= last && i < len(args); i += cmd.Step {
+	var kb [8][]byte
+	for _, key := range cmd.keys(args, kb[:0]) {
 		ok := false
 		for _, p := range u.KeyPatterns {
-			if Match([]byte(p), args[i], false) {
+			if Match([]byte(p), key, false) {
 				ok = true
 				break
 			}

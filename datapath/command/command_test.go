@@ -314,6 +314,7 @@ func FuzzExec(f *testing.F) {
 		"APPEND a xyz\nSETRANGE a 10 q\nGETRANGE a -3 -1", "INCRBYFLOAT f 1.5e3\nINCRBYFLOAT f -0.25",
 		"MSET a 1 b 2\nKEYS *\nSCAN 0 MATCH a* COUNT 1", "SET a 1 PXAT 5\nGETEX a PX 100\nEXPIRE a 10 GT",
 		"ACL SETUSER u on nopass ~x* +@all\nAUTH u p\nGET y", "FLUSHALL\nDBSIZE",
+		"HSET h a 1 b 2\nHDEL h a\nHINCRBY h b 3\nSET h x\nSADD s 1 x\nSMOVE s t 1\nSINTERSTORE u s t\nEXPIRE t 5",
 	} {
 		f.Add([]byte(s))
 	}
@@ -323,7 +324,7 @@ func FuzzExec(f *testing.F) {
 	}
 	sort.Strings(names)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s, live, replay := NewSession(NewNode()), keyspace.New(), keyspace.New()
+		s, live, replay := NewSession(NewNode()), keyspace.New(), NewReplay(keyspace.New())
 		now := int64(1000)
 		var muts []Mutation
 		for _, line := range bytes.Split(in, []byte("\n")) {
@@ -336,15 +337,20 @@ func FuzzExec(f *testing.F) {
 			}
 			var rep []byte
 			rep, muts = Exec(s, live, args, now, nil, muts[:0])
+			if blk, ok := s.TakeBlock(); ok {
+				rep = append(rep, blk.TimeoutReply...) // no server here to park it
+			}
 			if n, err := replyLen(rep); err != nil || n != len(rep) {
 				t.Fatalf("%q: reply %q is not one RESP value (%d of %d bytes, %v)", args, rep, n, len(rep), err)
 			}
 			for _, m := range muts {
-				Apply(replay, m)
+				if err := replay.Apply(m); err != nil {
+					t.Fatalf("%q: replay: %v", args, err)
+				}
 			}
 			now += int64(len(line))
 		}
-		if a, b := dump(live, now), dump(replay, now); a != b {
+		if a, b := dumpAll(live, now), dumpAll(replay.KS, now); a != b {
 			t.Fatalf("live and replayed keyspaces differ\nlive:   %s\nreplay: %s", a, b)
 		}
 	})

@@ -23,6 +23,15 @@
 // when a loop's keyspace returns 0 it continues with cursor
 // firstSlotOfNextLoop<<32.
 //
+// Types. A key holds a string or a collection: hashes, sets, sorted sets
+// and lists (package collection holds their values and record layout).
+// Commands of one type on a key of another reply WRONGTYPE (types.go).
+// A collection change is recorded as its element records (OpRecords):
+// the metadata record and the changed elements, never the whole value;
+// Replay rebuilds collections from such records as a restart does.
+// Blocking pops that find nothing leave a Block in the session for the
+// server to park (blocking.go).
+//
 // Durability. Exec appends one Mutation per change of durable state for each
 // write it performs. A Mutation is deterministic: expiries are absolute, an
 // INCR is the SET of its result, so replaying the records with Apply

@@ -30,6 +30,9 @@ type call struct {
 	now  int64
 	dst  []byte
 	muts []Mutation
+	// mayBlock: a blocking command may block (not inside EXEC nor a
+	// cross-loop transaction's part, where it replies as on a timeout).
+	mayBlock bool
 }
 
 func (c *call) ok() { c.dst = resp.AppendOK(c.dst) }
@@ -65,7 +68,7 @@ func Exec(s *Session, ks *keyspace.Keyspace, args [][]byte, now int64, dst []byt
 // ExecReq is Exec of a request already resolved.
 func ExecReq(s *Session, ks *keyspace.Keyspace, r Req, now int64, dst []byte, muts []Mutation) ([]byte, []Mutation) {
 	c := &s.c
-	*c = call{s: s, ks: ks, args: r.Args, now: now, dst: dst, muts: muts}
+	*c = call{s: s, ks: ks, args: r.Args, now: now, dst: dst, muts: muts, mayBlock: true}
 	c.dispatch(r)
 	dst, muts = c.dst, c.muts
 	*c = call{s: s}

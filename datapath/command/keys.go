@@ -3,6 +3,7 @@ package command
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 func init() {
@@ -30,8 +31,7 @@ func init() {
 func delCmd(c *call) {
 	n := int64(0)
 	for _, k := range c.args[1:] {
-		if c.ks.Delete(k, c.now) {
-			c.mut(Mutation{Op: OpDel, Key: k})
+		if c.delKey(k) {
 			n++
 		}
 	}
@@ -49,11 +49,7 @@ func existsCmd(c *call) {
 }
 
 func typeCmd(c *call) {
-	if c.ks.Exists(c.args[1], c.now) {
-		c.simple("string")
-	} else {
-		c.simple("none")
-	}
+	c.simple(c.ks.Kind(c.args[1], c.now).String())
 }
 
 func keysCmd(c *call) {
@@ -146,9 +142,11 @@ func scanCmd(c *call) {
 		i += 2
 	}
 	var keys [][]byte
-	typeOK := typ == nil || eq(typ, "string")
 	visible := c.s.keyFilter()
 	next := c.ks.Scan(cursor, int(min(count, math.MaxInt32)), c.now, func(key, _ []byte) {
+		// TYPE compares names without case, as Redis 7.0's strcasecmp: an
+		// unknown name matches nothing.
+		typeOK := typ == nil || strings.EqualFold(string(typ), c.ks.TypeOf(key).String())
 		if typeOK && (!usePat || Match(pat, key, false)) && visible(key) {
 			keys = append(keys, key)
 		}
@@ -182,9 +180,7 @@ func flushCmd(c *call) {
 	}
 	if !c.s.allKeys() {
 		for _, k := range c.visibleKeys() {
-			if c.ks.Delete(k, c.now) {
-				c.mut(Mutation{Op: OpDel, Key: k})
-			}
+			c.delKey(k)
 		}
 		c.ok()
 		return
@@ -265,7 +261,7 @@ func expireCmd(c *call) {
 	}
 	when += base
 	key := c.args[1]
-	_, cur, found := c.ks.Lookup(key, c.now)
+	cur, found := c.ks.Expiry(key, c.now)
 	if !found {
 		c.int(0)
 		return
@@ -279,11 +275,9 @@ func expireCmd(c *call) {
 		return
 	}
 	if when <= c.now {
-		c.ks.Delete(key, c.now)
-		c.mut(Mutation{Op: OpDel, Key: key})
+		c.delKey(key)
 	} else {
-		c.ks.SetExpire(key, when, c.now)
-		c.mut(Mutation{Op: OpExpire, Key: key, ExpireAt: when})
+		c.setExpire(key, when)
 	}
 	c.int(1)
 }
@@ -313,12 +307,11 @@ func ttlCmd(c *call) {
 
 func persistCmd(c *call) {
 	key := c.args[1]
-	_, at, found := c.ks.Lookup(key, c.now)
+	at, found := c.ks.Expiry(key, c.now)
 	if !found || at == 0 {
 		c.int(0)
 		return
 	}
-	c.ks.SetExpire(key, 0, c.now)
-	c.mut(Mutation{Op: OpExpire, Key: key})
+	c.setExpire(key, 0)
 	c.int(1)
 }

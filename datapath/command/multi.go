@@ -80,6 +80,7 @@ func execCmd(c *call) {
 	s.unwatchAll()
 	queue := s.queue
 	s.multi = false
+	c.mayBlock = false // blocking commands reply at once, as on a timeout
 	c.array(len(queue))
 	s.inExec = true
 	defer func() { s.inExec = false }()

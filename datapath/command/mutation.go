@@ -1,6 +1,9 @@
 package command
 
-import "github.com/dorivo/dorivo/shardstore/keyspace"
+import (
+	"github.com/dorivo/dorivo/shardstore/collection"
+	"github.com/dorivo/dorivo/shardstore/keyspace"
+)
 
 // Op is the kind of a Mutation.
 type Op uint8
@@ -17,6 +20,9 @@ const (
 	// OpUsers stores the node's user table: Val is its aclfile text, Gen
 	// its generation (aclfile.go). It touches no keyspace.
 	OpUsers
+	// OpRecords writes Recs, records of Key's collection (its metadata
+	// and changed elements, see package collection), in order.
+	OpRecords
 )
 
 // Mutation is one deterministic change of durable state. Key and Val alias
@@ -28,9 +34,11 @@ type Mutation struct {
 	Val      []byte
 	ExpireAt int64
 	Gen      uint64 // OpUsers: the user table's generation
+	Recs     []collection.Record
 }
 
-// Apply replays m on ks. The differential tests replay every write on a
+// Apply replays m on ks; records of collections (OpRecords) need the
+// records before them, which Replay keeps. The differential tests replay every write on a
 // shadow keyspace with it, to check that the records say what the
 // commands did (a restart loads the store's data instead).
 func Apply(ks *keyspace.Keyspace, m Mutation) {

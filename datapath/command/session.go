@@ -139,6 +139,10 @@ type Session struct {
 	watcher  keyspace.Watcher
 	watched  []watchedKey
 
+	// block is set by a blocking command that found nothing to pop
+	// (blocking.go); the server takes it with TakeBlock.
+	block *Block
+
 	c call
 	// job is the off-loop work the last command left (aclfile.go).
 	job Job

@@ -2,6 +2,8 @@ package command
 
 import (
 	"math"
+
+	"github.com/dorivo/dorivo/shardstore/keyspace"
 )
 
 // Flags of SET and GETEX, as parseExtendedStringArgumentsOrReply's.
@@ -92,6 +94,9 @@ func (c *call) invalidExpire() string {
 }
 
 func getCmd(c *call) {
+	if c.notString(c.args[1]) {
+		return
+	}
 	if v, ok := c.ks.Get(c.args[1], c.now); ok {
 		c.bulk(v)
 	} else {
@@ -120,6 +125,9 @@ func (c *call) set(flags int, key, val, expire []byte, intReply bool) {
 	// Only SET ... GET reads the old value: the others work on a cold key
 	// (see ReadsValues).
 	var old []byte
+	if flags&setGet != 0 && c.notString(key) {
+		return
+	}
 	oldAt, found := c.ks.Expiry(key, c.now)
 	if flags&setGet != 0 {
 		old, _ = c.ks.Get(key, c.now)
@@ -144,6 +152,7 @@ func (c *call) set(flags int, key, val, expire []byte, intReply bool) {
 	if flags&setKeepTTL != 0 && found {
 		at = oldAt
 	}
+	c.dropColl(key)
 	c.ks.Set(key, val, at)
 	c.mut(Mutation{Op: OpSet, Key: key, Val: val, ExpireAt: at})
 	if flags&setGet == 0 {
@@ -162,6 +171,9 @@ func psetexCmd(c *call) { c.set(setPX, c.args[1], c.args[3], c.args[2], false) }
 func getsetCmd(c *call) { c.set(setGet, c.args[1], c.args[2], nil, false) }
 
 func getdelCmd(c *call) {
+	if c.notString(c.args[1]) {
+		return
+	}
 	v, ok := c.ks.Get(c.args[1], c.now)
 	if !ok {
 		c.null()
@@ -178,6 +190,9 @@ func getexCmd(c *call) {
 		return
 	}
 	key := c.args[1]
+	if c.notString(key) {
+		return
+	}
 	v, _, found := c.ks.Lookup(key, c.now)
 	if !found {
 		c.null()
@@ -208,7 +223,9 @@ func getexCmd(c *call) {
 func mgetCmd(c *call) {
 	c.array(len(c.args) - 1)
 	for _, k := range c.args[1:] {
-		if v, ok := c.ks.Get(k, c.now); ok {
+		if c.ks.HasColls() && c.ks.Kind(k, c.now) > keyspace.KindString {
+			c.null() // MGET replies nil for a key of another type
+		} else if v, ok := c.ks.Get(k, c.now); ok {
 			c.bulk(v)
 		} else {
 			c.null()
@@ -222,6 +239,7 @@ func msetCmd(c *call) {
 		return
 	}
 	for i := 1; i < len(c.args); i += 2 {
+		c.dropColl(c.args[i])
 		c.ks.Set(c.args[i], c.args[i+1], 0)
 		c.mut(Mutation{Op: OpSet, Key: c.args[i], Val: c.args[i+1]})
 	}
@@ -240,6 +258,7 @@ func msetnxCmd(c *call) {
 		}
 	}
 	for i := 1; i < len(c.args); i += 2 {
+		c.dropColl(c.args[i])
 		c.ks.Set(c.args[i], c.args[i+1], 0)
 		c.mut(Mutation{Op: OpSet, Key: c.args[i], Val: c.args[i+1]})
 	}
@@ -256,6 +275,9 @@ func (c *call) setKeepTTL(key, val []byte, at int64) {
 
 func (c *call) incrBy(incr int64) {
 	key := c.args[1]
+	if c.notString(key) {
+		return
+	}
 	v, at, found := c.ks.Lookup(key, c.now)
 	var old int64
 	if found {
@@ -302,6 +324,9 @@ func decrbyCmd(c *call) {
 
 func incrbyfloatCmd(c *call) {
 	key := c.args[1]
+	if c.notString(key) {
+		return
+	}
 	v, at, found := c.ks.Lookup(key, c.now)
 	var cur ldouble
 	if found {
@@ -330,6 +355,9 @@ func (c *call) maxBulk() int64 { return c.s.Node.Config().ProtoMaxBulkLen }
 
 func appendCmd(c *call) {
 	key, data := c.args[1], c.args[2]
+	if c.notString(key) {
+		return
+	}
 	v, at, found := c.ks.Lookup(key, c.now)
 	if found && int64(len(v))+int64(len(data)) > c.maxBulk() {
 		c.err(errStrTooLong)
@@ -341,6 +369,9 @@ func appendCmd(c *call) {
 }
 
 func strlenCmd(c *call) {
+	if c.notString(c.args[1]) {
+		return
+	}
 	v, _ := c.ks.Get(c.args[1], c.now)
 	c.int(int64(len(v)))
 }
@@ -354,6 +385,9 @@ func getrangeCmd(c *call) {
 	end, ok := intArg(c.args[3])
 	if !ok {
 		c.err(errNotInt)
+		return
+	}
+	if c.notString(c.args[1]) {
 		return
 	}
 	v, found := c.ks.Get(c.args[1], c.now)
@@ -392,6 +426,9 @@ func setrangeCmd(c *call) {
 	}
 	if off < 0 {
 		c.err("ERR offset is out of range")
+		return
+	}
+	if c.notString(key) {
 		return
 	}
 	v, at, found := c.ks.Lookup(key, c.now)

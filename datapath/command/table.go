@@ -22,6 +22,7 @@ const (
 	// needs to route and run the command.
 	NoValueRead // never reads a key's value, only its existence and expiry
 	RunsInMulti // runs at once inside MULTI instead of being queued
+	Blocking    // may block the client until a key is written (BLPOP...)
 )
 
 var flagNames = []struct {
@@ -139,6 +140,10 @@ type Cmd struct {
 	// ... up to args[Last]; a negative Last counts from the end (-1 is the
 	// last argument). First == 0 means no keys.
 	First, Last, Step int
+	// numKeysArg, when not 0, is the index of a numkeys argument
+	// (SINTERCARD, ZUNION, LMPOP...): that many keys follow it, after the
+	// keys First..Last locate.
+	numKeysArg int
 	// Route and Merge say how a server runs it across loops.
 	Route Route
 	Merge Merge
@@ -239,6 +244,30 @@ func (cmd *Cmd) arityOK(n int) bool {
 }
 
 func (cmd *Cmd) keys(args [][]byte, dst [][]byte) [][]byte {
+	if cmd.numKeysArg != 0 {
+		dst = cmd.fixedKeys(args, dst)
+		return numberedKeys(args, cmd.numKeysArg, dst)
+	}
+	return cmd.fixedKeys(args, dst)
+}
+
+// numberedKeys appends the keys after the numkeys argument args[at]: none
+// when it is not a count the arguments can hold (the command's own error).
+func numberedKeys(args [][]byte, at int, dst [][]byte) [][]byte {
+	if at >= len(args) {
+		return dst
+	}
+	n, ok := intArg(args[at])
+	if !ok || n <= 0 || n > int64(len(args)-at-1) {
+		return dst
+	}
+	return append(dst, args[at+1:at+1+int(n)]...)
+}
+
+// numKeysAt marks cmd as taking a numkeys argument at args[i].
+func (cmd *Cmd) numKeysAt(i int) *Cmd { cmd.numKeysArg = i; return cmd }
+
+func (cmd *Cmd) fixedKeys(args [][]byte, dst [][]byte) [][]byte {
 	if cmd.First == 0 {
 		return dst
 	}

@@ -87,7 +87,11 @@ type Conn struct {
 	stalled bool // waiting on the loop's stalled list for room or a lock
 	handoff bool // session lent to another loop; parsing paused
 	txWait  bool // a cross-loop transaction of this connection is in flight
-	closing bool // close once every reply is written (protocol error, QUIT)
+	// blockWait: a blocking command's reply (slot blockSeq) is not out
+	// yet; the connection reads no further request (block.go).
+	blockWait bool
+	blockSeq  uint64
+	closing   bool // close once every reply is written (protocol error, QUIT)
 	// CloseNow asks the shell to close the connection after writing Out.
 	CloseNow bool
 	closed   bool
@@ -165,6 +169,7 @@ func (l *Loop) Closed(tc *Conn) {
 func (l *Loop) Traffic(tc *Conn, now int64) {
 	l.now = now
 	l.process(tc)
+	l.serveWoken()
 	if l.unlocked {
 		l.afterWork()
 	} else {
@@ -179,7 +184,7 @@ func (tc *Conn) Session() *command.Session { return tc.sess }
 // can. It stops, leaving the rest in gnet's inbound buffer, when a request
 // needs room that is not there (backpressure) or the session is lent out.
 func (l *Loop) process(tc *Conn) {
-	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.closing || tc.moveTo >= 0 {
+	if tc.closed || tc.stalled || tc.handoff || tc.txWait || tc.blockWait || tc.closing || tc.moveTo >= 0 {
 		return
 	}
 	if tc.paused && !l.tryResume(tc) {
@@ -274,7 +279,10 @@ func (l *Loop) process(tc *Conn) {
 		if tc.sess.User() != tc.home && l.checkHome(tc) {
 			break // the rest runs on the connection's new loop
 		}
-		if tc.handoff || tc.txWait || tc.closing {
+		if req.Cmd != nil && req.Cmd.Flags&command.Blocking != 0 && tc.tail != tc.head && !tc.slot(tc.tail-1).done {
+			tc.blockWait, tc.blockSeq = true, tc.tail-1 // parked here or forwarded
+		}
+		if tc.handoff || tc.txWait || tc.blockWait || tc.closing {
 			break
 		}
 	}
@@ -573,6 +581,9 @@ func (l *Loop) crossCmd(tc *Conn, r command.Req) bool {
 type result struct {
 	b []byte
 	w *unsynced // nil: the command wrote nothing durable
+	// blk is set when a blocking command found nothing: no reply yet, the
+	// caller parks the request (block.go).
+	blk *command.Block
 }
 
 // now is a result that waits for no write (an error, a refusal).
@@ -596,6 +607,9 @@ func (l *Loop) exec(sess *command.Session, r command.Req) result {
 	res := result{b: l.reply, w: l.applied(l.muts)}
 	if res.w == nil && len(rkeys) > 0 {
 		res.w = l.readEntry(rkeys) // replicated.go: no reply reveals an uncommitted write
+	}
+	if blk, ok := sess.TakeBlock(); ok {
+		res.blk = blk
 	}
 	return res
 }
@@ -629,6 +643,7 @@ func (l *Loop) applied(muts []command.Mutation) *unsynced {
 	if len(muts) == 0 {
 		return nil
 	}
+	l.noteWrites(muts)
 	if l.cfg.Mutations != nil {
 		l.cfg.Mutations(l.idx, muts)
 	}
@@ -646,6 +661,10 @@ func (l *Loop) execLocal(tc *Conn, r command.Req) {
 	}
 	if d := tc.sess.TakeReplyDelay(); d > 0 && res.w == nil {
 		l.holdReply(tc, res.b, d) // held.go: a failed AUTH past the free attempts
+		return
+	}
+	if res.blk != nil {
+		l.parkLocal(tc, r, res.blk) // block.go: a blocking pop found nothing
 		return
 	}
 	l.localReply(tc, res)
@@ -709,6 +728,9 @@ func (l *Loop) writeConn(tc *Conn) {
 		tc.held -= e.held
 		e.held = 0
 		tc.head++
+	}
+	if tc.blockWait && tc.head > tc.blockSeq {
+		tc.blockWait = false // its caller (writeTouched) processes on
 	}
 	if len(tc.Out) > 0 {
 		l.queueOut(tc)

@@ -111,6 +111,7 @@ type peer struct {
 // starts no goroutines. Only the counters and the doorbell are touched from other
 // goroutines.
 type Loop struct {
+	blk  blockState // parked blocking requests (block.go)
 	cfg  Config
 	idx  int
 	ks   *keyspace.Keyspace
@@ -403,6 +404,7 @@ func (l *Loop) Drain(now int64) {
 	if l.expireDue.Swap(false) {
 		l.ks.ExpireStep(l.now, l.cfg.ExpireBudget)
 		l.publishKeys()
+		l.expireWaiters()
 	}
 	if len(l.unwatchLater) > 0 {
 		l.retryUnwatches()
@@ -418,6 +420,7 @@ func (l *Loop) Drain(now int64) {
 	}
 	l.takeJobs()
 	l.releaseHeld()
+	l.serveWoken()
 	l.writeTouched()
 	l.resumeStalled()
 	l.resumePaused()
@@ -434,6 +437,7 @@ func (l *Loop) Drain(now int64) {
 // afterWork settles released locks, writes finished replies and retries
 // stalled connections until nothing more was released, then publishes.
 func (l *Loop) afterWork() {
+	l.serveWoken()
 	for l.unlocked {
 		l.settle()
 		l.writeTouched()

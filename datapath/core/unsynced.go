@@ -285,6 +285,16 @@ func (l *Loop) propose(muts []command.Mutation) *unsynced {
 		case command.OpUsers:
 			r := d.recOf(d.store.ShardOf(0)) // node state, in shard 0's log
 			r.buf = durable.AppendUsers(r.buf, m.Gen, m.Val)
+		case command.OpRecords:
+			r := d.rec(m.Key)
+			sl := slot.Of(m.Key)
+			for _, cr := range m.Recs {
+				if cr.Delete {
+					r.buf = durable.AppendCollDel(r.buf, sl, cr.Key)
+				} else {
+					r.buf = durable.AppendCollPut(r.buf, sl, cr.Key, cr.Value)
+				}
+			}
 		case command.OpFlush:
 			for _, run := range d.runs {
 				r := d.recOf(run.shard)

@@ -68,7 +68,9 @@ func (l *Loop) serveMsg(j int, m *msg) {
 			sess.SetWatchDirty() // a handed-over EXEC watching keys here
 		}
 		r.kind = mReply
-		if res := l.exec(sess, req); res.w != nil {
+		if res := l.exec(sess, req); res.blk != nil {
+			l.parkPeer(j, &r, req, sess, res.blk)
+		} else if res.w != nil {
 			l.waitPeer(res.w, j, &r, res.b)
 		} else {
 			l.stageReply(p, &r, res.b)

@@ -26,6 +26,11 @@ func (s *Server) openDurable() error {
 			c.LoadKey(c.Keyspace(), key, value, exp)
 			return nil
 		})
+		if err == nil {
+			err = loadCollections(st, uint32(shard), func(sl uint16) *keyspace.Keyspace {
+				return s.loops[s.cfg.Table.Owner(sl)].core.Keyspace()
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("server: load store shard %d: %w", shard, err)
 		}
@@ -77,6 +82,14 @@ func (l *loop) resync() {
 			if err = st.Scan(uint32(shard), func(key, value []byte, exp int64) error {
 				if l.srv.cfg.Table.Owner(slot.Of(key)) == l.idx {
 					l.core.LoadKey(ks, key, value, exp)
+				}
+				return nil
+			}); err != nil {
+				break
+			}
+			if err = loadCollections(st, uint32(shard), func(sl uint16) *keyspace.Keyspace {
+				if l.srv.cfg.Table.Owner(sl) == l.idx {
+					return ks
 				}
 				return nil
 			}); err != nil {

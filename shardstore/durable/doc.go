@@ -35,6 +35,7 @@
 //	\x01i <shard:4> r rask        /applied/<shard>: index(8) term(8) raftpb.ConfState
 //	\x01u users                   the ACL user table (acl.go): generation(8) aclfile text
 //	\x02 <slot:2> <key>           /data/<slot>/<key>: expireAtMs(8, 0=none) value
+//	\x03 <slot:2> <record key>    a collection's record (collection.go): value
 //
 // User data is keyed by hash slot, not by shard: which shard owns a slot is a
 // property of the layout, not of the data. Opening with a different Shards

@@ -48,6 +48,7 @@ func (w *Writer) Delete(key []byte) {
 func (w *Writer) DeleteSlots(first, last uint16) {
 	lo, hi := slotSpan(first, last)
 	_ = w.b.DeleteRange(lo, hi, nil)
+	w.deleteCollSlots(first, last)
 	if w.ranged != nil {
 		*w.ranged = true
 	}
@@ -106,6 +107,7 @@ func ApplyRecord(rec []byte, w *Writer) error {
 		first, last uint16
 		key, value  []byte
 		exp         int64
+		coll        *collOp // a collection record (collection.go)
 	}
 	var muts []mut
 	for len(rec) > 0 {
@@ -145,6 +147,12 @@ func ApplyRecord(rec []byte, w *Writer) error {
 			if m.gen, m.value, rec, err = decodeUsersOp(rec[1:]); err != nil {
 				return err
 			}
+		case opCollPut, opCollDel:
+			var c collOp
+			if c, rec, err = parseCollOp(rec); err != nil {
+				return err
+			}
+			m.coll = &c
 		default:
 			return fmt.Errorf("record: unknown opcode %#x", op)
 		}
@@ -153,6 +161,8 @@ func ApplyRecord(rec []byte, w *Writer) error {
 	for _, m := range muts {
 		if m.users {
 			w.SetUsers(m.gen, m.value)
+		} else if m.coll != nil {
+			w.applyColl(*m.coll)
 		} else if m.slots {
 			w.DeleteSlots(m.first, m.last)
 		} else if m.del {

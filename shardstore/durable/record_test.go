@@ -16,6 +16,8 @@ func FuzzApplyRecord(f *testing.F) {
 	f.Add(AppendDel(AppendSet(nil, []byte("k"), []byte("v"), 42), []byte("k2")), []byte("key"), []byte("val"), int64(-1))
 	f.Add([]byte("S\x05ab"), []byte(""), []byte(""), int64(0))
 	f.Add(AppendUsers(AppendSet(nil, []byte("k"), nil, 0), 7, []byte("user default on nopass ~* &* +@all\n")), []byte("k"), []byte("v"), int64(0))
+	f.Add(AppendCollDel(AppendCollPut(nil, 7, []byte("mk"), []byte("meta")), 7, []byte("ek")), []byte("k"), []byte("v"), int64(0))
+	f.Add([]byte("P\xff\xff\x01m"), []byte("k"), []byte("v"), int64(0))
 	f.Fuzz(func(t *testing.T, rec, key, value []byte, exp int64) {
 		var keys [][]byte
 		db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})

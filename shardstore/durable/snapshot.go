@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -40,10 +41,17 @@ type snapResult struct {
 	err   error
 }
 
-// shardSpans are the pebble key ranges [start, end) that hold sh's data.
+// shardSpans are the pebble key ranges [start, end) that hold sh's data:
+// its slots' strings and collection records, and for the shard of slot 0
+// the user table (acl.go).
 func shardSpans(sh *shard) [][2][]byte {
 	start, end := slotSpan(sh.firstSlot, sh.lastSlot)
-	return [][2][]byte{{start, end}}
+	cstart, cend := collSpan(sh.firstSlot, sh.lastSlot)
+	spans := [][2][]byte{{start, end}, {cstart, cend}}
+	if sh.firstSlot == 0 {
+		spans = append(spans, [2][]byte{usersKey, append(slices.Clone(usersKey), 0)})
+	}
+	return spans
 }
 
 // startSnapshot streams a snapshot of sh at its applied index to m.To. It
@@ -259,6 +267,14 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	}
 	if err := sh.ms.ApplySnapshot(snap); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 		return fmt.Errorf("durable: shard %d: raft storage: %w", sh.id, err)
+	}
+	if sh.firstSlot == 0 { // the snapshot carried the user table
+		s.users.mu.Lock()
+		err := s.loadUsers()
+		s.users.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	sh.applied, sh.appliedTerm, sh.conf = as.index, as.term, as.conf
 	sh.appliedPub.Store(sh.applied)

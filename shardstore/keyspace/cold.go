@@ -25,6 +25,9 @@ type clockHand struct {
 
 // value returns e's value; e must not be cold.
 func (e *entry) value() []byte {
+	if e.typed() {
+		panic("keyspace: string value of collection " + string(e.key()) + " read")
+	}
 	if e.isCold() {
 		panic("keyspace: value of cold key " + string(e.key()) + " read before Fill")
 	}
@@ -34,6 +37,9 @@ func (e *entry) value() []byte {
 
 // dropValue forgets e's value for the counters (e is being removed).
 func (ks *Keyspace) dropValue(e *entry) {
+	if e.typed() {
+		return
+	}
 	if e.isCold() {
 		ks.coldN--
 	} else {
@@ -127,7 +133,7 @@ func (ks *Keyspace) Evict(target int64, clean uint64, maxSteps int, keep func(ke
 		e := ks.ent(order[ks.hand.pos])
 		ks.hand.pos++
 		switch {
-		case e.isCold() || e.stamp > clean:
+		case e.isCold() || e.stamp > clean || e.typed():
 		case e.pos&fRef != 0:
 			e.pos &^= fRef
 		case keep != nil && keep(string(e.key())):

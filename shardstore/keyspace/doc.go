@@ -1,5 +1,6 @@
-// Package keyspace holds the keys of one event loop: string values with an
-// optional absolute expiry, grouped by hash slot.
+// Package keyspace holds the keys of one event loop: string values or
+// collections (hashes, lists, sets, sorted sets; typed.go) with an optional
+// absolute expiry, grouped by hash slot.
 //
 // A Keyspace has a single owner, the event loop whose slots it holds, so it
 // has no locks; calling it from two goroutines at once is a bug.

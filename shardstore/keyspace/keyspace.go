@@ -50,6 +50,11 @@ type Keyspace struct {
 	// Stamp is recorded on every entry written from now on; Evict keeps
 	// the values of entries stamped after its clean argument.
 	Stamp uint64
+
+	// colls holds the collections of typed entries by id (typed.go);
+	// version is the last collection version handed out or loaded.
+	colls   map[uint32]*Coll
+	version uint64
 }
 
 // New returns an empty Keyspace.
@@ -131,6 +136,9 @@ func (ks *Keyspace) Set(key, val []byte, expireAt int64) {
 	var e *entry
 	if ok {
 		e = ks.ent(id)
+		if e.typed() {
+			ks.untype(id, e)
+		}
 		if e.isCold() {
 			e.pos &^= fCold
 			ks.coldN--
@@ -179,6 +187,13 @@ func (ks *Keyspace) alloc() uint32 {
 }
 
 func (ks *Keyspace) setExp(id uint32, e *entry, at int64) {
+	if e.typed() {
+		ks.colls[id].Meta.ExpireMs = at
+	}
+	ks.setVol(id, e, at)
+}
+
+func (ks *Keyspace) setVol(id uint32, e *entry, at int64) {
 	switch {
 	case at != 0 && e.vi < 0:
 		e.vi = int32(len(ks.vol))
@@ -229,6 +244,9 @@ func (ks *Keyspace) remove(id uint32, e *entry) {
 func (ks *Keyspace) unlink(id uint32, e *entry, key []byte) {
 	if e.vi >= 0 {
 		ks.dropVol(e.vi)
+	}
+	if e.typed() {
+		delete(ks.colls, id)
 	}
 	ks.dropValue(e)
 	ks.indexDel(ks.hashKey(key), id)
@@ -366,6 +384,7 @@ func (ks *Keyspace) Flush() {
 	ks.hot, ks.coldN = 0, 0
 	ks.hand = clockHand{}
 	ks.vol = nil
+	ks.colls = nil
 }
 
 // Scan visits up to count live keys starting at cursor and returns the

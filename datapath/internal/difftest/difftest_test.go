@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/internal/testenv"
+	"github.com/dorivo/dorivo/shardstore/collection"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
 )
 
@@ -23,6 +24,9 @@ func TestAgainstRedis(t *testing.T) {
 		Run(t, redis, dorivo.Addr, []Case{c})
 		now := time.Now().UnixMilli()
 		dorivo.WithKeyspace(func(live, replayed *keyspace.Keyspace) {
+			if dorivo.ReplayErr != nil {
+				t.Fatalf("case %q: records do not load back: %v", c.Name, dorivo.ReplayErr)
+			}
 			if a, b := dump(live, now), dump(replayed, now); a != b {
 				t.Errorf("case %q: live and replayed keyspaces differ\nlive:     %.500s\nreplayed: %.500s", c.Name, a, b)
 			}
@@ -34,7 +38,11 @@ func dump(ks *keyspace.Keyspace, now int64) string {
 	var out []string
 	ks.Each(func(k, v []byte, exp int64) {
 		if exp == 0 || exp > now {
-			out = append(out, fmt.Sprintf("%q=%q@%d", k, v, exp))
+			desc := fmt.Sprintf("%q", v)
+			if co := ks.CollAny(k); co != nil {
+				desc = fmt.Sprintf("%s%v", co.Kind(), collContents(co))
+			}
+			out = append(out, fmt.Sprintf("%q=%s@%d", k, desc, exp))
 		}
 	})
 	sort.Strings(out)
@@ -62,4 +70,25 @@ func TestRedisCli(t *testing.T) {
 // TestCompare runs the one-call entry point the datapath server uses.
 func TestCompare(t *testing.T) {
 	Compare(t, Serve(t).Addr)
+}
+
+// collContents lists a collection's elements canonically.
+func collContents(co *keyspace.Coll) []string {
+	var out []string
+	switch v := co.V.(type) {
+	case *collection.Hash:
+		for f, x := range v.All() {
+			out = append(out, f+"="+x)
+		}
+	case *collection.Set:
+		out = v.Members()
+	case *collection.ZSet:
+		for _, e := range v.All() {
+			out = append(out, e.Member+"="+collection.FormatScore(e.Score))
+		}
+	case *collection.List:
+		return v.All()
+	}
+	sort.Strings(out)
+	return out
 }

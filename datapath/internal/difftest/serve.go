@@ -20,7 +20,7 @@ import (
 // one lock-free keyspace per event loop. It exists so that the codec and
 // executor can be compared with Redis before, and independently of, the
 // event-loop server. Every mutation is also replayed with command.Apply
-// onto a shadow keyspace, and Replayed returns it, so tests can check that
+// (command.Replay) onto a shadow keyspace, and WithKeyspace shows it, so tests can check that
 // the mutation records reproduce the state.
 func Serve(tb testing.TB) *Server {
 	tb.Helper()
@@ -28,7 +28,7 @@ func Serve(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Addr: l.Addr().String(), node: command.NewNode(), ks: keyspace.New(), shadow: keyspace.New(), l: l}
+	s := &Server{Addr: l.Addr().String(), node: command.NewNode(), ks: keyspace.New(), shadow: command.NewReplay(keyspace.New()), l: l}
 	s.node.StartMs = time.Now().UnixMilli()
 	go s.accept()
 	tb.Cleanup(func() {
@@ -46,8 +46,10 @@ type Server struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex // guards ks, shadow and conns
 	ks     *keyspace.Keyspace
-	shadow *keyspace.Keyspace
+	shadow *command.Replay
 	conns  map[net.Conn]bool
+	// ReplayErr collects the records that did not load back (under mu).
+	ReplayErr error
 }
 
 // WithKeyspace runs fn with the live and the replayed keyspace, under the
@@ -55,7 +57,7 @@ type Server struct {
 func (s *Server) WithKeyspace(fn func(live, replayed *keyspace.Keyspace)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn(s.ks, s.shadow)
+	fn(s.ks, s.shadow.KS)
 }
 
 func (s *Server) accept() {
@@ -128,8 +130,13 @@ func (s *Server) serve(conn net.Conn) {
 				now := time.Now().UnixMilli()
 				muts = muts[:0]
 				out, muts = command.Exec(sess, s.ks, args, now, out, muts)
+				if blk, ok := sess.TakeBlock(); ok {
+					out = append(out, blk.TimeoutReply...) // no parking here: a timeout at once
+				}
 				for _, m := range muts {
-					command.Apply(s.shadow, m)
+					if err := s.shadow.Apply(m); err != nil {
+						s.ReplayErr = errors.Join(s.ReplayErr, err)
+					}
 				}
 				s.mu.Unlock()
 				closing = sess.Closing
