@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -68,15 +70,29 @@ func (s *shedding) storeFS() vfs.FS {
 	return shed.ObserveSyncs(vfs.Default, shed.RaftLogDir, s.diskObserve)
 }
 
+// testOverloadQueueEnv, for tests only, sets the load monitor's bound on
+// a loop's UDP receive queue (a fraction of its buffer): tiny, any queued
+// datagram is an overload, so the flood test does not depend on out-running
+// a loop that batches its reads.
+const testOverloadQueueEnv = "DORIVO_TEST_OVERLOAD_QUEUE"
+
 // start runs the Mirror and the load monitor over dp's loops.
 func (s *shedding) start(dp *server.Server) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	var maxQueue float64 // 0: the monitor's default
+	if v := os.Getenv(testOverloadQueueEnv); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && f < 1 {
+			maxQueue = f
+			s.log.Warn("test-only "+testOverloadQueueEnv+" is set: loops count as overloaded at a tiny receive queue", "max_queue", f)
+		}
+	}
 	load, err := shed.NewLoadMonitor(ctx, s.mir, shed.LoadOptions{
-		Loops:  dp.Loops(),
-		Socket: dp.UDPSocket,
-		Probe:  func(ctx context.Context, i int) error { return dp.RunOnLoop(ctx, i, func() {}) },
-		Logger: s.log,
+		Loops:    dp.Loops(),
+		Socket:   dp.UDPSocket,
+		Probe:    func(ctx context.Context, i int) error { return dp.RunOnLoop(ctx, i, func() {}) },
+		MaxQueue: maxQueue,
+		Logger:   s.log,
 	})
 	if err != nil {
 		cancel()
