@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,7 +23,8 @@ import (
 // Failed authentications also count in AuthFailures (the
 // dorivo_auth_failures_total metric), log one slog line a second at most,
 // and, beyond Redis, slow the guesser down: past authFreeFailures failures
-// of one connection or of one source address (within authAddrWindowSec),
+// of one connection or of one source address other than loopback (within
+// authAddrWindowSec),
 // each further failure's reply is held for an exponentially growing delay
 // (AuthDelay), during which the connection's later requests wait unread.
 
@@ -94,6 +96,9 @@ func authDelayMs(f uint64) int64 {
 func (n *Node) addrFailure(addr string, nowMs int64) uint64 {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
+	}
+	if ip, err := netip.ParseAddr(addr); err == nil && ip.IsLoopback() {
+		return 0 // local processes: only their connections' own counts slow them
 	}
 	g := &n.auth
 	b := &g.addr[maphash.String(g.seed, addr)%authAddrBuckets]

@@ -169,6 +169,7 @@ func TestConfigGetAll(t *testing.T) {
 		"cluster-enabled": "no", "daemonize": "no", "io-threads": "1", "timeout": "0", "hz": "10",
 		"client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
 		"dorivo-client-pause-bytes":  "1048576", "dorivo-client-output-total": "268435456",
+		"requirepass": "",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("CONFIG GET *:\n got %v\nwant %v", got, want)
