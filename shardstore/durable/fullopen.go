@@ -90,7 +90,7 @@ func (s *Store) replayReadOnly(n int) error {
 			if int(b.shard) >= n {
 				return fmt.Errorf("durable: raft log record %d names shard %d, the store has %d", lr.seq, b.shard, n)
 			}
-			if err := logs[b.shard].add(b.shard, b.ents); err != nil {
+			if err := logs[b.shard].add(b.shard, b.ents, idx[b.shard]); err != nil {
 				return err
 			}
 		}

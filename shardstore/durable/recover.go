@@ -108,7 +108,7 @@ func (s *Store) loadShards(n int) error {
 			if b.hs != nil {
 				logs[b.shard].hs = b.hs
 			}
-			if err := logs[b.shard].add(b.shard, b.ents); err != nil {
+			if err := logs[b.shard].add(b.shard, b.ents, idx[b.shard]); err != nil {
 				return err
 			}
 		}

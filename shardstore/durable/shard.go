@@ -130,7 +130,9 @@ type shardLog struct {
 }
 
 // add appends ents, replacing any suffix they overlap (raft's log rule).
-func (l *shardLog) add(id uint32, ents []*pb.Entry) error {
+// applied is pebble's applied index: a gap that ends at or below it was
+// covered by a raft snapshot (snapshot.go), so the log restarts there.
+func (l *shardLog) add(id uint32, ents []*pb.Entry, applied uint64) error {
 	if len(ents) == 0 {
 		return nil
 	}
@@ -139,6 +141,8 @@ func (l *shardLog) add(id uint32, ents []*pb.Entry) error {
 		base := l.ents[0].GetIndex()
 		last := l.ents[n-1].GetIndex()
 		switch {
+		case first > last+1 && first <= applied+1:
+			l.ents = l.ents[:0]
 		case first > last+1:
 			return fmt.Errorf("durable: shard %d: raft log entries %d..%d missing: refusing to open", id, last+1, first-1)
 		case first <= base:
