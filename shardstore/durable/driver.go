@@ -3,6 +3,7 @@ package durable
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 // commit and apply.
 type pendingProposal struct {
 	shard uint32
+	term  uint64 // the term this node led in when it stepped the proposal (0: one replica)
 	done  func(uint64, error)
 }
 
@@ -162,7 +164,7 @@ func (s *Store) run() {
 // busy reports whether the driver has work without waiting: a Ready, or a
 // batch to hand to an idle syncer.
 func (s *Store) busy() bool {
-	return (s.d.open != nil && s.d.inflight == nil) || s.anyReady()
+	return (s.d.open != nil && s.d.inflight == nil) || s.anyReady() || len(s.d.readShards) > 0
 }
 
 // cycle steps the queued proposals, handles every Ready (applies and
@@ -282,7 +284,7 @@ func (s *Store) proposeBatch() {
 		err := s.shards[i].rn.Step(&pb.Message{Type: pb.MsgProp.Enum(), From: new(s.opts.NodeID), Entries: ents})
 		for _, p := range d.ids[i] {
 			if err == nil {
-				d.pending[p.id] = pendingProposal{shard: p.shard, done: p.done}
+				d.pending[p.id] = pendingProposal{shard: p.shard, term: s.shards[i].leaderTerm, done: p.done}
 				continue
 			}
 			if errors.Is(err, raft.ErrProposalDropped) {
@@ -311,6 +313,11 @@ func (s *Store) processReady() error {
 			rd := sh.rn.Ready()
 			if ss := rd.SoftState; ss != nil {
 				s.noteSoftState(sh, ss)
+			} else if hs := rd.HardState; hs != nil && sh.leaderTerm != 0 && hs.GetTerm() != sh.leaderTerm &&
+				sh.rn.BasicStatus().RaftState == raft.StateLeader {
+				// Lost and won again between two Readys: raft shows no
+				// SoftState change, but the term moved.
+				s.noteSoftState(sh, &raft.SoftState{Lead: s.opts.NodeID, RaftState: raft.StateLeader})
 			}
 			var peers []*pb.Message
 			for _, m := range rd.Messages {
@@ -693,9 +700,13 @@ func (s *Store) deleteExpired() {
 	d.lazy = d.lazy[:0]
 }
 
-func (s *Store) failPending(shard uint32, err error) {
+func (s *Store) failPending(shard uint32, err error) { s.failPendingUpTo(shard, math.MaxUint64, err) }
+
+// failPendingUpTo fails shard's pending proposals stepped in terms up to
+// term (a later term's are still this leader's own).
+func (s *Store) failPendingUpTo(shard uint32, term uint64, err error) {
 	for id, p := range s.d.pending {
-		if p.shard == shard {
+		if p.shard == shard && p.term <= term {
 			delete(s.d.pending, id)
 			s.stats.failed.Add(1)
 			p.done(0, err)
@@ -748,8 +759,13 @@ func (s *Store) shutdown() {
 func (s *Store) fail(err error) {
 	s.failed.Store(&err)
 	s.log.Error("durable: write path stopped", "err", err)
+	pendingErr := err
+	if len(s.opts.Peers) > 1 {
+		// Followers may have the entries already and commit them without us.
+		pendingErr = fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	}
 	for sh := range s.shards {
-		s.failPending(uint32(sh), err)
+		s.failPending(uint32(sh), pendingErr)
 	}
 	for {
 		select {

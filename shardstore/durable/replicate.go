@@ -95,16 +95,25 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 	term := sh.rn.BasicStatus().GetTerm()
 	switch {
 	case ss.RaftState == raft.StateLeader:
+		if sh.leaderTerm != 0 && sh.leaderTerm != term {
+			// Led again in a new term without a Ready in between that
+			// showed the loss: the old term's proposals are orphans.
+			sh.orphanTerm, sh.orphanSince = sh.leaderTerm, s.d.ticks
+		}
 		sh.leaderTerm = term
 	case sh.leaderTerm != 0:
 		// What this node proposed as leader may still commit under the
 		// next leader: settled in settleOrphans.
 		sh.orphanTerm, sh.orphanSince, sh.leaderTerm = sh.leaderTerm, s.d.ticks, 0
 	}
-	if ss.Lead == sh.lead {
+	if ss.Lead == sh.lead && (ss.Lead != s.opts.NodeID || term == sh.leadTerm) {
 		return
 	}
-	sh.lead = ss.Lead
+	if ss.Lead == s.opts.NodeID && sh.lead == s.opts.NodeID {
+		// The same node, a new term: what it read in the old one is stale.
+		s.failLeaderReads(sh, fmt.Errorf("%w: shard %d: leader again in term %d", ErrNotLeader, sh.id, term))
+	}
+	sh.lead, sh.leadTerm = ss.Lead, term
 	sh.leadPub.Store(&LeaderInfo{Leader: ss.Lead, Term: term})
 	s.stats.leaderChanges.Add(1)
 	if ss.Lead != s.opts.NodeID {
@@ -135,9 +144,9 @@ func (s *Store) settleOrphans(sh *shard) {
 	}
 	switch {
 	case sh.appliedTerm > sh.orphanTerm:
-		s.failPending(sh.id, fmt.Errorf("%w: shard %d: the write was dropped when this node lost leadership", ErrNotLeader, sh.id))
+		s.failPendingUpTo(sh.id, sh.orphanTerm, fmt.Errorf("%w: shard %d: the write was dropped when this node lost leadership", ErrNotLeader, sh.id))
 	case s.d.ticks-sh.orphanSince > uint64(4*s.opts.ElectionTicks):
-		s.failPending(sh.id, fmt.Errorf("%w: shard %d: this node lost leadership before the write committed", ErrUnknownOutcome, sh.id))
+		s.failPendingUpTo(sh.id, sh.orphanTerm, fmt.Errorf("%w: shard %d: this node lost leadership before the write committed", ErrUnknownOutcome, sh.id))
 	default:
 		return
 	}

@@ -45,13 +45,14 @@ type shard struct {
 	// orphanTerm the term it lost with proposals possibly pending, since
 	// the driver's tick orphanSince (settleOrphans).
 	leaderTerm, orphanTerm, orphanSince uint64
+	leadTerm                            uint64 // the term lead was last seen in
 	leadPub                             atomic.Pointer[LeaderInfo]
 	statusPub                           atomic.Pointer[ShardStatus]
 	reads                               []pendingRead            // ReadIndexes raft has not answered, oldest first
 	readBatch                           [2][]func(uint64, error) // this cycle's reads, not stepped yet: [0] ReadIndex, [1] LeaderReadIndex
 	confirmed                           []pendingRead            // answered, waiting for applied to reach their index
 	snapping                            map[uint64]bool          // peers a snapshot is streaming to
-	staged                              *snapshotData            // the last snapshot received, until raft applies it
+	staged                              map[uint64]*snapshotData // snapshots received, by index, until raft applies one
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.

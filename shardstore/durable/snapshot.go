@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -200,9 +201,21 @@ func (s *Store) ReceiveSnapshot(shard uint32, m *pb.Message, data io.Reader) err
 	}
 }
 
-// stageSnapshot keeps a received snapshot's data for applySnapshot.
+// stageSnapshot keeps a received snapshot's data for applySnapshot, by
+// index: raft may accept one and ignore a later-arriving older one, so a
+// new arrival must not replace what raft will apply. At most 4 are kept.
 func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
-	sh.staged = in.snap
+	if sh.staged == nil {
+		sh.staged = map[uint64]*snapshotData{}
+	}
+	if len(sh.staged) >= 4 {
+		oldest := uint64(math.MaxUint64)
+		for i := range sh.staged {
+			oldest = min(oldest, i)
+		}
+		delete(sh.staged, oldest)
+	}
+	sh.staged[in.snap.index] = in.snap
 	return true
 }
 
@@ -215,11 +228,15 @@ func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
 // and flushed.
 func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	data := sh.staged
-	if data == nil || data.index != md.GetIndex() {
+	data := sh.staged[md.GetIndex()]
+	if data == nil {
 		return fmt.Errorf("durable: shard %d: raft applies snapshot %d, which was not received", sh.id, md.GetIndex())
 	}
-	sh.staged = nil
+	for i := range sh.staged {
+		if i <= md.GetIndex() {
+			delete(sh.staged, i)
+		}
+	}
 	if s.d.inflight != nil {
 		if err := s.synced(<-s.logw.donec); err != nil {
 			return err
