@@ -89,6 +89,10 @@ func TestAgentReloadsConfigOnSIGHUP(t *testing.T) {
 	if r := rule("beta"); r != (bpf.DorivoQuotaRule{}) {
 		t.Errorf("beta removed from the file but still in the map: %+v", r)
 	}
+	// The reload writes the quota map before the config map's ACL flag.
+	for statusJSON(t, bin, pinDir).ACLEnabled && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if s := statusJSON(t, bin, pinDir); s.ACLEnabled {
 		t.Error("ACL still enabled with no allow entries")
 	}
