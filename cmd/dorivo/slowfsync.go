@@ -7,7 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/dorivo/dorivo/internal/slowfs"
+	"github.com/dorivo/dorivo/internal/faultfs"
 	"github.com/dorivo/dorivo/shardstore/durable"
 )
 
@@ -18,7 +18,7 @@ import (
 // slow disk with it. Never set it in production.
 const testSlowFsyncEnv = "DORIVO_TEST_SLOW_FSYNC_FILE"
 
-// testSlowFsync wraps the store's filesystem in internal/slowfs when
+// testSlowFsync wraps the store's filesystem in internal/faultfs when
 // testSlowFsyncEnv is set. The control poller runs for the process's life.
 func testSlowFsync(opts *durable.Options, log *slog.Logger) {
 	path := os.Getenv(testSlowFsyncEnv)
@@ -29,7 +29,7 @@ func testSlowFsync(opts *durable.Options, log *slog.Logger) {
 	if base == nil {
 		base = vfs.Default
 	}
-	fs := slowfs.New(base)
+	fs := faultfs.New(base)
 	fs.Control(path, 100*time.Millisecond)
 	opts.FS = fs
 	log.Warn("TEST ONLY: store fsyncs are delayed by the duration in the control file", "env", testSlowFsyncEnv, "file", path)

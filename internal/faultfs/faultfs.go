@@ -1,9 +1,14 @@
 // Package faultfs is a pebble vfs.FS whose syncs can be slowed down or made
 // to fail on command, for tests of what the agent does when the disk is
-// slow (its disk circuit breaker), as internal/fullfs does for ENOSPC.
+// slow (its disk circuit breaker, the fsync latency series and the anomaly
+// detector), as internal/fullfs does for ENOSPC. The agent wraps its store
+// in it only when a test-only environment variable names a control file
+// (Control).
 package faultfs
 
 import (
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +29,42 @@ func New(fs vfs.FS) *FS { return &FS{FS: fs} }
 
 // SetDelay makes every later sync take d longer; 0 restores full speed.
 func (fs *FS) SetDelay(d time.Duration) { fs.delay.Store(int64(d)) }
+
+// Delay is the current delay.
+func (fs *FS) Delay() time.Duration { return time.Duration(fs.delay.Load()) }
+
+// Control sets the delay from the file at path every poll: its content is a
+// Go duration ("50ms"); a missing or empty file, or "0", is no delay, and
+// content that does not parse leaves the delay as it was. It returns a
+// function that stops polling.
+func (fs *FS) Control(path string, poll time.Duration) (stop func()) {
+	done := make(chan struct{})
+	read := func() {
+		b, err := os.ReadFile(path)
+		s := strings.TrimSpace(string(b))
+		if err != nil || s == "" {
+			fs.SetDelay(0)
+			return
+		}
+		if d, err := time.ParseDuration(s); err == nil {
+			fs.SetDelay(d)
+		}
+	}
+	read()
+	go func() {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				read()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
 
 // SetError makes every later sync fail with err (after the delay); nil
 // lets them succeed again.
@@ -65,6 +106,14 @@ func (fs *FS) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) 
 	return &file{File: f, fs: fs}, nil
 }
 
+func (fs *FS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := fs.FS.Open(name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &file{File: f, fs: fs}, nil // directories are opened to be synced
+}
+
 func (fs *FS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
 	f, err := fs.FS.OpenReadWrite(name, cat, opts...)
 	if err != nil {
@@ -90,4 +139,11 @@ func (f *file) SyncData() error {
 		return err
 	}
 	return f.File.SyncData()
+}
+
+func (f *file) SyncTo(length int64) (fullSync bool, err error) {
+	if err := f.fs.sync(); err != nil {
+		return false, err
+	}
+	return f.File.SyncTo(length)
 }

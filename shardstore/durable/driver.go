@@ -208,17 +208,15 @@ func (s *Store) tick() {
 	s.d.ticks++
 	for _, sh := range s.shards {
 		sh.rn.Tick()
-		if sh.soleVoter {
-			continue
+		if !sh.soleVoter {
+			s.expireReads(sh)
+			s.settleOrphans(sh)
 		}
-		s.expireReads(sh)
-		s.settleOrphans(sh)
 		s.publishStatus(sh)
 	}
 	if s.d.ticks%rebalanceTicks == 0 {
 		s.rebalance()
 	}
-	s.publishRaft()
 }
 
 // drain takes what is queued without blocking: the proposals that arrived

@@ -4,8 +4,6 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
-
-	"go.etcd.io/raft/v3"
 )
 
 // Observability hooks, read from any goroutine while the store runs: the
@@ -111,60 +109,23 @@ type RaftStatus struct {
 	LeaderChanges uint64 // times the known leader changed since Open
 }
 
-// raftPub is one shard's published status.
-type raftPub struct {
-	id, leader, term, commit, applied, changes atomic.Uint64
-	state                                      atomic.Uint32
-	known                                      uint64 // last non-zero leader (driver only)
-}
-
 // storeObs holds the store's observability state.
 type storeObs struct {
 	sync syncObs
-	raft atomic.Pointer[[]raftPub] // one per shard, replaced when the count changes
-}
-
-// publishRaft copies every shard's RawNode status out, on the driver
-// goroutine (it owns the RawNodes). A change counts when a leader other
-// than the last known one is seen (an election without a leader yet is
-// not a change); flips within one tick that come back are not seen.
-func (s *Store) publishRaft() {
-	pubs := s.obs.raft.Load()
-	if pubs == nil || len(*pubs) != len(s.shards) {
-		p := make([]raftPub, len(s.shards))
-		pubs = &p
-		s.obs.raft.Store(pubs)
-	}
-	for i, sh := range s.shards {
-		st, p := sh.rn.BasicStatus(), &(*pubs)[i]
-		if st.Lead != 0 {
-			if p.known != 0 && p.known != st.Lead {
-				p.changes.Add(1)
-			}
-			p.known = st.Lead
-		}
-		p.id.Store(st.ID)
-		p.leader.Store(st.Lead)
-		p.term.Store(st.GetTerm())
-		p.commit.Store(st.GetCommit())
-		p.applied.Store(st.Applied)
-		p.state.Store(uint32(st.RaftState))
-	}
 }
 
 // RaftStatus returns every shard's raft status as of the driver's last
-// tick (nil before the first); any goroutine may call it.
+// tick (nil before the first); any goroutine may call it. It is Status's
+// publication (replicate.go), for every shard.
 func (s *Store) RaftStatus() []RaftStatus {
-	pubs := s.obs.raft.Load()
-	if pubs == nil {
-		return nil
-	}
-	out := make([]RaftStatus, len(*pubs))
-	for i := range *pubs {
-		p := &(*pubs)[i]
-		out[i] = RaftStatus{Shard: uint32(i), ID: p.id.Load(), Leader: p.leader.Load(), Term: p.term.Load(),
-			Commit: p.commit.Load(), Applied: p.applied.Load(),
-			State: raft.StateType(p.state.Load()).String(), LeaderChanges: p.changes.Load()}
+	out := make([]RaftStatus, 0, len(s.shards))
+	for _, sh := range s.shards {
+		p := sh.statusPub.Load()
+		if p == nil {
+			return nil
+		}
+		out = append(out, RaftStatus{Shard: p.Shard, ID: s.opts.NodeID, Leader: p.Leader, Term: p.Term,
+			Commit: p.Commit, Applied: p.Applied, State: p.State, LeaderChanges: p.LeaderChanges})
 	}
 	return out
 }

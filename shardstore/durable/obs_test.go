@@ -7,7 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/dorivo/dorivo/internal/slowfs"
+	"github.com/dorivo/dorivo/internal/faultfs"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
@@ -21,7 +21,7 @@ func histCount(h SyncHistogram) (n uint64) {
 // The syncer's histograms agree with the counters, and a disk whose syncs
 // take 20 ms moves the latency histogram past the 16 ms bound.
 func TestSyncStatsFollowTheSyncer(t *testing.T) {
-	fs := slowfs.New(vfs.NewMem())
+	fs := faultfs.New(vfs.NewMem())
 	s := openStore(t, t.TempDir(), Options{Shards: 2, FS: fs})
 	defer s.Close()
 	for i := range 20 {

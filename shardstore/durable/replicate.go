@@ -114,6 +114,12 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 		s.failLeaderReads(sh, fmt.Errorf("%w: shard %d: leader again in term %d", ErrNotLeader, sh.id, term))
 	}
 	sh.lead, sh.leadTerm = ss.Lead, term
+	if ss.Lead != 0 { // an election with no leader yet is not a change
+		if sh.knownLead != 0 && sh.knownLead != ss.Lead {
+			sh.leadChanges++
+		}
+		sh.knownLead = ss.Lead
+	}
 	sh.leadPub.Store(&LeaderInfo{Leader: ss.Lead, Term: term})
 	s.stats.leaderChanges.Add(1)
 	if ss.Lead != s.opts.NodeID {
@@ -379,6 +385,8 @@ type ShardStatus struct {
 	Leader, Term          uint64
 	State                 string // raft's StateLeader, StateFollower, ...
 	Commit, Applied, Last uint64
+	// LeaderChanges counts the times the known leader changed since Open.
+	LeaderChanges uint64
 	// Followers, on the leader only: each peer's matched index and lag
 	// (Last - Match).
 	Followers []FollowerStatus
@@ -399,13 +407,20 @@ func (s *Store) Status(shard uint32) ShardStatus {
 	return ShardStatus{Shard: shard}
 }
 
-// publishStatus copies sh's raft status out for Status.
+// publishStatus copies sh's raft status out for Status and RaftStatus.
+// Only a group with peers pays for raft's full Status (its progress map).
 func (s *Store) publishStatus(sh *shard) {
-	st := sh.rn.Status()
 	last, _ := sh.ms.LastIndex()
+	if sh.soleVoter {
+		st := sh.rn.BasicStatus()
+		sh.statusPub.Store(&ShardStatus{Shard: sh.id, Leader: st.Lead, Term: st.GetTerm(), State: st.RaftState.String(),
+			Commit: st.GetCommit(), Applied: sh.applied, Last: last, LeaderChanges: sh.leadChanges})
+		return
+	}
+	st := sh.rn.Status()
 	out := &ShardStatus{
 		Shard: sh.id, Leader: st.Lead, Term: st.GetTerm(), State: st.RaftState.String(),
-		Commit: st.GetCommit(), Applied: sh.applied, Last: last,
+		Commit: st.GetCommit(), Applied: sh.applied, Last: last, LeaderChanges: sh.leadChanges,
 	}
 	for id, pr := range st.Progress {
 		if id == s.opts.NodeID {

@@ -46,6 +46,7 @@ type shard struct {
 	// the driver's tick orphanSince (settleOrphans).
 	leaderTerm, orphanTerm, orphanSince uint64
 	leadTerm                            uint64 // the term lead was last seen in
+	knownLead, leadChanges              uint64 // the last non-zero leader, and how often it changed
 	leadPub                             atomic.Pointer[LeaderInfo]
 	statusPub                           atomic.Pointer[ShardStatus]
 	reads                               []pendingRead            // ReadIndexes raft has not answered, oldest first

@@ -1,4 +1,4 @@
-package slowfs
+package faultfs
 
 import (
 	"os"
