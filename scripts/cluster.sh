@@ -4,6 +4,10 @@
 #   scripts/cluster.sh up       start them; prints "node N resp IP:PORT pid PID" per node
 #   scripts/cluster.sh start N  start node N again (after kill -9 or stop); prints its line
 #   scripts/cluster.sh down     stop them and remove everything `up` made (idempotent)
+#   scripts/cluster.sh delay N DUR  add DUR (e.g. 100ms) to every frame node N sends and receives
+#   scripts/cluster.sh loss N PCT   drop PCT percent (0..100, random) of them, both ways; 100 blackholes N
+#   scripts/cluster.sh heal N       back to the base delay, no loss
+#   (delay and loss keep each other; each prints "dvN delay=.. loss=.. lost_in=.. lost_out=..")
 #
 # The three agents are replicas of every shard (--node-id, --peers): any
 # node serves any key, writes commit on two of the three.
@@ -92,7 +96,8 @@ network_up() {
 	fi
 	local taps=() n ns i
 	for n in "${NODES[@]}"; do taps+=("dv$n"); done
-	"$NETDELAY" -delay "$DELAY" -host "$BRIDGE" "${taps[@]}" </dev/null >"$STATE/netdelay.log" 2>&1 &
+	echo "$NETDELAY" >"$STATE/netdelay-bin"
+	"$NETDELAY" -delay "$DELAY" -host "$BRIDGE" -control "$STATE/netdelay.sock" "${taps[@]}" </dev/null >"$STATE/netdelay.log" 2>&1 &
 	echo $! >"$STATE/netdelay.pid"
 	for ((i = 0; i < 100; i++)); do
 		grep -q '^ready$' "$STATE/netdelay.log" && break
@@ -245,12 +250,24 @@ down() {
 	rm -rf "$STATE"
 }
 
+# fault N LINE: send the switch's control socket a set or clear for node N's port.
+fault() {
+	local n=$1 cmd=$2
+	shift 2
+	[[ $n =~ ^[1-3]$ ]] || die "needs a node number, 1..3"
+	[ -f "$STATE/netdelay-bin" ] || die "the cluster is not up"
+	"$(<"$STATE/netdelay-bin")" -control "$STATE/netdelay.sock" -ctl "$cmd dv$n $*"
+}
+
 case ${1:-} in
 up) up ;;
 start) start "${2:-}" ;;
 down) down ;;
+delay) fault "${2:-}" set "delay=${3:?delay N DUR}" ;;
+loss) fault "${2:-}" set "loss=${3:?loss N PCT}" ;;
+heal) fault "${2:-}" clear ;;
 *)
-	echo "usage: $0 up|start N|down" >&2
+	echo "usage: $0 up|start N|down|delay N DUR|loss N PCT|heal N" >&2
 	exit 2
 	;;
 esac

@@ -142,6 +142,33 @@ func (c *Cluster) Link(n int, up bool) {
 	}
 }
 
+// Delay adds d to every frame node n sends and receives, on top of the
+// switch's base delay (cluster.sh delay); 0 takes it off.
+func (c *Cluster) Delay(n int, d time.Duration) {
+	c.t.Helper()
+	c.fault("delay", n, d.String())
+}
+
+// Loss drops pct percent (0..100, at random) of the frames node n sends and
+// receives (cluster.sh loss); 100 blackholes it.
+func (c *Cluster) Loss(n int, pct int) {
+	c.t.Helper()
+	c.fault("loss", n, strconv.Itoa(pct))
+}
+
+// Heal takes node n's extra delay and loss off (cluster.sh heal).
+func (c *Cluster) Heal(n int) {
+	c.t.Helper()
+	c.fault("heal", n)
+}
+
+func (c *Cluster) fault(cmd string, n int, args ...string) {
+	c.t.Helper()
+	if _, err := c.script(append([]string{cmd, strconv.Itoa(n)}, args...)...); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 func (c *Cluster) script(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
