@@ -150,6 +150,10 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	if o.cluster.enabled() {
 		scfg.Cluster = o.cluster.respPeers(cfg.TCPPort)
+		if scfg.Cluster.PeerBreakers, err = o.cluster.peerBreakers(); err != nil {
+			return err
+		}
+		sh.watchPeers(scfg.Cluster.PeerBreakers)
 	}
 	if err := setupUsers(node, scfg.Store, o.users, log); err != nil { // users.go
 		return err

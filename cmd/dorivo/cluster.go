@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dorivo/dorivo/breaker"
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/server"
 	"github.com/dorivo/dorivo/shardstore/durable"
@@ -27,6 +28,8 @@ type clusterOptions struct {
 	tlsCert, tlsKey, tlsCA string
 	tick                   time.Duration
 	electionTicks          int
+	// breakerCooldown is the first open wait of the peer breakers.
+	breakerCooldown time.Duration
 }
 
 func (c *clusterOptions) register(fs *flag.FlagSet) {
@@ -42,6 +45,7 @@ func (c *clusterOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCA, "peer-tls-ca", "", "PEM CA bundle peers' certificates must be signed by")
 	fs.DurationVar(&c.tick, "raft-tick", 5*time.Millisecond, "raft tick with --peers: heartbeats go every 2 ticks")
 	fs.IntVar(&c.electionTicks, "election-ticks", 16, "ticks without a leader before a follower campaigns (randomized up to twice that)")
+	fs.DurationVar(&c.breakerCooldown, "peer-breaker-cooldown", time.Second, "how long an open peer breaker refuses forwarded requests before it probes the node again (doubles while probes fail, up to 30s)")
 }
 
 // parsePeers parses ID=HOST:PORT,...
@@ -100,6 +104,40 @@ func (c *clusterOptions) respPeers(tcpPort uint16) *server.ClusterConfig {
 		out[id] = net.JoinHostPort(host, strconv.Itoa(int(tcpPort)))
 	}
 	return &server.ClusterConfig{Peers: out}
+}
+
+// peerBreakerConfig is every peer breaker's: over the last 20 forwarded
+// requests, with at least 10, half of them failed or slower than 50 ms
+// opens it; 5 probes decide whether it closes.
+func (c *clusterOptions) peerBreakerConfig() breaker.Config {
+	return breaker.Config{
+		WindowType:            breaker.CountBased,
+		WindowSize:            20,
+		MinimumCalls:          10,
+		FailureRateThreshold:  50,
+		SlowCallRateThreshold: 50,
+		SlowCallDuration:      50 * time.Millisecond,
+		HalfOpenCalls:         5,
+		OpenWait:              c.breakerCooldown,
+		OpenWaitMultiplier:    2,
+		MaxOpenWait:           30 * time.Second,
+	}
+}
+
+// peerBreakers returns one breaker per other node, named peer-N.
+func (c *clusterOptions) peerBreakers() (map[uint64]*breaker.Breaker, error) {
+	out := map[uint64]*breaker.Breaker{}
+	for id := range c.peers {
+		if id == c.nodeID {
+			continue
+		}
+		b, err := breaker.New("peer-"+strconv.FormatUint(id, 10), c.peerBreakerConfig())
+		if err != nil {
+			return nil, fmt.Errorf("--peer-breaker-cooldown: %w", err)
+		}
+		out[id] = b
+	}
+	return out, nil
 }
 
 // openReplica opens the store as this node's replica of every shard:

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -36,6 +38,10 @@ type shedding struct {
 	diskObserve shed.SyncObserver
 	load        *shed.LoadMonitor
 	log         *slog.Logger
+	// peers are the peer breakers (cluster mode), in node order. The
+	// forwarders check them; they shed no slots, since the shards a
+	// peer leads change with every election.
+	peers []*breaker.Breaker
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -118,10 +124,23 @@ func (s *shedding) stop() {
 
 // Breakers lists the agent's breakers, for /metrics and `dorivo status`.
 func (s *shedding) Breakers() []*breaker.Breaker {
-	if s.disk == nil {
-		return nil
+	var out []*breaker.Breaker
+	if s.disk != nil {
+		out = append(out, s.disk)
 	}
-	return []*breaker.Breaker{s.disk}
+	return append(out, s.peers...)
+}
+
+// watchPeers lists the peer breakers and logs their state changes.
+func (s *shedding) watchPeers(peers map[uint64]*breaker.Breaker) {
+	ids := slices.Sorted(maps.Keys(peers))
+	for _, id := range ids {
+		b := peers[id]
+		b.AddListener(func(t breaker.Transition) {
+			s.log.Warn("peer breaker changed state", "breaker", b.Name(), "transition", t)
+		})
+		s.peers = append(s.peers, b)
+	}
 }
 
 // breakerStatus is one breaker as `dorivo status` prints it.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dorivo/dorivo/breaker"
 	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/dorivo/dorivo/shardstore/durable"
@@ -24,6 +25,13 @@ type ClusterConfig struct {
 	// Peers maps every other node's raft ID to its RESP address
 	// (host:port), where forwarded requests go.
 	Peers map[uint64]string
+	// PeerBreakers, one per other node (optional), guard the requests
+	// forwarded to it: each forwarded request is a call, slow past the
+	// breaker's SlowCallDuration, failed when its connection was lost or
+	// timed out or the node could not be dialled. While one is open, the
+	// requests for its node get -TRYAGAIN at once instead of waiting out
+	// forwardTimeout.
+	PeerBreakers map[uint64]*breaker.Breaker
 }
 
 // ForwardClientName is the CLIENT SETNAME of the connections forwarders
@@ -56,7 +64,8 @@ func newClusterView(s *Server) (*clusterView, error) {
 			return nil, fmt.Errorf("server config: node %d's RESP address %q: %w", id, addr, err)
 		}
 		for i := range s.cfg.Loops {
-			v.fwd[id] = append(v.fwd[id], &forwarder{node: id, addr: addr, loop: i, srv: s, reqc: make(chan core.Forward, forwardBatch)})
+			v.fwd[id] = append(v.fwd[id], &forwarder{node: id, addr: addr, loop: i, srv: s, reqc: make(chan core.Forward, forwardBatch),
+				brk: s.cfg.Cluster.PeerBreakers[id]})
 		}
 	}
 	return v, nil
@@ -173,6 +182,36 @@ type forwarder struct {
 	loop int
 	srv  *Server
 	reqc chan core.Forward
+	brk  *breaker.Breaker // nil: none
+}
+
+// sentForward is a request written to the node: when, for its breaker
+// call, and whether the breaker let it through (a call to Record).
+type sentForward struct {
+	core.Forward
+	at     time.Time
+	permit bool
+}
+
+// errPeerLost is the breaker failure of a forwarded request whose
+// connection was lost or timed out.
+var errPeerLost = errors.New("forwarded request lost: connection failed or timed out")
+
+// admit asks the node's breaker for a call; false: the breaker is open,
+// and fw was answered -TRYAGAIN.
+func (f *forwarder) admit(fw core.Forward) bool {
+	if f.brk == nil || f.brk.Allow() {
+		return true
+	}
+	f.done(fw, f.errReply("TRYAGAIN", "unavailable: its breaker is open; retry"))
+	return false
+}
+
+// record reports a sent request's outcome to the node's breaker.
+func (f *forwarder) record(s sentForward, err error) {
+	if f.brk != nil && s.permit {
+		f.brk.Record(time.Since(s.at), err)
+	}
 }
 
 func (f *forwarder) done(fw core.Forward, reply []byte) {
@@ -188,8 +227,12 @@ func (f *forwarder) errReply(code, what string) []byte {
 func (f *forwarder) run(ctx context.Context) {
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
+		at := time.Now()
 		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", f.addr)
 		if err != nil {
+			if f.brk != nil && ctx.Err() == nil && f.brk.Allow() {
+				f.brk.Record(time.Since(at), err)
+			}
 			f.refuseQueued(backoff)
 			backoff = min(2*backoff, 500*time.Millisecond)
 			continue
@@ -206,7 +249,12 @@ func (f *forwarder) refuseQueued(wait time.Duration) {
 	for {
 		select {
 		case fw := <-f.reqc:
-			f.done(fw, f.errReply("TRYAGAIN", "cannot be reached to forward the request; retry"))
+			if f.admit(fw) {
+				if f.brk != nil {
+					f.brk.Release() // not sent: no outcome to judge
+				}
+				f.done(fw, f.errReply("TRYAGAIN", "cannot be reached to forward the request; retry"))
+			}
 		case <-t.C:
 			return
 		}
@@ -227,31 +275,34 @@ func (f *forwarder) serve(ctx context.Context, c net.Conn) {
 	if _, err := readForwardReply(br); err != nil {
 		return
 	}
-	sent := make(chan core.Forward, forwardBatch)
+	sent := make(chan sentForward, forwardBatch)
 	quit := make(chan struct{})
 	go f.write(ctx, c, sent, quit)
-	for fw := range sent {
+	for s := range sent {
 		// A node that stopped answering (paused, cut off) must not hold
 		// the client: past forwardTimeout its requests get -TIMEOUT.
-		_ = c.SetReadDeadline(time.Now().Add(forwardTimeout))
+		_ = c.SetReadDeadline(s.at.Add(forwardTimeout))
 		reply, err := readForwardReply(br)
 		if err != nil {
 			close(quit)
 			c.Close()
 			lost := f.errReply("TIMEOUT", "connection lost: the forwarded request may or may not have run")
-			f.done(fw, lost)
-			for fw := range sent { // the writer closes sent once it sees quit
-				f.done(fw, lost)
+			f.record(s, errPeerLost)
+			f.done(s.Forward, lost)
+			for s := range sent { // the writer closes sent once it sees quit
+				f.record(s, errPeerLost)
+				f.done(s.Forward, lost)
 			}
 			return
 		}
-		f.done(fw, reply)
+		f.record(s, nil)
+		f.done(s.Forward, reply)
 	}
 }
 
 // write sends queued requests over c, each into sent before its bytes
 // leave, until c fails, ctx ends or quit closes; it closes sent.
-func (f *forwarder) write(ctx context.Context, c net.Conn, sent chan<- core.Forward, quit <-chan struct{}) {
+func (f *forwarder) write(ctx context.Context, c net.Conn, sent chan<- sentForward, quit <-chan struct{}) {
 	defer close(sent)
 	bw := bufio.NewWriterSize(c, 64<<10)
 	for {
@@ -263,9 +314,15 @@ func (f *forwarder) write(ctx context.Context, c net.Conn, sent chan<- core.Forw
 		case <-quit:
 			return
 		}
+		if !f.admit(fw) {
+			continue
+		}
 		select {
-		case sent <- fw:
+		case sent <- sentForward{Forward: fw, at: time.Now(), permit: f.brk != nil}:
 		case <-quit:
+			if f.brk != nil {
+				f.brk.Release()
+			}
 			f.done(fw, f.errReply("TRYAGAIN", "connection lost before the request was sent; retry"))
 			return
 		}
