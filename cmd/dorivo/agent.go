@@ -130,7 +130,7 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	// Breakers and load shedding (shed.go): the loops take the shed set
 	// from sh's board, the disk breaker watches the store's fsyncs.
-	sh, err := newShedding(&l.Objects.DorivoMaps, table, o.dataDir != "", log)
+	sh, err := newShedding(&l.Objects.DorivoMaps, table, o.dataDir != "", o.cluster.enabled(), log)
 	if err != nil {
 		return err
 	}
@@ -154,6 +154,7 @@ func runAgent(args []string, stderr io.Writer) error {
 			return err
 		}
 		sh.watchPeers(scfg.Cluster.PeerBreakers)
+		sh.drainOn(scfg.Store)
 	}
 	if err := setupUsers(node, scfg.Store, o.users, log); err != nil { // users.go
 		return err

@@ -19,17 +19,19 @@ import (
 	"github.com/dorivo/dorivo/breaker"
 	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/server"
+	"github.com/dorivo/dorivo/shardstore/durable"
 	"github.com/dorivo/dorivo/shardstore/slot"
 	"github.com/dorivo/dorivo/userspace/shed"
 )
 
 // shedding is the agent's breakers and load shedding (userspace/shed): the
 // Mirror that writes slot_shed and the loops' board, the disk breaker over
-// the store's raft log fsyncs, and the loops' load monitor. Without
-// replication there is no replica to hand a shard's leadership to when the
-// disk breaker opens: writes fail fast (-TRYAGAIN, UNAVAILABLE) and reads go
-// on until the disk recovers. The peer and shard-leader breakers come with
-// replication.
+// the store's raft log fsyncs, the peer breakers, and the loops' load
+// monitor. When the disk breaker opens on a single node, writes fail fast
+// (-TRYAGAIN, UNAVAILABLE) and reads go on until the disk recovers; in a
+// cluster the node hands leadership of its shards to healthy replicas
+// instead (drainOn). The peer breakers guard forwarded requests
+// (server.ClusterConfig.PeerBreakers).
 type shedding struct {
 	board core.ShedBoard
 	mir   *shed.Mirror
@@ -48,7 +50,10 @@ type shedding struct {
 	done     sync.WaitGroup
 }
 
-func newShedding(m *bpf.DorivoMaps, table *slot.Table, withDisk bool, log *slog.Logger) (*shedding, error) {
+// In a cluster (replicated) the disk breaker sheds nothing: while it is
+// open the node hands the shards it leads to healthy replicas (drainOn),
+// and writes it forwards to them must go on.
+func newShedding(m *bpf.DorivoMaps, table *slot.Table, withDisk, replicated bool, log *slog.Logger) (*shedding, error) {
 	s := &shedding{log: log}
 	var err error
 	if s.mir, err = shed.NewMirror(shed.Options{Map: m.SlotShed, Board: &s.board, Table: table, Logger: log}); err != nil {
@@ -60,11 +65,26 @@ func newShedding(m *bpf.DorivoMaps, table *slot.Table, withDisk bool, log *slog.
 			return nil, fmt.Errorf("disk breaker: %w", err)
 		}
 		s.diskObserve = observe
-		s.mir.Watch(s.disk, core.ShedDisk, nil)
+		var slots []uint16 // nil: every slot
+		if replicated {
+			slots = []uint16{} // none, but the Mirror polls and logs it
+		}
+		s.mir.Watch(s.disk, core.ShedDisk, slots)
 	}
 	// A restarted agent finds the pinned map as the last one left it.
 	s.mir.Sync()
 	return s, nil
+}
+
+// drainOn makes st drain (hand over its shards' leadership) while the
+// disk breaker is not closed: open, or half-open until its probes close it.
+func (s *shedding) drainOn(st *durable.Store) {
+	if s.disk == nil {
+		return
+	}
+	s.disk.AddListener(func(t breaker.Transition) {
+		st.SetDraining(t.To == breaker.Open || t.To == breaker.HalfOpen || t.To == breaker.ForcedOpen)
+	})
 }
 
 // storeFS is the store's filesystem, its raft log fsyncs feeding the disk

@@ -214,7 +214,10 @@ func (s *Store) tick() {
 		}
 		s.publishStatus(sh)
 	}
-	if s.d.ticks%rebalanceTicks == 0 {
+	switch {
+	case s.draining.Load():
+		s.drainLeadership() // drain.go: at once, not at the next rebalance
+	case s.d.ticks%rebalanceTicks == 0:
 		s.rebalance()
 	}
 }

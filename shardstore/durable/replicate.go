@@ -56,6 +56,10 @@ func (s *Store) stepInbound(in inbound) {
 	if in.snap != nil && !s.stageSnapshot(sh, in) {
 		return
 	}
+	if in.m.GetType() == pb.MsgTimeoutNow && s.draining.Load() {
+		s.log.Info("durable: draining, so refusing leadership of a shard handed over", "shard", sh.id, "from", in.m.GetFrom())
+		return
+	}
 	if err := sh.rn.Step(in.m); err != nil {
 		s.log.Debug("durable: raft refused a peer message", "shard", sh.id, "type", in.m.GetType().String(), "from", in.m.GetFrom(), "err", err)
 	}
@@ -161,10 +165,15 @@ func (s *Store) settleOrphans(sh *shard) {
 
 // rebalance hands leadership of each shard this node leads to its
 // preferred leader once that one is active and has the whole log.
+// A hand-back the preferred leader refused (it is draining) is retried
+// with a backoff, since raft drops proposals while a transfer is pending.
 func (s *Store) rebalance() {
 	for _, sh := range s.shards {
 		pref := s.preferredLeader(sh.id)
-		if pref == 0 || pref == s.opts.NodeID || sh.lead != s.opts.NodeID {
+		if sh.lead != s.opts.NodeID {
+			sh.handBacks = 0
+		}
+		if pref == 0 || pref == s.opts.NodeID || sh.lead != s.opts.NodeID || s.d.ticks < sh.handBackAt {
 			continue
 		}
 		last, _ := sh.ms.LastIndex()
@@ -172,6 +181,8 @@ func (s *Store) rebalance() {
 		if pr, ok := st.Progress[pref]; ok && pr.RecentActive && pr.Match >= last && st.LeadTransferee == 0 {
 			s.log.Info("durable: handing shard leadership to its preferred leader", "shard", sh.id, "to", pref)
 			sh.rn.TransferLeader(pref)
+			sh.handBackAt = s.d.ticks + rebalanceTicks<<min(sh.handBacks, 6)
+			sh.handBacks++
 		}
 	}
 }

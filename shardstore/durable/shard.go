@@ -48,6 +48,11 @@ type shard struct {
 	leadTerm                            uint64 // the term lead was last seen in
 	knownLead, leadChanges              uint64 // the last non-zero leader, and how often it changed
 	leadPub                             atomic.Pointer[LeaderInfo]
+	// handBacks counts the hand-backs to the preferred leader tried since
+	// this node last stopped leading the shard; the next waits until the
+	// driver's tick handBackAt (rebalance).
+	handBacks  int
+	handBackAt uint64
 	statusPub                           atomic.Pointer[ShardStatus]
 	reads                               []pendingRead            // ReadIndexes raft has not answered, oldest first
 	readBatch                           [2][]func(uint64, error) // this cycle's reads, not stepped yet: [0] ReadIndex, [1] LeaderReadIndex

@@ -243,6 +243,7 @@ type Store struct {
 	stopc     chan struct{}
 	donec     chan struct{}
 	closed    atomic.Bool
+	draining  atomic.Bool // drain.go
 	proposing atomic.Int64
 	// waiting counts proposals accepted and not yet handed to the syncer
 	// (queued, or in the record collected while one syncs); QueueSize

@@ -337,3 +337,56 @@ func TestNoQuorum(t *testing.T) {
 		t.Fatal("read index without quorum: no answer in 5s")
 	}
 }
+
+// TestDrainingHandsOverLeadership: a node set draining (its disk breaker
+// open) hands every shard it leads to another replica and refuses to take
+// them back while it drains; writes go on through the new leaders; once it
+// stops draining, the shard it is preferred for comes back to it.
+func TestDrainingHandsOverLeadership(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startAll()
+	// Shard i's preferred leader is node i%3+1 (Peers order): wait for
+	// the spread, then drain the leader of shard 0.
+	sick := c.leader(0)
+	c.leader(1)
+	c.leader(2)
+	c.nodes[sick].Store.SetDraining(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		led := 0
+		for sh := range uint32(3) {
+			if c.nodes[sick].Store.IsLeader(sh) {
+				led++
+			}
+		}
+		if led == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("draining node %d still leads %d shards after 5s", sick, led)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// It stays without leadership while draining (hand-backs refused),
+	// and writes to every shard succeed through the others.
+	for i := range 100 {
+		for sh := range uint32(3) {
+			if l := c.leader(sh); l == sick {
+				t.Fatalf("draining node %d leads shard %d again", sick, sh)
+			}
+			k := keyIn(c.nodes[sick].Store, sh, i)
+			if r := c.write(sh, k, k); r.err != nil {
+				t.Fatalf("write to shard %d while node %d drains: %v", sh, sick, r.err)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.nodes[sick].Store.SetDraining(false)
+	deadline = time.Now().Add(20 * time.Second)
+	for !c.nodes[sick].Store.IsLeader(0) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d did not lead shard 0 again within 20s of draining off", sick)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
