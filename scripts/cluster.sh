@@ -35,6 +35,7 @@
 #   DORIVO_CLUSTER_STATE  state dir: logs, data dirs, pids (default /var/tmp/dorivo-cluster,
 #                         on disk so that the agents' fsyncs are real)
 #   DORIVO_UP_TIMEOUT     seconds to wait for every node to answer PING (default 30)
+#   DORIVO_TEST_SLOW_FSYNC_DIR  tests only: node N's fsyncs wait the duration in file DIR/nN
 #   DORIVO_CLUSTER_PEERS  0 leaves out the replication flags: three independent agents
 set -euo pipefail
 CALLER_DIR=$PWD
@@ -126,7 +127,11 @@ agent_up() {
 	# shell function: a backgrounded function is a subshell, and $! its PID.
 	# Clients come from the host, over the bridge: protected mode off.
 	# shellcheck disable=SC2086 # DORIVO_AGENT_FLAGS is split on purpose
-	nsenter --net="/var/run/netns/$(ns_of "$n")" "$BIN" agent --iface "dv$n" --listen "$(ip_of "$n")" \
+	# DORIVO_TEST_SLOW_FSYNC_DIR (tests only): each node's fsyncs are
+	# delayed by the duration in that dir's file nN (cmd/dorivo/slowfsync.go).
+	local slow=()
+	[ -z "${DORIVO_TEST_SLOW_FSYNC_DIR:-}" ] || slow=(env "DORIVO_TEST_SLOW_FSYNC_FILE=$DORIVO_TEST_SLOW_FSYNC_DIR/n$n")
+	nsenter --net="/var/run/netns/$(ns_of "$n")" ${slow[@]+"${slow[@]}"} "$BIN" agent --iface "dv$n" --listen "$(ip_of "$n")" \
 		--tcp-port "$RESP_PORT" --udp-port "$RESP_PORT" \
 		--pin-dir "$PIN_PREFIX$n" --data-dir "$STATE/n$n/data" \
 		--protected-mode no \

@@ -137,7 +137,7 @@ func runAgent(args []string, stderr io.Writer) error {
 	scfg.Shed = &sh.board
 	// The store outlives the datapath: deferred first, closed last.
 	var closeStore func() error
-	if scfg.Store, closeStore, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, o.truncateCorrupt, sh.storeFS(), &o.cluster, log); err != nil {
+	if scfg.Store, closeStore, err = openStore(o.dataDir, cfg.Loops, o.cacheMemory, o.truncateCorrupt, sh.storeFS(testSlowFS(log)), &o.cluster, log); err != nil {
 		return err
 	}
 	scfg.HotValueBytes = hotValueBytes(o.cacheMemory)

@@ -87,13 +87,14 @@ func (s *shedding) drainOn(st *durable.Store) {
 	})
 }
 
-// storeFS is the store's filesystem, its raft log fsyncs feeding the disk
-// breaker (nil: the store's default, without a disk breaker).
-func (s *shedding) storeFS() vfs.FS {
+// storeFS is the store's filesystem, base with its raft log fsyncs
+// feeding the disk breaker (nil: the store's default, without a disk
+// breaker).
+func (s *shedding) storeFS(base vfs.FS) vfs.FS {
 	if s.disk == nil {
 		return nil
 	}
-	return shed.ObserveSyncs(vfs.Default, shed.RaftLogDir, s.diskObserve)
+	return shed.ObserveSyncs(base, shed.RaftLogDir, s.diskObserve)
 }
 
 // testOverloadQueueEnv, for tests only, sets the load monitor's bound on

@@ -8,7 +8,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/dorivo/dorivo/internal/faultfs"
-	"github.com/dorivo/dorivo/shardstore/durable"
 )
 
 // testSlowFsyncEnv is TEST-ONLY: it names a control file whose content, a
@@ -18,19 +17,18 @@ import (
 // slow disk with it. Never set it in production.
 const testSlowFsyncEnv = "DORIVO_TEST_SLOW_FSYNC_FILE"
 
-// testSlowFsync wraps the store's filesystem in internal/faultfs when
-// testSlowFsyncEnv is set. The control poller runs for the process's life.
-func testSlowFsync(opts *durable.Options, log *slog.Logger) {
+// testSlowFS is the store's base filesystem: vfs.Default, wrapped in
+// internal/faultfs when testSlowFsyncEnv is set. It lies under the disk
+// breaker's observer (shedding.storeFS), which then sees the delays as
+// a slow disk would show them. The control poller runs for the process's
+// life.
+func testSlowFS(log *slog.Logger) vfs.FS {
 	path := os.Getenv(testSlowFsyncEnv)
 	if path == "" {
-		return
+		return vfs.Default
 	}
-	base := opts.FS
-	if base == nil {
-		base = vfs.Default
-	}
-	fs := faultfs.New(base)
+	fs := faultfs.New(vfs.Default)
 	fs.Control(path, 100*time.Millisecond)
-	opts.FS = fs
 	log.Warn("TEST ONLY: store fsyncs are delayed by the duration in the control file", "env", testSlowFsyncEnv, "file", path)
+	return fs
 }

@@ -48,7 +48,6 @@ func openStore(dir string, loops int, cacheMemory int64, truncateCorrupt bool, f
 	}
 	opts := durable.Options{Shards: loops, QueueSize: storeQueue, CacheBytes: cacheMemory / 4,
 		BlockCacheBytes: cacheMemory / 4, TruncateCorrupt: truncateCorrupt, FS: fs, Logger: log}
-	testSlowFsync(&opts, log)
 	if cl.enabled() {
 		opts.Shards = 3 * loops
 		n, err := cl.openReplica(dir, opts, log)

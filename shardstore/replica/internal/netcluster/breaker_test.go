@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,6 +121,69 @@ func TestPeerBreaker(t *testing.T) {
 			fault.name, lead, via, peer, opened.Round(time.Millisecond), during, closed.Round(time.Millisecond))
 		if during == 0 {
 			t.Errorf("%s: no write acknowledged in the second after the breaker opened", fault.name)
+		}
+	}
+}
+
+// TestSlowDiskMovesLeadership delays every fsync of the node leading a
+// shard by 200 ms: its disk breaker opens, it hands its shards to the
+// others, writes go on, and every acknowledged write reads back.
+func TestSlowDiskMovesLeadership(t *testing.T) {
+	dir := t.TempDir()
+	for n := 1; n <= 3; n++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("n%d", n)), []byte("0"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("DORIVO_TEST_SLOW_FSYNC_DIR", dir)
+	c := Up(t, "--loops 1")
+	sick := c.leaderOf(t, 0)
+	via := sick%3 + 1
+	rdb := redis.NewClient(&redis.Options{Addr: c.Nodes[via-1].Addr, ReadTimeout: 3 * time.Second, MaxRetries: -1})
+	defer rdb.Close()
+	ctx := context.Background()
+	acked := map[string]int{}
+	write := func(i int) {
+		k := fmt.Sprintf("w%d", i%200)
+		if rdb.Set(ctx, k, i, 0).Err() == nil {
+			acked[k] = i
+		}
+	}
+	for i := range 200 {
+		write(i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("n%d", sick)), []byte("200ms"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	i := 200
+	for ; time.Since(start) < 20*time.Second; i++ {
+		write(i)
+		if i%10 == 0 && c.leaderOf(t, 0) != sick {
+			break
+		}
+	}
+	moved := time.Since(start)
+	if c.leaderOf(t, 0) == sick {
+		t.Fatalf("node %d still leads shard 0 20s after its fsyncs slowed; its log:\n%s", sick, c.Log(sick))
+	}
+	if st := c.breakerState(t, sick, "disk"); st != "open" && st != "half-open" {
+		t.Errorf("node %d's disk breaker is %s after leadership moved", sick, st)
+	}
+	// Writes keep flowing through the new leaders: time 200 of them.
+	t0, n0 := time.Now(), len(acked)
+	for j := range 200 {
+		write(i + j)
+	}
+	t.Logf("fsyncs of node %d slowed by 200 ms: its disk breaker open and shard 0 moved in %v; then 200 writes took %v",
+		sick, moved.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	if len(acked) < n0 {
+		t.Fatal("lost track of writes")
+	}
+	for k, v := range acked {
+		got, err := rdb.Get(ctx, k).Int()
+		if err != nil || got != v {
+			t.Errorf("%s = %d, %v; acknowledged %d", k, got, err, v)
 		}
 	}
 }
