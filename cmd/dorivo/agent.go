@@ -208,6 +208,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		if st := scfg.Store; st != nil {
 			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
 			reg.MustRegister(metrics.NewStoreObsCollector(st.SyncStats, st.RaftStatus))
+			reg.MustRegister(metrics.NewRaftCollector(metrics.StoreShardStatus(st), st.Stats, o.cluster.peerStats()))
 		}
 		var alerts http.Handler
 		if !o.noObserve {
@@ -222,6 +223,9 @@ func runAgent(args []string, stderr io.Writer) error {
 		reg.MustRegister(metrics.NewBreakerCollector(sh.Breakers))
 		mux := adminMux(metrics.Handler(reg), alerts, o.admin.pprof)
 		mux.Handle("/breakers", sh.handler()) // `dorivo status` reads it (shed.go)
+		if st := scfg.Store; st != nil {
+			mux.Handle("/raft", raftHandler(st, o.cluster.peerStats())) // and this (raftstatus.go)
+		}
 		if srv, err = startAdmin(&o.admin, mux, log); err != nil {
 			return err
 		}

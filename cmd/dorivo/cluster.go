@@ -30,6 +30,8 @@ type clusterOptions struct {
 	electionTicks          int
 	// breakerCooldown is the first open wait of the peer breakers.
 	breakerCooldown time.Duration
+	// transport is set by openReplica, for GET /raft and /metrics.
+	transport *transport.Transport
 }
 
 func (c *clusterOptions) register(fs *flag.FlagSet) {
@@ -162,6 +164,7 @@ func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	c.transport = n.Transport
 	log.Info("replica open", "node", c.nodeID, "peer_addr", listen, "peers", len(c.peers), "shards", n.Store.Shards())
 	return n, nil
 }

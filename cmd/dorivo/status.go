@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/dorivo/dorivo/userspace/agentconfig"
 	"github.com/dorivo/dorivo/userspace/loader"
@@ -15,7 +16,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	pinDir := fs.String("pin-dir", loader.DefaultPinDir, "bpffs directory the agent pinned its maps in")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	configFile := fs.String("config", "", "the agent's JSON config file, to name tenant slots")
-	adminAddr := fs.String("admin-addr", "127.0.0.1:9379", "the agent's admin server, for its breakers (GET /breakers); empty skips them")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:9379", "the agent's admin server, for its breakers and raft groups (GET /breakers, /raft); empty skips them")
 	adminToken := fs.String("admin-token-file", "", "file holding the admin server's bearer token")
 	var c agentconfig.Config
 	fs.Var(listValue[string]{&c.Tenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "tenant", "name a tenant tag (repeatable)")
@@ -45,11 +46,39 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	r, err := readStatusRaft(*adminAddr, *adminToken)
+	if err != nil {
+		return err
+	}
 	if *asJSON {
-		return writeStatusJSON(stdout, s, sh)
+		return writeStatusJSONRaft(stdout, s, sh, r) // raftstatus.go
 	}
 	if err := s.WriteTable(stdout); err != nil {
 		return err
 	}
-	return sh.writeTable(stdout)
+	if err := sh.writeTable(stdout); err != nil {
+		return err
+	}
+	return r.writeTable(stdout, time.Now())
+}
+
+// readStatusRaft asks the agent for its raft groups (GET /raft); an agent
+// that does not answer is reported in the output, not as an error.
+func readStatusRaft(adminAddr, tokenFile string) (*statusRaft, error) {
+	if adminAddr == "" {
+		return &statusRaft{Error: "skipped (--admin-addr is empty)"}, nil
+	}
+	token := ""
+	if tokenFile != "" {
+		t, err := readToken(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--admin-token-file %s: %w", tokenFile, err)
+		}
+		token = t
+	}
+	v, err := fetchRaftView(adminAddr, token)
+	if err != nil {
+		return &statusRaft{Error: err.Error()}, nil
+	}
+	return &statusRaft{View: v}, nil
 }

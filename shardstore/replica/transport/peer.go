@@ -32,6 +32,7 @@ type peerCounters struct {
 
 	mu        sync.Mutex // guards the fields below
 	connected bool
+	since     time.Time // when connected last changed (or the peer was added)
 	lastErr   string
 	lastErrAt time.Time
 }
@@ -44,7 +45,9 @@ func (c *peerCounters) setErr(err error) {
 
 func (c *peerCounters) setConnected(up bool) {
 	c.mu.Lock()
-	c.connected = up
+	if c.connected != up {
+		c.connected, c.since = up, time.Now()
+	}
 	c.mu.Unlock()
 }
 
@@ -74,7 +77,7 @@ type peer struct {
 }
 
 func newPeer(t *Transport, id uint64, addr string) (*peer, error) {
-	p := &peer{t: t, id: id, addr: addr, ctr: &peerCounters{},
+	p := &peer{t: t, id: id, addr: addr, ctr: &peerCounters{since: time.Now()},
 		queue: make([]GroupMessage, 0, 64), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	p.ctx, p.cancel = context.WithCancel(t.ctx)
 	var err error
@@ -355,8 +358,9 @@ func (p *peer) sendFrame(st *raftStream, b []byte, msgs int) error {
 type PeerStats struct {
 	Node           uint64
 	Addr           string
-	Connected      bool // the outbound raft stream is up
-	InboundStreams int  // raft streams from the peer open now
+	Connected      bool      // the outbound raft stream is up
+	StateSince     time.Time // when Connected last changed (or the peer was added)
+	InboundStreams int       // raft streams from the peer open now
 	LastError      string
 	LastErrorAt    time.Time
 	QueueLen       int // messages waiting for the next flush
@@ -378,7 +382,7 @@ func (p *peer) stats() PeerStats {
 	qlen := len(p.queue)
 	p.mu.Unlock()
 	c.mu.Lock()
-	s := PeerStats{Node: p.id, Addr: p.addr, Connected: c.connected, LastError: c.lastErr, LastErrorAt: c.lastErrAt}
+	s := PeerStats{Node: p.id, Addr: p.addr, Connected: c.connected, StateSince: c.since, LastError: c.lastErr, LastErrorAt: c.lastErrAt}
 	c.mu.Unlock()
 	s.QueueLen = qlen
 	s.InboundStreams = int(c.inbound.Load())

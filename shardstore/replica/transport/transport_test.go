@@ -229,8 +229,14 @@ func TestHeartbeatsCoalesceAndFanOutExactly(t *testing.T) {
 func TestReconnectsAfterPeerRestart(t *testing.T) {
 	a, b, _, rb := pair(t, WithBackoff(5*time.Millisecond, 50*time.Millisecond, time.Second))
 	warm(t, a, 2, rb)
+	up := a.Stats().Peers[0]
 	addr := b.Addr().String()
 	b.Close()
+	// The stream's end alone shows: disconnected, since a later time.
+	down := waitPeer(t, a, func(s PeerStats) bool { return !s.Connected })
+	if !down.StateSince.After(up.StateSince) {
+		t.Fatalf("disconnected since %v, not after connected since %v", down.StateSince, up.StateSince)
+	}
 
 	rb2 := newRecorder()
 	b2 := start(t, 2, addr, rb2)
@@ -254,8 +260,24 @@ func TestReconnectsAfterPeerRestart(t *testing.T) {
 		break
 	}
 	s := a.Stats().Peers[0]
-	if s.Reconnects < 1 || !s.Connected || s.LastError == "" {
-		t.Fatalf("after the peer's restart: %+v", s)
+	if s.Reconnects < 1 || !s.Connected || s.LastError == "" || !s.StateSince.After(down.StateSince) {
+		t.Fatalf("after the peer's restart (down since %v): %+v", down.StateSince, s)
+	}
+}
+
+// waitPeer polls a's first peer until ok holds, for up to 10s.
+func waitPeer(t *testing.T, a *Transport, ok func(PeerStats) bool) PeerStats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := a.Stats().Peers[0]
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peer state not reached in 10s: %+v", s)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
