@@ -82,6 +82,8 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	var quotas atomic.Pointer[core.Quotas] // RESP quotas, the datagram quotas' numbers
 	storeQuotas(&quotas, cfg)
+	var staleReads atomic.Pointer[core.TenantSet]
+	storeStaleReads(&staleReads, cfg)
 	var names atomic.Pointer[map[uint16]string]
 	setNames := func(c *agentconfig.Config) { n := c.SlotNames(); names.Store(&n) }
 	setNames(cfg)
@@ -116,6 +118,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		MaxMultibulk:   o.limits.maxMultibulk,
 		Auth:           &authTable,
 		Quotas:         &quotas,
+		StaleReads:     &staleReads,
 		Logger:         log,
 		TimeRequests:   !o.noObserve,
 	}
@@ -154,6 +157,10 @@ func runAgent(args []string, stderr io.Writer) error {
 			return err
 		}
 		sh.watchPeers(scfg.Cluster.PeerBreakers)
+		if scfg.Cluster.ShardBreakers, err = o.cluster.shardBreakers(scfg.Store); err != nil {
+			return err
+		}
+		sh.watchShards(scfg.Cluster.ShardBreakers, scfg.Store)
 		sh.drainOn(scfg.Store)
 	}
 	if err := setupUsers(node, scfg.Store, o.users, log); err != nil { // users.go
@@ -267,6 +274,7 @@ wait:
 			cfg = next
 			setNames(next)
 			storeQuotas(&quotas, next)
+			storeStaleReads(&staleReads, next)
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())

@@ -51,6 +51,16 @@ func (o *clientOptions) apply(c *command.Config) {
 	c.PauseBytes, c.OutputTotalBytes = o.pauseBytes, o.outputTotal
 }
 
+// storeStaleReads publishes the tenants whose reads may fall back to the
+// local replica (datapath/core, replicated.go).
+func storeStaleReads(p *atomic.Pointer[core.TenantSet], c *agentconfig.Config) {
+	ts := core.TenantSet{}
+	for _, t := range c.StaleReads {
+		ts[t] = struct{}{}
+	}
+	p.Store(&ts)
+}
+
 // storeQuotas publishes the tenants' quotas to the loops, which enforce
 // them on RESP requests as well (datapath/core, clients.go).
 func storeQuotas(p *atomic.Pointer[core.Quotas], c *agentconfig.Config) {

@@ -142,6 +142,21 @@ func (c *clusterOptions) peerBreakers() (map[uint64]*breaker.Breaker, error) {
 	return out, nil
 }
 
+// shardBreakers returns one breaker per shard of st, named shard-N, with
+// the peer breakers' settings: each guards the requests forwarded to its
+// shard's leader.
+func (c *clusterOptions) shardBreakers(st *durable.Store) ([]*breaker.Breaker, error) {
+	out := make([]*breaker.Breaker, st.Shards())
+	for i := range out {
+		b, err := breaker.New("shard-"+strconv.Itoa(i), c.peerBreakerConfig())
+		if err != nil {
+			return nil, fmt.Errorf("--peer-breaker-cooldown: %w", err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
 // openReplica opens the store as this node's replica of every shard:
 // 3 shards per loop, so that each loop leads one shard per node when all
 // are up (durable.Options.Peers spreads the preferred leaders).
@@ -170,8 +185,10 @@ func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog
 }
 
 // clusterInfo is INFO's Cluster section: this node, then one line per
-// shard with its slots, leader, term, commit and applied indexes, and on
-// the leader each follower's lag in entries.
+// shard with its slots, leader, term, commit and applied indexes; on the
+// leader each follower's lag in entries; on a follower its replica's lag,
+// what a READONLY read may miss: replica_lag entries committed and not
+// applied here, and leader_heard_ms since the leader's last message.
 func clusterInfo(st *durable.Store) command.InfoSection {
 	return command.InfoSection{Name: "Cluster", Lines: func() []string {
 		lines := []string{"node_id:" + strconv.FormatUint(st.NodeID(), 10), "shards:" + strconv.Itoa(st.Shards())}
@@ -182,6 +199,13 @@ func clusterInfo(st *durable.Store) command.InfoSection {
 				i, first, last, s.Leader, s.Term, s.State, s.Commit, s.Applied)
 			for _, f := range s.Followers {
 				line += fmt.Sprintf(",lag%d=%d", f.ID, f.Lag)
+			}
+			if s.Leader != st.NodeID() {
+				heard := int64(-1)
+				if !s.LeaderHeard.IsZero() {
+					heard = time.Since(s.LeaderHeard).Milliseconds()
+				}
+				line += fmt.Sprintf(",replica_lag=%d,leader_heard_ms=%d", s.Commit-min(s.Commit, s.Applied), heard)
 			}
 			lines = append(lines, line)
 		}

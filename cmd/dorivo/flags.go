@@ -217,6 +217,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentOptions, error) {
 	fs.Var(listValue[netip.Prefix]{&o.cfg.Allow, agentconfig.ParseAllow}, "allow", "admit UDP datagrams only from this CIDR (repeatable; none admits all)")
 	fs.Var(listValue[string]{&o.cfg.Tenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "tenant", "name a tenant tag for status and metrics (repeatable)")
 	fs.Var(listValue[agentconfig.TenantKey]{&o.cfg.Keys, agentconfig.ParseTenantKey}, "tenant-key", "a tenant's datagram key TENANT=HEX (32 hex digits) or TENANT=@FILE; its datagrams must then be signed (repeatable)")
+	fs.Var(listValue[string]{&o.cfg.StaleReads, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "stale-reads", "in a cluster, a tenant (a user's key tag, or its name: default) whose reads fall back to this node's replica, possibly stale, when their shard's leader cannot be asked (repeatable)")
 	fs.Var(listValue[string]{&o.cfg.UnsignedTenants, func(s string) (string, error) { return s, agentconfig.CheckTag(s) }}, "unsigned-tenant", "a tenant that may send unsigned datagrams; their replies are never longer than the request (repeatable)")
 	fs.BoolVar(&o.cfg.AllowUnsigned, "allow-unsigned", false, "let every tenant without a key send unsigned datagrams (by default they are dropped in XDP)")
 	fs.DurationVar(&o.cfg.KeyOverlap, "key-overlap", 0, "how long a rotated tenant key keeps verifying after SIGHUP (0: 1m)")

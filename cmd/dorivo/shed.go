@@ -44,6 +44,9 @@ type shedding struct {
 	// forwarders check them; they shed no slots, since the shards a
 	// peer leads change with every election.
 	peers []*breaker.Breaker
+	// shards are the shard breakers (cluster mode), in shard order; each
+	// sheds its shard's slots while open (watchShards).
+	shards []*breaker.Breaker
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -149,7 +152,8 @@ func (s *shedding) Breakers() []*breaker.Breaker {
 	if s.disk != nil {
 		out = append(out, s.disk)
 	}
-	return append(out, s.peers...)
+	out = append(out, s.peers...)
+	return append(out, s.shards...)
 }
 
 // watchPeers lists the peer breakers and logs their state changes.
@@ -161,6 +165,21 @@ func (s *shedding) watchPeers(peers map[uint64]*breaker.Breaker) {
 			s.log.Warn("peer breaker changed state", "breaker", b.Name(), "transition", t)
 		})
 		s.peers = append(s.peers, b)
+	}
+}
+
+// watchShards makes each shard breaker shed its shard's slots while it is
+// open (the kernel answers their datagrams, the loops their requests,
+// except reads that may be served stale from the replica), and lists them.
+func (s *shedding) watchShards(shards []*breaker.Breaker, st *durable.Store) {
+	for i, b := range shards {
+		first, last := st.Slots(uint32(i))
+		slots := make([]uint16, 0, int(last)-int(first)+1)
+		for sl := int(first); sl <= int(last); sl++ {
+			slots = append(slots, uint16(sl))
+		}
+		s.mir.Watch(b, core.ShedBreaker, slots)
+		s.shards = append(s.shards, b)
 	}
 }
 

@@ -152,6 +152,8 @@ type Session struct {
 	replyDelayMs int64
 	// inExec is set while EXEC runs the queued commands.
 	inExec bool
+	// replicaReads is set by READONLY (cluster.go).
+	replicaReads bool
 }
 
 type watchedKey struct {

@@ -29,6 +29,9 @@ type Quota struct{ Rate, Burst uint32 }
 // Quotas are the tenants' quotas by tenant tag.
 type Quotas map[string]Quota
 
+// TenantSet is a set of tenant tags.
+type TenantSet map[string]struct{}
+
 // ErrQuota is the reply to a request over its tenant's quota (README).
 const ErrQuota = "ERR tenant quota exceeded, retry later"
 
@@ -231,18 +234,12 @@ func (l *Loop) closeIdle(now, ms int64) {
 // quotaOK reports whether tc's tenant may run one more request now; take
 // spends it once the request ran.
 func (l *Loop) quotaOK(tc *Conn) *bucket {
-	if u := tc.sess.User(); u != tc.quotaUser {
-		tc.quotaUser = u
-		tc.tenant, _ = l.cfg.Node.UserTag(u)
-		if tc.tenant == "" {
-			tc.tenant = u
-		}
-	}
+	tenant := l.tenantOf(tc)
 	qs := l.cfg.Quotas.Load()
 	if qs == nil {
 		return nil
 	}
-	q, ok := (*qs)[tc.tenant]
+	q, ok := (*qs)[tenant]
 	if !ok || q.Rate == 0 {
 		return nil
 	}
@@ -260,6 +257,18 @@ func (l *Loop) quotaOK(tc *Conn) *bucket {
 		b.last = l.now
 	}
 	return b
+}
+
+// tenantOf is tc's tenant: its user's tag (Node.UserTag), else its user.
+func (l *Loop) tenantOf(tc *Conn) string {
+	if u := tc.sess.User(); u != tc.quotaUser {
+		tc.quotaUser = u
+		tc.tenant, _ = l.cfg.Node.UserTag(u)
+		if tc.tenant == "" {
+			tc.tenant = u
+		}
+	}
+	return tc.tenant
 }
 
 // sharedTotal is the node-wide count of unsent client bytes.

@@ -79,6 +79,10 @@ type Config struct {
 	// Quotas are the tenants' RESP quotas (clients.go); the agent swaps
 	// them on SIGHUP. Nil or empty: no quota.
 	Quotas *atomic.Pointer[Quotas]
+	// StaleReads are the tenants whose reads, in a cluster, may be served
+	// from this node's replica when their shard's leader cannot be asked
+	// (replicated.go); the agent swaps them on SIGHUP. Nil: none.
+	StaleReads *atomic.Pointer[TenantSet]
 	// Shed, when set, is where the agent publishes the slots its breakers
 	// shed (shed.go); nil sheds nothing.
 	Shed *ShedBoard

@@ -365,7 +365,7 @@ func (l *Loop) dispatch(tc *Conn, r command.Req) bool {
 	}
 	sess := tc.sess
 	if l.shed != nil && !sess.InMulti() {
-		if b, ok := l.shedRefusal(r); ok { // shed.go: a breaker is open
+		if b, ok := l.shedRefusal(tc, r); ok { // shed.go: a breaker is open
 			l.localReply(tc, now(b))
 			return true
 		}

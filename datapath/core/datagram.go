@@ -191,6 +191,9 @@ func (l *Loop) serveDatagram(d *dgram) {
 		l.dgArgs = r.Args
 		sess := l.dgSess
 		sess.ActAs(l.cfg.Node.DatagramUser(d.Tag))
+		if l.rep != nil && l.routeDatagram(d, r, sess) {
+			return
+		}
 		res := l.exec(sess, r)
 		w = res.w
 		datagramReply(&rep, res.b, d.ret.signed)

@@ -3,9 +3,11 @@ package core
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/datapath/wire"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
@@ -42,11 +44,31 @@ type Cluster interface {
 // Forward is a request for another node, taken by the shell (Forwards):
 // Req is the request as RESP, to send to node Node; the reply goes back
 // with ForwardDone(Conn, Seq, reply).
+//
+// A replica read (Replica) is served by the shell off the loop from this
+// node's own replica, the store's applied data: Node is this node. Stale
+// marks a read that may fall back to the replica when Node cannot be
+// asked (its breaker is open, or it cannot be reached). User and RESP3
+// are the client's, for a replica read to run as it would here.
 type Forward struct {
-	Node uint64
-	Req  []byte
-	Conn *Conn
-	Seq  uint64
+	Node  uint64
+	Shard uint32 // the shard of the request's first key
+	Req   []byte
+	Conn  *Conn
+	Seq   uint64
+
+	Replica, Stale bool
+	User           string
+	RESP3          bool
+
+	dg *dgForward // a datagram's, answered by datagram instead of Conn
+}
+
+// dgForward is how a forwarded datagram's reply goes back.
+type dgForward struct {
+	id  uint32
+	op  wire.Opcode
+	ret dgReturn
 }
 
 // forwardQueue bounds the forwarded replies waiting for the loop to take
@@ -67,6 +89,7 @@ type repLoop struct {
 type forwardReply struct {
 	conn  *Conn
 	seq   uint64
+	dg    *dgForward
 	reply []byte
 }
 
@@ -91,6 +114,11 @@ func errNoLeader(shard uint32) string {
 // here goes. handled is false when every key is served here (or r has no
 // keys): the request takes the local path. Otherwise the request was
 // forwarded or answered, or ok is false: no room now (retry).
+//
+// Reads may go to this node's replica instead (replicaRead): always after
+// READONLY, and, for a tenant whose reads may be stale (Config.StaleReads),
+// when the shard has no leader or its breaker is open (shedRefusal lets
+// such reads through), or, later, when the forwarder cannot ask the leader.
 func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 	rp := l.rep
 	if rp == nil {
@@ -105,14 +133,19 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 	if len(l.keys) == 0 {
 		return false, true
 	}
+	stale := !tc.sess.InMulti() && r.IsRead() && (tc.sess.ReplicaReads() || l.staleAllowed(tc))
 	var target uint64
-	remote, local := false, false
+	remote, local, fallback := false, false, false
 	for _, k := range l.keys {
-		shard := l.cfg.Store.ShardOf(slot.Of(k))
+		sl := slot.Of(k)
+		shard := l.cfg.Store.ShardOf(sl)
 		leader, here := rp.cluster.Route(shard)
 		switch {
 		case here:
 			local = true
+			continue
+		case stale && (tc.sess.ReplicaReads() || leader == 0 || l.shedFor(sl)):
+			fallback = true
 			continue
 		case leader == rp.cluster.Self():
 			// Led here, still loading: wait (the shell rings every loop
@@ -127,6 +160,8 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 		remote, target = true, leader
 	}
 	switch {
+	case fallback:
+		return l.replicaRead(tc, r, !tc.sess.ReplicaReads())
 	case !remote:
 		return false, true
 	case string(tc.sess.Name) == ForwardClientName:
@@ -134,19 +169,77 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 		return true, true
 	case rp.inflight >= forwardQueue:
 		return true, false // the replies channel is full: wait
-	case local, tc.sess.InMulti(), !l.plain(tc.sess), r.Cmd != nil && (r.Cmd.Route == command.RouteWatch || r.Cmd.Route == command.RouteExec):
-		// Across nodes, inside a transaction or for another user than
-		// the default one, forwarding would lose atomicity or identity.
+	case local, tc.sess.InMulti(), r.Cmd != nil && (r.Cmd.Route == command.RouteWatch || r.Cmd.Route == command.RouteExec):
+		// Across nodes or inside a transaction, forwarding would lose
+		// atomicity.
 		l.localReply(tc, now(resp.AppendError(l.reply[:0], errCrossNode)))
 		return true, true
 	}
-	seq := tc.tail
-	tc.push(mergeNone, 1)
-	rp.out = append(rp.out, Forward{Node: target, Req: resp.AppendCommand(nil, r.Args...), Conn: tc, Seq: seq})
-	rp.inflight++
+	// The leader runs forwarded requests as the default user: the
+	// client's own user's rights are checked here, with the same ACL.
+	if msg := command.CheckReq(tc.sess, r); msg != "" {
+		return false, true // the local path replies the error
+	}
+	l.pushForward(tc, r, Forward{Node: target, Stale: stale})
 	l.stats.forwarded.Add(1)
 	return true, true
 }
+
+// replicaRead sends r, a read, to this node's replica (Forward.Replica);
+// fallback counts it as a stale read that stood in for the leader's.
+func (l *Loop) replicaRead(tc *Conn, r command.Req, fallback bool) (handled, ok bool) {
+	if l.rep.inflight >= forwardQueue {
+		return true, false
+	}
+	l.pushForward(tc, r, Forward{Node: l.rep.cluster.Self(), Replica: true})
+	if fallback {
+		l.stats.staleFallbacks.Add(1)
+	} else {
+		l.stats.replicaReads.Add(1)
+	}
+	return true, true
+}
+
+// pushForward takes a reply slot of tc for r and queues f, filled in with
+// r, for the shell.
+func (l *Loop) pushForward(tc *Conn, r command.Req, f Forward) {
+	f.Shard = l.cfg.Store.ShardOf(slot.Of(l.keys[0]))
+	f.Req = resp.AppendCommand(nil, r.Args...)
+	f.Conn, f.Seq = tc, tc.tail
+	f.User, f.RESP3 = tc.sess.User(), tc.sess.RESP3()
+	tc.push(mergeNone, 1)
+	l.rep.out = append(l.rep.out, f)
+	l.rep.inflight++
+}
+
+// shedFor reports whether slot sl is shed by its shard's breaker.
+func (l *Loop) shedFor(sl uint16) bool {
+	return l.shed != nil && l.shed[sl].Reasons&ShedBreaker != 0
+}
+
+// staleAllowed reports whether tc's tenant may read stale data when its
+// shard's leader cannot be asked (Config.StaleReads).
+func (l *Loop) staleAllowed(tc *Conn) bool {
+	return l.cfg.StaleReads != nil && l.staleTenant(l.tenantOf(tc))
+}
+
+// staleTenant reports whether tenant's reads may be stale.
+func (l *Loop) staleTenant(tenant string) bool {
+	ts := l.cfg.StaleReads
+	if ts == nil {
+		return false
+	}
+	set := ts.Load()
+	if set == nil {
+		return false
+	}
+	_, ok := (*set)[tenant]
+	return ok
+}
+
+// StaleFallback counts a read the shell served from the replica because
+// its leader could not be asked; any goroutine may call it.
+func (l *Loop) StaleFallback() { l.stats.staleFallbacks.Add(1) }
 
 // Forwards hands the requests for other nodes to the shell, which sends
 // each to its node and calls ForwardDone with the reply, from any
@@ -160,7 +253,8 @@ func (l *Loop) Forwards(send func(Forward) bool) {
 	for _, f := range rp.out {
 		if !send(f) {
 			rp.inflight--
-			l.fillForwarded(f.Conn, f.Seq, resp.AppendError(l.reply[:0], "TRYAGAIN too many requests queued for node "+strconv.FormatUint(f.Node, 10)+"; retry"))
+			l.fillForwarded(forwardReply{conn: f.Conn, seq: f.Seq, dg: f.dg,
+				reply: resp.AppendError(l.reply[:0], "TRYAGAIN too many requests queued for node "+strconv.FormatUint(f.Node, 10)+"; retry")})
 			l.bell.Ring() // a drain writes the reply out
 		}
 	}
@@ -172,7 +266,7 @@ func (l *Loop) Forwards(send func(Forward) bool) {
 // the node could not be reached), from any goroutine other than the loop's.
 // It never blocks: the loop forwards at most forwardQueue requests at once.
 func (l *Loop) ForwardDone(f Forward, reply []byte) {
-	l.rep.replies <- forwardReply{conn: f.Conn, seq: f.Seq, reply: reply}
+	l.rep.replies <- forwardReply{conn: f.Conn, seq: f.Seq, dg: f.dg, reply: reply}
 	l.bell.Ring()
 }
 
@@ -182,21 +276,67 @@ func (l *Loop) takeForwarded() {
 		select {
 		case fr := <-l.rep.replies:
 			l.rep.inflight--
-			l.fillForwarded(fr.conn, fr.seq, fr.reply)
+			l.fillForwarded(fr)
 		default:
 			return
 		}
 	}
 }
 
-func (l *Loop) fillForwarded(tc *Conn, seq uint64, reply []byte) {
+func (l *Loop) fillForwarded(fr forwardReply) {
+	if dg := fr.dg; dg != nil {
+		rep := wire.Reply{ID: dg.id, Op: dg.op, Status: wire.StatusOK}
+		datagramReply(&rep, fr.reply, dg.ret.signed)
+		l.replyDatagram(&rep, dg.ret)
+		return
+	}
+	tc := fr.conn
 	if tc.closed {
 		return
 	}
-	e := tc.slot(seq)
-	e.buf = append(e.buf[:0], reply...)
+	e := tc.slot(fr.seq)
+	e.buf = append(e.buf[:0], fr.reply...)
 	e.done = true
 	l.touch(tc)
+}
+
+// routeDatagram sends d on when this node does not serve its key's shard
+// now, as routeRemote does a request: to the shard's leader, or to this
+// node's replica when d is a GET of a tenant whose reads may be stale and
+// the leader cannot be asked. It answers UNAVAILABLE when the shard has no
+// leader (or its reload here is not done), and reports whether d was
+// handled. The leader runs it as the default user: the tenant's user's
+// rights are checked here first.
+func (l *Loop) routeDatagram(d *dgram, r command.Req, sess *command.Session) bool {
+	rp := l.rep
+	sl := slot.Of(d.Key)
+	shard := l.cfg.Store.ShardOf(sl)
+	leader, here := rp.cluster.Route(shard)
+	if here {
+		return false
+	}
+	if msg := command.CheckReq(sess, r); msg != "" {
+		return false // the local path replies the error
+	}
+	stale := d.Op == wire.OpGet && l.staleTenant(string(d.Tag))
+	f := Forward{Node: leader, Shard: shard, User: sess.User(), Stale: stale, dg: &dgForward{id: d.ID, op: d.Op, ret: d.ret}}
+	switch {
+	case stale && (leader == 0 || leader == rp.cluster.Self() || l.shedFor(sl)):
+		f.Node, f.Replica = rp.cluster.Self(), true
+		l.stats.staleFallbacks.Add(1)
+	case leader == 0 || leader == rp.cluster.Self() || rp.inflight >= forwardQueue:
+		rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusUnavailable}
+		l.dgShedBody = wire.AppendRetryAfter(l.dgShedBody[:0], 50*time.Millisecond)
+		rep.Body = l.dgShedBody
+		l.replyDatagram(&rep, d.ret)
+		return true
+	default:
+		l.stats.forwarded.Add(1)
+	}
+	f.Req = resp.AppendCommand(nil, r.Args...)
+	rp.out = append(rp.out, f)
+	rp.inflight++
+	return true
 }
 
 // readEntry returns the entry a read's reply waits in (nil: it may leave

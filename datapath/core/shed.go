@@ -90,9 +90,13 @@ func (l *Loop) takeShed() {
 }
 
 // shedRefusal is the reply to r when a slot of its keys has its breaker
-// open, with ok true; l.shed is not nil.
-func (l *Loop) shedRefusal(r command.Req) ([]byte, bool) {
+// open, with ok true; l.shed is not nil. In a cluster, a read that may be
+// stale passes: the replica serves it (routeRemote).
+func (l *Loop) shedRefusal(tc *Conn, r command.Req) ([]byte, bool) {
 	if r.Cmd == nil {
+		return nil, false
+	}
+	if l.rep != nil && r.IsRead() && (tc.sess.ReplicaReads() || l.staleAllowed(tc)) {
 		return nil, false
 	}
 	l.keys = r.Keys(l.keys[:0])
@@ -127,6 +131,9 @@ func (l *Loop) shedDatagram(d *dgram) bool {
 	e := l.shed[slot.OfTag(d.Tag)]
 	if e.Reasons&ShedBreaker == 0 && (e.Reasons&ShedDisk == 0 || d.Op == wire.OpGet) {
 		return false
+	}
+	if l.rep != nil && d.Op == wire.OpGet && e.Reasons&ShedBreaker != 0 && l.staleTenant(string(d.Tag)) {
+		return false // the replica serves it (routeDatagram)
 	}
 	l.stats.shed.Add(1)
 	rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusUnavailable}

@@ -32,6 +32,14 @@ type ClusterConfig struct {
 	// requests for its node get -TRYAGAIN at once instead of waiting out
 	// forwardTimeout.
 	PeerBreakers map[uint64]*breaker.Breaker
+	// ShardBreakers, one per shard (optional), guard the requests
+	// forwarded to each shard's leader, as PeerBreakers do their node's,
+	// and also count the leader's -TRYAGAIN, -TIMEOUT and -CLUSTERDOWN
+	// replies as failures. One that is open refuses its shard's
+	// forwarded requests with -TRYAGAIN; the agent also sheds the shard's
+	// slots while it is open (core.ShedBreaker). Each is reset when its
+	// shard's leader changes: its calls were another leader's.
+	ShardBreakers []*breaker.Breaker
 }
 
 // ForwardClientName is the CLIENT SETNAME of the connections forwarders
@@ -48,6 +56,8 @@ type clusterView struct {
 	loaded []atomic.Bool
 	// fwd[node][loop] forwards loop's requests to node, in order.
 	fwd map[uint64][]*forwarder
+	// replica serves the reads this node answers from its own replica.
+	replica *replicaReader
 }
 
 func newClusterView(s *Server) (*clusterView, error) {
@@ -55,7 +65,11 @@ func newClusterView(s *Server) (*clusterView, error) {
 	if st == nil {
 		return nil, errors.New("server config: a cluster needs a Store")
 	}
-	v := &clusterView{srv: s, st: st, self: st.NodeID(), loaded: make([]atomic.Bool, st.Shards()), fwd: map[uint64][]*forwarder{}}
+	if sb := s.cfg.Cluster.ShardBreakers; sb != nil && len(sb) != st.Shards() {
+		return nil, fmt.Errorf("server config: %d shard breakers for %d shards", len(sb), st.Shards())
+	}
+	v := &clusterView{srv: s, st: st, self: st.NodeID(), loaded: make([]atomic.Bool, st.Shards()), fwd: map[uint64][]*forwarder{},
+		replica: newReplicaReader(s)}
 	for id, addr := range s.cfg.Cluster.Peers {
 		if id == v.self {
 			continue
@@ -65,7 +79,7 @@ func newClusterView(s *Server) (*clusterView, error) {
 		}
 		for i := range s.cfg.Loops {
 			v.fwd[id] = append(v.fwd[id], &forwarder{node: id, addr: addr, loop: i, srv: s, reqc: make(chan core.Forward, forwardBatch),
-				brk: s.cfg.Cluster.PeerBreakers[id]})
+				brk: s.cfg.Cluster.PeerBreakers[id], shardBrk: s.cfg.Cluster.ShardBreakers, replica: v.replica})
 		}
 	}
 	return v, nil
@@ -84,6 +98,7 @@ func (v *clusterView) ReadIndex(shard uint32, done func(uint64, error)) {
 
 // start runs the forwarders and begins claiming the shards this node leads.
 func (v *clusterView) start(ctx context.Context) {
+	v.replica.run(ctx.Done())
 	for _, fs := range v.fwd {
 		for _, f := range fs {
 			go f.run(ctx)
@@ -102,6 +117,9 @@ func (v *clusterView) start(ctx context.Context) {
 // it; one it stopped leading is no longer served at once.
 func (v *clusterView) leaderChanged(shard uint32, leader, _ uint64) {
 	v.loaded[shard].Store(false)
+	if sb := v.srv.cfg.Cluster.ShardBreakers; sb != nil && sb[shard].State() != breaker.Closed {
+		sb[shard].Reset()
+	}
 	if leader != v.self {
 		return
 	}
@@ -156,6 +174,9 @@ func (v *clusterView) markLoaded(shards []uint32) {
 // send hands a loop's forwarded request to its node's forwarder; false
 // when its queue is full.
 func (v *clusterView) send(f core.Forward, loop int) bool {
+	if f.Replica {
+		return v.replica.send(f, loop)
+	}
 	fs := v.fwd[f.Node]
 	if len(fs) == 0 {
 		return false
@@ -183,35 +204,101 @@ type forwarder struct {
 	srv  *Server
 	reqc chan core.Forward
 	brk  *breaker.Breaker // nil: none
+	// shardBrk are the shards' breakers (nil: none).
+	shardBrk []*breaker.Breaker
+	// replica serves a Stale read the node cannot be asked for.
+	replica *replicaReader
 }
 
 // sentForward is a request written to the node: when, for its breaker
-// call, and whether the breaker let it through (a call to Record).
+// calls, each of which let it through (a call to Record).
 type sentForward struct {
 	core.Forward
-	at     time.Time
-	permit bool
+	at time.Time
 }
 
 // errPeerLost is the breaker failure of a forwarded request whose
 // connection was lost or timed out.
 var errPeerLost = errors.New("forwarded request lost: connection failed or timed out")
 
-// admit asks the node's breaker for a call; false: the breaker is open,
-// and fw was answered -TRYAGAIN.
+// admit asks the shard's and the node's breakers for a call; false: one
+// is open, and fw was answered: -TRYAGAIN, or from this node's replica
+// when fw may be stale.
 func (f *forwarder) admit(fw core.Forward) bool {
-	if f.brk == nil || f.brk.Allow() {
-		return true
+	sb := f.shardBreaker(fw)
+	if sb != nil && !sb.Allow() {
+		f.refuse(fw, f.errReply("TRYAGAIN", "unavailable for shard "+strconv.FormatUint(uint64(fw.Shard), 10)+": the shard's breaker is open; retry"))
+		return false
 	}
-	f.done(fw, f.errReply("TRYAGAIN", "unavailable: its breaker is open; retry"))
-	return false
+	if f.brk != nil && !f.brk.Allow() {
+		if sb != nil {
+			sb.Release()
+		}
+		f.refuse(fw, f.errReply("TRYAGAIN", "unavailable: its breaker is open; retry"))
+		return false
+	}
+	return true
 }
 
-// record reports a sent request's outcome to the node's breaker.
-func (f *forwarder) record(s sentForward, err error) {
-	if f.brk != nil && s.permit {
-		f.brk.Record(time.Since(s.at), err)
+// release returns the permits admit took for a request that was not sent.
+func (f *forwarder) release(fw core.Forward) {
+	if sb := f.shardBreaker(fw); sb != nil {
+		sb.Release()
 	}
+	if f.brk != nil {
+		f.brk.Release()
+	}
+}
+
+// refuse answers fw, which cannot be sent: from this node's replica when
+// it may be stale and the replica readers have room, else with reply.
+func (f *forwarder) refuse(fw core.Forward, reply []byte) {
+	if fw.Stale {
+		fw.Replica = true
+		if f.replica.send(fw, f.loop) {
+			f.srv.loops[f.loop].core.StaleFallback()
+			return
+		}
+	}
+	f.done(fw, reply)
+}
+
+func (f *forwarder) shardBreaker(fw core.Forward) *breaker.Breaker {
+	if f.shardBrk == nil {
+		return nil
+	}
+	return f.shardBrk[fw.Shard]
+}
+
+// record reports a sent request's outcome to its breakers: a lost request
+// fails both, and the shard's also counts its leader's replies that say
+// it could not serve the shard.
+func (f *forwarder) record(s sentForward, reply []byte, err error) {
+	d := time.Since(s.at)
+	if f.brk != nil {
+		f.brk.Record(d, err)
+	}
+	if sb := f.shardBreaker(s.Forward); sb != nil {
+		if err == nil && unavailableReply(reply) {
+			err = errShardUnavailable
+		}
+		sb.Record(d, err)
+	}
+}
+
+// errShardUnavailable is the shard breaker failure of a forwarded request
+// its node answered it could not serve.
+var errShardUnavailable = errors.New("forwarded request refused: the shard was unavailable there")
+
+// unavailableReply reports whether reply is an error saying the shard
+// could not be served (retry elsewhere or later), not the request's own.
+func unavailableReply(reply []byte) bool {
+	for _, p := range []string{"-TRYAGAIN", "-TIMEOUT", "-CLUSTERDOWN"} {
+		if len(reply) >= len(p) && string(reply[:len(p)]) == p {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *forwarder) done(fw core.Forward, reply []byte) {
@@ -231,7 +318,7 @@ func (f *forwarder) run(ctx context.Context) {
 		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", f.addr)
 		if err != nil {
 			if f.brk != nil && ctx.Err() == nil && f.brk.Allow() {
-				f.brk.Record(time.Since(at), err)
+				f.brk.Record(time.Since(at), err) // the node's fault, not a shard's
 			}
 			f.refuseQueued(backoff)
 			backoff = min(2*backoff, 500*time.Millisecond)
@@ -250,10 +337,8 @@ func (f *forwarder) refuseQueued(wait time.Duration) {
 		select {
 		case fw := <-f.reqc:
 			if f.admit(fw) {
-				if f.brk != nil {
-					f.brk.Release() // not sent: no outcome to judge
-				}
-				f.done(fw, f.errReply("TRYAGAIN", "cannot be reached to forward the request; retry"))
+				f.release(fw) // not sent: no outcome to judge
+				f.refuse(fw, f.errReply("TRYAGAIN", "cannot be reached to forward the request; retry"))
 			}
 		case <-t.C:
 			return
@@ -287,15 +372,15 @@ func (f *forwarder) serve(ctx context.Context, c net.Conn) {
 			close(quit)
 			c.Close()
 			lost := f.errReply("TIMEOUT", "connection lost: the forwarded request may or may not have run")
-			f.record(s, errPeerLost)
+			f.record(s, nil, errPeerLost)
 			f.done(s.Forward, lost)
 			for s := range sent { // the writer closes sent once it sees quit
-				f.record(s, errPeerLost)
+				f.record(s, nil, errPeerLost)
 				f.done(s.Forward, lost)
 			}
 			return
 		}
-		f.record(s, nil)
+		f.record(s, reply, nil)
 		f.done(s.Forward, reply)
 	}
 }
@@ -318,12 +403,10 @@ func (f *forwarder) write(ctx context.Context, c net.Conn, sent chan<- sentForwa
 			continue
 		}
 		select {
-		case sent <- sentForward{Forward: fw, at: time.Now(), permit: f.brk != nil}:
+		case sent <- sentForward{Forward: fw, at: time.Now()}:
 		case <-quit:
-			if f.brk != nil {
-				f.brk.Release()
-			}
-			f.done(fw, f.errReply("TRYAGAIN", "connection lost before the request was sent; retry"))
+			f.release(fw)
+			f.refuse(fw, f.errReply("TRYAGAIN", "connection lost before the request was sent; retry"))
 			return
 		}
 		if _, err := bw.Write(fw.Req); err != nil {

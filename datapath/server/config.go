@@ -104,6 +104,9 @@ type Config struct {
 	// Quotas are the tenants' RESP request quotas (datapath/core,
 	// clients.go); the agent swaps them on SIGHUP. Nil: none.
 	Quotas *atomic.Pointer[core.Quotas]
+	// StaleReads are the tenants whose reads may fall back to this node's
+	// replica in a cluster (core.Config.StaleReads).
+	StaleReads *atomic.Pointer[core.TenantSet]
 	// Shed, when set, is where the agent publishes the slots its breakers
 	// shed; every loop takes its own copy (datapath/core, shed.go).
 	Shed *core.ShedBoard

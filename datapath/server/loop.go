@@ -72,6 +72,7 @@ func newLoop(s *Server, i int) (*loop, error) {
 		Mutations:      cfg.Mutations,
 		Auth:           cfg.Auth,
 		Quotas:         cfg.Quotas,
+		StaleReads:     cfg.StaleReads,
 		OutputTotal:    &s.outputTotal,
 		Shed:           cfg.Shed,
 		Logger:         cfg.Logger,

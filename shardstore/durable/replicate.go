@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -59,6 +60,9 @@ func (s *Store) stepInbound(in inbound) {
 	if in.m.GetType() == pb.MsgTimeoutNow && s.draining.Load() {
 		s.log.Info("durable: draining, so refusing leadership of a shard handed over", "shard", sh.id, "from", in.m.GetFrom())
 		return
+	}
+	if in.m.GetFrom() == sh.lead && sh.lead != 0 {
+		sh.leaderHeard = time.Now().UnixNano()
 	}
 	if err := sh.rn.Step(in.m); err != nil {
 		s.log.Debug("durable: raft refused a peer message", "shard", sh.id, "type", in.m.GetType().String(), "from", in.m.GetFrom(), "err", err)
@@ -401,6 +405,10 @@ type ShardStatus struct {
 	// Followers, on the leader only: each peer's matched index and lag
 	// (Last - Match).
 	Followers []FollowerStatus
+	// LeaderHeard, on a follower, is when its leader's last message
+	// arrived (zero: none yet): what it applies is at most that old, plus
+	// Commit - Applied entries.
+	LeaderHeard time.Time
 }
 
 // FollowerStatus is the leader's view of one follower.
@@ -432,6 +440,9 @@ func (s *Store) publishStatus(sh *shard) {
 	out := &ShardStatus{
 		Shard: sh.id, Leader: st.Lead, Term: st.GetTerm(), State: st.RaftState.String(),
 		Commit: st.GetCommit(), Applied: sh.applied, Last: last, LeaderChanges: sh.leadChanges,
+	}
+	if st.Lead != s.opts.NodeID && sh.leaderHeard != 0 {
+		out.LeaderHeard = time.Unix(0, sh.leaderHeard)
 	}
 	for id, pr := range st.Progress {
 		if id == s.opts.NodeID {

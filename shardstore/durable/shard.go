@@ -54,11 +54,14 @@ type shard struct {
 	handBacks  int
 	handBackAt uint64
 	statusPub  atomic.Pointer[ShardStatus]
-	reads      []pendingRead            // ReadIndexes raft has not answered, oldest first
-	readBatch  [2][]func(uint64, error) // this cycle's reads, not stepped yet: [0] ReadIndex, [1] LeaderReadIndex
-	confirmed  []pendingRead            // answered, waiting for applied to reach their index
-	snapping   map[uint64]bool          // peers a snapshot is streaming to
-	staged     map[uint64]*snapshotData // snapshots received, by index, until raft applies one
+	// leaderHeard is when a message from the leader last arrived (unix
+	// ns; a follower's staleness, ShardStatus.LeaderHeard).
+	leaderHeard int64
+	reads       []pendingRead            // ReadIndexes raft has not answered, oldest first
+	readBatch   [2][]func(uint64, error) // this cycle's reads, not stepped yet: [0] ReadIndex, [1] LeaderReadIndex
+	confirmed   []pendingRead            // answered, waiting for applied to reach their index
+	snapping    map[uint64]bool          // peers a snapshot is streaming to
+	staged      map[uint64]*snapshotData // snapshots received, by index, until raft applies one
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.

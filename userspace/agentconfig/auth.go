@@ -112,6 +112,11 @@ func (f *File) checkAuth(path string) error {
 			return fmt.Errorf("unsigned_tenants[%d]: %w", i, err)
 		}
 	}
+	for i, t := range f.StaleReads {
+		if err := CheckTag(t); err != nil {
+			return fmt.Errorf("stale_reads[%d]: %w", i, err)
+		}
+	}
 	return nil
 }
 
@@ -130,6 +135,7 @@ func (c *Config) mergeAuth(f *File) {
 		}
 	}
 	c.UnsignedTenants = append(append([]string(nil), c.UnsignedTenants...), f.UnsignedTenants...)
+	c.StaleReads = append(append([]string(nil), c.StaleReads...), f.StaleReads...)
 	c.AllowUnsigned = c.AllowUnsigned || f.AllowUnsigned
 	c.AllowAll = c.AllowAll || f.AllowAll
 	if f.KeyOverlap != 0 {

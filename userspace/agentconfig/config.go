@@ -55,6 +55,10 @@ type Config struct {
 	// ReplayWindow bounds |timestamp - now| of a signed datagram; 0 means
 	// auth.DefaultWindow.
 	ReplayWindow time.Duration
+	// StaleReads are the tenants whose reads, in a cluster, may be served
+	// from the local replica (possibly stale) when their shard's leader
+	// cannot be asked: its breaker is open, or it cannot be reached.
+	StaleReads []string
 }
 
 // File is the JSON configuration file: the part of Config that can change
@@ -75,6 +79,7 @@ type File struct {
 	AllowUnsigned   bool        `json:"allow_unsigned"`
 	KeyOverlap      Duration    `json:"key_overlap"`
 	ReplayWindow    Duration    `json:"replay_window"`
+	StaleReads      []string    `json:"stale_reads"`
 }
 
 // ParseQuota parses TENANT=RATE[:BURST], the --quota flag syntax. BURST

@@ -61,6 +61,7 @@ func Changes(prev, next *Config) []string {
 		}
 	}
 	setDiff(set(prev.UnsignedTenants), set(next.UnsignedTenants), func(t string) { add("unsigned +%s", t) }, func(t string) { add("unsigned -%s", t) })
+	setDiff(set(prev.StaleReads), set(next.StaleReads), func(t string) { add("stale_reads +%s", t) }, func(t string) { add("stale_reads -%s", t) })
 	if prev.AllowUnsigned != next.AllowUnsigned {
 		add("allow_unsigned %v -> %v", prev.AllowUnsigned, next.AllowUnsigned)
 	}

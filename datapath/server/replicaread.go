@@ -1,0 +1,150 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dorivo/dorivo/datapath/command"
+	"github.com/dorivo/dorivo/datapath/core"
+	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/shardstore/collection"
+	"github.com/dorivo/dorivo/shardstore/durable"
+	"github.com/dorivo/dorivo/shardstore/keyspace"
+	"github.com/dorivo/dorivo/shardstore/slot"
+)
+
+// Replica reads (core.Forward.Replica): a read this node serves from its
+// own replica of the keys' shards, the store's applied (so committed)
+// data, with no round trip to their leaders. The replica readers copy the
+// request's keys out of the store into a scratch keyspace and run the
+// command there, off the loops, as the client's user and in its protocol.
+// The reply may be stale, never dirty.
+
+// replicaReaders is how many goroutines serve replica reads; they wait on
+// the store (its read cache, pebble on a miss).
+const replicaReaders = 4
+
+// replicaQueue bounds the replica reads waiting for a reader.
+const replicaQueue = 4096
+
+// replicaReader serves the node's replica reads.
+type replicaReader struct {
+	srv  *Server
+	st   *durable.Store
+	reqs chan replicaReq
+}
+
+// replicaReq is one replica read, from loop.
+type replicaReq struct {
+	core.Forward
+	loop int
+}
+
+func newReplicaReader(s *Server) *replicaReader {
+	return &replicaReader{srv: s, st: s.cfg.Store, reqs: make(chan replicaReq, replicaQueue)}
+}
+
+func (r *replicaReader) run(stop <-chan struct{}) {
+	for range replicaReaders {
+		go func() {
+			for {
+				select {
+				case q := <-r.reqs:
+					r.srv.loops[q.loop].core.ForwardDone(q.Forward, r.serve(q.Forward))
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+}
+
+// send queues f; false when the queue is full.
+func (r *replicaReader) send(f core.Forward, loop int) bool {
+	select {
+	case r.reqs <- replicaReq{Forward: f, loop: loop}:
+		return true
+	default:
+		return false
+	}
+}
+
+// serve runs f's read against this node's replica and returns the reply.
+func (r *replicaReader) serve(f core.Forward) []byte {
+	args, _, err := resp.Parse(f.Req, nil, resp.Limits{MaxBulkLen: 1 << 40, MaxMultibulk: 1 << 40})
+	if err != nil || len(args) == 0 {
+		return resp.AppendError(nil, "ERR replica read: bad request")
+	}
+	req := command.Resolve(args)
+	ks := keyspace.New()
+	for _, k := range req.Keys(nil) {
+		if err := r.load(ks, k); err != nil {
+			r.srv.cfg.Logger.Warn("server: replica read failed", "err", err)
+			return resp.AppendError(nil, "TRYAGAIN this node's replica cannot be read now; retry")
+		}
+	}
+	sess := command.NewInternalSession(r.srv.cfg.Node)
+	sess.ActAs(f.User)
+	sess.SpeakRESP3(f.RESP3)
+	reply, _ := command.ExecReq(sess, ks, req, time.Now().UnixMilli(), nil, nil)
+	return reply
+}
+
+// load copies key's applied value, a string or a collection, into ks.
+func (r *replicaReader) load(ks *keyspace.Keyspace, key []byte) error {
+	sl := slot.Of(key)
+	shard := r.st.ShardOf(sl)
+	v, exp, found, err := r.st.Get(shard, key)
+	switch {
+	case errors.Is(err, durable.ErrClosed):
+		return err
+	case err != nil:
+		return fmt.Errorf("shard %d: %w", shard, err)
+	case found:
+		ks.Set(key, v, exp)
+		return nil
+	}
+	return loadCollection(r.st, sl, key, ks)
+}
+
+// loadCollection loads key's collection, if it has a live one, into ks:
+// its metadata record, then its element records of that version.
+func loadCollection(st *durable.Store, sl uint16, key []byte, ks *keyspace.Keyspace) error {
+	lo := append([]byte{'m'}, key...)
+	hi := append(append([]byte(nil), lo...), 0)
+	var meta []byte
+	if err := st.ScanCollections(sl, sl, lo, hi, func(_ uint16, _, v []byte) error {
+		meta = append([]byte(nil), v...)
+		return nil
+	}); err != nil || meta == nil {
+		return err
+	}
+	m, err := collection.DecodeMeta(meta)
+	if err != nil {
+		return fmt.Errorf("collection %q: %w", key, err)
+	}
+	if m.ExpireMs != 0 && m.ExpireMs <= time.Now().UnixMilli() {
+		return nil
+	}
+	var ek, ev [][]byte
+	p := collection.ElemPrefix(key, m.Version)
+	if err := st.ScanCollections(sl, sl, p, collection.PrefixEnd(p), func(_ uint16, k, v []byte) error {
+		ek, ev = append(ek, append([]byte(nil), k...)), append(ev, append([]byte(nil), v...))
+		return nil
+	}); err != nil {
+		return err
+	}
+	co, err := command.LoadColl(key, m, func(yield func(k, v []byte) bool) {
+		for i := range ek {
+			if !yield(ek[i], ev[i]) {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	ks.SetColl(key, co, m.ExpireMs)
+	return nil
+}
