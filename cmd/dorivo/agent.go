@@ -163,7 +163,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		sh.watchShards(scfg.Cluster.ShardBreakers, scfg.Store)
 		sh.drainOn(scfg.Store)
 	}
-	if err := setupUsers(node, scfg.Store, o.users, log); err != nil { // users.go
+	if err := setupUsers(node, scfg.Store, o.users, o.cluster.enabled(), log); err != nil { // users.go
 		return err
 	}
 	// Now that the BPF objects and the store hold their descriptors: room

@@ -28,7 +28,15 @@ type userOptions struct {
 // warn when they differ from the stored users (ACL LOAD applies the file on
 // demand). Without a store they apply at every start, as in Redis. An
 // aclfile that does not parse stops the start, as Redis aborts on it.
-func setupUsers(node *command.Node, st *durable.Store, o userOptions, log *slog.Logger) error {
+//
+// In a cluster (replicated) the table lives in shard 0's log: only its
+// leader can store a change (the loops forward ACL SETUSER and the like
+// there), every replica installs the tables it applies (followUsers), and
+// seeds are stored by whichever node leads shard 0 first (seedUsers).
+func setupUsers(node *command.Node, st *durable.Store, o userOptions, replicated bool, log *slog.Logger) error {
+	if replicated {
+		followUsers(node, st, log)
+	}
 	node.SetACLFile(o.aclfile)
 	var fileText []byte
 	if o.aclfile != "" {
@@ -74,7 +82,48 @@ func setupUsers(node *command.Node, st *durable.Store, o userOptions, log *slog.
 		log.Warn("disk full: the users from --aclfile/--requirepass are not stored; they apply until the next start", "err", err)
 		return nil
 	}
+	if replicated {
+		go seedUsers(node, st, log)
+		return nil
+	}
 	return storeUsers(node, st)
+}
+
+// followUsers installs every user table st applies of a later generation
+// than the node's: a replica learns the changes made through shard 0's
+// leader.
+func followUsers(node *command.Node, st *durable.Store, log *slog.Logger) {
+	st.SetUsersHook(func(gen uint64, text []byte) {
+		if cur, _ := node.Users(); gen <= cur {
+			return
+		}
+		if err := node.LoadUsers(gen, text, "replicated users"); err != nil {
+			log.Error("a replicated user table does not parse; keeping the current one", "generation", gen, "err", err)
+			return
+		}
+		log.Info("users replicated from shard 0's log", "generation", gen, "users", len(command.ParseUserNames(text)))
+	})
+}
+
+// seedUsers stores the node's seeded users once this node leads shard 0,
+// unless a table is stored by then (another node's seed, or a change).
+func seedUsers(node *command.Node, st *durable.Store, log *slog.Logger) {
+	for {
+		if _, _, ok := st.Users(); ok {
+			return
+		}
+		if st.IsLeader(st.ShardOf(0)) {
+			err := storeUsers(node, st)
+			if err == nil || errors.Is(err, durable.ErrClosed) {
+				return
+			}
+			log.Warn("storing the seeded users failed, retrying", "err", err)
+		}
+		if st.Closed() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // storeUsers writes the node's users to the store and waits until they

@@ -10,8 +10,8 @@ import (
 
 func init() {
 	acl := def(nil, "acl", -2, 0, 0, 0, 0, 0, nil)
-	def(acl, "setuser", -3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclSetuserCmd)
-	def(acl, "deluser", -3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclDeluserCmd)
+	def(acl, "setuser", -3, Admin|NoScript|Loading|Stale|UsersWrite, 0, 0, 0, 0, aclSetuserCmd)
+	def(acl, "deluser", -3, Admin|NoScript|Loading|Stale|UsersWrite, 0, 0, 0, 0, aclDeluserCmd)
 	def(acl, "whoami", 2, NoScript|Loading|Stale, 0, 0, 0, 0, aclWhoamiCmd)
 	def(acl, "list", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclListCmd)
 	def(acl, "users", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclUsersCmd)
@@ -21,7 +21,7 @@ func init() {
 	def(acl, "getuser", 3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclGetuserCmd)
 	def(acl, "cat", -2, NoScript|Loading|Stale, 0, 0, 0, 0, aclCatCmd)
 	def(acl, "log", -2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, aclLogCmd)
-	def(acl, "load", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclLoadCmd)
+	def(acl, "load", 2, Admin|NoScript|Loading|Stale|NoMulti|UsersWrite, 0, 0, 0, 0, aclLoadCmd)
 	def(acl, "save", 2, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, aclSaveCmd)
 }
 

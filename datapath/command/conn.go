@@ -25,7 +25,7 @@ func init() {
 
 	config := def(nil, "config", -2, 0, 0, 0, 0, 0, nil)
 	def(config, "get", -3, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configGetCmd)
-	def(config, "set", -4, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configSetCmd)
+	def(config, "set", -4, Admin|NoScript|Loading|Stale|UsersWrite, 0, 0, 0, 0, configSetCmd)
 	def(config, "resetstat", 2, Admin|NoScript|Loading|Stale, 0, 0, 0, 0, configResetstatCmd)
 	def(config, "help", 2, Loading|Stale, 0, 0, 0, 0, helpCmd)
 

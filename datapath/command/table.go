@@ -23,6 +23,7 @@ const (
 	NoValueRead // never reads a key's value, only its existence and expiry
 	RunsInMulti // runs at once inside MULTI instead of being queued
 	Blocking    // may block the client until a key is written (BLPOP...)
+	UsersWrite  // may change the user table, which shard 0's log stores (Req.WritesUsers)
 )
 
 var flagNames = []struct {

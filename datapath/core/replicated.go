@@ -131,6 +131,9 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 		}
 	}
 	if len(l.keys) == 0 {
+		if r.WritesUsers() && !tc.sess.InMulti() {
+			return l.routeUsers(tc, r)
+		}
 		return false, true
 	}
 	stale := !tc.sess.InMulti() && r.IsRead() && (tc.sess.ReplicaReads() || l.staleAllowed(tc))
@@ -177,12 +180,45 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 	}
 	// The leader runs forwarded requests as the default user: the
 	// client's own user's rights are checked here, with the same ACL.
-	if msg := command.CheckReq(tc.sess, r); msg != "" {
-		return false, true // the local path replies the error
+	if command.CheckReq(tc.sess, r) != "" {
+		l.localReply(tc, now(l.refused(tc.sess, r)))
+		return true, true
 	}
-	l.pushForward(tc, r, Forward{Node: target, Stale: stale})
+	l.pushForward(tc, r, Forward{Node: target, Shard: l.cfg.Store.ShardOf(slot.Of(l.keys[0])), Stale: stale})
 	l.stats.forwarded.Add(1)
 	return true, true
+}
+
+// routeUsers sends r, a change of the user table, to the leader of shard
+// 0, whose log stores the table: every replica applies it from there
+// (the agent's durable.Store.SetUsersHook), and so do this node's loops.
+func (l *Loop) routeUsers(tc *Conn, r command.Req) (handled, ok bool) {
+	rp := l.rep
+	shard := l.cfg.Store.ShardOf(0)
+	leader, _ := rp.cluster.Route(shard)
+	switch {
+	case leader == rp.cluster.Self():
+		return false, true
+	case leader == 0 || string(tc.sess.Name) == ForwardClientName:
+		l.localReply(tc, now(resp.AppendError(l.reply[:0], errNoLeader(shard))))
+		return true, true
+	case rp.inflight >= forwardQueue:
+		return true, false
+	case command.CheckReq(tc.sess, r) != "":
+		l.localReply(tc, now(l.refused(tc.sess, r)))
+		return true, true
+	}
+	l.pushForward(tc, r, Forward{Node: leader, Shard: shard})
+	l.stats.forwarded.Add(1)
+	return true, true
+}
+
+// refused is the reply to r, which command.CheckReq refuses for sess:
+// Exec's, so that it is counted and logged (ACL LOG) as Exec does, with no
+// wait for the shard's ReadIndex, which a replica cannot have.
+func (l *Loop) refused(sess *command.Session, r command.Req) []byte {
+	l.reply, _ = command.ExecReq(sess, l.ks, r, l.now, l.reply[:0], nil)
+	return l.reply
 }
 
 // replicaRead sends r, a read, to this node's replica (Forward.Replica);
@@ -191,7 +227,7 @@ func (l *Loop) replicaRead(tc *Conn, r command.Req, fallback bool) (handled, ok 
 	if l.rep.inflight >= forwardQueue {
 		return true, false
 	}
-	l.pushForward(tc, r, Forward{Node: l.rep.cluster.Self(), Replica: true})
+	l.pushForward(tc, r, Forward{Node: l.rep.cluster.Self(), Shard: l.cfg.Store.ShardOf(slot.Of(l.keys[0])), Replica: true})
 	if fallback {
 		l.stats.staleFallbacks.Add(1)
 	} else {
@@ -203,7 +239,6 @@ func (l *Loop) replicaRead(tc *Conn, r command.Req, fallback bool) (handled, ok 
 // pushForward takes a reply slot of tc for r and queues f, filled in with
 // r, for the shell.
 func (l *Loop) pushForward(tc *Conn, r command.Req, f Forward) {
-	f.Shard = l.cfg.Store.ShardOf(slot.Of(l.keys[0]))
 	f.Req = resp.AppendCommand(nil, r.Args...)
 	f.Conn, f.Seq = tc, tc.tail
 	f.User, f.RESP3 = tc.sess.User(), tc.sess.RESP3()
@@ -315,8 +350,11 @@ func (l *Loop) routeDatagram(d *dgram, r command.Req, sess *command.Session) boo
 	if here {
 		return false
 	}
-	if msg := command.CheckReq(sess, r); msg != "" {
-		return false // the local path replies the error
+	if command.CheckReq(sess, r) != "" {
+		rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusOK}
+		datagramReply(&rep, l.refused(sess, r), d.ret.signed)
+		l.replyDatagram(&rep, d.ret)
+		return true
 	}
 	stale := d.Op == wire.OpGet && l.staleTenant(string(d.Tag))
 	f := Forward{Node: leader, Shard: shard, User: sess.User(), Stale: stale, dg: &dgForward{id: d.ID, op: d.Op, ret: d.ret}}

@@ -32,6 +32,10 @@ type users struct {
 	gen  uint64
 	text []byte
 	set  bool // a table was stored
+	// changed: an apply stored a later table, not yet reported to the
+	// hook (SetUsersHook).
+	changed bool
+	hook    func(gen uint64, text []byte)
 }
 
 // AppendUsers appends a user table record to dst: the table text (lines of
@@ -65,7 +69,7 @@ func (w *Writer) SetUsers(gen uint64, text []byte) {
 		if u.set && gen <= u.gen {
 			return
 		}
-		u.gen, u.text, u.set = gen, append([]byte(nil), text...), true
+		u.gen, u.text, u.set, u.changed = gen, append([]byte(nil), text...), true, true
 	}
 	v := binary.BigEndian.AppendUint64(nil, gen)
 	_ = w.b.Set(usersKey, append(v, text...), nil)
@@ -77,6 +81,28 @@ func (s *Store) Users() (gen uint64, text []byte, ok bool) {
 	s.users.mu.Lock()
 	defer s.users.mu.Unlock()
 	return s.users.gen, append([]byte(nil), s.users.text...), s.users.set
+}
+
+// SetUsersHook makes the store call fn, on its driver, each time it has
+// applied a user table of a later generation than the last (a replica
+// learns the tables other nodes' users records carry, and from
+// snapshots). fn must not block.
+func (s *Store) SetUsersHook(fn func(gen uint64, text []byte)) {
+	s.users.mu.Lock()
+	s.users.hook = fn
+	s.users.mu.Unlock()
+}
+
+// reportUsers calls the users hook if an apply stored a later table.
+func (s *Store) reportUsers() {
+	u := &s.users
+	u.mu.Lock()
+	hook, changed, gen, text := u.hook, u.changed, u.gen, append([]byte(nil), u.text...)
+	u.changed = false
+	u.mu.Unlock()
+	if changed && hook != nil {
+		hook(gen, text)
+	}
 }
 
 // ProposeUsers proposes the user table text of generation gen through

@@ -643,6 +643,7 @@ func (s *Store) commitApply() error {
 	}
 	clear(d.applied)
 	d.applied = d.applied[:0]
+	s.reportUsers()
 	if s.cache != nil && d.ranged {
 		s.cache.publishedAll()
 	} else if s.cache != nil && len(d.written) > 0 {

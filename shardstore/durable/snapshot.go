@@ -288,10 +288,12 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	if sh.firstSlot == 0 { // the snapshot carried the user table
 		s.users.mu.Lock()
 		err := s.loadUsers()
+		s.users.changed = s.users.set
 		s.users.mu.Unlock()
 		if err != nil {
 			return err
 		}
+		s.reportUsers()
 	}
 	sh.applied, sh.appliedTerm, sh.conf = as.index, as.term, as.conf
 	sh.appliedPub.Store(sh.applied)

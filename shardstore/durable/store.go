@@ -500,6 +500,9 @@ func (s *Store) admit(shard uint32) error {
 	return nil
 }
 
+// Closed reports whether Close was called.
+func (s *Store) Closed() bool { return s.closed.Load() }
+
 // DiskError returns the error of writes currently stalled on a full disk,
 // or nil.
 func (s *Store) DiskError() error { return s.disk.current() }
