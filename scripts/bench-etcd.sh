@@ -18,10 +18,12 @@
 #   3. The same load on both, per client count: writes only (SET, PUT),
 #      100-byte values, keys drawn uniformly from 100k, one request in flight
 #      per client, clients spread over the three nodes (each system forwards
-#      writes to the leader). Dorivo: dorivo-loadgen, one process per node.
-#      etcd: etcd's own tools/benchmark, `put`.
+#      writes to the leader). Dorivo first: dorivo-loadgen, one process per
+#      node. Then the agents are stopped (idle, they still take CPU) and
+#      etcd runs: etcd's own tools/benchmark, `put`.
 #   4. A table: throughput, p50 and p99 per system and client count, and the
-#      Dorivo/etcd ratios.
+#      Dorivo/etcd ratios; then where the machine's CPU went during each run
+#      (agents, netdelay, etcd members, the rest: clients, kernel, others).
 #
 # The etcd benchmark tool: the v3.4 tags are not usable Go module versions
 # (no /v3 module path then), but the v3 API of go.etcd.io/etcd/v3 v3.5.x
@@ -147,7 +149,8 @@ build() {
 }
 
 ETCD_PIDS=()
-CLUSTER_UP=0 # 1 once cluster.sh up succeeded (a failed up takes itself down)
+CLUSTER_UP=0  # 1 once cluster.sh up succeeded (a failed up takes itself down)
+AGENTS_GONE=0 # 1 once stop_agents ran (before the etcd runs)
 cleanup() {
 	local rc=$? pid n
 	trap - EXIT INT TERM
@@ -315,6 +318,53 @@ etcd_run() {
 		die "no summary in $WORK/etcd-c$c.out"
 }
 
+# stop_agents: SIGTERM to the three agents cluster.sh started (their PIDs
+# from its state dir), SIGKILL after 10 s; cluster.sh down later finds
+# nothing left to stop and removes the rest.
+stop_agents() {
+	local n pid i
+	for n in "${NODES[@]}"; do
+		for pid in $(<"$DORIVO_CLUSTER_STATE/n$n/pid"); do kill -TERM "$pid" 2>/dev/null || true; done
+	done
+	for n in "${NODES[@]}"; do
+		pid=$(<"$DORIVO_CLUSTER_STATE/n$n/pid")
+		for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+}
+
+# proc_ticks PID...: their CPU time (user + system) in clock ticks.
+proc_ticks() {
+	local pid t=0 f
+	for pid in "$@"; do
+		# fields 14 and 15 after the ")" that ends the command name
+		f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+		set -- $f
+		t=$((t + ${12} + ${13}))
+	done
+	echo "$t"
+}
+
+# cpu_mark: "machine_busy machine_all agents netdelay etcd" in ticks now.
+cpu_mark() {
+	local agents=() n busy all
+	[ "$AGENTS_GONE" = 1 ] || for n in "${NODES[@]}"; do agents+=("$(<"$DORIVO_CLUSTER_STATE/n$n/pid")"); done
+	read -r busy all < <(awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat)
+	echo "$busy $all $(proc_ticks ${agents[@]+"${agents[@]}"}) $(proc_ticks "$(<"$DORIVO_CLUSTER_STATE/netdelay.pid")") $(proc_ticks "${ETCD_PIDS[@]}")"
+}
+
+# cpu_report WHAT BEFORE AFTER: where the machine's CPU went between two
+# cpu_marks, in cores (1.00 = one core busy the whole time).
+cpu_report() {
+	local what=$1 b0 a0 g0 d0 e0 b1 a1 g1 d1 e1
+	read -r b0 a0 g0 d0 e0 <<<"$2"
+	read -r b1 a1 g1 d1 e1 <<<"$3"
+	awk -v w="$what" -v cores="$(nproc)" -v b=$((b1 - b0)) -v a=$((a1 - a0)) -v g=$((g1 - g0)) -v d=$((d1 - d0)) -v e=$((e1 - e0)) \
+		'BEGIN { s = a / cores; if (s == 0) s = 1
+		printf "cpu %-18s machine busy %.2f of %d cores: dorivo agents %.2f, netdelay %.2f, etcd members %.2f, rest (clients, kernel, other processes) %.2f\n",
+			w, b / s, cores, g / s, d / s, e / s, (b - g - d - e) / s }'
+}
+
 # profile_node1: CPU profile of node 1's agent (admin server on its
 # namespace's loopback, started with --pprof), printed as pprof -top.
 profile_node1() {
@@ -344,7 +394,8 @@ main() {
 	check_delay
 	log "waiting for the dorivo cluster to settle"
 	dorivo_settle
-	local n c rows=() d e last
+	local n c rows=() cpu=() last m0 m1
+	local -A d e
 	for c in $CLIENTS; do last=$c; done
 	for c in $CLIENTS; do
 		log "dorivo, $c clients, ${SECS}s"
@@ -353,13 +404,29 @@ main() {
 			profile_node1 &
 			prof=$!
 		fi
-		d=$(dorivo_run "$c")
+		m0=$(cpu_mark)
+		d[$c]=$(dorivo_run "$c")
+		m1=$(cpu_mark)
+		cpu+=("$(cpu_report "dorivo, $c clients:" "$m0" "$m1")")
 		[ -z "$prof" ] || wait "$prof"
+	done
+	# The agents use CPU even idle (raft ticks of every shard): stop them,
+	# so that etcd has the machine to itself as they had it (the idle etcd
+	# members take about 0.02 cores). The namespaces and netdelay stay.
+	log "stopping the dorivo agents (namespaces and netdelay stay)"
+	AGENTS_GONE=1
+	stop_agents
+	for c in $CLIENTS; do
 		log "etcd, $c clients"
-		e=$(etcd_run "$c")
-		rows+=("$c	$d	$e")
+		m0=$(cpu_mark)
+		e[$c]=$(etcd_run "$c")
+		m1=$(cpu_mark)
+		cpu+=("$(cpu_report "etcd, $c clients:" "$m0" "$m1")")
+		rows+=("$c	${d[$c]}	${e[$c]}")
 	done
 	print_table "${rows[@]}"
+	echo
+	printf '%s\n' "${cpu[@]}"
 	if [ "$PROFILE" = 1 ] && [ -s "$WORK/cpu-n1.pb.gz" ]; then
 		echo
 		echo "CPU profile of node 1 during the $last-client Dorivo run ($WORK/cpu-n1.pb.gz):"
