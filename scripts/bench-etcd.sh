@@ -378,6 +378,7 @@ main() {
 	[ "$(id -u)" = 0 ] || die "needs root (namespaces, XDP)"
 	need_tools
 	take_lock
+	LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg) # the machine may be shared: say how busy it was
 	build
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
@@ -440,6 +441,7 @@ print_table() {
 	echo
 	echo "Replicated writes, 3 nodes, 0.5 ms one-way delay; ${VALUE_SIZE}-byte values, keyspace $KEYSPACE, 1 request in flight per client"
 	echo "(writes/s and latencies: acknowledged writes only; errors: error replies, counted apart)"
+	echo "machine: $(nproc) cores, load average before the runs: $LOADAVG"
 	printf '%-7s %8s | %12s %8s %8s | %s\n' system clients "writes/s" "p50 ms" "p99 ms" errors
 	local r
 	for r in "$@"; do
