@@ -386,6 +386,12 @@ main() {
 		[ ! -e "/var/run/netns/$(ns_of "$n")" ] ||
 			die "namespace $(ns_of "$n") exists (a cluster left behind?): DORIVO_CLUSTER_STATE=... scripts/cluster.sh down"
 	done
+	# A cluster taken down just before may leave the range routed a moment.
+	for ((n = 0; n < 60; n++)); do
+		ip -o route show | grep -q "^$SUBNET\." || break
+		((n > 0)) || log "$SUBNET.0/24 is routed on this host; waiting up to 60 s for it to go"
+		sleep 1
+	done
 	[ "$PROFILE" = 1 ] && export DORIVO_AGENT_FLAGS="${DORIVO_AGENT_FLAGS:-} --pprof"
 	log "cluster.sh up"
 	bash scripts/cluster.sh up >&2
