@@ -249,21 +249,23 @@ resp_cmd() {
 # and a SET of each of 30 tenants answers +OK on every node, so that the
 # runs do not measure elections, reloads or the forwarders' first dials.
 dorivo_settle() {
-	local deadline=$((SECONDS + 30)) n t bad info
+	local deadline=$((SECONDS + 30)) n t bad info reply last
 	while :; do
 		bad=0
 		for n in "${NODES[@]}"; do
-			info=$(resp_cmd "$(ip_of "$n")" INFO cluster)
+			info=$(resp_cmd "$(ip_of "$n")" INFO cluster) || info=
+			last="node $n: $(grep -c '^shard' <<<"$info") shards listed"
 			grep -q '^shard' <<<"$info" || bad=1
 			awk -F'[:,=]' '/^shard[0-9]+:/ {
 				s = substr($1, 6); for (i = 2; i < NF; i++) if ($i == "leader" && $(i + 1) != s % 3 + 1) bad = 1
 			} END { exit bad }' <<<"$info" || bad=1
 			for t in $(seq 30); do
-				[ "$(resp_cmd "$(ip_of "$n")" SET "{tenant$t}:key:settle" v)" = +OK ] || bad=1
+				reply=$(resp_cmd "$(ip_of "$n")" SET "{tenant$t}:key:settle" v) || reply="(no reply)"
+				[ "$reply" = +OK ] || { bad=1; last="node $n: SET {tenant$t}: $reply"; }
 			done
 		done
 		[ "$bad" = 0 ] && return 0
-		((SECONDS < deadline)) || die "dorivo cluster not settled within 30 s (leaders or SETs); see $DORIVO_CLUSTER_STATE/n*/agent.log"
+		((SECONDS < deadline)) || die "dorivo cluster not settled within 30 s (last seen: $last); see $WORK/agent-n*.log"
 		sleep 0.5
 	done
 }
