@@ -57,6 +57,7 @@
 #   ETCD_BENCH_VERSION go.etcd.io/etcd/v3 version for tools/benchmark (default v3.5.11)
 #   PROFILE            1: CPU profile of node 1's agent during the last Dorivo run (SECS-4 s)
 #   LOCK_WAIT          seconds to wait for /tmp/dorivo-netns.lock (default 1800)
+#   NETNS_WAIT         then for dorivo-n1..3 and 10.77.0.0/24 to be free (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -377,6 +378,7 @@ profile_node1() {
 }
 
 main() {
+	local n m
 	[ "$(id -u)" = 0 ] || die "needs root (namespaces, XDP)"
 	need_tools
 	take_lock
@@ -384,14 +386,16 @@ main() {
 	build
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
-	for n in "${NODES[@]}"; do
-		[ ! -e "/var/run/netns/$(ns_of "$n")" ] ||
-			die "namespace $(ns_of "$n") exists (a cluster left behind?): DORIVO_CLUSTER_STATE=... scripts/cluster.sh down"
-	done
-	# A cluster taken down just before may leave the range routed a moment.
-	for ((n = 0; n < 60; n++)); do
-		ip -o route show | grep -q "^$SUBNET\." || break
-		((n > 0)) || log "$SUBNET.0/24 is routed on this host; waiting up to 60 s for it to go"
+	# Someone else's cluster (a test that did not take the lock) or one just
+	# taken down: wait a while for the namespaces and the range to be free.
+	local busy
+	for ((n = 0; ; n++)); do
+		busy=
+		ip -o route show | grep -q "^$SUBNET\." && busy="$SUBNET.0/24 is routed"
+		for m in "${NODES[@]}"; do [ ! -e "/var/run/netns/$(ns_of "$m")" ] || busy="namespace $(ns_of "$m") exists"; done
+		[ -n "$busy" ] || break
+		((n < ${NETNS_WAIT:-300})) || die "$busy after ${NETNS_WAIT:-300} s (a cluster left behind? DORIVO_CLUSTER_STATE=... scripts/cluster.sh down)"
+		((n > 0)) || log "$busy (another cluster up?); waiting up to ${NETNS_WAIT:-300} s"
 		sleep 1
 	done
 	[ "$PROFILE" = 1 ] && export DORIVO_AGENT_FLAGS="${DORIVO_AGENT_FLAGS:-} --pprof"
@@ -403,7 +407,7 @@ main() {
 	check_delay
 	log "waiting for the dorivo cluster to settle"
 	dorivo_settle
-	local n c rows=() cpu=() last m0 m1
+	local c rows=() cpu=() last m0 m1
 	local -A d e
 	for c in $CLIENTS; do last=$c; done
 	for c in $CLIENTS; do
