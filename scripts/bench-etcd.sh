@@ -60,7 +60,6 @@
 #   NETNS_WAIT         then for dorivo-n1..3 and 10.77.0.0/24 to be free (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 
 CLIENTS=${CLIENTS:-"1 1000"}
 SECS=${SECS:-10}
@@ -101,7 +100,7 @@ in_ns() {
 # locking that same descriptor again returns at once instead of deadlocking.
 take_lock() {
 	local fd
-	for fd in /proc/$$/fd/*; do
+	for fd in "/proc/$$/fd"/*; do
 		if [ "$(readlink "$fd" 2>/dev/null)" = "$LOCK" ]; then
 			flock -w "${LOCK_WAIT:-1800}" "${fd##*/}" || die "could not take $LOCK"
 			return
@@ -342,6 +341,7 @@ proc_ticks() {
 	for pid in "$@"; do
 		# fields 14 and 15 after the ")" that ends the command name
 		f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+		# shellcheck disable=SC2086 # split into the stat fields on purpose
 		set -- $f
 		t=$((t + ${12} + ${13}))
 	done
@@ -364,8 +364,9 @@ cpu_report() {
 	read -r b1 a1 g1 d1 e1 <<<"$3"
 	awk -v w="$what" -v cores="$(nproc)" -v b=$((b1 - b0)) -v a=$((a1 - a0)) -v g=$((g1 - g0)) -v d=$((d1 - d0)) -v e=$((e1 - e0)) \
 		'BEGIN { s = a / cores; if (s == 0) s = 1
+		r = (b - g - d - e) / s; if (r < 0) r = 0 # the machine and per-process counters are sampled apart
 		printf "cpu %-18s machine busy %.2f of %d cores: dorivo agents %.2f, netdelay %.2f, etcd members %.2f, rest (clients, kernel, other processes) %.2f\n",
-			w, b / s, cores, g / s, d / s, e / s, (b - g - d - e) / s }'
+			w, b / s, cores, g / s, d / s, e / s, r }'
 }
 
 # profile_node1: CPU profile of node 1's agent (admin server on its
