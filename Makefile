@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build generate test run bench bench-obs deps clean
+.PHONY: all build generate test run bench bench-obs bench-etcd deps clean
 
 all: build
 
@@ -31,6 +31,11 @@ bench:
 # CPU cost of the observability stack and scrape latency (scripts/bench-obs.sh).
 bench-obs: deps
 	bash scripts/bench-obs.sh
+
+# Replicated writes: Dorivo's three nodes against a three-member etcd 3.4
+# under the same 0.5 ms delay (scripts/bench-etcd.sh; CLIENTS="1 1000", SECS=10).
+bench-etcd: deps
+	bash scripts/bench-etcd.sh
 
 clean:
 	rm -rf $(BIN)
