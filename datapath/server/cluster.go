@@ -279,6 +279,12 @@ func (f *forwarder) record(s sentForward, reply []byte, err error) {
 		f.brk.Record(d, err)
 	}
 	if sb := f.shardBreaker(s.Forward); sb != nil {
+		if f.srv.cfg.Store.Leader(s.Shard).Leader != f.node {
+			// The shard has another leader now, and the breaker was reset
+			// for it: this call was the old one's.
+			sb.Release()
+			return
+		}
 		if err == nil && unavailableReply(reply) {
 			err = errShardUnavailable
 		}

@@ -66,7 +66,7 @@ func (c *Cluster) raftView(n int) (*nodeRaft, error) {
 }
 
 // waitViews polls the views of nodes until ok accepts them, for up to 20s.
-func (c *Cluster) waitViews(t *testing.T, what string, nodes []int, ok func(map[int]*nodeRaft) error) map[int]*nodeRaft {
+func (c *Cluster) waitViews(t testing.TB, what string, nodes []int, ok func(map[int]*nodeRaft) error) map[int]*nodeRaft {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -132,6 +132,33 @@ func caughtUp(want int) func(map[int]*nodeRaft) error {
 				for _, f := range s.Followers {
 					if f.Lag != 0 || f.Match != s.Last {
 						return fmt.Errorf("node %d, shard %d: follower %d match %d lag %d, last %d", n, s.Shard, f.Node, f.Match, f.Lag, s.Last)
+					}
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// healthy checks that every shard has one leader that every node names,
+// and that it sees both other nodes as followers within maxLag entries of
+// its log: a cluster that has recovered from the last fault.
+func healthy(maxLag uint64) func(map[int]*nodeRaft) error {
+	return func(vs map[int]*nodeRaft) error {
+		if err := oneLeader(vs); err != nil {
+			return err
+		}
+		for n, v := range vs {
+			for _, s := range v.Shards {
+				if s.Role != "leader" {
+					continue
+				}
+				if len(s.Followers) != 2 {
+					return fmt.Errorf("node %d, shard %d: %d followers", n, s.Shard, len(s.Followers))
+				}
+				for _, f := range s.Followers {
+					if f.Lag > maxLag {
+						return fmt.Errorf("node %d, shard %d: follower %d lags %d entries", n, s.Shard, f.Node, f.Lag)
 					}
 				}
 			}
