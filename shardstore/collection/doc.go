@@ -40,11 +40,12 @@
 // mutation functions turn one change into its Records and keep the Meta
 // up to date; nothing here writes to a store.
 //
-// Deleting a collection deletes its metadata record only (Drop): element
-// records carry the version of the life they belong to, and those whose
-// metadata is gone or names another version are garbage (IsGarbage) for a
-// background pass to delete. A new life of the key must get a higher
-// version, such as the raft index of the write creating it.
+// Deleting a collection (Drop) deletes its metadata record and, as one
+// range deletion per prefix, its version's element and score records:
+// O(1) records whatever its size. Element records carry the version of the
+// life they belong to, and those whose metadata is gone or names another
+// version are garbage (IsGarbage), never read. A new life of the key must
+// get a higher version, such as the raft index of the write creating it.
 //
 // A cold collection is brought back by reading its metadata record, then
 // scanning the key range [ElemPrefix(key, version),
