@@ -31,8 +31,8 @@ const (
 	// collection, and hashes written before sequences were stored.
 	metaFormat        = 1
 	metaFormatOrdered = 2
-	metaLen    = 1 + 1 + 8 + 8 + 8 // format, type, version, expiry, size
-	listExtra  = 8 + 8             // head, tail
+	metaLen           = 1 + 1 + 8 + 8 + 8 // format, type, version, expiry, size
+	listExtra         = 8 + 8             // head, tail
 	// ListStart is where a new list's head and tail counters begin, so that
 	// it can grow 2^63 elements either way.
 	ListStart = 1 << 63
