@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dorivo/dorivo/datapath/internal/difftest"
 	"github.com/dorivo/dorivo/internal/redistest"
@@ -48,17 +50,49 @@ func coldStore(t *testing.T, dir string, shards int) *durable.Store {
 	return st
 }
 
+// startCold starts a server of two loops allowed budget bytes of values
+// over a store in dir; stop stops both.
+func startCold(t *testing.T, dir string, budget int64) (s *Server, c *client, stop func()) {
+	t.Helper()
+	st := coldStore(t, dir, 2)
+	addr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	s, err := New(Config{TCPAddr: addr, Loops: 2, HotValueBytes: budget, Store: st, Logger: quiet})
+	if err == nil {
+		err = s.Start()
+	}
+	if err != nil {
+		st.Close()
+		t.Fatalf("start server: %v", err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return s, dialRoot(t, addr), stop
+}
+
 // 2000 hashes of about 1 KB (2 MB) through loops allowed 64 KiB of values
 // between them: once the writes are durable the loops hold about that
 // much, most hashes are cold, and every hash reads back exactly. TYPE,
 // EXISTS and TTL of a cold hash fetch nothing; HSET, LPUSH and SADD on
-// cold keys fetch them first and keep every element.
+// cold keys fetch them first and keep every element. After a restart with
+// the same budget the hashes load cold, unread, and read back again.
 func TestColdCollectionsStayWithinBudget(t *testing.T) {
 	const budget = 64 << 10
-	st := coldStore(t, t.TempDir(), 2)
-	t.Cleanup(func() { st.Close() })
-	s, addr := startRoot(t, Config{Loops: 2, HotValueBytes: budget, Store: st, Logger: quiet})
-	c := dialRoot(t, addr)
+	dir := t.TempDir()
+	s, c, stop := startCold(t, dir, budget)
 
 	rng := rand.New(rand.NewPCG(5, 6))
 	want := map[string][]string{} // key → sorted "field|value"
@@ -146,6 +180,7 @@ func TestColdCollectionsStayWithinBudget(t *testing.T) {
 		return len(coldOf(t, s, []string{"l", "s", "z", keys[0]})) == 4
 	})
 	expect(t, c, ":0", "HSET", keys[0], "f0", "new")
+	want[keys[0]][0] = "$2|f0|$3|new"
 	expect(t, c, ":4", "LPUSH", "l", "0")
 	expect(t, c, ":1", "SADD", "s", "w")
 	expect(t, c, ":0", "ZADD", "z", "2", "m")
@@ -168,6 +203,20 @@ func TestColdCollectionsStayWithinBudget(t *testing.T) {
 	expect(t, c, ":0", "EXISTS", "l")
 	if _, _, f, _ := coldSums(s); f != f1 {
 		t.Fatalf("DEL of a cold list fetched it")
+	}
+
+	stop()
+	s, c, _ = startCold(t, dir, budget)
+	hot, cold, _, _ = coldSums(s)
+	if hot > budget || cold < total/2 {
+		t.Fatalf("after restart: %d hot bytes, %d cold keys", hot, cold)
+	}
+	if r := c.do("DBSIZE"); r != fmt.Sprintf(":%d", total+2) { // the hashes, s and z
+		t.Fatalf("DBSIZE after restart = %q", r)
+	}
+	readBack("after restart")
+	if hot, _, f, _ := coldSums(s); f < total/2 || hot > budget+budget/4 {
+		t.Fatalf("after restart: %d fetches reading every hash, %d hot bytes", f, hot)
 	}
 }
 
@@ -248,4 +297,39 @@ func TestDroppedCollectionsLeaveNoRecords(t *testing.T) {
 	if got := strings.Join(live, " "); got != "h:1 {k}s12:300 {k}s13:300 {k}s14:300 {k}s15:300 {k}s16:300 {k}s17:300 {k}s18:300 {k}s19:300" {
 		t.Fatalf("metadata records: %s", got)
 	}
+}
+
+// A BLMOVE parked on a missing source keeps its cold destination, fetched
+// before it parked, in memory: woken by a push to the source, it runs
+// without looking for cold keys again, and the move lands on the
+// destination's elements.
+func TestBlockedMoveKeepsColdDestination(t *testing.T) {
+	st := coldStore(t, t.TempDir(), 1)
+	t.Cleanup(func() { st.Close() })
+	s, addr := startRoot(t, Config{Loops: 1, HotValueBytes: 1, Store: st, Logger: quiet})
+	a, b := dialRoot(t, addr), dialRoot(t, addr)
+	expect(t, a, ":2", "RPUSH", "{t}dst", "x", "y")
+	testenv.WaitFor(t, "the destination to go cold", func() bool {
+		a.do("PING")
+		return len(coldOf(t, s, []string{"{t}dst"})) == 1
+	})
+	_, _, _, e0 := coldSums(s)
+	b.send(cmd("BLMOVE", "{t}src", "{t}dst", "LEFT", "RIGHT", "0"))
+	// Once the destination is back, BLMOVE ran in the same drain, and
+	// parked; the destination stays (or, were it not kept, went cold
+	// again: an eviction).
+	testenv.WaitFor(t, "BLMOVE to fetch its destination", func() bool {
+		_, _, _, e := coldSums(s)
+		return len(coldOf(t, s, []string{"{t}dst"})) == 0 || e > e0
+	})
+	// Writes and reads of other keys sweep the budget meanwhile.
+	for i := range 50 {
+		expect(t, a, ":1", "RPUSH", fmt.Sprint("{t}other", i), "v")
+		a.do("LRANGE", fmt.Sprint("{t}other", i), "0", "-1")
+	}
+	expect(t, a, ":1", "RPUSH", "{t}src", "moved")
+	if r := b.read(); r != "$5|moved" {
+		t.Fatalf("BLMOVE = %q", r)
+	}
+	expect(t, a, "*3|$1|x|$1|y|$5|moved", "LRANGE", "{t}dst", "0", "-1")
 }
