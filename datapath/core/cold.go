@@ -80,13 +80,15 @@ type FetchReq struct {
 }
 
 // FetchResult is a fetched value: Val for a string, CollV (a
-// *collection.Hash, List, Set or ZSet) for a collection. Found is false
-// when the store holds no live value for the key.
+// *collection.Hash, List, Set or ZSet) for a collection, with its
+// keyspace.CollBytes in CollBytes. Found is false when the store holds no
+// live value for the key.
 type FetchResult struct {
 	FetchReq
-	Val   []byte
-	CollV any
-	Found bool
+	Val       []byte
+	CollV     any
+	CollBytes int64
+	Found     bool
 }
 
 // coldLoop is a loop's cold-value state, touched only on the loop.
@@ -284,7 +286,7 @@ func (l *Loop) takeFetches() {
 		k := []byte(r.Key)
 		if stamp, cold := l.ks.ColdStamp(k); r.gen == c.gen && cold && stamp == r.stamp {
 			if r.Found && r.Coll {
-				l.ks.FillColl(k, r.CollV, r.stamp)
+				l.ks.FillColl(k, r.CollV, r.CollBytes, r.stamp)
 			} else if r.Found {
 				l.ks.Fill(k, r.Val, r.stamp)
 			} else {

@@ -7,6 +7,7 @@ import (
 	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/shardstore/collection"
 	"github.com/dorivo/dorivo/shardstore/durable"
+	"github.com/dorivo/dorivo/shardstore/keyspace"
 )
 
 // fetchWorkers is how many goroutines per loop read cold values: pebble
@@ -50,7 +51,9 @@ func (l *loop) fetcher() {
 		for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
 			var err error
 			if r.Coll {
-				res.CollV, res.Found, err = l.fetchColl(st, r)
+				if res.CollV, res.Found, err = l.fetchColl(st, r); res.Found {
+					res.CollBytes = keyspace.CollBytes(res.CollV) // off the loop
+				}
 			} else {
 				res.Val, _, res.Found, err = st.Get(r.Shard, []byte(r.Key))
 			}

@@ -64,9 +64,9 @@ type Coll struct {
 	touches         uint64
 }
 
-// collBytes estimates the memory of collection value v (MEMORY USAGE's
-// estimate plus the Coll itself).
-func collBytes(v any) int64 {
+// CollBytes estimates the memory of collection value v (MEMORY USAGE's
+// estimate plus the Coll itself), in O(size): what FillColl takes.
+func CollBytes(v any) int64 {
 	const overhead = 96
 	switch x := v.(type) {
 	case *collection.Hash:
@@ -92,7 +92,7 @@ func (ks *Keyspace) account(c *Coll) {
 	old := c.bytes
 	size := c.Meta.Size
 	if c.touches++; c.touches > c.sizeAt/8 || size > 2*c.sizeAt || size < c.sizeAt/2 {
-		c.measured, c.sizeAt, c.touches = collBytes(c.V), size, 0
+		c.measured, c.sizeAt, c.touches = CollBytes(c.V), size, 0
 		c.bytes = c.measured
 	} else {
 		c.bytes = c.measured * int64(size) / int64(c.sizeAt)
@@ -244,10 +244,11 @@ func (ks *Keyspace) ColdColl(key []byte) (collection.Meta, bool) {
 }
 
 // FillColl gives cold collection key its value v (a *collection.Hash,
-// List, Set or ZSet loaded from the store, now owned by the keyspace) after
-// ColdStamp returned stamp. As Fill, it does nothing and returns false when
-// key is missing, not a cold collection, or stamped otherwise.
-func (ks *Keyspace) FillColl(key []byte, v any, stamp uint64) bool {
+// List, Set or ZSet loaded from the store, now owned by the keyspace),
+// whose CollBytes is bytes (measured off the owner's loop), after
+// ColdStamp returned stamp. As Fill, it does nothing and returns false
+// when key is missing, not a cold collection, or stamped otherwise.
+func (ks *Keyspace) FillColl(key []byte, v any, bytes int64, stamp uint64) bool {
 	if ks.coldN == 0 {
 		return false
 	}
@@ -263,8 +264,8 @@ func (ks *Keyspace) FillColl(key []byte, v any, stamp uint64) bool {
 	ks.coldN--
 	c := ks.colls[id]
 	c.V = v
-	c.bytes, c.sizeAt, c.touches = 0, 0, 0
-	ks.account(c)
+	c.bytes, c.measured, c.sizeAt, c.touches = bytes, bytes, c.Meta.Size, 0
+	ks.hot += bytes
 	return true
 }
 

@@ -114,7 +114,7 @@ func TestColdCollections(t *testing.T) {
 	ks.SetColl([]byte("a"), newHashColl("f", "v"), 0)
 	ks.SetColl([]byte("b"), newHashColl("f", "v", "g", "w"), 7000)
 	ks.SetColl([]byte("c"), newHashColl("f", "v"), 0)
-	one := collBytes(newHashColl("f", "v").V)
+	one := CollBytes(newHashColl("f", "v").V)
 	if ks.HotBytes() < 2*one {
 		t.Fatalf("hot %d for three hashes of about %d", ks.HotBytes(), one)
 	}
@@ -146,7 +146,8 @@ func TestColdCollections(t *testing.T) {
 	if ks.Fill([]byte("a"), []byte("x"), stamp) {
 		t.Fatal("Fill of a collection")
 	}
-	if !ks.FillColl([]byte("a"), newHashColl("f", "v").V, stamp) || ks.ColdLen() != 1 {
+	filled := newHashColl("f", "v").V
+	if !ks.FillColl([]byte("a"), filled, CollBytes(filled), stamp) || ks.ColdLen() != 1 {
 		t.Fatal("FillColl")
 	}
 	if co, k := ks.CollKind([]byte("a"), 0); k != KindHash || co.V.(*collection.Hash).Len() != 1 {
@@ -156,7 +157,7 @@ func TestColdCollections(t *testing.T) {
 	stamp, _ = ks.ColdStamp([]byte("b"))
 	ks.Stamp = 2
 	ks.SetExpire([]byte("b"), 8000, 0)
-	if ks.FillColl([]byte("b"), newHashColl("f", "v").V, stamp) {
+	if ks.FillColl([]byte("b"), filled, 1, stamp) {
 		t.Fatal("stale FillColl")
 	}
 	// SET over a cold collection, SetColl over a cold one, Delete.
@@ -191,7 +192,7 @@ func TestCollBytesFollowWrites(t *testing.T) {
 		co.Meta.Size++
 		ks.Touched([]byte("h"))
 	}
-	if got, want := ks.HotBytes(), collBytes(h); got < want*3/4 || got > want*5/4 {
+	if got, want := ks.HotBytes(), CollBytes(h); got < want*3/4 || got > want*5/4 {
 		t.Fatalf("hot %d for a hash of about %d", got, want)
 	}
 	for i := range 5000 {
@@ -199,7 +200,7 @@ func TestCollBytesFollowWrites(t *testing.T) {
 		co.Meta.Size--
 		ks.Touched([]byte("h"))
 	}
-	if got, want := ks.HotBytes(), collBytes(h); got < want*3/4 || got > want*5/4 {
+	if got, want := ks.HotBytes(), CollBytes(h); got < want*3/4 || got > want*5/4 {
 		t.Fatalf("hot %d after emptying, for a hash of about %d (%d when new)", got, want, small)
 	}
 }
