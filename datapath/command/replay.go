@@ -30,9 +30,9 @@ func (r *Replay) Apply(m Mutation) error {
 	switch m.Op {
 	case OpRecords:
 		for _, rec := range m.Recs {
-			if rec.End != nil {
+			if rec.Range {
 				for k := range r.recs {
-					if k >= string(rec.Key) && k < string(rec.End) {
+					if k >= string(rec.Key) && k < string(rec.Value) {
 						delete(r.recs, k)
 					}
 				}

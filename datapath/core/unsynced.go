@@ -289,8 +289,8 @@ func (l *Loop) propose(muts []command.Mutation) *unsynced {
 			r := d.rec(m.Key)
 			sl := slot.Of(m.Key)
 			for _, cr := range m.Recs {
-				if cr.End != nil {
-					r.buf = durable.AppendCollDelRange(r.buf, sl, cr.Key, cr.End)
+				if cr.Range {
+					r.buf = durable.AppendCollDelRange(r.buf, sl, cr.Key, cr.Value)
 				} else if cr.Delete {
 					r.buf = durable.AppendCollDel(r.buf, sl, cr.Key)
 				} else {

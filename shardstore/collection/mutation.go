@@ -42,7 +42,7 @@ func Drop(key []byte, m *Meta) []Record {
 }
 
 // rangeDel deletes every record with prefix p.
-func rangeDel(p []byte) Record { return Record{Key: p, Delete: true, End: PrefixEnd(p)} }
+func rangeDel(p []byte) Record { return Record{Key: p, Value: PrefixEnd(p), Delete: true, Range: true} }
 
 // HashSet is HSET of field in h, done: created tells whether the field is
 // new. The record holds the field's value and, for an ordered hash, its

@@ -68,12 +68,11 @@ func NewMeta(t Type, version uint64) Meta {
 }
 
 // Record is one write: a put of Key → Value, or a delete of Key, or with
-// End set a delete of every key in [Key, End) (a dropped version's
+// Range set a delete of every key in [Key, Value) (a dropped version's
 // elements).
 type Record struct {
-	Key, Value []byte
-	Delete     bool
-	End        []byte
+	Key, Value    []byte
+	Delete, Range bool
 }
 
 // MetaKey returns the key of user key's metadata record.

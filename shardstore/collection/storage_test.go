@@ -17,9 +17,9 @@ type kv map[string][]byte
 func (s kv) apply(t *testing.T, rs []Record) {
 	t.Helper()
 	for _, r := range rs {
-		if r.Delete && r.End != nil {
+		if r.Range {
 			for k := range s {
-				if k >= string(r.Key) && k < string(r.End) {
+				if k >= string(r.Key) && k < string(r.Value) {
 					delete(s, k)
 				}
 			}
@@ -224,7 +224,7 @@ func TestDropDeletesItsVersion(t *testing.T) {
 	}
 	old := m.Version
 	rs := Drop(key, &m)
-	if len(rs) != 2 || !rs[0].Delete || rs[1].End == nil {
+	if len(rs) != 2 || !rs[0].Delete || !rs[1].Range {
 		t.Fatalf("Drop wrote %d records", len(rs))
 	}
 	store.apply(t, rs)
