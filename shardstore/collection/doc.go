@@ -25,12 +25,15 @@
 // record per element, so that a small change writes only what changed:
 //
 //	'm' key                                   → Meta (type, version, expiry, size; lists: head, tail)
-//	'e' len(key)₄ key version₈ field          → value         (hash)
+//	'e' len(key)₄ key version₈ field          → seq₈ value    (hash; format 1: value)
 //	'e' len(key)₄ key version₈ member         → ""            (set)
 //	'e' len(key)₄ key version₈ member         → score₈        (sorted set)
 //	's' len(key)₄ key version₈ score₈ member  → ""            (sorted set, ordered score index)
 //	'e' len(key)₄ key version₈ seq₈           → element       (list)
 //
+// A hash field's seq₈ is its insertion sequence, which loading sorts by so
+// that a listpack's field order survives (Meta.Ordered, metadata format
+// 2; hashes of format 1 store the bare value and load in field order).
 // Integers are big-endian; score₈ in the index is ScoreBits, whose byte
 // order is the numeric order. A list's elements take sequence numbers
 // between the metadata's Head and Tail (both starting at 2^63), so LPUSH
