@@ -40,6 +40,25 @@ func TestCollCasesCold(t *testing.T) {
 	})
 }
 
+// TestDifftestCasesCold runs the whole differential table cold (values
+// and collections fetched back nearly every command), but for CONFIG's
+// cases: with a store, appendonly is yes.
+func TestDifftestCasesCold(t *testing.T) {
+	var cases []difftest.Case
+	for _, c := range difftest.Cases {
+		if !strings.HasPrefix(c.Name, "config") {
+			cases = append(cases, c)
+		}
+	}
+	withValueStores(t, Config{Loops: 3}, func(t *testing.T, cfg Config) {
+		if cfg.Store == nil {
+			return // TestDifftestCases
+		}
+		_, addr := startRoot(t, cfg)
+		difftest.Run(t, redistest.Start(t).Addr, addr, cases)
+	})
+}
+
 // coldStore opens a store for a cold-collection test.
 func coldStore(t *testing.T, dir string, shards int) *durable.Store {
 	t.Helper()
