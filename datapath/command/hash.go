@@ -55,7 +55,7 @@ func (c *call) hashWrite(key []byte) (*keyspace.Coll, *collection.Hash, bool) {
 // hset sets field to value in key's hash h and records it.
 func (c *call) hset(key []byte, co *keyspace.Coll, h *collection.Hash, field, value []byte) bool {
 	created := h.Set(field, value)
-	c.recs(key, collection.HashSet(key, &co.Meta, field, value, created)...)
+	c.recs(key, collection.HashSet(key, &co.Meta, h, field, created)...)
 	return created
 }
 

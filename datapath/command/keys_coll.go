@@ -123,8 +123,8 @@ func (c *call) writeWhole(key []byte, t collection.Type, v any) {
 	m := &nc.Meta
 	switch x := v.(type) {
 	case *collection.Hash:
-		for f, val := range x.All() {
-			c.recs(key, collection.HashSet(key, m, []byte(f), []byte(val), true)...)
+		for f := range x.All() {
+			c.recs(key, collection.HashSet(key, m, x, []byte(f), true)...)
 		}
 	case *collection.Set:
 		for _, mb := range x.Members() {

@@ -30,7 +30,13 @@ func (r *Replay) Apply(m Mutation) error {
 	switch m.Op {
 	case OpRecords:
 		for _, rec := range m.Recs {
-			if rec.Delete {
+			if rec.Range {
+				for k := range r.recs {
+					if k >= string(rec.Key) && k < string(rec.Value) {
+						delete(r.recs, k)
+					}
+				}
+			} else if rec.Delete {
 				delete(r.recs, string(rec.Key))
 			} else {
 				r.recs[string(rec.Key)] = string(rec.Value)

@@ -87,7 +87,7 @@ func metaRec(key []byte, co *keyspace.Coll) collection.Record {
 // or a collection's drop (its metadata record; see collection.Drop).
 func (c *call) delKey(key []byte) bool {
 	if c.ks.HasColls() {
-		if co, _ := c.ks.CollKind(key, c.now); co != nil {
+		if co := c.ks.CollMeta(key, c.now); co != nil { // cold or not
 			c.recs(key, collection.Drop(key, &co.Meta)...)
 			c.ks.Delete(key, c.now)
 			return true
@@ -106,7 +106,7 @@ func (c *call) dropColl(key []byte) {
 	if !c.ks.HasColls() {
 		return
 	}
-	if co, _ := c.ks.CollKind(key, c.now); co != nil {
+	if co := c.ks.CollMeta(key, c.now); co != nil { // cold or not
 		c.recs(key, collection.Drop(key, &co.Meta)...)
 	}
 }
@@ -116,7 +116,7 @@ func (c *call) dropColl(key []byte) {
 func (c *call) setExpire(key []byte, at int64) {
 	c.ks.SetExpire(key, at, c.now)
 	if c.ks.HasColls() {
-		if co, _ := c.ks.CollKind(key, c.now); co != nil {
+		if co := c.ks.CollMeta(key, c.now); co != nil {
 			c.recs(key, metaRec(key, co))
 			return
 		}

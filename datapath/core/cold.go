@@ -3,6 +3,7 @@ package core
 import (
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
+	"github.com/dorivo/dorivo/shardstore/collection"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
 	"github.com/dorivo/dorivo/shardstore/slot"
 )
@@ -13,6 +14,15 @@ import (
 // durable (stamped at or before the FIFO head of durable.go), and those keys
 // go cold. The store has their value: it is applied in the same batch that
 // acknowledges the write.
+//
+// Collections (hashes, lists, sets, sorted sets) count against the budget
+// for an estimate of their memory and go cold the same way, keeping their
+// metadata (type, version, size, expiry) in memory: TYPE, EXISTS, TTL, DEL
+// and SET over them need no fetch. A fetch of one reads its element
+// records of the metadata's version (one prefix scan of one slot in the
+// store) and rebuilds the collection off the loop (FetchReq.Coll); the
+// loop installs it as it fills a string. It costs one pebble iterator and
+// O(elements) work on the fetcher, none on the loop.
 //
 // A command that reads a cold key's value (command.ReadsValues: not SET,
 // DEL, EXISTS, TTL and the like, which run on cold keys as they are) waits
@@ -55,22 +65,30 @@ const fetchCap = 1024
 // evictSteps bounds the entries and slots one eviction pass moves over.
 const evictSteps = 1 << 14
 
-// FetchReq asks for Key's value from store shard Shard. Stamp and gen
-// identify the key's write and keyspace at the request: the loop refuses
-// the value if the key was written since, or the keyspace replaced.
+// FetchReq asks for Key's value from store shard Shard: a string, or when
+// Coll is set the collection Meta describes (its element records of
+// Meta.Version). Stamp and gen identify the key's write and keyspace at the
+// request: the loop refuses the value if the key was written since, or the
+// keyspace replaced.
 type FetchReq struct {
 	Key   string
 	Shard uint32
+	Coll  bool
+	Meta  collection.Meta
 	stamp uint64
 	gen   uint64
 }
 
-// FetchResult is a fetched value: Found is false when the store holds no
+// FetchResult is a fetched value: Val for a string, CollV (a
+// *collection.Hash, List, Set or ZSet) for a collection, with its
+// keyspace.CollBytes in CollBytes. Found is false when the store holds no
 // live value for the key.
 type FetchResult struct {
 	FetchReq
-	Val   []byte
-	Found bool
+	Val       []byte
+	CollV     any
+	CollBytes int64
+	Found     bool
 }
 
 // coldLoop is a loop's cold-value state, touched only on the loop.
@@ -114,8 +132,14 @@ func (l *Loop) openCold() {
 		if _, ok := c.pinned[k]; ok {
 			return true
 		}
-		_, locked := l.locks[keyHashString(k)]
-		return locked
+		if _, locked := l.locks[keyHashString(k)]; locked {
+			return true
+		}
+		// A parked blocking request runs again when woken without
+		// looking for cold keys: the keys it names stay (BLMOVE's
+		// destination too).
+		_, parked := l.blk.byKey[k]
+		return parked
 	}
 	l.cold = c
 }
@@ -155,7 +179,9 @@ func (l *Loop) coldAny(keys [][]byte) bool {
 		}
 		ks := string(k)
 		c.fetching[ks] = c.epoch
-		c.pending = append(c.pending, FetchReq{Key: ks, Shard: l.cfg.Store.ShardOf(slot.Of(k)), stamp: stamp, gen: c.gen})
+		req := FetchReq{Key: ks, Shard: l.cfg.Store.ShardOf(slot.Of(k)), stamp: stamp, gen: c.gen}
+		req.Meta, req.Coll = l.ks.ColdColl(k)
+		c.pending = append(c.pending, req)
 		l.stats.fetches.Add(1)
 	}
 	if cold {
@@ -259,7 +285,9 @@ func (l *Loop) takeFetches() {
 		delete(c.fetching, r.Key)
 		k := []byte(r.Key)
 		if stamp, cold := l.ks.ColdStamp(k); r.gen == c.gen && cold && stamp == r.stamp {
-			if r.Found {
+			if r.Found && r.Coll {
+				l.ks.FillColl(k, r.CollV, r.CollBytes, r.stamp)
+			} else if r.Found {
 				l.ks.Fill(k, r.Val, r.stamp)
 			} else {
 				// The store holds no live value: the key expired (the
@@ -325,4 +353,20 @@ func (l *Loop) LoadKey(ks *keyspace.Keyspace, key, value []byte, exp int64) {
 		return
 	}
 	ks.Set(key, value, exp)
+}
+
+// LoadColl is LoadKey for a collection with metadata meta: once the
+// budget is spent it goes in cold, its elements unread; otherwise load
+// reads them.
+func (l *Loop) LoadColl(ks *keyspace.Keyspace, key []byte, meta collection.Meta, load func() (*keyspace.Coll, error)) error {
+	if c := l.cold; c != nil && ks.HotBytes() >= c.budget {
+		ks.SetCollCold(key, meta, meta.ExpireMs)
+		return nil
+	}
+	co, err := load()
+	if err != nil {
+		return err
+	}
+	ks.SetColl(key, co, meta.ExpireMs)
+	return nil
 }

@@ -289,7 +289,9 @@ func (l *Loop) propose(muts []command.Mutation) *unsynced {
 			r := d.rec(m.Key)
 			sl := slot.Of(m.Key)
 			for _, cr := range m.Recs {
-				if cr.Delete {
+				if cr.Range {
+					r.buf = durable.AppendCollDelRange(r.buf, sl, cr.Key, cr.Value)
+				} else if cr.Delete {
 					r.buf = durable.AppendCollDel(r.buf, sl, cr.Key)
 				} else {
 					r.buf = durable.AppendCollPut(r.buf, sl, cr.Key, cr.Value)

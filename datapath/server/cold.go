@@ -1,9 +1,13 @@
 package server
 
 import (
+	"errors"
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/core"
+	"github.com/dorivo/dorivo/shardstore/collection"
+	"github.com/dorivo/dorivo/shardstore/durable"
+	"github.com/dorivo/dorivo/shardstore/keyspace"
 )
 
 // fetchWorkers is how many goroutines per loop read cold values: pebble
@@ -34,7 +38,8 @@ func (s *Server) stopFetchers() {
 }
 
 // fetcher reads cold values for loop l until its requests are closed
-// (Stop). A read error is retried with backoff: the key stays cold and the
+// (Stop): a string through the store's read cache, a collection from its
+// element records (fetchColl). A read error is retried with backoff: the key stays cold and the
 // requests that read it wait, rather than be answered with a value that
 // may be wrong.
 func (l *loop) fetcher() {
@@ -44,9 +49,15 @@ func (l *loop) fetcher() {
 	for r := range reqs {
 		var res = core.FetchResult{FetchReq: r}
 		for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
-			v, _, found, err := st.Get(r.Shard, []byte(r.Key))
+			var err error
+			if r.Coll {
+				if res.CollV, res.Found, err = l.fetchColl(st, r); res.Found {
+					res.CollBytes = keyspace.CollBytes(res.CollV) // off the loop
+				}
+			} else {
+				res.Val, _, res.Found, err = st.Get(r.Shard, []byte(r.Key))
+			}
 			if err == nil {
-				res.Val, res.Found = v, found
 				if h := l.srv.testHookFetched; h != nil {
 					h(r.Key)
 				}
@@ -61,4 +72,19 @@ func (l *loop) fetcher() {
 		results <- res
 		l.core.FetchDone()
 	}
+}
+
+// fetchColl reads cold collection r back from the store. Records that do
+// not match its metadata (corruption) come back as not found, and the
+// loop drops the key, rather than retry forever.
+func (l *loop) fetchColl(st *durable.Store, r core.FetchReq) (v any, found bool, err error) {
+	co, err := readColl(st, []byte(r.Key), r.Meta)
+	switch {
+	case errors.Is(err, collection.ErrCorrupt):
+		l.srv.cfg.Logger.Error("server: a cold collection does not load back; dropping the key", "loop", l.idx, "key", r.Key, "err", err)
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return co.V, true, nil
 }

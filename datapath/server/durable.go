@@ -27,8 +27,9 @@ func (s *Server) openDurable() error {
 			return nil
 		})
 		if err == nil {
-			err = loadCollections(st, uint32(shard), func(sl uint16) *keyspace.Keyspace {
-				return s.loops[s.cfg.Table.Owner(sl)].core.Keyspace()
+			err = loadCollections(st, uint32(shard), func(sl uint16) (*keyspace.Keyspace, *core.Loop) {
+				c := s.loops[s.cfg.Table.Owner(sl)].core
+				return c.Keyspace(), c
 			})
 		}
 		if err != nil {
@@ -87,11 +88,11 @@ func (l *loop) resync() {
 			}); err != nil {
 				break
 			}
-			if err = loadCollections(st, uint32(shard), func(sl uint16) *keyspace.Keyspace {
+			if err = loadCollections(st, uint32(shard), func(sl uint16) (*keyspace.Keyspace, *core.Loop) {
 				if l.srv.cfg.Table.Owner(sl) == l.idx {
-					return ks
+					return ks, l.core
 				}
-				return nil
+				return nil, nil
 			}); err != nil {
 				break
 			}

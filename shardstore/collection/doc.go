@@ -25,12 +25,15 @@
 // record per element, so that a small change writes only what changed:
 //
 //	'm' key                                   → Meta (type, version, expiry, size; lists: head, tail)
-//	'e' len(key)₄ key version₈ field          → value         (hash)
+//	'e' len(key)₄ key version₈ field          → seq₈ value    (hash; format 1: value)
 //	'e' len(key)₄ key version₈ member         → ""            (set)
 //	'e' len(key)₄ key version₈ member         → score₈        (sorted set)
 //	's' len(key)₄ key version₈ score₈ member  → ""            (sorted set, ordered score index)
 //	'e' len(key)₄ key version₈ seq₈           → element       (list)
 //
+// A hash field's seq₈ is its insertion sequence, which loading sorts by so
+// that a listpack's field order survives (Meta.Ordered, metadata format
+// 2; hashes of format 1 store the bare value and load in field order).
 // Integers are big-endian; score₈ in the index is ScoreBits, whose byte
 // order is the numeric order. A list's elements take sequence numbers
 // between the metadata's Head and Tail (both starting at 2^63), so LPUSH
@@ -40,11 +43,12 @@
 // mutation functions turn one change into its Records and keep the Meta
 // up to date; nothing here writes to a store.
 //
-// Deleting a collection deletes its metadata record only (Drop): element
-// records carry the version of the life they belong to, and those whose
-// metadata is gone or names another version are garbage (IsGarbage) for a
-// background pass to delete. A new life of the key must get a higher
-// version, such as the raft index of the write creating it.
+// Deleting a collection (Drop) deletes its metadata record and, as one
+// range deletion per prefix, its version's element and score records:
+// O(1) records whatever its size. Element records carry the version of the
+// life they belong to, and those whose metadata is gone or names another
+// version are garbage (IsGarbage), never read. A new life of the key must
+// get a higher version, such as the raft index of the write creating it.
 //
 // A cold collection is brought back by reading its metadata record, then
 // scanning the key range [ElemPrefix(key, version),

@@ -60,11 +60,12 @@ func ExampleZSet() {
 
 func ExampleHashSet() {
 	// HSET h f v on a new hash, as records to write.
-	m := collection.NewMeta(collection.TypeHash, 42)
-	for _, r := range collection.HashSet([]byte("h"), &m, []byte("f"), []byte("v"), true) {
-		fmt.Printf("%q delete=%v\n", r.Key, r.Delete)
+	m, h := collection.NewMeta(collection.TypeHash, 42), collection.NewHash()
+	created := h.Set([]byte("f"), []byte("v"))
+	for _, r := range collection.HashSet([]byte("h"), &m, h, []byte("f"), created) {
+		fmt.Printf("%q = %q delete=%v\n", r.Key, r.Value, r.Delete)
 	}
 	// Output:
-	// "e\x00\x00\x00\x01h\x00\x00\x00\x00\x00\x00\x00*f" delete=false
-	// "mh" delete=false
+	// "e\x00\x00\x00\x01h\x00\x00\x00\x00\x00\x00\x00*f" = "\x00\x00\x00\x00\x00\x00\x00\x00v" delete=false
+	// "mh" = "\x02\x01\x00\x00\x00\x00\x00\x00\x00*\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01" delete=false
 }

@@ -22,7 +22,18 @@ type Pair struct{ Field, Value string }
 // Hash is a Redis hash. Fields keep insertion order while the hash is a
 // "listpack" (≤ HashListpackEntries fields, each field and value ≤
 // ListpackValue bytes); past that it becomes a "hashtable" for good.
-type Hash struct{ t table[string] }
+// Each field carries its insertion sequence, which its record stores so
+// that loading the hash back restores the order (LoadHash).
+type Hash struct {
+	t    table[hval]
+	next uint64 // the next field's sequence
+}
+
+// hval is a field's value and insertion sequence.
+type hval struct {
+	v   string
+	seq uint64
+}
 
 // NewHash returns an empty hash.
 func NewHash() *Hash { return &Hash{} }
@@ -41,9 +52,19 @@ func (h *Hash) Encoding() string {
 // Get returns field's value.
 func (h *Hash) Get(field []byte) (string, bool) {
 	if i := h.t.find(field); i >= 0 {
-		return h.t.vals[i], true
+		return h.t.vals[i].v, true
 	}
 	return "", false
+}
+
+// seq returns field's insertion sequence (the field is there).
+func (h *Hash) seq(field []byte) uint64 { return h.t.vals[h.t.find(field)].seq }
+
+// load adds a field read back from its record, with its sequence; the
+// caller puts the fields in sequence order.
+func (h *Hash) load(field, value []byte, seq uint64) {
+	h.next = seq
+	h.Set(field, value)
 }
 
 // Set sets field to value and reports whether the field is new.
@@ -52,10 +73,11 @@ func (h *Hash) Set(field, value []byte) (created bool) {
 		h.t.grow()
 	}
 	if i := h.t.find(field); i >= 0 {
-		h.t.vals[i] = string(value)
+		h.t.vals[i].v = string(value)
 		return false
 	}
-	h.t.add(string(field), string(value))
+	h.t.add(string(field), hval{string(value), h.next})
+	h.next++
 	if h.t.len() > HashListpackEntries {
 		h.t.grow()
 	}
@@ -76,7 +98,7 @@ func (h *Hash) Delete(field []byte) bool {
 func (h *Hash) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
 		for i, k := range h.t.keys {
-			if !yield(k, h.t.vals[i]) {
+			if !yield(k, h.t.vals[i].v) {
 				return
 			}
 		}
@@ -87,7 +109,7 @@ func (h *Hash) All() iter.Seq2[string, string] {
 // cursor (0 to start) and returns the next cursor, 0 at the end. Every
 // field present for the whole scan is returned at least once.
 func (h *Hash) Scan(cursor uint64, count int, fn func(field, value string)) uint64 {
-	return h.t.scan(cursor, count, func(i int) { fn(h.t.keys[i], h.t.vals[i]) })
+	return h.t.scan(cursor, count, func(i int) { fn(h.t.keys[i], h.t.vals[i].v) })
 }
 
 // Random is HRANDFIELD with a count: count ≥ 0 gives min(count, Len())
@@ -97,7 +119,7 @@ func (h *Hash) Scan(cursor uint64, count int, fn func(field, value string)) uint
 func (h *Hash) Random(rng *rand.Rand, count int) []Pair {
 	out := make([]Pair, 0, min(abs(count), h.Len()+1))
 	randomSlots(rng, h.t.len(), count, !h.t.big, func(i int) {
-		out = append(out, Pair{h.t.keys[i], h.t.vals[i]})
+		out = append(out, Pair{h.t.keys[i], h.t.vals[i].v})
 	})
 	return out
 }
@@ -108,7 +130,7 @@ func (h *Hash) Random(rng *rand.Rand, count int) []Pair {
 func (h *Hash) MemoryUsage() int {
 	n := 48 + cap(h.t.keys)*16 + cap(h.t.vals)*16
 	for i, k := range h.t.keys {
-		n += len(k) + len(h.t.vals[i])
+		n += len(k) + len(h.t.vals[i].v)
 	}
 	if h.t.idx != nil {
 		n += len(h.t.keys) * mapSlotBytes

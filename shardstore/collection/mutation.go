@@ -2,7 +2,10 @@ package collection
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // The functions below turn one change of a collection into the records to
@@ -24,16 +27,38 @@ func resize(key []byte, m *Meta, delta int) Record {
 	return metaRecord(key, m)
 }
 
-// Drop deletes a collection in O(1): its metadata record only. Its element
-// records, of the old version, are garbage from then on (IsGarbage).
+// Drop deletes a collection in O(1) records, whatever its size: its
+// metadata record, and its element records (and a sorted set's score
+// index) as one range deletion of its version's prefix each. They are in
+// the same write as the drop, so every replica applying it deletes the
+// same records, and no record of a dropped version is left behind.
 func Drop(key []byte, m *Meta) []Record {
+	rs := []Record{{Key: MetaKey(key), Delete: true}, rangeDel(ElemPrefix(key, m.Version))}
+	if m.Type == TypeZSet {
+		rs = append(rs, rangeDel(ScorePrefix(key, m.Version)))
+	}
 	*m = Meta{}
-	return []Record{{Key: MetaKey(key), Delete: true}}
+	return rs
 }
 
-// HashSet is HSET field value; created tells whether the field is new.
-func HashSet(key []byte, m *Meta, field, value []byte, created bool) []Record {
-	rs := []Record{{Key: ElemKey(key, m.Version, field), Value: bytes.Clone(value)}}
+// rangeDel deletes every record with prefix p.
+func rangeDel(p []byte) Record { return Record{Key: p, Value: PrefixEnd(p), Delete: true, Range: true} }
+
+// HashSet is HSET of field in h, done: created tells whether the field is
+// new. The record holds the field's value and, for an ordered hash, its
+// insertion sequence before it.
+func HashSet(key []byte, m *Meta, h *Hash, field []byte, created bool) []Record {
+	i := h.t.find(field)
+	v := h.t.vals[i]
+	var val []byte
+	if m.Ordered {
+		val = binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(v.v)), v.seq)
+	}
+	val = append(val, v.v...)
+	if val == nil {
+		val = []byte{}
+	}
+	rs := []Record{{Key: ElemKey(key, m.Version, field), Value: val}}
 	if created {
 		rs = append(rs, resize(key, m, 1))
 	}
@@ -161,15 +186,39 @@ func loaded(key []byte, m Meta, n int) error {
 	return nil
 }
 
-// LoadHash rebuilds a cold hash from its element records.
+// LoadHash rebuilds a cold hash from its element records: in insertion
+// order for an ordered hash (its records are in field order), in field
+// order for one from before.
 func LoadHash(key []byte, m Meta, recs Records) (*Hash, error) {
 	h := NewHash()
+	if !m.Ordered {
+		for k, v := range recs {
+			field, err := checkElem(key, m, k)
+			if err != nil {
+				return nil, err
+			}
+			h.Set(field, v)
+		}
+		return h, loaded(key, m, h.Len())
+	}
+	type rec struct {
+		field, v []byte
+		seq      uint64
+	}
+	var all []rec
 	for k, v := range recs {
 		field, err := checkElem(key, m, k)
 		if err != nil {
 			return nil, err
 		}
-		h.Set(field, v)
+		if len(v) < 8 {
+			return nil, fmt.Errorf("%w: field %q of %q without its sequence", ErrCorrupt, field, key)
+		}
+		all = append(all, rec{field, v[8:], binary.BigEndian.Uint64(v)})
+	}
+	slices.SortFunc(all, func(a, b rec) int { return cmp.Compare(a.seq, b.seq) })
+	for _, r := range all {
+		h.load(r.field, r.v, r.seq)
 	}
 	return h, loaded(key, m, h.Len())
 }

@@ -26,9 +26,13 @@ const (
 )
 
 const (
-	metaFormat = 1
-	metaLen    = 1 + 1 + 8 + 8 + 8 // format, type, version, expiry, size
-	listExtra  = 8 + 8             // head, tail
+	// metaFormat 2 marks a hash whose element values start with the
+	// field's insertion sequence (Meta.Ordered); 1 is every other
+	// collection, and hashes written before sequences were stored.
+	metaFormat        = 1
+	metaFormatOrdered = 2
+	metaLen           = 1 + 1 + 8 + 8 + 8 // format, type, version, expiry, size
+	listExtra         = 8 + 8             // head, tail
 	// ListStart is where a new list's head and tail counters begin, so that
 	// it can grow 2^63 elements either way.
 	ListStart = 1 << 63
@@ -48,21 +52,27 @@ type Meta struct {
 	Size     uint64 // elements
 	Head     uint64 // lists: sequence number of element 0
 	Tail     uint64 // lists: one past the last element's
+	// Ordered is set for hashes whose element values start with the
+	// field's insertion sequence (8 bytes), which loading sorts by: a
+	// listpack hash's order survives a reload. Every new hash is.
+	Ordered bool
 }
 
 // NewMeta returns the metadata of a new, empty collection.
 func NewMeta(t Type, version uint64) Meta {
-	m := Meta{Type: t, Version: version}
+	m := Meta{Type: t, Version: version, Ordered: t == TypeHash}
 	if t == TypeList {
 		m.Head, m.Tail = ListStart, ListStart
 	}
 	return m
 }
 
-// Record is one write: a put of Key → Value, or a delete of Key.
+// Record is one write: a put of Key → Value, or a delete of Key, or with
+// Range set a delete of every key in [Key, Value) (a dropped version's
+// elements).
 type Record struct {
-	Key, Value []byte
-	Delete     bool
+	Key, Value    []byte
+	Delete, Range bool
 }
 
 // MetaKey returns the key of user key's metadata record.
@@ -71,7 +81,11 @@ func MetaKey(key []byte) []byte { return append([]byte{prefixMeta}, key...) }
 // Encode returns the metadata record's value.
 func (m Meta) Encode() []byte {
 	b := make([]byte, 0, metaLen+listExtra)
-	b = append(b, metaFormat, byte(m.Type))
+	format := byte(metaFormat)
+	if m.Ordered {
+		format = metaFormatOrdered
+	}
+	b = append(b, format, byte(m.Type))
 	b = binary.BigEndian.AppendUint64(b, m.Version)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.ExpireMs))
 	b = binary.BigEndian.AppendUint64(b, m.Size)
@@ -84,7 +98,7 @@ func (m Meta) Encode() []byte {
 
 // DecodeMeta parses a metadata record's value.
 func DecodeMeta(b []byte) (Meta, error) {
-	if len(b) < metaLen || b[0] != metaFormat {
+	if len(b) < metaLen || b[0] != metaFormat && !(b[0] == metaFormatOrdered && Type(b[1]) == TypeHash) {
 		return Meta{}, fmt.Errorf("%w: metadata of %d bytes", ErrCorrupt, len(b))
 	}
 	m := Meta{
@@ -92,6 +106,7 @@ func DecodeMeta(b []byte) (Meta, error) {
 		Version:  binary.BigEndian.Uint64(b[2:]),
 		ExpireMs: int64(binary.BigEndian.Uint64(b[10:])),
 		Size:     binary.BigEndian.Uint64(b[18:]),
+		Ordered:  b[0] == metaFormatOrdered,
 	}
 	want := metaLen
 	switch m.Type {
@@ -239,7 +254,8 @@ func DecodeScore(b []byte) (float64, error) {
 
 // IsGarbage reports whether an element or score record of version belongs
 // to no live collection: its metadata is gone (found false) or names
-// another version. A background pass deletes such records.
+// another version. Drop deletes a version's records; these are only left
+// by collections that expired, or were dropped before it did.
 func IsGarbage(version uint64, m Meta, found bool) bool {
 	return !found || m.Version != version
 }

@@ -17,7 +17,13 @@ type kv map[string][]byte
 func (s kv) apply(t *testing.T, rs []Record) {
 	t.Helper()
 	for _, r := range rs {
-		if r.Delete {
+		if r.Range {
+			for k := range s {
+				if k >= string(r.Key) && k < string(r.Value) {
+					delete(s, k)
+				}
+			}
+		} else if r.Delete {
 			delete(s, string(r.Key))
 		} else {
 			s[string(r.Key)] = bytes.Clone(r.Value)
@@ -74,7 +80,7 @@ func TestDurableHashSetZSetRoundTrip(t *testing.T) {
 			}
 		case 1:
 			v := fmt.Appendf(nil, "v%d", step)
-			rs = HashSet(hk, &hm, f, v, h.Set(f, v))
+			rs = HashSet(hk, &hm, h, f, h.Set(f, v))
 		case 2:
 			if s.Remove(f) {
 				rs = SetRem(sk, &sm, f)
@@ -205,23 +211,27 @@ func TestDurableListRoundTrip(t *testing.T) {
 	}
 }
 
-func TestDropIsOneRecordAndLeavesGarbage(t *testing.T) {
+// Drop deletes a collection in a few records whatever its size, its
+// elements with it: a new life of the key sees none of the old, and no
+// record of the old version is left.
+func TestDropDeletesItsVersion(t *testing.T) {
 	store := kv{}
 	key := []byte("h")
 	h, m := NewHash(), NewMeta(TypeHash, 1)
 	for i := range 1000 {
 		f := fmt.Appendf(nil, "f%d", i)
-		store.apply(t, HashSet(key, &m, f, f, h.Set(f, f)))
+		store.apply(t, HashSet(key, &m, h, f, h.Set(f, f)))
 	}
 	old := m.Version
 	rs := Drop(key, &m)
-	if len(rs) != 1 || !rs[0].Delete {
+	if len(rs) != 2 || !rs[0].Delete || !rs[1].Range {
 		t.Fatalf("Drop wrote %d records", len(rs))
 	}
 	store.apply(t, rs)
 	// A new life of the key with a higher version sees none of the old.
 	m = NewMeta(TypeHash, old+1)
-	store.apply(t, HashSet(key, &m, []byte("new"), []byte("1"), true))
+	h = NewHash()
+	store.apply(t, HashSet(key, &m, h, []byte("new"), h.Set([]byte("new"), []byte("1"))))
 	cur, _ := store.meta(t, key)
 	got, err := LoadHash(key, cur, store.scan(ElemPrefix(key, cur.Version)))
 	if err != nil || got.Len() != 1 {
@@ -240,8 +250,19 @@ func TestDropIsOneRecordAndLeavesGarbage(t *testing.T) {
 			garbage++
 		}
 	}
-	if garbage != 1000 {
-		t.Fatalf("%d garbage records, want 1000", garbage)
+	if garbage != 0 || len(store) != 2 {
+		t.Fatalf("%d garbage records, %d records in all", garbage, len(store))
+	}
+	// A sorted set's score index goes too.
+	z, zm := []byte("z"), NewMeta(TypeZSet, 9)
+	store.apply(t, ZSetPut(z, &zm, []byte("a"), false, 0, 1))
+	store.apply(t, ZSetPut(z, &zm, []byte("b"), false, 0, 2))
+	if len(store) != 2+5 {
+		t.Fatalf("%d records with the sorted set", len(store))
+	}
+	store.apply(t, Drop(z, &zm))
+	if len(store) != 2 {
+		t.Fatalf("%d records after dropping the sorted set", len(store))
 	}
 	// Loading a version with the wrong records fails clearly.
 	if _, err := LoadHash(key, Meta{Type: TypeHash, Version: old + 1, Size: 1}, store.scan(ElemPrefix(key, old))); err == nil {
@@ -287,5 +308,59 @@ func TestMetaRoundTripAndErrors(t *testing.T) {
 		if _, err := DecodeMeta(b); err == nil {
 			t.Errorf("%s: DecodeMeta accepted %x", name, b)
 		}
+	}
+}
+
+// A hash loaded back keeps its insertion order (a listpack's HGETALL
+// order), through deletes, re-adds and updates; a hash stored before
+// sequences were (format 1) loads in field order.
+func TestHashOrderSurvivesReload(t *testing.T) {
+	store := kv{}
+	key := []byte("h")
+	h, m := NewHash(), NewMeta(TypeHash, 3)
+	set := func(f, v string) {
+		store.apply(t, HashSet(key, &m, h, []byte(f), h.Set([]byte(f), []byte(v))))
+	}
+	set("b", "1")
+	set("a", "2")
+	set("c", "3")
+	h.Delete([]byte("a"))
+	store.apply(t, HashDel(key, &m, []byte("a")))
+	set("a", "4")
+	set("b", "5")
+	order := func(h *Hash) string {
+		var out []string
+		for f, v := range h.All() {
+			out = append(out, f+"="+v)
+		}
+		return strings.Join(out, " ")
+	}
+	cur, _ := store.meta(t, key)
+	got, err := LoadHash(key, cur, store.scan(ElemPrefix(key, cur.Version)))
+	if err != nil || order(got) != "b=5 c=3 a=4" || order(got) != order(h) {
+		t.Fatalf("loaded %q (%v), in memory %q", order(got), err, order(h))
+	}
+	// Fields added after the load still go last.
+	got.Set([]byte("0"), []byte("x"))
+	store.apply(t, HashSet(key, &cur, got, []byte("0"), true))
+	again, err := LoadHash(key, cur, store.scan(ElemPrefix(key, cur.Version)))
+	if err != nil || order(again) != "b=5 c=3 a=4 0=x" {
+		t.Fatalf("loaded %q (%v)", order(again), err)
+	}
+	// Format 1: raw values, field order.
+	old := Meta{Type: TypeHash, Version: 1}
+	oh := NewHash()
+	old2 := old
+	for _, f := range []string{"z", "y"} {
+		oh.Set([]byte(f), []byte("v"+f))
+		store.apply(t, HashSet([]byte("o"), &old2, oh, []byte(f), true))
+	}
+	if old2.Encode()[0] != 1 {
+		t.Fatal("a format 1 hash rewritten as format 2")
+	}
+	om, _ := store.meta(t, []byte("o"))
+	loaded, err := LoadHash([]byte("o"), om, store.scan(ElemPrefix([]byte("o"), om.Version)))
+	if err != nil || order(loaded) != "y=vy z=vz" {
+		t.Fatalf("format 1 hash loaded %q (%v)", order(loaded), err)
 	}
 }

@@ -21,13 +21,19 @@ import (
 // collection is read back by a range scan of one slot (ScanCollections).
 // They carry no expiry of their own: a collection's expiry is in its
 // metadata record, which its owner checks.
+//
+// A dropped collection's element records go in the same record as the
+// drop, as a range deletion of its version's prefix (AppendCollDelRange):
+// every replica applies the same deletion at the same log index, so they
+// stay identical, and a replay re-applies it like any other write.
 
 const collPrefix = byte(0x03)
 
 // Record opcodes of collection records (ApplyRecord).
 const (
-	opCollPut = 'P'
-	opCollDel = 'X'
+	opCollPut      = 'P'
+	opCollDel      = 'X'
+	opCollDelRange = 'Y'
 )
 
 func collKey(dst []byte, sl uint16, rk []byte) []byte {
@@ -64,11 +70,23 @@ func AppendCollDel(dst []byte, sl uint16, rk []byte) []byte {
 	return append(dst, rk...)
 }
 
-// collOp is one parsed collection mutation.
+// AppendCollDelRange appends a mutation deleting every collection record
+// of slot sl whose record key is in [lo, hi) (a dropped version's
+// elements: collection.Drop).
+func AppendCollDelRange(dst []byte, sl uint16, lo, hi []byte) []byte {
+	dst = append(dst, opCollDelRange, byte(sl>>8), byte(sl))
+	dst = binary.AppendUvarint(dst, uint64(len(lo)))
+	dst = append(dst, lo...)
+	dst = binary.AppendUvarint(dst, uint64(len(hi)))
+	return append(dst, hi...)
+}
+
+// collOp is one parsed collection mutation: a put of rk = v, a delete of
+// rk, or with ranged a delete of [rk, v).
 type collOp struct {
-	sl     uint16
-	rk, v  []byte
-	delete bool
+	sl             uint16
+	rk, v          []byte
+	delete, ranged bool
 }
 
 // parseCollOp parses the collection mutation at the start of rec.
@@ -76,7 +94,8 @@ func parseCollOp(rec []byte) (op collOp, rest []byte, err error) {
 	if len(rec) < 3 {
 		return op, nil, fmt.Errorf("record: collection slot: %w", errShortRecord)
 	}
-	op.delete = rec[0] == opCollDel
+	op.delete = rec[0] == opCollDel || rec[0] == opCollDelRange
+	op.ranged = rec[0] == opCollDelRange
 	op.sl = uint16(rec[1])<<8 | uint16(rec[2])
 	if int(op.sl) >= slot.Count {
 		return op, nil, fmt.Errorf("record: collection slot %d out of range", op.sl)
@@ -84,10 +103,13 @@ func parseCollOp(rec []byte) (op collOp, rest []byte, err error) {
 	if op.rk, rest, err = readBytes(rec[3:]); err != nil {
 		return op, nil, fmt.Errorf("record: collection key: %w", err)
 	}
-	if !op.delete {
+	if !op.delete || op.ranged {
 		if op.v, rest, err = readBytes(rest); err != nil {
 			return op, nil, fmt.Errorf("record: collection value: %w", err)
 		}
+	}
+	if op.ranged && bytes.Compare(op.rk, op.v) >= 0 {
+		return op, nil, fmt.Errorf("record: collection range %q..%q is empty", op.rk, op.v)
 	}
 	return op, rest, nil
 }
@@ -96,7 +118,9 @@ func parseCollOp(rec []byte) (op collOp, rest []byte, err error) {
 func (w *Writer) applyColl(op collOp) {
 	w.buf = collKey(w.buf[:0], op.sl, op.rk)
 	// Batch.Set and Delete copy; they fail only on a committed batch.
-	if op.delete {
+	if op.ranged {
+		_ = w.b.DeleteRange(w.buf, collKey(nil, op.sl, op.v), nil)
+	} else if op.delete {
 		_ = w.b.Delete(w.buf, nil)
 	} else {
 		_ = w.b.Set(w.buf, op.v, nil)

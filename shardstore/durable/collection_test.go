@@ -87,3 +87,44 @@ func TestCollectionRecords(t *testing.T) {
 		t.Fatal("bad slot range scanned")
 	}
 }
+
+// TestCollectionRangeDelete: a range deletion takes the records of its
+// slot in [lo, hi) only, in the same record as other writes, and stays
+// applied after a restart; an empty range is refused.
+func TestCollectionRangeDelete(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{Shards: 2})
+	ka, kb := "{a}", "{b}"
+	sa, sb := slot.Of([]byte(ka)), slot.Of([]byte(kb))
+	var rec []byte
+	for _, rk := range []string{"ma", "ea1", "ea2", "ea3", "eb1", "f"} {
+		rec = AppendCollPut(rec, sa, []byte(rk), []byte("v"))
+	}
+	rec = AppendCollPut(rec, sb, []byte("ea2"), []byte("other slot"))
+	if r := wait(t, proposeAsync(s, []byte(ka), rec)); r.err != nil {
+		t.Fatal(r.err)
+	}
+	rec = AppendCollDel(nil, sa, []byte("ma"))
+	rec = AppendCollDelRange(rec, sa, []byte("ea"), []byte("eb"))
+	if r := wait(t, proposeAsync(s, []byte(ka), rec)); r.err != nil {
+		t.Fatal(r.err)
+	}
+	want := fmt.Sprint(map[string]string{
+		fmt.Sprintf("%d/eb1", sa): "v", fmt.Sprintf("%d/f", sa): "v", fmt.Sprintf("%d/ea2", sb): "other slot",
+	})
+	if got := fmt.Sprint(collRecs(t, s, nil, nil)); got != want {
+		t.Fatalf("records %s, want %s", got, want)
+	}
+	bad := AppendCollDelRange(nil, sa, []byte("f"), []byte("f"))
+	if r := wait(t, proposeAsync(s, []byte(ka), bad)); r.err == nil {
+		t.Fatal("empty range applied")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, Options{Shards: 2})
+	defer s.Close()
+	if got := fmt.Sprint(collRecs(t, s, nil, nil)); got != want {
+		t.Fatalf("after restart: records %s, want %s", got, want)
+	}
+}

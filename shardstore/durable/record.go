@@ -147,7 +147,7 @@ func ApplyRecord(rec []byte, w *Writer) error {
 			if m.gen, m.value, rec, err = decodeUsersOp(rec[1:]); err != nil {
 				return err
 			}
-		case opCollPut, opCollDel:
+		case opCollPut, opCollDel, opCollDelRange:
 			var c collOp
 			if c, rec, err = parseCollOp(rec); err != nil {
 				return err

@@ -223,6 +223,7 @@ type Store struct {
 	gen    uint64 // raft log generation (layout)
 	logw   *logWriter
 	trunc  *truncator
+	gc     *gc // collection garbage collector (collgc.go), nil read-only
 	// logwRunning, truncRunning: the syncer and truncator goroutines were
 	// started (by recover and Open).
 	logwRunning, truncRunning bool
@@ -338,6 +339,8 @@ func open(dir string, opts Options) (_ *Store, err error) {
 	s.trunc.sealed = nil                  // recover removed every segment before the current one
 	s.truncRunning = true
 	go s.truncateLoop()
+	s.gc = newGC()
+	go s.gcLoop()
 	go s.run()
 	return s, nil
 }
@@ -434,6 +437,10 @@ func (s *Store) closeResources() error {
 	if s.truncRunning {
 		close(s.trunc.stop)
 		<-s.trunc.exited
+	}
+	if s.gc != nil {
+		close(s.gc.stop)
+		<-s.gc.exited
 	}
 	if s.logwRunning {
 		close(s.logw.reqc)

@@ -23,6 +23,9 @@ type clockHand struct {
 	pos  int32
 }
 
+// Collections go cold too (typed.go): the same sweep drops them, keeping
+// their metadata.
+
 // value returns e's value; e must not be cold.
 func (e *entry) value() []byte {
 	if e.typed() {
@@ -35,29 +38,40 @@ func (e *entry) value() []byte {
 	return e.val()
 }
 
-// dropValue forgets e's value for the counters (e is being removed).
-func (ks *Keyspace) dropValue(e *entry) {
-	if e.typed() {
-		return
-	}
-	if e.isCold() {
+// dropValue forgets entry id's value for the counters (it is being removed
+// or replaced).
+func (ks *Keyspace) dropValue(id uint32, e *entry) {
+	switch {
+	case e.isCold():
 		ks.coldN--
-	} else {
+	case e.typed():
+		c := ks.colls[id]
+		ks.hot -= c.bytes
+		c.bytes = 0
+	default:
 		ks.hot -= int64(e.vcap)
 	}
 }
 
-// makeCold drops hot e's value, keeping its key in an allocation of its own.
-func (ks *Keyspace) makeCold(e *entry) {
-	ks.hot -= int64(e.vcap)
-	if e.vlen = 0; e.vcap > 16 {
-		e.store(e.key(), nil, 0) // free the value's memory
+// makeCold drops hot entry id's value, keeping its key in an allocation of
+// its own (a collection keeps its Coll, with V nil).
+func (ks *Keyspace) makeCold(id uint32, e *entry) {
+	if e.typed() {
+		c := ks.colls[id]
+		ks.hot -= c.bytes
+		c.V, c.bytes, c.sizeAt, c.touches = nil, 0, 0, 0
+	} else {
+		ks.hot -= int64(e.vcap)
+		if e.vlen = 0; e.vcap > 16 {
+			e.store(e.key(), nil, 0) // free the value's memory
+		}
 	}
 	e.pos = e.pos&^fRef | fCold
 	ks.coldN++
 }
 
-// HotBytes returns the bytes of values held in memory (their capacity).
+// HotBytes returns the bytes of values held in memory: the capacity of
+// strings, an estimate for collections.
 func (ks *Keyspace) HotBytes() int64 { return ks.hot }
 
 // ColdLen returns the number of keys whose value is not in memory.
@@ -90,14 +104,14 @@ func (ks *Keyspace) ColdStamp(key []byte) (stamp uint64, cold bool) {
 func (ks *Keyspace) SetCold(key []byte, expireAt int64) {
 	ks.Set(key, nil, expireAt)
 	id, _ := ks.lookup(key)
-	ks.makeCold(ks.ent(id))
+	ks.makeCold(id, ks.ent(id))
 }
 
-// Fill gives cold key its value val (copied), read from where the owner
-// keeps it after ColdStamp returned stamp. It does nothing and returns
-// false when key is missing, not cold, or stamped otherwise: the key was
-// written or deleted since, and val is stale (even if the key went cold
-// again).
+// Fill gives cold string key its value val (copied), read from where the
+// owner keeps it after ColdStamp returned stamp. It does nothing and
+// returns false when key is missing, not a cold string, or stamped
+// otherwise: the key was written or deleted since, and val is stale (even
+// if the key went cold again).
 func (ks *Keyspace) Fill(key, val []byte, stamp uint64) bool {
 	if ks.coldN == 0 {
 		return false
@@ -107,7 +121,7 @@ func (ks *Keyspace) Fill(key, val []byte, stamp uint64) bool {
 		return false
 	}
 	e := ks.ent(id)
-	if !e.isCold() || e.stamp != stamp {
+	if !e.isCold() || e.typed() || e.stamp != stamp {
 		return false
 	}
 	e.pos = e.pos&^fCold | fRef
@@ -130,15 +144,16 @@ func (ks *Keyspace) Evict(target int64, clean uint64, maxSteps int, keep func(ke
 			ks.hand.pos = 0
 			continue
 		}
-		e := ks.ent(order[ks.hand.pos])
+		id := order[ks.hand.pos]
+		e := ks.ent(id)
 		ks.hand.pos++
 		switch {
-		case e.isCold() || e.stamp > clean || e.typed():
+		case e.isCold() || e.stamp > clean:
 		case e.pos&fRef != 0:
 			e.pos &^= fRef
 		case keep != nil && keep(string(e.key())):
 		default:
-			ks.makeCold(e)
+			ks.makeCold(id, e)
 			dropped++
 		}
 	}

@@ -39,7 +39,9 @@
 //
 // Cold values. Keys and expiries always stay in memory; a value whose
 // owner also keeps it on disk may be dropped by Evict (the key goes cold)
-// to bound memory, and Fill brings it back. See cold.go.
+// to bound memory, and Fill brings it back; a collection goes cold too,
+// keeping its metadata, and FillColl brings it back. See cold.go and
+// typed.go.
 //
 // Values returned by the keyspace alias its memory and are valid until the
 // next write to the Keyspace.

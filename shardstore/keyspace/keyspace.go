@@ -245,10 +245,10 @@ func (ks *Keyspace) unlink(id uint32, e *entry, key []byte) {
 	if e.vi >= 0 {
 		ks.dropVol(e.vi)
 	}
+	ks.dropValue(id, e)
 	if e.typed() {
 		delete(ks.colls, id)
 	}
-	ks.dropValue(e)
 	ks.indexDel(ks.hashKey(key), id)
 	ks.n--
 }
