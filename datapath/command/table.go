@@ -149,6 +149,9 @@ type Cmd struct {
 	Merge Merge
 	// Subs are the subcommands of a container command (CLIENT, CONFIG, ...).
 	Subs map[string]*Cmd
+	// subCats, of a container, are the categories its subcommands get; the
+	// container itself is only @slow, as in Redis.
+	subCats Category
 	// readsValueIf, for a NoValueRead command, reports the arguments with
 	// which it does read a value after all (SET ... GET).
 	readsValueIf func(args [][]byte) bool
@@ -174,6 +177,9 @@ func def(parent *Cmd, name string, arity int, flags Flags, cats Category, first,
 	if flags&Admin != 0 {
 		c.Cats |= CatAdmin | CatDangerous
 	}
+	if flags&Blocking != 0 {
+		c.Cats |= CatBlocking
+	}
 	if flags&Fast != 0 {
 		c.Cats |= CatFast
 	} else {
@@ -184,6 +190,9 @@ func def(parent *Cmd, name string, arity int, flags Flags, cats Category, first,
 	if first != 0 && cats&typeCats == 0 {
 		c.Cats |= CatKeyspace
 	}
+	if run == nil {
+		c.subCats, c.Cats = c.Cats, CatSlow
+	}
 	cmds = append(cmds, c)
 	if parent == nil {
 		table[name] = c
@@ -193,7 +202,7 @@ func def(parent *Cmd, name string, arity int, flags Flags, cats Category, first,
 			parent.Subs = map[string]*Cmd{}
 		}
 		parent.Subs[name] = c
-		c.Cats |= parent.Cats &^ (CatFast | CatSlow)
+		c.Cats |= parent.subCats &^ (CatFast | CatSlow)
 	}
 	return c
 }

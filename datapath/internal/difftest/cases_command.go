@@ -1,0 +1,58 @@
+package difftest
+
+import (
+	"sort"
+
+	"github.com/dorivo/dorivo/datapath/command"
+)
+
+// The COMMAND cases. COMMAND INFO and COMMAND DOCS of each command Dorivo
+// implements (and of each of its subcommands) must be Redis's, in both
+// protocols, with the subcommands compared in any order: Redis lists them
+// in its dictionary's order, which changes from one process to the next.
+//
+// The replies about every command (COMMAND, COMMAND INFO and COMMAND DOCS
+// without names, COMMAND LIST) cover only the commands Dorivo implements,
+// a subset of Redis's: they are compared as subsets, and COMMAND LIST
+// FILTERBY PATTERN exactly for patterns whose commands Dorivo all has.
+// COMMAND COUNT is Dorivo's number of commands, not Redis's, and is not
+// compared (datapath/command's tests check it against the table).
+func init() { Cases = append(Cases, CommandCases()...) }
+
+// CommandCases are the COMMAND cases (in Cases too).
+func CommandCases() []Case {
+	var info, docs []Step
+	for _, cmd := range command.Commands() {
+		names := []string{cmd.Name}
+		var subs []string
+		for s := range cmd.Subs {
+			subs = append(subs, cmd.Name+"|"+s)
+		}
+		sort.Strings(subs)
+		for _, n := range append(names, subs...) {
+			info = append(info, Step{Args: []string{"COMMAND", "INFO", n}, Cmp: Described})
+			docs = append(docs, Step{Args: []string{"COMMAND", "DOCS", n}, Cmp: Described})
+		}
+	}
+	d := func(args ...string) Step { return Step{Args: args, Cmp: Described} }
+	ds := func(args ...string) Step { return Step{Args: args, Cmp: DescribedSubset} }
+	sub := func(args ...string) Step { return Step{Args: args, Cmp: Subset} }
+	return []Case{
+		{"command info of every command", info},
+		{"command docs of every command", docs},
+		{"command info docs mixed", []Step{
+			d("COMMAND", "INFO", "GET", "nosuch", "Client|Id", "client|nosuch", "get|x", "SET"),
+			d("COMMAND", "INFO", "client|tracking"), d("command", "info", "CONFIG"),
+			d("COMMAND", "DOCS", "get", "nosuch", "Client|Id", "client|nosuch", "mset"),
+			d("COMMAND", "DOCS", "nosuch"), d("COMMAND", "DOCS", "acl", "function"),
+		}},
+		{"command all", []Step{
+			ds("COMMAND"), ds("COMMAND", "INFO"), ds("COMMAND", "DOCS"),
+			sub("COMMAND", "LIST"), sub("COMMAND", "LIST", "FILTERBY", "ACLCAT", "write"),
+			sub("COMMAND", "LIST", "FILTERBY", "ACLCAT", "keyspace"), sub("COMMAND", "LIST", "FILTERBY", "PATTERN", "*"),
+			U("COMMAND", "LIST", "FILTERBY", "PATTERN", "z*"), U("COMMAND", "LIST", "FILTERBY", "PATTERN", "h*"),
+			U("COMMAND", "LIST", "FILTERBY", "PATTERN", "z*range*"), sub("COMMAND", "LIST", "FILTERBY", "ACLCAT", "sortedset"),
+			U("COMMAND", "LIST", "FILTERBY", "ACLCAT", "hash"),
+		}},
+	}
+}
