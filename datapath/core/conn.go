@@ -91,6 +91,9 @@ type Conn struct {
 	// yet; the connection reads no further request (block.go).
 	blockWait bool
 	blockSeq  uint64
+	// blockLoop is the loop the last blocking request went to (-1: this
+	// one): a close cancels its waiter there (block.go, unblockRemote).
+	blockLoop int
 	closing   bool // close once every reply is written (protocol error, QUIT)
 	// CloseNow asks the shell to close the connection after writing Out.
 	CloseNow bool
@@ -140,7 +143,7 @@ func (l *Loop) OpenAt(in Input, addr string, shell any, now int64) *Conn {
 	l.now = max(l.now, now)
 	l.stats.accepted.Add(1)
 	l.stats.conns.Add(1)
-	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
+	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1, blockLoop: -1}
 	tc.sess.UseStats(l.cmdStats)
 	tc.sess.Addr = addr
 	tc.home = tc.sess.User()
@@ -161,6 +164,14 @@ func (l *Loop) Closed(tc *Conn) {
 	if len(tc.wloops) > 0 {
 		l.dropWatches(tc)
 		l.flushRings()
+	}
+	switch {
+	case !tc.blockWait:
+	case tc.blockLoop >= 0:
+		l.unblockRemote(tc.blockLoop, tc, tc.blockSeq)
+		l.flushRings()
+	default:
+		l.unparkLocal(tc)
 	}
 }
 
@@ -258,6 +269,7 @@ func (l *Loop) process(tc *Conn) {
 		mute := (tc.replyOff || tc.replySkip) && (req.Cmd == nil || req.Cmd.Route != command.RouteClient || req.Cmd.Name != "client|reply")
 		tc.replySkip = tc.replySkip && !mute
 		headBefore, tailBefore, outBefore := tc.head, tc.tail, len(tc.Out)
+		tc.blockLoop = -1 // forward sets it
 		if !l.dispatch(tc, req) {
 			tc.replySkip = mute && !tc.replyOff // not run: it is retried
 			l.stall(tc)                         // tc.rd keeps the request: the next Parse returns it again
@@ -792,6 +804,7 @@ func (l *Loop) forward(tc *Conn, r command.Req, o int, handoff bool, rw *rwatch)
 	seq := tc.tail
 	tc.push(mergeNone, 1)
 	l.sendReq(tc, o, seq, r, handoff, rw)
+	tc.blockLoop = o
 	if handoff {
 		tc.handoff = true
 	}
