@@ -10,8 +10,8 @@ func init() {
 	ks := CatKeyspace
 	def(nil, "del", -2, Write|NoValueRead, ks, 1, -1, 1, delCmd).split(MergeSum)
 	def(nil, "unlink", -2, Write|Fast|NoValueRead, ks, 1, -1, 1, delCmd).split(MergeSum)
-	def(nil, "exists", -2, ReadOnly|Fast|NoValueRead, ks, 1, -1, 1, existsCmd).split(MergeSum)
-	def(nil, "type", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, typeCmd)
+	def(nil, "exists", -2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, -1, 1, existsCmd).split(MergeSum)
+	def(nil, "type", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, typeCmd)
 	def(nil, "keys", 2, ReadOnly, ks|CatDangerous, 0, 0, 0, keysCmd).broadcast(MergeArray)
 	def(nil, "scan", -2, ReadOnly, ks, 0, 0, 0, scanCmd).routed(RouteScan)
 	def(nil, "dbsize", 1, ReadOnly|Fast, ks, 0, 0, 0, dbsizeCmd).broadcast(MergeSum)
@@ -21,10 +21,10 @@ func init() {
 	def(nil, "pexpire", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
 	def(nil, "expireat", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
 	def(nil, "pexpireat", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
-	def(nil, "ttl", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
-	def(nil, "pttl", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
-	def(nil, "expiretime", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
-	def(nil, "pexpiretime", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
+	def(nil, "ttl", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
+	def(nil, "pttl", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
+	def(nil, "expiretime", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
+	def(nil, "pexpiretime", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
 	def(nil, "persist", 2, Write|Fast, ks, 1, 1, 1, persistCmd)
 }
 

@@ -23,6 +23,9 @@ const (
 	NoValueRead // never reads a key's value, only its existence and expiry
 	RunsInMulti // runs at once inside MULTI instead of being queued
 	Blocking    // may block the client until a key is written (BLPOP...)
+	// NoTouch: running it is no access to its keys for OBJECT IDLETIME
+	// (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL, OBJECT...).
+	NoTouch
 )
 
 var flagNames = []struct {

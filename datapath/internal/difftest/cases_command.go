@@ -17,7 +17,20 @@ import (
 // FILTERBY PATTERN exactly for patterns whose commands Dorivo all has.
 // COMMAND COUNT is Dorivo's number of commands, not Redis's, and is not
 // compared (datapath/command's tests check it against the table).
-func init() { Cases = append(Cases, CommandCases()...) }
+func init() { Cases = append(Cases, append(CommandCases(), objectCases...)...) }
+
+// objectCases are OBJECT IDLETIME and FREQ: idle seconds (within a second:
+// the clocks tick apart), and the errors of the maxmemory policies.
+var objectCases = []Case{
+	{"object idletime freq", []Step{
+		X("SET", "k", "v"), X("RPUSH", "l", "a"), N("OBJECT", "IDLETIME", "k"), N("object", "idletime", "l"),
+		X("OBJECT", "IDLETIME", "nosuch"), X("OBJECT", "FREQ", "k"), X("OBJECT", "FREQ", "nosuch"),
+		X("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"), X("OBJECT", "IDLETIME", "k"),
+		X("OBJECT", "IDLETIME", "nosuch"), X("CONFIG", "SET", "maxmemory-policy", "volatile-lfu"),
+		X("OBJECT", "IDLETIME", "l"), X("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"), N("OBJECT", "IDLETIME", "k"),
+		X("CONFIG", "SET", "maxmemory-policy", "noeviction"), X("OBJECT", "IDLETIME"), X("OBJECT", "IDLETIME", "k", "x"),
+	}},
+}
 
 // CommandCases are the COMMAND cases (in Cases too).
 func CommandCases() []Case {
