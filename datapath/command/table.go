@@ -127,6 +127,9 @@ const (
 	// none did (MSETNX). Its meaning needs every loop's answer before any
 	// loop writes, so inside a cross-loop MULTI it is refused (CROSSSLOT).
 	MergeAll
+	// MergeRandom is one of the parts' non-null replies, at random, or a
+	// null when every part is one (RANDOMKEY).
+	MergeRandom
 )
 
 // Cmd is one command or subcommand.

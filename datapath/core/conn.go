@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
@@ -21,6 +22,7 @@ const (
 	mergeScan                        // a SCAN reply whose final cursor continues on the next loop
 	mergeClientList                  // CLIENT LIST: bulk bodies concatenated, lines sorted by id
 	mergeKillOld                     // CLIENT KILL addr: counts added, then OK or "No such client"
+	mergeRandom                      // one non-null part at random (RANDOMKEY)
 )
 
 // mergeOf is the reply merge of a command's route.
@@ -34,6 +36,8 @@ func mergeOf(m command.Merge) mergeKind {
 		return mergeArray
 	case command.MergeByKey:
 		return mergeMget
+	case command.MergeRandom:
+		return mergeRandom
 	}
 	return mergeNone
 }
@@ -859,6 +863,11 @@ func (l *Loop) localPart(tc *Conn, seq uint64, r result) {
 	l.mergePart(tc.slot(seq), l.idx, r.b)
 }
 
+// isNull reports a null reply, RESP2's or RESP3's.
+func isNull(b []byte) bool {
+	return len(b) == 3 && b[0] == '_' || len(b) == 5 && (b[0] == '$' || b[0] == '*') && b[1] == '-'
+}
+
 // mergePart applies one part's reply b (from loop o) to e.
 func (l *Loop) mergePart(e *pending, o int, b []byte) {
 	switch {
@@ -889,6 +898,16 @@ func (l *Loop) mergePart(e *pending, o int, b []byte) {
 		}
 	case e.merge == mergeMget:
 		e.subs[o] = append(e.subs[o][:0], b...)
+	case e.merge == mergeRandom:
+		// Reservoir sampling over the loops that found a key; a null
+		// stands until one does.
+		if isNull(b) {
+			if e.n == 0 {
+				e.buf = append(e.buf[:0], b...)
+			}
+		} else if e.n++; rand.Int64N(e.n) == 0 {
+			e.buf = append(e.buf[:0], b...)
+		}
 	}
 	e.parts--
 	if e.parts > 0 {

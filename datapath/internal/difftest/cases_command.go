@@ -19,9 +19,14 @@ import (
 // compared (datapath/command's tests check it against the table).
 func init() { Cases = append(Cases, append(CommandCases(), objectCases...)...) }
 
-// objectCases are OBJECT IDLETIME and FREQ: idle seconds (within a second:
-// the clocks tick apart), and the errors of the maxmemory policies.
+// objectCases are RANDOMKEY (with at most one key: which one is random),
+// and OBJECT IDLETIME and FREQ: idle seconds (within a second: the clocks
+// tick apart), and the errors of the maxmemory policies.
 var objectCases = []Case{
+	{"randomkey", []Step{
+		X("RANDOMKEY"), X("RANDOMKEY", "x"), X("SET", "only", "1"), X("RANDOMKEY"), X("randomkey"),
+		X("DEL", "only"), X("RANDOMKEY"), X("RPUSH", "l", "a"), X("RANDOMKEY"),
+	}},
 	{"object idletime freq", []Step{
 		X("SET", "k", "v"), X("RPUSH", "l", "a"), N("OBJECT", "IDLETIME", "k"), N("object", "idletime", "l"),
 		X("OBJECT", "IDLETIME", "nosuch"), X("OBJECT", "FREQ", "k"), X("OBJECT", "FREQ", "nosuch"),
