@@ -210,7 +210,7 @@ func objectCmd(c *call) {
 		}
 		c.int(1)
 	case "object|freq":
-		c.err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+		c.objectFreq(key) // lfu.go
 	case "object|idletime":
 		if lfuPolicy(c.s.Node.Config()) {
 			c.err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
@@ -239,12 +239,18 @@ func idleSeconds(ks *keyspace.Keyspace, key []byte, now int64) int64 {
 }
 
 // touchKeys records an access to each key of the command just run, as
-// Redis's lookupKey does for commands without LOOKUP_NOTOUCH.
+// Redis's lookupKey does for commands without LOOKUP_NOTOUCH: its LRU
+// clock, or its LFU counter under an LFU policy (lfu.go).
 func (c *call) touchKeys(cmd *Cmd) {
 	var buf [8][]byte
+	lfu := lfuPolicy(c.s.Node.Config())
 	clock := lruClock(c.now)
 	for _, k := range cmd.keys(c.args, buf[:0]) {
-		c.ks.MarkAccess(k, clock)
+		if lfu {
+			c.lfuTouch(c.ks, k)
+		} else {
+			c.ks.MarkAccess(k, clock)
+		}
 	}
 }
 

@@ -31,7 +31,12 @@ var objectCases = []Case{
 		X("SET", "k", "v"), X("RPUSH", "l", "a"), N("OBJECT", "IDLETIME", "k"), N("object", "idletime", "l"),
 		X("OBJECT", "IDLETIME", "nosuch"), X("OBJECT", "FREQ", "k"), X("OBJECT", "FREQ", "nosuch"),
 		X("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"), X("OBJECT", "IDLETIME", "k"),
-		X("OBJECT", "IDLETIME", "nosuch"), X("CONFIG", "SET", "maxmemory-policy", "volatile-lfu"),
+		X("OBJECT", "IDLETIME", "nosuch"), X("OBJECT", "FREQ", "nosuch"),
+		// LFU counters: LFU_INIT_VAL for a new key, +1 surely on its first
+		// access (later ones are random); not for NOTOUCH commands.
+		X("SET", "f", "hello"), X("OBJECT", "FREQ", "f"), X("GET", "f"), X("OBJECT", "FREQ", "f"),
+		X("RPUSH", "fl", "a"), X("OBJECT", "FREQ", "fl"), X("EXISTS", "fl"), X("TYPE", "fl"), X("OBJECT", "FREQ", "fl"),
+		X("LLEN", "fl"), X("OBJECT", "FREQ", "fl"), X("CONFIG", "SET", "maxmemory-policy", "volatile-lfu"),
 		X("OBJECT", "IDLETIME", "l"), X("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"), N("OBJECT", "IDLETIME", "k"),
 		X("CONFIG", "SET", "maxmemory-policy", "noeviction"), X("OBJECT", "IDLETIME"), X("OBJECT", "IDLETIME", "k", "x"),
 	}},
