@@ -18,7 +18,7 @@ func init() {
 	def(nil, "lastsave", 1, Loading|Stale|Fast, CatAdmin|CatDangerous, 0, 0, 0, lastsaveCmd)
 	def(nil, "shutdown", -1, Admin|NoScript|Loading|Stale|NoMulti, 0, 0, 0, 0, shutdownCmd)
 
-	function := def(nil, "function", -2, 0, 0, 0, 0, 0, nil)
+	function := def(nil, "function", -2, 0, CatScripting, 0, 0, 0, nil)
 	def(function, "flush", -2, Write|NoScript, 0, 0, 0, 0, functionFlushCmd)
 	def(function, "list", -2, NoScript, 0, 0, 0, 0, functionListCmd)
 	def(function, "help", 2, Loading|Stale, 0, 0, 0, 0, helpCmd)

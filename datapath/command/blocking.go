@@ -32,13 +32,13 @@ func (s *Session) TakeBlock() (*Block, bool) {
 }
 
 func init() {
-	def(nil, "blpop", -3, Write|Blocking, listCat, 1, -2, 1, blpopCmd)
-	def(nil, "brpop", -3, Write|Blocking, listCat, 1, -2, 1, blpopCmd)
-	def(nil, "blmove", 6, Write|DenyOOM|Blocking, listCat, 1, 2, 1, blmoveCmd)
-	def(nil, "brpoplpush", 4, Write|DenyOOM|Blocking, listCat, 1, 2, 1, blmoveCmd)
+	def(nil, "blpop", -3, Write|Blocking|NoScript, listCat, 1, -2, 1, blpopCmd)
+	def(nil, "brpop", -3, Write|Blocking|NoScript, listCat, 1, -2, 1, blpopCmd)
+	def(nil, "blmove", 6, Write|DenyOOM|Blocking|NoScript, listCat, 1, 2, 1, blmoveCmd)
+	def(nil, "brpoplpush", 4, Write|DenyOOM|Blocking|NoScript, listCat, 1, 2, 1, blmoveCmd)
 	def(nil, "blmpop", -5, Write|Blocking, listCat, 0, 0, 0, blmpopCmd).numKeysAt(2)
-	def(nil, "bzpopmin", -3, Write|Fast|Blocking, zsetCat, 1, -2, 1, bzpopCmd)
-	def(nil, "bzpopmax", -3, Write|Fast|Blocking, zsetCat, 1, -2, 1, bzpopCmd)
+	def(nil, "bzpopmin", -3, Write|Fast|Blocking|NoScript, zsetCat, 1, -2, 1, bzpopCmd)
+	def(nil, "bzpopmax", -3, Write|Fast|Blocking|NoScript, zsetCat, 1, -2, 1, bzpopCmd)
 	def(nil, "bzmpop", -5, Write|Blocking, zsetCat, 0, 0, 0, bzmpopCmd).numKeysAt(2)
 }
 

@@ -43,7 +43,7 @@ func TestDorivoSpecific(t *testing.T) {
 		[2]string{"SELECT 0", "+OK\r\n"},
 		[2]string{"SELECT 1", "-ERR DB index is out of range\r\n"},
 		[2]string{"SELECT 15", "-ERR DB index is out of range\r\n"},
-		[2]string{"COMMAND DOCS", "*0\r\n"},
+		[2]string{"COMMAND DOCS nosuch", "*0\r\n"},
 		[2]string{"COMMAND INFO nosuch", "*1\r\n$-1\r\n"},
 		[2]string{"COMMAND GETKEYS MSET a 1 b 2", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
 		[2]string{"COMMAND GETKEYS PING x", "-ERR The command has no key arguments\r\n"},
@@ -52,7 +52,7 @@ func TestDorivoSpecific(t *testing.T) {
 		[2]string{"COMMAND COUNT", ":" + strconv.Itoa(len(Commands())) + "\r\n"},
 		// RESP3 after HELLO 3: maps, nulls, sets.
 		[2]string{"HELLO 3 SETNAME x", "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:" + strconv.FormatInt(s.ID, 10) + "\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"},
-		[2]string{"COMMAND DOCS", "%0\r\n"},
+		[2]string{"COMMAND DOCS nosuch", "%0\r\n"},
 		[2]string{"COMMAND INFO nosuch", "*1\r\n_\r\n"},
 		[2]string{"GET nosuch", "_\r\n"},
 		[2]string{"CONFIG GET databases", "%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n"},

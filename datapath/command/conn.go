@@ -9,7 +9,7 @@ import (
 func init() {
 	cn := CatConnection
 	def(nil, "ping", -1, Fast, cn, 0, 0, 0, pingCmd)
-	def(nil, "echo", 2, Fast, cn, 0, 0, 0, echoCmd)
+	def(nil, "echo", 2, Loading|Stale|Fast, cn, 0, 0, 0, echoCmd)
 	def(nil, "select", 2, Loading|Stale|Fast, cn, 0, 0, 0, selectCmd)
 	def(nil, "quit", -1, NoAuth|NoScript|Loading|Stale|Fast|RunsInMulti, cn, 0, 0, 0, quitCmd)
 	def(nil, "auth", -2, NoAuth|NoScript|Loading|Stale|Fast, cn, 0, 0, 0, authCmd)
@@ -237,18 +237,47 @@ func helpCmd(c *call) {
 	}
 }
 
-// COMMAND replies describe Dorivo's commands, not Redis's; redis-cli and
-// client libraries only need them to be well formed.
+// COMMAND, COMMAND INFO and COMMAND DOCS reply redis-server 7.0's own
+// descriptions of the commands Dorivo implements (cmdinfo_gen.go, written
+// by internal/gencmdinfo); a command Redis does not have is described from
+// its table entry. A container's description lists all of Redis's
+// subcommands, as Redis does, Dorivo's or not.
 
 func commandCmd(c *call) {
 	all := Commands()
 	c.array(len(all))
 	for _, cmd := range all {
-		c.commandInfo(cmd)
+		c.commandInfo(cmd.Name)
 	}
 }
 
-func (c *call) commandInfo(cmd *Cmd) {
+// commandInfo writes the COMMAND INFO entry of the command or subcommand
+// fullname ("get", "client|id"), or a null when Dorivo does not know it.
+func (c *call) commandInfo(fullname string) {
+	if d := describe(fullname); d != nil {
+		c.dst = append(c.dst, d.info[b2i(c.s.resp3)]...)
+		return
+	}
+	cmd := entry(fullname)
+	if cmd == nil {
+		c.null()
+		return
+	}
+	c.entryInfo(cmd)
+}
+
+// entry returns the table entry of fullname ("get", "client|id"), or nil.
+func entry(fullname string) *Cmd {
+	name, sub, isSub := strings.Cut(fullname, "|")
+	cmd := table[name]
+	if cmd == nil || !isSub {
+		return cmd
+	}
+	return cmd.Subs[sub]
+}
+
+// entryInfo describes a command Redis does not have from its table entry.
+func (c *call) entryInfo(cmd *Cmd) {
 	c.array(10)
 	c.bulkStr(cmd.Name)
 	c.int(int64(cmd.Arity))
@@ -284,15 +313,37 @@ func (c *call) commandInfo(cmd *Cmd) {
 	sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
 	c.array(len(subs))
 	for _, s := range subs {
-		c.commandInfo(s)
+		c.entryInfo(s)
 	}
 }
 
 func commandCountCmd(c *call) { c.int(int64(len(Commands()))) }
 
-// commandDocsCmd replies an empty map: redis-cli asks for docs at start to
-// build its hints, and does without them.
-func commandDocsCmd(c *call) { c.mapLen(0) }
+// commandDocsCmd is COMMAND DOCS [name ...]: a map of each known name (all
+// commands when none is given) to Redis's documentation of it.
+func commandDocsCmd(c *call) {
+	var names []string
+	if len(c.args) == 2 {
+		for _, cmd := range Commands() {
+			names = append(names, cmd.Name)
+		}
+	} else {
+		for _, a := range c.args[2:] {
+			names = append(names, string(a))
+		}
+	}
+	var found []*cmdDesc
+	for _, n := range names {
+		if d := describe(n); d != nil && d.docs[0] != nil {
+			found = append(found, d)
+		}
+	}
+	c.mapLen(len(found))
+	for _, d := range found {
+		c.bulkStr(d.name)
+		c.dst = append(c.dst, d.docs[b2i(c.s.resp3)]...)
+	}
+}
 
 // keySpecs describes the command's key positions as one Redis 7.0 key
 // specification (begin_search index, find_keys range), flagged RW or RO
@@ -341,14 +392,16 @@ func (c *call) keySpecs(cmd *Cmd) {
 	c.int(0)
 }
 
+// commandInfoCmd is COMMAND INFO [name ...]: every command's entry when no
+// name is given, as COMMAND.
 func commandInfoCmd(c *call) {
+	if len(c.args) == 2 {
+		commandCmd(c)
+		return
+	}
 	c.array(len(c.args) - 2)
 	for _, name := range c.args[2:] {
-		if cmd := table[strings.ToLower(string(name))]; cmd != nil {
-			c.commandInfo(cmd)
-		} else {
-			c.null()
-		}
+		c.commandInfo(strings.ToLower(string(name)))
 	}
 }
 

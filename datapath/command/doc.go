@@ -44,10 +44,10 @@
 //
 // Divergences from Redis, by design: there is one database, so SELECT 0
 // succeeds and SELECT 1..15 reply "ERR DB index is out of range"; replies
-// that describe the server (INFO's values, CLIENT ID/INFO, COMMAND INFO's
-// flags and key specifications, CONFIG GET of parameters Dorivo does not
-// have) differ; SHUTDOWN is refused; SCAN cursors are Dorivo's own
+// that describe the server (INFO's values, CLIENT ID/INFO, COMMAND COUNT
+// and LIST, which count only Dorivo's commands, CONFIG GET of parameters
+// Dorivo does not have) differ; SHUTDOWN is refused; SCAN cursors are Dorivo's own
 // (slot and position) and order differs, with the same guarantees; KEYS and
-// SCAN list to a user with key patterns (a tenant) only the keys it may
-// access, where Redis lists every key.
+// SCAN (and RANDOMKEY) list to a user with key patterns (a tenant) only the
+// keys it may access, where Redis lists every key.
 package command

@@ -145,6 +145,9 @@ func (c *call) run(cmd *Cmd) {
 		t0 = time.Now()
 	}
 	cmd.run(c)
+	if (cmd.First != 0 || cmd.numKeysArg != 0) && cmd.Flags&NoTouch == 0 {
+		c.touchKeys(cmd)
+	}
 	st := s.stats.of(cmd)
 	st.calls.Add(1)
 	if timed {

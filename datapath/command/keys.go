@@ -4,14 +4,17 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/dorivo/dorivo/shardstore/slot"
 )
 
 func init() {
 	ks := CatKeyspace
 	def(nil, "del", -2, Write|NoValueRead, ks, 1, -1, 1, delCmd).split(MergeSum)
 	def(nil, "unlink", -2, Write|Fast|NoValueRead, ks, 1, -1, 1, delCmd).split(MergeSum)
-	def(nil, "exists", -2, ReadOnly|Fast|NoValueRead, ks, 1, -1, 1, existsCmd).split(MergeSum)
-	def(nil, "type", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, typeCmd)
+	def(nil, "exists", -2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, -1, 1, existsCmd).split(MergeSum)
+	def(nil, "randomkey", 1, ReadOnly, ks, 0, 0, 0, randomkeyCmd).broadcast(MergeRandom)
+	def(nil, "type", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, typeCmd)
 	def(nil, "keys", 2, ReadOnly, ks|CatDangerous, 0, 0, 0, keysCmd).broadcast(MergeArray)
 	def(nil, "scan", -2, ReadOnly, ks, 0, 0, 0, scanCmd).routed(RouteScan)
 	def(nil, "dbsize", 1, ReadOnly|Fast, ks, 0, 0, 0, dbsizeCmd).broadcast(MergeSum)
@@ -21,10 +24,10 @@ func init() {
 	def(nil, "pexpire", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
 	def(nil, "expireat", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
 	def(nil, "pexpireat", -3, Write|Fast, ks, 1, 1, 1, expireCmd)
-	def(nil, "ttl", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
-	def(nil, "pttl", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
-	def(nil, "expiretime", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
-	def(nil, "pexpiretime", 2, ReadOnly|Fast|NoValueRead, ks, 1, 1, 1, ttlCmd)
+	def(nil, "ttl", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
+	def(nil, "pttl", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
+	def(nil, "expiretime", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
+	def(nil, "pexpiretime", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, ttlCmd)
 	def(nil, "persist", 2, Write|Fast, ks, 1, 1, 1, persistCmd)
 }
 
@@ -46,6 +49,46 @@ func existsCmd(c *call) {
 		}
 	}
 	c.int(n)
+}
+
+// randomkeyCmd replies a random live key that the user may see (Dorivo
+// lists only those, see keyFilter), or a null. On several loops each
+// picks one of its own and the server picks one of theirs (MergeRandom).
+func randomkeyCmd(c *call) {
+	if k := c.randomKey(); k != nil {
+		c.bulk(k)
+		return
+	}
+	c.null()
+}
+
+// randomKey samples a few random positions of random slots, then, with a
+// user that sees few of the keys, picks among the visible ones.
+func (c *call) randomKey() []byte {
+	if c.ks.Len() == 0 {
+		return nil
+	}
+	visible := c.s.keyFilter()
+	var found []byte
+	for range 16 {
+		s := uint16(c.rng().IntN(slot.Count))
+		cursor := uint64(s) << 32 // the next non-empty slot's last key
+		if n := c.ks.SlotLen(s); n > 0 {
+			cursor |= uint64(1 + c.rng().IntN(n)) // its key at position p-1
+		}
+		if c.ks.Scan(cursor, 1, c.now, func(k, _ []byte) { found = k }) == 0 && found == nil {
+			c.ks.Scan(0, 1, c.now, func(k, _ []byte) { found = k }) // wrapped around
+		}
+		if found != nil && visible(found) {
+			return append([]byte(nil), found...)
+		}
+		found = nil
+	}
+	keys := c.visibleKeys()
+	if len(keys) == 0 {
+		return nil
+	}
+	return keys[c.rng().IntN(len(keys))]
 }
 
 func typeCmd(c *call) {

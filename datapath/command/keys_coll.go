@@ -1,6 +1,8 @@
 package command
 
 import (
+	"strings"
+
 	"github.com/dorivo/dorivo/shardstore/collection"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
 )
@@ -17,12 +19,12 @@ func init() {
 	def(nil, "renamenx", 3, Write|Fast, ks, 1, 2, 1, renameCmd)
 	def(nil, "copy", -3, Write|DenyOOM, ks, 1, 2, 1, copyCmd)
 	obj := def(nil, "object", -2, 0, ks, 0, 0, 0, nil)
-	def(obj, "encoding", 3, ReadOnly, ks, 2, 2, 1, objectCmd)
-	def(obj, "refcount", 3, ReadOnly, ks, 2, 2, 1, objectCmd)
-	def(obj, "freq", 3, ReadOnly, ks, 2, 2, 1, objectCmd)
-	def(obj, "idletime", 3, ReadOnly, ks, 2, 2, 1, objectCmd)
+	def(obj, "encoding", 3, ReadOnly|NoTouch, ks, 2, 2, 1, objectCmd)
+	def(obj, "refcount", 3, ReadOnly|NoTouch, ks, 2, 2, 1, objectCmd)
+	def(obj, "freq", 3, ReadOnly|NoTouch, ks, 2, 2, 1, objectCmd)
+	def(obj, "idletime", 3, ReadOnly|NoTouch, ks, 2, 2, 1, objectCmd)
 	mem := def(nil, "memory", -2, 0, 0, 0, 0, 0, nil)
-	usage := def(mem, "usage", -3, ReadOnly, 0, 2, 2, 1, memoryUsageCmd)
+	usage := def(mem, "usage", -3, ReadOnly|NoTouch, 0, 2, 2, 1, memoryUsageCmd)
 	usage.Cats &^= CatKeyspace // @read @slow only, as in Redis
 }
 
@@ -208,9 +210,47 @@ func objectCmd(c *call) {
 		}
 		c.int(1)
 	case "object|freq":
-		c.err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+		c.objectFreq(key) // lfu.go
 	case "object|idletime":
-		c.int(0) // Dorivo keeps no access clock per key
+		if lfuPolicy(c.s.Node.Config()) {
+			c.err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+			return
+		}
+		c.int(idleSeconds(c.ks, key, c.now))
+	}
+}
+
+// lfuPolicy reports an LFU maxmemory-policy (allkeys-lfu, volatile-lfu),
+// under which Redis tracks access frequency instead of idle time.
+func lfuPolicy(cfg *Config) bool { return strings.HasSuffix(cfg.MaxmemoryPolicy, "-lfu") }
+
+// lruClock is the access clock of OBJECT IDLETIME at now (unix ms): whole
+// seconds, as Redis's LRU clock (LRU_CLOCK_RESOLUTION 1000 ms).
+func lruClock(now int64) uint32 { return uint32(now / 1000) }
+
+// idleSeconds is how long key went without access, 0 when it had none
+// since it was loaded.
+func idleSeconds(ks *keyspace.Keyspace, key []byte, now int64) int64 {
+	at, _ := ks.LastAccess(key)
+	if at == 0 {
+		return 0
+	}
+	return max(0, int64(lruClock(now))-int64(at))
+}
+
+// touchKeys records an access to each key of the command just run, as
+// Redis's lookupKey does for commands without LOOKUP_NOTOUCH: its LRU
+// clock, or its LFU counter under an LFU policy (lfu.go).
+func (c *call) touchKeys(cmd *Cmd) {
+	var buf [8][]byte
+	lfu := lfuPolicy(c.s.Node.Config())
+	clock := lruClock(c.now)
+	for _, k := range cmd.keys(c.args, buf[:0]) {
+		if lfu {
+			c.lfuTouch(c.ks, k)
+		} else {
+			c.ks.MarkAccess(k, clock)
+		}
 	}
 }
 

@@ -24,6 +24,9 @@ const (
 	RunsInMulti // runs at once inside MULTI instead of being queued
 	Blocking    // may block the client until a key is written (BLPOP...)
 	UsersWrite  // may change the user table, which shard 0's log stores (Req.WritesUsers)
+	// NoTouch: running it is no access to its keys for OBJECT IDLETIME
+	// (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL, OBJECT...).
+	NoTouch
 )
 
 var flagNames = []struct {
@@ -125,6 +128,9 @@ const (
 	// none did (MSETNX). Its meaning needs every loop's answer before any
 	// loop writes, so inside a cross-loop MULTI it is refused (CROSSSLOT).
 	MergeAll
+	// MergeRandom is one of the parts' non-null replies, at random, or a
+	// null when every part is one (RANDOMKEY).
+	MergeRandom
 )
 
 // Cmd is one command or subcommand.
@@ -150,6 +156,9 @@ type Cmd struct {
 	Merge Merge
 	// Subs are the subcommands of a container command (CLIENT, CONFIG, ...).
 	Subs map[string]*Cmd
+	// subCats, of a container, are the categories its subcommands get; the
+	// container itself is only @slow, as in Redis.
+	subCats Category
 	// readsValueIf, for a NoValueRead command, reports the arguments with
 	// which it does read a value after all (SET ... GET).
 	readsValueIf func(args [][]byte) bool
@@ -175,6 +184,9 @@ func def(parent *Cmd, name string, arity int, flags Flags, cats Category, first,
 	if flags&Admin != 0 {
 		c.Cats |= CatAdmin | CatDangerous
 	}
+	if flags&Blocking != 0 {
+		c.Cats |= CatBlocking
+	}
 	if flags&Fast != 0 {
 		c.Cats |= CatFast
 	} else {
@@ -185,6 +197,9 @@ func def(parent *Cmd, name string, arity int, flags Flags, cats Category, first,
 	if first != 0 && cats&typeCats == 0 {
 		c.Cats |= CatKeyspace
 	}
+	if run == nil {
+		c.subCats, c.Cats = c.Cats, CatSlow
+	}
 	cmds = append(cmds, c)
 	if parent == nil {
 		table[name] = c
@@ -194,7 +209,7 @@ func def(parent *Cmd, name string, arity int, flags Flags, cats Category, first,
 			parent.Subs = map[string]*Cmd{}
 		}
 		parent.Subs[name] = c
-		c.Cats |= parent.Cats &^ (CatFast | CatSlow)
+		c.Cats |= parent.subCats &^ (CatFast | CatSlow)
 	}
 	return c
 }

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"slices"
+
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/shardstore/keyspace"
 )
@@ -20,9 +22,13 @@ import (
 // that sent a blocking command reads no further request until its reply
 // is out (Conn.blockWait), as Redis's blocked client.
 //
-// Limits: a client whose connection closes while its request is parked on
-// another loop stays parked there until its timeout, and could still pop
-// an element for nobody meanwhile; CLIENT UNBLOCK is not there yet.
+// A client whose connection closes while its request is parked on
+// another loop sends that loop mUnblock, which drops the waiter (its
+// timeout reply returns the request's credit, and the closed connection
+// ignores it), so no later write pops an element for nobody. When the
+// rings have no room the cancel waits for the next expiry tick.
+//
+// Limits: CLIENT UNBLOCK is not there yet.
 
 // waiter is one parked blocking request.
 type waiter struct {
@@ -46,6 +52,77 @@ type blockState struct {
 	byKey map[string][]*waiter
 	all   []*waiter
 	woken []string // keys written since the last serveWoken
+	// later are the cancels of closed connections that found no room
+	// (unblockRemote), sent again on the expiry tick.
+	later []laterUnblock
+}
+
+type laterUnblock struct {
+	o    int
+	conn *Conn
+	seq  uint64
+}
+
+// unblockRemote cancels closed connection tc's blocking request seq,
+// parked on loop o.
+func (l *Loop) unblockRemote(o int, tc *Conn, seq uint64) {
+	if !l.sendUnblock(o, tc, seq) {
+		l.blk.later = append(l.blk.later, laterUnblock{o, tc, seq})
+	}
+}
+
+func (l *Loop) sendUnblock(o int, tc *Conn, seq uint64) bool {
+	if !l.room(o, 0) {
+		return false
+	}
+	p := &l.peers[o]
+	m := msg{kind: mUnblock, conn: tc, seq: seq}
+	if !p.reqOut.Stage(&m) {
+		return false
+	}
+	p.credits++
+	l.stats.crossSent.Add(1)
+	return true
+}
+
+// retryUnblocks sends the cancels that found no room.
+func (l *Loop) retryUnblocks() {
+	w := 0
+	for _, u := range l.blk.later {
+		if !l.sendUnblock(u.o, u.conn, u.seq) {
+			l.blk.later[w] = u
+			w++
+		}
+	}
+	clear(l.blk.later[w:])
+	l.blk.later = l.blk.later[:w]
+}
+
+// unpark drops the waiter of loop j's request (conn, seq), whose
+// connection closed, with its timeout reply (nobody reads it). A waiter
+// served meanwhile is not there any more.
+func (l *Loop) unpark(j int, conn *Conn, seq uint64) {
+	l.dropWaiter(func(w *waiter) bool { return !w.local && w.peer == j && w.m.conn == conn && w.m.seq == seq })
+}
+
+// unparkLocal drops the waiter of tc, a local connection that closed.
+func (l *Loop) unparkLocal(tc *Conn) {
+	l.dropWaiter(func(w *waiter) bool { return w.local && w.tc == tc })
+}
+
+func (l *Loop) dropWaiter(match func(*waiter) bool) {
+	b := &l.blk
+	for i, w := range b.all {
+		if w.done || !match(w) {
+			continue
+		}
+		l.finishWaiter(w, now(w.timeout)) // a closed local connection takes nothing
+		for _, k := range w.keys {
+			l.compactKey(string(k))
+		}
+		b.all = slices.Delete(b.all, i, i+1)
+		return
+	}
 }
 
 // park parks r, which left blk, for its reply to go to w's target.
@@ -184,6 +261,9 @@ func (l *Loop) compactKey(key string) {
 // deadline and forgets those of closed connections.
 func (l *Loop) expireWaiters() {
 	b := &l.blk
+	if len(b.later) > 0 {
+		l.retryUnblocks()
+	}
 	if len(b.all) == 0 {
 		return
 	}
@@ -210,4 +290,13 @@ func (l *Loop) expireWaiters() {
 }
 
 // BlockedClients returns how many requests are parked on this loop.
-func (l *Loop) BlockedClients() int { return len(l.blk.all) }
+// Served ones leave the list on the next expiry tick; they are not counted.
+func (l *Loop) BlockedClients() int {
+	n := 0
+	for _, w := range l.blk.all {
+		if !w.done {
+			n++
+		}
+	}
+	return n
+}

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
@@ -21,6 +22,7 @@ const (
 	mergeScan                        // a SCAN reply whose final cursor continues on the next loop
 	mergeClientList                  // CLIENT LIST: bulk bodies concatenated, lines sorted by id
 	mergeKillOld                     // CLIENT KILL addr: counts added, then OK or "No such client"
+	mergeRandom                      // one non-null part at random (RANDOMKEY)
 )
 
 // mergeOf is the reply merge of a command's route.
@@ -34,6 +36,8 @@ func mergeOf(m command.Merge) mergeKind {
 		return mergeArray
 	case command.MergeByKey:
 		return mergeMget
+	case command.MergeRandom:
+		return mergeRandom
 	}
 	return mergeNone
 }
@@ -91,6 +95,9 @@ type Conn struct {
 	// yet; the connection reads no further request (block.go).
 	blockWait bool
 	blockSeq  uint64
+	// blockLoop is the loop the last blocking request went to (-1: this
+	// one): a close cancels its waiter there (block.go, unblockRemote).
+	blockLoop int
 	closing   bool // close once every reply is written (protocol error, QUIT)
 	// CloseNow asks the shell to close the connection after writing Out.
 	CloseNow bool
@@ -140,7 +147,7 @@ func (l *Loop) OpenAt(in Input, addr string, shell any, now int64) *Conn {
 	l.now = max(l.now, now)
 	l.stats.accepted.Add(1)
 	l.stats.conns.Add(1)
-	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1}
+	tc := &Conn{in: in, sess: command.NewSession(l.cfg.Node), Shell: shell, moveTo: -1, blockLoop: -1}
 	tc.sess.UseStats(l.cmdStats)
 	tc.sess.Addr = addr
 	tc.home = tc.sess.User()
@@ -161,6 +168,14 @@ func (l *Loop) Closed(tc *Conn) {
 	if len(tc.wloops) > 0 {
 		l.dropWatches(tc)
 		l.flushRings()
+	}
+	switch {
+	case !tc.blockWait:
+	case tc.blockLoop >= 0:
+		l.unblockRemote(tc.blockLoop, tc, tc.blockSeq)
+		l.flushRings()
+	default:
+		l.unparkLocal(tc)
 	}
 }
 
@@ -258,6 +273,7 @@ func (l *Loop) process(tc *Conn) {
 		mute := (tc.replyOff || tc.replySkip) && (req.Cmd == nil || req.Cmd.Route != command.RouteClient || req.Cmd.Name != "client|reply")
 		tc.replySkip = tc.replySkip && !mute
 		headBefore, tailBefore, outBefore := tc.head, tc.tail, len(tc.Out)
+		tc.blockLoop = -1 // forward sets it
 		if !l.dispatch(tc, req) {
 			tc.replySkip = mute && !tc.replyOff // not run: it is retried
 			l.stall(tc)                         // tc.rd keeps the request: the next Parse returns it again
@@ -792,6 +808,7 @@ func (l *Loop) forward(tc *Conn, r command.Req, o int, handoff bool, rw *rwatch)
 	seq := tc.tail
 	tc.push(mergeNone, 1)
 	l.sendReq(tc, o, seq, r, handoff, rw)
+	tc.blockLoop = o
 	if handoff {
 		tc.handoff = true
 	}
@@ -846,6 +863,11 @@ func (l *Loop) localPart(tc *Conn, seq uint64, r result) {
 	l.mergePart(tc.slot(seq), l.idx, r.b)
 }
 
+// isNull reports a null reply, RESP2's or RESP3's.
+func isNull(b []byte) bool {
+	return len(b) == 3 && b[0] == '_' || len(b) == 5 && (b[0] == '$' || b[0] == '*') && b[1] == '-'
+}
+
 // mergePart applies one part's reply b (from loop o) to e.
 func (l *Loop) mergePart(e *pending, o int, b []byte) {
 	switch {
@@ -876,6 +898,16 @@ func (l *Loop) mergePart(e *pending, o int, b []byte) {
 		}
 	case e.merge == mergeMget:
 		e.subs[o] = append(e.subs[o][:0], b...)
+	case e.merge == mergeRandom:
+		// Reservoir sampling over the loops that found a key; a null
+		// stands until one does.
+		if isNull(b) {
+			if e.n == 0 {
+				e.buf = append(e.buf[:0], b...)
+			}
+		} else if e.n++; rand.Int64N(e.n) == 0 {
+			e.buf = append(e.buf[:0], b...)
+		}
 	}
 	e.parts--
 	if e.parts > 0 {

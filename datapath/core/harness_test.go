@@ -409,6 +409,12 @@ func (h *harness) storeCmd(d *datadriven.TestData) string {
 		return h.shedCmd(d)
 	case "state":
 		return h.state()
+	case "blocked":
+		var b strings.Builder
+		for i, l := range h.loops {
+			fmt.Fprintf(&b, "loop %d: %d\n", i, l.BlockedClients())
+		}
+		return b.String()
 	case "stats":
 		var b strings.Builder
 		for i, l := range h.loops {

@@ -39,6 +39,9 @@ const (
 	mUnwatch
 	// mAck: returns a credit, nothing else.
 	mAck
+	// mUnblock: conn closed while its blocking request seq is parked
+	// here; the waiter goes (block.go). Replies mAck.
+	mUnblock
 
 	// Transaction messages, on the ctl rings (xtx.go), carrying x.
 	mPrepare  // lock x's keys here and check its watches

@@ -86,6 +86,10 @@ func (l *Loop) serveMsg(j int, m *msg) {
 		l.unwatchAll(m.rw)
 		r.kind = mAck
 		l.stageReply(p, &r, nil)
+	case mUnblock:
+		l.unpark(j, m.conn, m.seq)
+		r.kind = mAck
+		l.stageReply(p, &r, nil)
 	case mDatagram:
 		d := l.datagramOf(m)
 		l.serveDatagram(&d)

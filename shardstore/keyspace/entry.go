@@ -6,8 +6,8 @@ import (
 	"unsafe"
 )
 
-// entry is one key: 32 bytes, plus one allocation holding the key and its
-// value (kv).
+// entry is one key: 40 bytes (32 before lru), plus one allocation holding
+// the key and its value (kv).
 //
 // kv is laid out as the key's length (uvarint), the key, then the value's
 // vlen bytes, with room for vcap bytes of value in all. A free entry has
@@ -26,6 +26,9 @@ type entry struct {
 	// and ref bits (cold.go); in a free entry, the next free id + 1.
 	pos uint32
 	vi  int32 // index in Keyspace.vol, -1 without an expiry
+	// lru is the caller's clock (seconds) at the key's last access, 0
+	// before any (MarkAccess, OBJECT IDLETIME).
+	lru uint32
 }
 
 const (
@@ -115,4 +118,23 @@ func (e *entry) setVal(val []byte) int64 {
 		return 0
 	}
 	return e.store(e.key(), val, len(val))
+}
+
+// MarkAccess records that key was accessed at clock, the caller's coarse
+// clock in seconds, for OBJECT IDLETIME (Redis's LRU clock). It does
+// nothing for a missing key.
+func (ks *Keyspace) MarkAccess(key []byte, clock uint32) {
+	if id, ok := ks.lookup(key); ok {
+		ks.ent(id).lru = clock
+	}
+}
+
+// LastAccess returns the clock of key's last MarkAccess, 0 when there was
+// none since it was written by a load or a replay, and whether key exists.
+func (ks *Keyspace) LastAccess(key []byte) (clock uint32, ok bool) {
+	id, ok := ks.lookup(key)
+	if !ok {
+		return 0, false
+	}
+	return ks.ent(id).lru, true
 }

@@ -56,6 +56,13 @@ const (
 	// order, and an array exactly when Redis has one (ACL CAT of a
 	// category lists only the commands Dorivo has).
 	Subset
+	// Described requires the same COMMAND INFO or COMMAND DOCS reply but
+	// for the order of subcommands (and of COMMAND DOCS's commands), which
+	// Redis takes from its dictionary (cmp_command.go).
+	Described
+	// DescribedSubset requires each command Dorivo describes to be among
+	// Redis's, described the same (COMMAND, which lists all commands).
+	DescribedSubset
 )
 
 // Step is one request of a case.
@@ -141,6 +148,8 @@ func same(st Step, a, b []byte) bool {
 		return bytes.Equal(sortedWords(a), sortedWords(b))
 	case Subset:
 		return subset(b, a)
+	case Described, DescribedSubset:
+		return sameDescribed(st, a, b, st.Cmp == DescribedSubset)
 	case ACLLog:
 		return bytes.Equal(aclLogMask.ReplaceAll(a, []byte("$1?")), aclLogMask.ReplaceAll(b, []byte("$1?")))
 	case Near:
