@@ -109,7 +109,7 @@ func (r *replicaReader) load(ks *keyspace.Keyspace, key []byte) error {
 }
 
 // loadCollection loads key's collection, if it has a live one, into ks:
-// its metadata record, then its element records of that version.
+// its metadata record, then its elements of that version (readColl).
 func loadCollection(st *durable.Store, sl uint16, key []byte, ks *keyspace.Keyspace) error {
 	lo := append([]byte{'m'}, key...)
 	hi := append(append([]byte(nil), lo...), 0)
@@ -127,21 +127,7 @@ func loadCollection(st *durable.Store, sl uint16, key []byte, ks *keyspace.Keysp
 	if m.ExpireMs != 0 && m.ExpireMs <= time.Now().UnixMilli() {
 		return nil
 	}
-	var ek, ev [][]byte
-	p := collection.ElemPrefix(key, m.Version)
-	if err := st.ScanCollections(sl, sl, p, collection.PrefixEnd(p), func(_ uint16, k, v []byte) error {
-		ek, ev = append(ek, append([]byte(nil), k...)), append(ev, append([]byte(nil), v...))
-		return nil
-	}); err != nil {
-		return err
-	}
-	co, err := command.LoadColl(key, m, func(yield func(k, v []byte) bool) {
-		for i := range ek {
-			if !yield(ek[i], ev[i]) {
-				return
-			}
-		}
-	})
+	co, err := readColl(st, key, m)
 	if err != nil {
 		return err
 	}

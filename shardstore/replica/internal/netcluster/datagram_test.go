@@ -2,6 +2,7 @@ package netcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -52,9 +53,14 @@ func TestDatagramsAnyNode(t *testing.T) {
 			for s, tag := range tenantPerShard() {
 				k := []byte(fmt.Sprintf("{%s}:k", tag))
 				val := fmt.Sprintf("r%d-n%d", round, w)
-				if err := clients[[2]int{w, s}].Set(ctx, k, []byte(val)); err != nil {
-					t.Fatalf("datagram SET %s = %s through node %d (shard %d led by %d): %v", k, val, w, s, c.leaderOf(t, s), err)
-				}
+				// UNAVAILABLE (a leader change under way) says retry.
+				eventually(t, 5*time.Second, "datagram SET", func() error {
+					err := clients[[2]int{w, s}].Set(ctx, k, []byte(val))
+					if err != nil && !errors.Is(err, dgram.ErrUnavailable) {
+						t.Fatalf("datagram SET %s = %s through node %d (shard %d led by %d): %v", k, val, w, s, c.leaderOf(t, s), err)
+					}
+					return err
+				})
 				for r := 1; r <= 3; r++ {
 					got, found, err := clients[[2]int{r, s}].Get(ctx, k)
 					if err != nil || !found || string(got) != val {

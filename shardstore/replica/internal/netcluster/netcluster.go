@@ -66,7 +66,49 @@ func Up(t testing.TB, agentFlags string) *Cluster {
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		c.parse(line)
 	}
+	c.settle()
 	return c
+}
+
+// settle waits until every node names the same leader for every shard,
+// its preferred one (shard i prefers node i%3+1), which the nodes hand
+// leadership to after start: tests begin from a cluster whose leaders no
+// longer move.
+func (c *Cluster) settle() {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := c.settled()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("cluster not settled 30s after start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var infoShardLeader = regexp.MustCompile(`(?m)^shard(\d+):.*leader=(\d+)`)
+
+func (c *Cluster) settled() error {
+	for _, n := range c.Nodes {
+		out, err := exec.Command("redis-cli", "-h", strings.Split(n.Addr, ":")[0], "-p", strings.Split(n.Addr, ":")[1], "INFO", "cluster").Output()
+		if err != nil {
+			return fmt.Errorf("node %d INFO cluster: %v", n.N, err)
+		}
+		ms := infoShardLeader.FindAllStringSubmatch(string(out), -1)
+		if len(ms) == 0 {
+			return fmt.Errorf("node %d INFO cluster lists no shard", n.N)
+		}
+		for _, m := range ms {
+			sh, _ := strconv.Atoi(m[1])
+			if want := strconv.Itoa(sh%3 + 1); m[2] != want {
+				return fmt.Errorf("node %d: shard %d led by %s, not yet by its preferred node %s", n.N, sh, m[2], want)
+			}
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) parse(line string) Node {
