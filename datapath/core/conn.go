@@ -480,6 +480,11 @@ func (l *Loop) dispatchExec(tc *Conn, r command.Req) bool {
 		}
 	}
 	for _, q := range sess.Queued() {
+		if q.Cmd != nil && q.Cmd.Route == command.RouteBroadcast {
+			for o := range n { // every loop's keys: xtx.go's planBroadcast
+				mark(o)
+			}
+		}
 		l.keys = q.Keys(l.keys[:0])
 		for _, k := range l.keys {
 			mark(l.cfg.Table.Owner(slot.Of(k)))

@@ -98,8 +98,11 @@ type xtx struct {
 	order []int // involved loops, ascending
 	next  int   // prepare progress, index into order
 	abort bool
-	// resp3: the connection speaks RESP3; its parts reply in it.
+	// resp3: the connection speaks RESP3; its parts reply in it. user is
+	// its user, whose key patterns the parts' commands apply (KEYS,
+	// FLUSHALL, DBSIZE of a confined user).
 	resp3 bool
+	user  string
 	// eager: nothing can abort x once started (no watches, not MSETNX), so
 	// each loop runs its part as soon as its locks are in place, and the
 	// client's reply leaves when the last loop ran; commit only releases.
@@ -125,7 +128,7 @@ func (l *Loop) newTx(tc *Conn, k txKind) *xtx {
 		x = &xtx{parts: make([]xpart, len(l.peers))}
 	}
 	x.coord, x.kind, x.tc = l.idx, k, tc
-	x.resp3 = tc.sess.RESP3()
+	x.resp3, x.user = tc.sess.RESP3(), tc.sess.User()
 	x.cmds, x.plan, x.order = x.cmds[:0], x.plan[:0], x.order[:0]
 	x.next, x.abort, x.acks, x.eager, x.replied = 0, false, 0, false, false
 	for i := range x.parts {
@@ -182,6 +185,10 @@ func (l *Loop) planCmd(x *xtx, r command.Req, errMsg string) {
 	if errMsg != "" {
 		return
 	}
+	if r.Cmd != nil && r.Cmd.Route == command.RouteBroadcast {
+		l.planBroadcast(x, pl, r)
+		return
+	}
 	o := l.ownerOf(r) // fills l.keys
 	switch {
 	case o == -1:
@@ -233,6 +240,22 @@ func (l *Loop) planCmd(x *xtx, r command.Req, errMsg string) {
 			pl.loops = append(pl.loops, uint8(o))
 			x.parts[o].ok = false
 		}
+	}
+}
+
+// planBroadcast plans r, a command of every loop's keys (DBSIZE, KEYS,
+// FLUSHALL, RANDOMKEY), to run on every loop, its parts' replies merged as
+// outside a transaction. It locks no key.
+func (l *Loop) planBroadcast(x *xtx, pl *cmdPlan, r command.Req) {
+	pl.owner, pl.merge = -2, mergeOf(r.Cmd.Merge)
+	for o := range x.parts {
+		p := &x.parts[o]
+		p.used = true
+		p.spans = append(p.spans, span{i: len(p.cmds), lo: len(p.argBuf)})
+		p.cmds = append(p.cmds, command.Req{Cmd: r.Cmd})
+		p.argBuf = append(p.argBuf, r.Args...)
+		p.spans[len(p.spans)-1].hi = len(p.argBuf)
+		pl.loops = append(pl.loops, uint8(o))
 	}
 }
 
@@ -450,6 +473,7 @@ func (l *Loop) decide(x *xtx) {
 func (l *Loop) runPart(x *xtx) {
 	p := &x.parts[l.idx]
 	l.txSess.SpeakRESP3(x.resp3)
+	l.txSess.ActAs(x.user)
 	for _, r := range p.cmds {
 		var w *unsynced
 		p.out, w = l.execChecked(l.txSess, r, p.out)
