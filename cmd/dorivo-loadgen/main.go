@@ -73,6 +73,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.BoolVar(&c.ShardAware, "shard-aware", false, "TCP: bind source ports so that (port>>1) % --loops is the owner loop of the connection's keys")
 	fs.IntVar(&c.Loops, "loops", 0, "the server's event loop count, for --shard-aware")
 	fs.StringVar(&c.User, "user", "", "ACL user for AUTH (with --password)")
+	fs.BoolVar(&c.ReadOnly, "readonly", false, "send READONLY on every TCP connection: a Dorivo replica serves its reads from its own copy, possibly stale")
 	fs.StringVar(&c.Password, "password", "", "send AUTH on every TCP connection (default: $DORIVO_PASSWORD)")
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "dial timeout, datagram reply timeout, and the wait for replies at the end")
 	fs.Var(keysValue{&c.Keys}, "tenant-key", "sign the datagrams of a tenant with its key, TENANT=HEX (32 hex digits) or TENANT=@FILE, and check its replies' MACs (repeatable; tenants are tenantN)")

@@ -47,7 +47,10 @@ type Config struct {
 	// User and Password, when Password is set, authenticate every TCP
 	// connection (AUTH [user] password) before any load.
 	User, Password string
-	Workload       workload.Config
+	// ReadOnly sends READONLY on every TCP connection before any load:
+	// a Dorivo replica then serves reads from its own copy (cluster).
+	ReadOnly bool
+	Workload workload.Config
 	// Journal, when set, receives every acknowledged write.
 	Journal *journal.Writer
 	// DisjointWrites gives each connection its own keys, so that per key
@@ -267,6 +270,12 @@ func dial(ctx context.Context, cfg *Config, owner int) (io.Closer, error) {
 		nc.Close()
 		return nil, err
 	}
+	if cfg.ReadOnly {
+		if err := okCommand(nc, cfg, "READONLY"); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
 	return nc, nil
 }
 
@@ -275,21 +284,30 @@ func auth(nc net.Conn, cfg *Config) error {
 	if cfg.Password == "" {
 		return nil
 	}
-	args := [][]byte{[]byte("AUTH"), []byte(cfg.Password)}
+	args := []string{"AUTH", cfg.Password}
 	if cfg.User != "" {
-		args = [][]byte{[]byte("AUTH"), []byte(cfg.User), []byte(cfg.Password)}
+		args = []string{"AUTH", cfg.User, cfg.Password}
 	}
+	return okCommand(nc, cfg, args...)
+}
+
+// okCommand sends one command and expects +OK.
+func okCommand(nc net.Conn, cfg *Config, args ...string) error {
 	_ = nc.SetDeadline(time.Now().Add(cfg.Timeout))
 	defer nc.SetDeadline(time.Time{})
-	if _, err := nc.Write(resp.AppendCommand(nil, args...)); err != nil {
-		return fmt.Errorf("AUTH: %w", err)
+	bargs := make([][]byte, len(args))
+	for i, a := range args {
+		bargs[i] = []byte(a)
+	}
+	if _, err := nc.Write(resp.AppendCommand(nil, bargs...)); err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	var rep respclient.Reply
 	if err := respclient.NewReader(nc).ReadReply(&rep); err != nil {
-		return fmt.Errorf("AUTH: %w", err)
+		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	if rep.Kind != respclient.Simple || string(rep.Str) != "OK" {
-		return fmt.Errorf("AUTH refused: %s", rep.Str)
+		return fmt.Errorf("%s refused: %s", args[0], rep.Str)
 	}
 	return nil
 }
