@@ -358,16 +358,18 @@ func (l *Loop) routeDatagram(d *dgram, r command.Req, sess *command.Session) boo
 	}
 	stale := d.Op == wire.OpGet && l.staleTenant(string(d.Tag))
 	f := Forward{Node: leader, Shard: shard, User: sess.User(), Stale: stale, dg: &dgForward{id: d.ID, op: d.Op, ret: d.ret}}
+	self := rp.cluster.Self()
 	switch {
-	case stale && (leader == 0 || leader == rp.cluster.Self() || l.shedFor(sl)):
-		f.Node, f.Replica = rp.cluster.Self(), true
-		l.stats.staleFallbacks.Add(1)
-	case leader == 0 || leader == rp.cluster.Self() || rp.inflight >= forwardQueue:
+	case rp.inflight >= forwardQueue, !stale && (leader == 0 || leader == self):
+		// The replies channel is full, or no leader serves the shard now.
 		rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusUnavailable}
 		l.dgShedBody = wire.AppendRetryAfter(l.dgShedBody[:0], 50*time.Millisecond)
 		rep.Body = l.dgShedBody
 		l.replyDatagram(&rep, d.ret)
 		return true
+	case stale && (leader == 0 || leader == self || l.shedFor(sl)):
+		f.Node, f.Replica = self, true
+		l.stats.staleFallbacks.Add(1)
 	default:
 		l.stats.forwarded.Add(1)
 	}

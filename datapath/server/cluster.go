@@ -54,6 +54,10 @@ type clusterView struct {
 	st     *durable.Store
 	self   uint64
 	loaded []atomic.Bool
+	// gens[shard] counts the shard's leadership changes seen here: a
+	// reload marks a shard loaded only if none happened since its
+	// ReadIndex confirmed the leadership (ledShards, markLoaded).
+	gens []atomic.Uint64
 	// fwd[node][loop] forwards loop's requests to node, in order.
 	fwd map[uint64][]*forwarder
 	// replica serves the reads this node answers from its own replica.
@@ -68,7 +72,8 @@ func newClusterView(s *Server) (*clusterView, error) {
 	if sb := s.cfg.Cluster.ShardBreakers; sb != nil && len(sb) != st.Shards() {
 		return nil, fmt.Errorf("server config: %d shard breakers for %d shards", len(sb), st.Shards())
 	}
-	v := &clusterView{srv: s, st: st, self: st.NodeID(), loaded: make([]atomic.Bool, st.Shards()), fwd: map[uint64][]*forwarder{},
+	v := &clusterView{srv: s, st: st, self: st.NodeID(), loaded: make([]atomic.Bool, st.Shards()), gens: make([]atomic.Uint64, st.Shards()),
+		fwd:     map[uint64][]*forwarder{},
 		replica: newReplicaReader(s)}
 	for id, addr := range s.cfg.Cluster.Peers {
 		if id == v.self {
@@ -116,6 +121,7 @@ func (v *clusterView) start(ctx context.Context) {
 // is reloaded by its owner loop (core.Loop.Claim) before the loops serve
 // it; one it stopped leading is no longer served at once.
 func (v *clusterView) leaderChanged(shard uint32, leader, _ uint64) {
+	v.gens[shard].Add(1)
 	v.loaded[shard].Store(false)
 	if sb := v.srv.cfg.Cluster.ShardBreakers; sb != nil && sb[shard].State() != breaker.Closed {
 		sb[shard].Reset()
@@ -138,32 +144,43 @@ func (v *clusterView) leaderChanged(shard uint32, leader, _ uint64) {
 	}()
 }
 
+// ledShard is a shard a reload covers, with its leadership generation
+// when the reload began.
+type ledShard struct {
+	shard uint32
+	gen   uint64
+}
+
 // ledShards returns the shards of loop o this node leads now, after a
 // ReadIndex of each confirmed that the store has applied every committed
 // write: the store's data for them is then complete.
-func (v *clusterView) ledShards(o int) ([]uint32, error) {
-	var led []uint32
+func (v *clusterView) ledShards(o int) ([]ledShard, error) {
+	var led []ledShard
 	for shard := range v.st.Shards() {
 		first, _ := v.st.Slots(uint32(shard))
 		if v.srv.cfg.Table.Owner(first) != o || !v.st.IsLeader(uint32(shard)) {
 			continue
 		}
+		gen := v.gens[shard].Load()
 		ch := make(chan error, 1)
 		v.st.LeaderReadIndex(uint32(shard), func(_ uint64, err error) { ch <- err })
 		if err := <-ch; err != nil {
 			return nil, fmt.Errorf("shard %d: %w", shard, err)
 		}
-		led = append(led, uint32(shard))
+		led = append(led, ledShard{uint32(shard), gen})
 	}
 	return led, nil
 }
 
 // markLoaded records that loop o's reload covered shards, for those this
-// node still leads.
-func (v *clusterView) markLoaded(shards []uint32) {
-	for _, shard := range shards {
-		if v.st.IsLeader(shard) {
-			v.loaded[shard].Store(true)
+// node still leads with no leadership change since the reload confirmed
+// it: after a change (lost and won again) the store may hold writes of
+// another leader's term that the reload did not read, and the change's
+// own Claim reloads again.
+func (v *clusterView) markLoaded(shards []ledShard) {
+	for _, s := range shards {
+		if v.gens[s.shard].Load() == s.gen && v.st.IsLeader(s.shard) {
+			v.loaded[s.shard].Store(true)
 		}
 	}
 	for _, l := range v.srv.loops { // connections stalled on these shards retry

@@ -69,7 +69,7 @@ func (l *loop) resync() {
 		case core.ResyncPending:
 			continue
 		}
-		var led []uint32
+		var led []ledShard
 		if c := l.srv.cluster; c != nil {
 			var err error
 			if led, err = c.ledShards(l.idx); err != nil {
