@@ -195,10 +195,14 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 func (l *Loop) routeUsers(tc *Conn, r command.Req) (handled, ok bool) {
 	rp := l.rep
 	shard := l.cfg.Store.ShardOf(0)
-	leader, _ := rp.cluster.Route(shard)
+	leader, here := rp.cluster.Route(shard)
 	switch {
-	case leader == rp.cluster.Self():
+	case here:
 		return false, true
+	case leader == rp.cluster.Self():
+		// Led here, still loading: wait, so that the table this change
+		// starts from has every change committed before.
+		return true, false
 	case leader == 0 || string(tc.sess.Name) == ForwardClientName:
 		l.localReply(tc, now(resp.AppendError(l.reply[:0], errNoLeader(shard))))
 		return true, true

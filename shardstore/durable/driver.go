@@ -625,6 +625,7 @@ func (s *Store) commitApply() error {
 			return fmt.Errorf("durable: apply to pebble: %w", err)
 		}
 	}
+	s.reportUsers() // before the reads this apply releases: they see the table
 	for _, sh := range d.applied {
 		sh.appliedPub.Store(sh.applied)
 		s.releaseReads(sh)
@@ -643,7 +644,6 @@ func (s *Store) commitApply() error {
 	}
 	clear(d.applied)
 	d.applied = d.applied[:0]
-	s.reportUsers()
 	if s.cache != nil && d.ranged {
 		s.cache.publishedAll()
 	} else if s.cache != nil && len(d.written) > 0 {
