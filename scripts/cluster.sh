@@ -60,7 +60,8 @@ die() {
 	exit 1
 }
 
-# resp_ping IP PORT: true when a RESP PING there gets +PONG within a second.
+# resp_ping IP PORT: true when a RESP PING there gets +PONG (or -NOAUTH:
+# it serves, and wants a password) within a second.
 resp_ping() {
 	local reply
 	{
@@ -69,7 +70,7 @@ resp_ping() {
 		IFS= read -r -t 1 reply <&3 || reply=
 		exec 3<&- 3>&-
 	} 2>/dev/null
-	[[ $reply == "+PONG"* ]]
+	[[ $reply == "+PONG"* || $reply == "-NOAUTH"* ]]
 }
 
 # peer_flags N sets PEER_FLAGS, the flags that make node N one of three

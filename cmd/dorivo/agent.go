@@ -153,6 +153,10 @@ func runAgent(args []string, stderr io.Writer) error {
 	}
 	if o.cluster.enabled() {
 		scfg.Cluster = o.cluster.respPeers(cfg.TCPPort)
+		node.SetPeerSecret(o.cluster.secret)
+		if len(o.cluster.secret) == 0 && (o.users.requirepass != "" || o.users.aclfile != "") {
+			log.Warn("without --peer-secret-file, forwarding to other nodes fails once the default user has a password (they answer NOAUTH)")
+		}
 		if scfg.Cluster.PeerBreakers, err = o.cluster.peerBreakers(); err != nil {
 			return err
 		}

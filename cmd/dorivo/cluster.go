@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,10 @@ type clusterOptions struct {
 	electionTicks          int
 	// breakerCooldown is the first open wait of the peer breakers.
 	breakerCooldown time.Duration
+	// secretFile holds the cluster's shared secret (--peer-secret-file),
+	// secret its contents once check read them.
+	secretFile string
+	secret     []byte
 	// transport is set by openReplica, for GET /raft and /metrics.
 	transport *transport.Transport
 }
@@ -47,6 +52,7 @@ func (c *clusterOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCA, "peer-tls-ca", "", "PEM CA bundle peers' certificates must be signed by")
 	fs.DurationVar(&c.tick, "raft-tick", 5*time.Millisecond, "raft tick with --peers: heartbeats go every 2 ticks")
 	fs.IntVar(&c.electionTicks, "election-ticks", 16, "ticks without a leader before a follower campaigns (randomized up to twice that)")
+	fs.StringVar(&c.secretFile, "peer-secret-file", "", "file holding the cluster's shared secret (16+ bytes, the same on every node, not readable by others): forwarding connections authenticate with it, needed when the default user has a password")
 	fs.DurationVar(&c.breakerCooldown, "peer-breaker-cooldown", time.Second, "how long an open peer breaker refuses forwarded requests before it probes the node again (doubles while probes fail, up to 30s)")
 }
 
@@ -94,6 +100,29 @@ func (c *clusterOptions) check(dataDir string) error {
 	if c.tick <= 0 || c.electionTicks < 3 {
 		return errors.New("--raft-tick must be positive and --election-ticks at least 3")
 	}
+	return c.readSecret()
+}
+
+// readSecret reads --peer-secret-file: at least 16 bytes once trimmed, in
+// a file others cannot read.
+func (c *clusterOptions) readSecret() error {
+	if c.secretFile == "" {
+		return nil
+	}
+	st, err := os.Stat(c.secretFile)
+	if err != nil {
+		return fmt.Errorf("--peer-secret-file: %w", err)
+	}
+	if st.Mode().Perm()&0o004 != 0 {
+		return fmt.Errorf("--peer-secret-file %s is readable by others (chmod o-r)", c.secretFile)
+	}
+	b, err := os.ReadFile(c.secretFile)
+	if err != nil {
+		return fmt.Errorf("--peer-secret-file: %w", err)
+	}
+	if c.secret = bytes.TrimSpace(b); len(c.secret) < 16 {
+		return fmt.Errorf("--peer-secret-file %s holds %d bytes: at least 16 are needed", c.secretFile, len(c.secret))
+	}
 	return nil
 }
 
@@ -105,7 +134,7 @@ func (c *clusterOptions) respPeers(tcpPort uint16) *server.ClusterConfig {
 		host, _, _ := net.SplitHostPort(addr)
 		out[id] = net.JoinHostPort(host, strconv.Itoa(int(tcpPort)))
 	}
-	return &server.ClusterConfig{Peers: out}
+	return &server.ClusterConfig{Peers: out, PeerSecret: c.secret}
 }
 
 // peerBreakerConfig is every peer breaker's: over the last 20 forwarded

@@ -118,7 +118,7 @@ func (s *Session) authenticate(user, pass []byte) bool {
 		}
 	}
 	s.user = u.Name
-	s.usersSeen = nil
+	s.usersSeen, s.peerAuth = nil, false
 	s.authenticated = true
 	return true
 }
@@ -126,6 +126,9 @@ func (s *Session) authenticate(user, pass []byte) bool {
 // userEntry returns the session's user from the current user table,
 // caching the lookup until the table changes.
 func (s *Session) userEntry() *User {
+	if s.peerAuth {
+		return peerUser()
+	}
 	t := s.Node.users.Load()
 	if t != s.usersSeen {
 		s.usersSeen, s.userSeen = t, t.get(s.user)

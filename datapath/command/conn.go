@@ -89,6 +89,11 @@ func authCmd(c *call) {
 	} else {
 		user, pass = c.args[1], c.args[2]
 	}
+	if string(user) == PeerUser && c.s.authenticatePeer(pass) {
+		c.s.authSucceeded()
+		c.ok()
+		return
+	}
 	if !c.s.authenticate(user, pass) {
 		c.authFailed(user) // acllog.go: ACL LOG, counter, delay
 		c.err("WRONGPASS invalid username-password pair or user is disabled.")

@@ -43,6 +43,8 @@ type Node struct {
 	expiredBase atomic.Uint64
 	// connections counts sessions ever opened (total_connections_received).
 	connections atomic.Uint64
+	// peer is the secret of PeerUser (peer.go).
+	peer peerSecret
 }
 
 // NewNode returns a node with Redis's default user (on, nopass, all keys,
@@ -152,8 +154,9 @@ type Session struct {
 	replyDelayMs int64
 	// inExec is set while EXEC runs the queued commands.
 	inExec bool
-	// replicaReads is set by READONLY (cluster.go).
-	replicaReads bool
+	// replicaReads is set by READONLY (cluster.go); peerAuth once the
+	// connection authenticated as PeerUser (peer.go).
+	replicaReads, peerAuth bool
 }
 
 type watchedKey struct {
@@ -187,8 +190,8 @@ func (s *Session) ActAs(user string) {
 	if !s.internal {
 		panic("command: ActAs on a client session")
 	}
-	if s.user != user {
-		s.user, s.usersSeen, s.userSeen = user, nil, nil
+	if s.user != user || s.peerAuth {
+		s.user, s.usersSeen, s.userSeen, s.peerAuth = user, nil, nil, false
 	}
 	s.authenticated = true
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dorivo/dorivo/breaker"
+	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/core"
 	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/dorivo/dorivo/shardstore/durable"
@@ -40,6 +42,11 @@ type ClusterConfig struct {
 	// slots while it is open (core.ShedBreaker). Each is reset when its
 	// shard's leader changes: its calls were another leader's.
 	ShardBreakers []*breaker.Breaker
+	// PeerSecret, when set, is the cluster's shared secret: forwarding
+	// connections authenticate with it as command.PeerUser, so that
+	// forwarding works when the default user has a password. Every node
+	// must have the same (the agent's --peer-secret-file).
+	PeerSecret []byte
 }
 
 // ForwardClientName is the CLIENT SETNAME of the connections forwarders
@@ -347,8 +354,12 @@ func (f *forwarder) run(ctx context.Context) {
 			backoff = min(2*backoff, 500*time.Millisecond)
 			continue
 		}
-		backoff = 10 * time.Millisecond
-		f.serve(ctx, c)
+		if f.serve(ctx, c) {
+			backoff = 10 * time.Millisecond
+			continue
+		}
+		f.refuseQueued(backoff) // refused or failed at once: no busy loop
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }
 
@@ -370,18 +381,23 @@ func (f *forwarder) refuseQueued(wait time.Duration) {
 }
 
 // serve pipelines requests over c until it fails; requests sent and not
-// answered then get -TIMEOUT: the node may or may not have run them.
-func (f *forwarder) serve(ctx context.Context, c net.Conn) {
+// answered then get -TIMEOUT: the node may or may not have run them. It
+// returns false when the connection failed before serving any.
+func (f *forwarder) serve(ctx context.Context, c net.Conn) bool {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	hello := resp.AppendCommand(nil, []byte("CLIENT"), []byte("SETNAME"), []byte(ForwardClientName))
+	var hello []byte
+	if sec := f.srv.cfg.Cluster.PeerSecret; len(sec) > 0 {
+		hello = resp.AppendCommand(hello, []byte("AUTH"), []byte(command.PeerUser), sec)
+	}
+	hello = resp.AppendCommand(hello, []byte("CLIENT"), []byte("SETNAME"), []byte(ForwardClientName))
 	if _, err := c.Write(hello); err != nil {
-		return
+		return false
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
-	if _, err := readForwardReply(br); err != nil {
-		return
+	if !f.helloReplies(br, len(f.srv.cfg.Cluster.PeerSecret) > 0) {
+		return false
 	}
 	sent := make(chan sentForward, forwardBatch)
 	quit := make(chan struct{})
@@ -401,11 +417,34 @@ func (f *forwarder) serve(ctx context.Context, c net.Conn) {
 				f.record(s, nil, errPeerLost)
 				f.done(s.Forward, lost)
 			}
-			return
+			return true
 		}
 		f.record(s, reply, nil)
 		f.done(s.Forward, reply)
 	}
+	return true
+}
+
+// helloReplies reads the replies to the connection's AUTH (when authed)
+// and CLIENT SETNAME: false when the connection failed or the node
+// refused, which is logged (a peer secret that differs, say).
+func (f *forwarder) helloReplies(br *bufio.Reader, authed bool) bool {
+	n := 1
+	if authed {
+		n = 2
+	}
+	for range n {
+		reply, err := readForwardReply(br)
+		if err != nil {
+			return false
+		}
+		if len(reply) > 0 && reply[0] == '-' {
+			f.srv.cfg.Logger.Warn("server: a peer refused the forwarding connection (check --peer-secret-file and the default user's password)",
+				"node", f.node, "reply", string(bytes.TrimSpace(reply)))
+			return false
+		}
+	}
+	return true
 }
 
 // write sends queued requests over c, each into sent before its bytes

@@ -31,7 +31,7 @@ func (c *Cluster) leaderOf(t testing.TB, shard int) int {
 	for time.Now().Before(deadline) {
 		votes := map[int]int{}
 		for _, n := range c.Nodes {
-			rdb := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
+			rdb := redis.NewClient(&redis.Options{Addr: n.Addr, Password: c.Password, DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
 			info, err := rdb.Info(context.Background(), "cluster").Result()
 			rdb.Close()
 			if err != nil {

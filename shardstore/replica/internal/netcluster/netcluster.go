@@ -32,6 +32,9 @@ type Cluster struct {
 	root  string
 	env   []string
 	Nodes [3]Node
+	// Password is the default user's, from --requirepass in the agent
+	// flags: the helpers that ask the nodes use it.
+	Password string
 }
 
 var nodeLine = regexp.MustCompile(`^node ([1-3]) resp ([0-9.]+:[0-9]+) pid ([0-9]+)$`)
@@ -52,7 +55,7 @@ func Up(t testing.TB, agentFlags string) *Cluster {
 	bin, delay := filepath.Join(dir, "dorivo"), filepath.Join(dir, "netdelay")
 	build(t, root, bin, "./cmd/dorivo")
 	build(t, root, delay, "./shardstore/replica/transport/internal/netdelay")
-	c := &Cluster{t: t, root: root, env: []string{"DORIVO_BIN=" + bin, "DORIVO_NETDELAY_BIN=" + delay,
+	c := &Cluster{t: t, root: root, Password: flagValue(agentFlags, "--requirepass"), env: []string{"DORIVO_BIN=" + bin, "DORIVO_NETDELAY_BIN=" + delay,
 		"DORIVO_CLUSTER_STATE=" + filepath.Join(dir, "state"), "DORIVO_AGENT_FLAGS=" + agentFlags}}
 	t.Cleanup(func() {
 		if _, err := c.script("down"); err != nil {
@@ -93,7 +96,10 @@ var infoShardLeader = regexp.MustCompile(`(?m)^shard(\d+):.*leader=(\d+)`)
 
 func (c *Cluster) settled() error {
 	for _, n := range c.Nodes {
-		out, err := exec.Command("redis-cli", "-h", strings.Split(n.Addr, ":")[0], "-p", strings.Split(n.Addr, ":")[1], "INFO", "cluster").Output()
+		host, port, _ := strings.Cut(n.Addr, ":")
+		cmd := exec.Command("redis-cli", "-h", host, "-p", port, "INFO", "cluster")
+		cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
+		out, err := cmd.Output()
 		if err != nil {
 			return fmt.Errorf("node %d INFO cluster: %v", n.N, err)
 		}
@@ -109,6 +115,17 @@ func (c *Cluster) settled() error {
 		}
 	}
 	return nil
+}
+
+// flagValue returns the word after name in flags ("" if absent).
+func flagValue(flags, name string) string {
+	f := strings.Fields(flags)
+	for i := range len(f) - 1 {
+		if f[i] == name {
+			return f[i+1]
+		}
+	}
+	return ""
 }
 
 func (c *Cluster) parse(line string) Node {

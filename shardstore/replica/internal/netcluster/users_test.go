@@ -3,6 +3,8 @@ package netcluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +77,41 @@ func TestUsersInCluster(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestPeerSecret runs the cluster with a password for the default user:
+// its forwarding connections authenticate with the shared secret, so a
+// client of any node reads and writes the keys of every shard, and a
+// wrong secret is refused.
+func TestPeerSecret(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "peer.secret")
+	if err := os.WriteFile(secret, []byte("a cluster secret of some length\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Up(t, "--loops 1 --requirepass pw --peer-secret-file "+secret)
+	ctx := context.Background()
+	keys := oneKeyPerShard()
+	for n := 1; n <= 3; n++ {
+		r := redis.NewClient(&redis.Options{Addr: c.Nodes[n-1].Addr, Password: "pw", ReadTimeout: 3 * time.Second, MaxRetries: -1})
+		for _, k := range keys {
+			v := fmt.Sprintf("n%d", n)
+			eventually(t, 5*time.Second, fmt.Sprintf("SET %s through node %d", k, n), func() error {
+				err := r.Set(ctx, k, v, 0).Err()
+				if err != nil && !strings.HasPrefix(err.Error(), "TRYAGAIN") {
+					t.Fatalf("SET %s through node %d (shard %d led by %d): %v", k, n, shardOf(k), c.leaderOf(t, shardOf(k)), err)
+				}
+				return err
+			})
+			if got, err := r.Get(ctx, k).Result(); err != nil || got != v {
+				t.Errorf("GET %s through node %d: %q, %v; want %q", k, n, got, err, v)
+			}
+		}
+		r.Close()
+	}
+	r := redis.NewClient(&redis.Options{Addr: c.Nodes[0].Addr, MaxRetries: -1})
+	defer r.Close()
+	if err := r.Do(ctx, "AUTH", "dorivo-peer", "not the secret").Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
+		t.Errorf("AUTH dorivo-peer with a wrong secret: %v, want WRONGPASS", err)
 	}
 }
