@@ -65,7 +65,9 @@ type clusterView struct {
 	// reload marks a shard loaded only if none happened since its
 	// ReadIndex confirmed the leadership (ledShards, markLoaded).
 	gens []atomic.Uint64
-	// fwd[node][loop] forwards loop's requests to node, in order.
+	// fwd[node][2*loop+p] forwards loop's requests to node, in order: p 0
+	// over RESP2, p 1 over RESP3 (HELLO 3), for the requests of clients
+	// that speak it, so that the reply is in the client's protocol.
 	fwd map[uint64][]*forwarder
 	// replica serves the reads this node answers from its own replica.
 	replica *replicaReader
@@ -90,8 +92,10 @@ func newClusterView(s *Server) (*clusterView, error) {
 			return nil, fmt.Errorf("server config: node %d's RESP address %q: %w", id, addr, err)
 		}
 		for i := range s.cfg.Loops {
-			v.fwd[id] = append(v.fwd[id], &forwarder{node: id, addr: addr, loop: i, srv: s, reqc: make(chan core.Forward, forwardBatch),
-				brk: s.cfg.Cluster.PeerBreakers[id], shardBrk: s.cfg.Cluster.ShardBreakers, replica: v.replica})
+			for _, resp3 := range []bool{false, true} {
+				v.fwd[id] = append(v.fwd[id], &forwarder{node: id, addr: addr, loop: i, resp3: resp3, srv: s, reqc: make(chan core.Forward, forwardBatch),
+					brk: s.cfg.Cluster.PeerBreakers[id], shardBrk: s.cfg.Cluster.ShardBreakers, replica: v.replica})
+			}
 		}
 	}
 	return v, nil
@@ -205,8 +209,12 @@ func (v *clusterView) send(f core.Forward, loop int) bool {
 	if len(fs) == 0 {
 		return false
 	}
+	i := 2 * loop
+	if f.RESP3 {
+		i++
+	}
 	select {
-	case fs[loop].reqc <- f:
+	case fs[i].reqc <- f:
 		return true
 	default:
 		return false
@@ -222,10 +230,11 @@ const forwardTimeout = time.Second
 // forwarder carries one loop's requests for one node over one RESP
 // connection, pipelined: replies come back in request order.
 type forwarder struct {
-	node uint64
-	addr string
-	loop int
-	srv  *Server
+	node  uint64
+	addr  string
+	loop  int
+	resp3 bool // the connection speaks RESP3 (HELLO 3)
+	srv   *Server
 	reqc chan core.Forward
 	brk  *breaker.Breaker // nil: none
 	// shardBrk are the shards' breakers (nil: none).
@@ -388,15 +397,21 @@ func (f *forwarder) serve(ctx context.Context, c net.Conn) bool {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	var hello []byte
+	replies := 1 // CLIENT SETNAME's, and AUTH's and HELLO's
 	if sec := f.srv.cfg.Cluster.PeerSecret; len(sec) > 0 {
 		hello = resp.AppendCommand(hello, []byte("AUTH"), []byte(command.PeerUser), sec)
+		replies++
+	}
+	if f.resp3 {
+		hello = resp.AppendCommand(hello, []byte("HELLO"), []byte("3"))
+		replies++
 	}
 	hello = resp.AppendCommand(hello, []byte("CLIENT"), []byte("SETNAME"), []byte(ForwardClientName))
 	if _, err := c.Write(hello); err != nil {
 		return false
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
-	if !f.helloReplies(br, len(f.srv.cfg.Cluster.PeerSecret) > 0) {
+	if !f.helloReplies(br, replies) {
 		return false
 	}
 	sent := make(chan sentForward, forwardBatch)
@@ -425,14 +440,10 @@ func (f *forwarder) serve(ctx context.Context, c net.Conn) bool {
 	return true
 }
 
-// helloReplies reads the replies to the connection's AUTH (when authed)
-// and CLIENT SETNAME: false when the connection failed or the node
-// refused, which is logged (a peer secret that differs, say).
-func (f *forwarder) helloReplies(br *bufio.Reader, authed bool) bool {
-	n := 1
-	if authed {
-		n = 2
-	}
+// helloReplies reads the n replies to the connection's AUTH, HELLO and
+// CLIENT SETNAME: false when the connection failed or the node refused,
+// which is logged (a peer secret that differs, say).
+func (f *forwarder) helloReplies(br *bufio.Reader, n int) bool {
 	for range n {
 		reply, err := readForwardReply(br)
 		if err != nil {
@@ -487,7 +498,8 @@ const (
 	maxForwardArray = 1 << 24
 )
 
-// readForwardReply reads one RESP2 reply whole and returns its bytes.
+// readForwardReply reads one RESP2 or RESP3 reply whole and returns its
+// bytes.
 func readForwardReply(br *bufio.Reader) ([]byte, error) { return appendReply(nil, br, 0) }
 
 func appendReply(dst []byte, br *bufio.Reader, depth int) ([]byte, error) {
@@ -502,10 +514,11 @@ func appendReply(dst []byte, br *bufio.Reader, depth int) ([]byte, error) {
 		return nil, fmt.Errorf("bad forwarded reply line %q", line)
 	}
 	dst = append(dst, line...)
-	switch line[0] {
-	case '+', '-', ':':
+	kind := line[0] // line is br's buffer: gone after the next read
+	switch kind {
+	case '+', '-', ':', '_', '#', ',', '(': // RESP3's null, boolean, double, big number too
 		return dst, nil
-	case '$', '*':
+	case '$', '!', '=', '*', '~', '>', '%', '|':
 	default:
 		return nil, fmt.Errorf("unknown forwarded reply type %q", line[0])
 	}
@@ -513,7 +526,8 @@ func appendReply(dst []byte, br *bufio.Reader, depth int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad forwarded reply length %q", line)
 	}
-	if line[0] == '$' {
+	switch kind {
+	case '$', '!', '=': // bulk string, blob error, verbatim string
 		if n < 0 {
 			return dst, nil
 		}
@@ -526,6 +540,8 @@ func appendReply(dst []byte, br *bufio.Reader, depth int) ([]byte, error) {
 			return nil, err
 		}
 		return dst, nil
+	case '%', '|': // a map's or attribute's n pairs
+		n *= 2
 	}
 	if n > maxForwardArray {
 		return nil, fmt.Errorf("forwarded array of %d elements", n)
@@ -534,6 +550,9 @@ func appendReply(dst []byte, br *bufio.Reader, depth int) ([]byte, error) {
 		if dst, err = appendReply(dst, br, depth+1); err != nil {
 			return nil, err
 		}
+	}
+	if kind == '|' { // attributes precede the reply they describe
+		return appendReply(dst, br, depth+1)
 	}
 	return dst, nil
 }
