@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,18 +21,26 @@ import (
 // the shard's applied index, and the MsgSnap's metadata is rewritten to that
 // index (raft's own snapshot, MemoryStorage's, may be older: the follower
 // then answers with the newer index, which raft accepts). The receiver
-// stages the data in memory (at most maxSnapshotBytes) and applies it when
-// raft hands the snapshot to the append thread: delete the shard's spans,
-// write the records and the applied state, flush pebble.
+// holds the data in memory, at most one snapshot per shard and
+// Options.MaxStagedSnapshotBytes in all (snapintake.go), and applies it
+// when raft hands the snapshot to the append thread: delete the shard's
+// spans, write the records and the applied state, flush pebble.
+//
+// Memory, not a file: the apply is one pebble batch (the data and the
+// applied state must land together, pebble has no WAL), which holds the
+// records in memory anyway; a file would only move the copy, and ingesting
+// sstables would split the data from its applied state across a crash.
 
-// maxSnapshotBytes bounds a received snapshot, which is staged in memory.
+// maxSnapshotBytes bounds one received snapshot.
 const maxSnapshotBytes = 1 << 30
 
-// snapshotData is a received snapshot's records, staged until raft applies
-// the snapshot.
+// snapshotData is a received snapshot's records, held until the driver
+// steps its MsgSnap, then staged until raft's next Ready applies it. size
+// is the memory reserved for it (snapIntake).
 type snapshotData struct {
 	index uint64
 	recs  []byte
+	size  int64
 }
 
 type snapResult struct {
@@ -172,51 +179,116 @@ func snapField(b []byte) ([]byte, int, error) {
 }
 
 // ReceiveSnapshot takes a MsgSnap and its data from a peer (the transport's
-// snapshot handler): it checks the records, then hands both to the driver.
-// An error (malformed data, a full queue) goes back to the sender, whose
-// raft retries later.
+// snapshot handler): it checks the voters and the records, then hands both
+// to the driver. An error (other voters, an older snapshot than the one
+// held, the memory cap, malformed data, a full queue) goes back to the
+// sender, whose raft retries later.
 func (s *Store) ReceiveSnapshot(shard uint32, m *pb.Message, data io.Reader) error {
 	if int(shard) >= len(s.shards) || m.GetType() != pb.MsgSnap || m.GetSnapshot().GetMetadata() == nil {
 		return fmt.Errorf("durable: not a snapshot for one of %d shards", len(s.shards))
 	}
-	recs, err := io.ReadAll(io.LimitReader(data, maxSnapshotBytes+1))
+	md := m.GetSnapshot().GetMetadata()
+	if err := s.checkVoters(md.GetConfState().GetVoters()); err != nil {
+		return s.refuseSnapshot(shard, m, fmt.Errorf("snapshot at %d refused: %w", md.GetIndex(), err))
+	}
+	if err := s.snapIn.check(shard, md.GetIndex()); err != nil {
+		return s.refuseSnapshot(shard, m, err)
+	}
+	d, err := s.readSnapshot(data)
 	if err != nil {
-		return fmt.Errorf("durable: shard %d: read snapshot: %w", shard, err)
+		return s.refuseSnapshot(shard, m, err)
 	}
-	if len(recs) > maxSnapshotBytes {
-		return fmt.Errorf("durable: shard %d: snapshot over %d bytes", shard, maxSnapshotBytes)
-	}
-	if err := eachSnapshotRecord(recs, shardSpans(s.shards[shard]), nil); err != nil {
-		return fmt.Errorf("durable: shard %d: %w", shard, err)
+	d.index = md.GetIndex()
+	if err := eachSnapshotRecord(d.recs, shardSpans(s.shards[shard]), nil); err != nil {
+		s.snapIn.release(d.size)
+		return s.refuseSnapshot(shard, m, err)
 	}
 	if s.closed.Load() {
+		s.snapIn.release(d.size)
 		return ErrClosed
 	}
-	in := inbound{shard: shard, m: m, snap: &snapshotData{index: m.GetSnapshot().GetMetadata().GetIndex(), recs: recs}}
+	if err := s.snapIn.hold(shard, d); err != nil {
+		return s.refuseSnapshot(shard, m, err)
+	}
 	select {
-	case s.recvc <- in:
+	case s.recvc <- inbound{shard: shard, m: m}:
 		return nil
 	default:
-		return fmt.Errorf("durable: shard %d: snapshot refused, inbound queue full", shard)
+		if d := s.snapIn.take(shard, d.index); d != nil {
+			s.snapIn.release(d.size)
+		}
+		return s.refuseSnapshot(shard, m, errors.New("snapshot refused, inbound queue full"))
 	}
 }
 
-// stageSnapshot keeps a received snapshot's data for applySnapshot, by
-// index: raft may accept one and ignore a later-arriving older one, so a
-// new arrival must not replace what raft will apply. At most 4 are kept.
-func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
-	if sh.staged == nil {
-		sh.staged = map[uint64]*snapshotData{}
+// refuseSnapshot counts and logs a refused snapshot and returns err for
+// the sender.
+func (s *Store) refuseSnapshot(shard uint32, m *pb.Message, err error) error {
+	err = fmt.Errorf("durable: shard %d: %w", shard, err)
+	s.stats.snapsRefused.Add(1)
+	s.log.Warn("durable: raft snapshot refused", "shard", shard, "from", m.GetFrom(), "index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)
+	return err
+}
+
+// readSnapshot reads a snapshot's records, reserving the buffer's memory
+// as it grows (snapIntake), up to maxSnapshotBytes.
+func (s *Store) readSnapshot(data io.Reader) (*snapshotData, error) {
+	d := &snapshotData{}
+	fail := func(err error) (*snapshotData, error) {
+		s.snapIn.release(d.size)
+		return nil, err
 	}
-	if len(sh.staged) >= 4 {
-		oldest := uint64(math.MaxUint64)
-		for i := range sh.staged {
-			oldest = min(oldest, i)
+	for {
+		if len(d.recs) == cap(d.recs) {
+			if len(d.recs) > maxSnapshotBytes {
+				return fail(fmt.Errorf("snapshot over %d bytes", maxSnapshotBytes))
+			}
+			grow := min(max(int64(cap(d.recs)), 256<<10), maxSnapshotBytes+1-int64(cap(d.recs)))
+			if err := s.snapIn.reserve(grow); err != nil {
+				return fail(err)
+			}
+			d.size += grow
+			d.recs = append(make([]byte, 0, d.size), d.recs...)
 		}
-		delete(sh.staged, oldest)
+		n, err := data.Read(d.recs[len(d.recs):cap(d.recs)])
+		d.recs = d.recs[:len(d.recs)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(fmt.Errorf("read snapshot: %w", err))
+		}
 	}
-	sh.staged[in.snap.index] = in.snap
+	if len(d.recs) > maxSnapshotBytes {
+		return fail(fmt.Errorf("snapshot over %d bytes", maxSnapshotBytes))
+	}
+	return d, nil
+}
+
+// takeSnapshot stages the data of a MsgSnap the driver is about to step
+// (false: a newer snapshot replaced it, the message is dropped). The
+// driver processes the Ready of a stepped MsgSnap before it steps another
+// peer message (drain), so what an earlier MsgSnap staged is either
+// applied or ignored by raft already.
+func (s *Store) takeSnapshot(sh *shard, m *pb.Message) bool {
+	index := m.GetSnapshot().GetMetadata().GetIndex()
+	d := s.snapIn.take(sh.id, index)
+	if d == nil {
+		s.log.Debug("durable: raft snapshot superseded before it was stepped", "shard", sh.id, "index", index)
+		return false
+	}
+	s.dropStaged(sh)
+	sh.staged = d
 	return true
+}
+
+// dropStaged frees sh's staged snapshot: raft applied it, or had its Ready
+// without it (the snapshot was ignored).
+func (s *Store) dropStaged(sh *shard) {
+	if sh.staged != nil {
+		s.snapIn.release(sh.staged.size)
+		sh.staged = nil
+	}
 }
 
 // applySnapshot makes a snapshot raft accepted durable, as the append
@@ -228,15 +300,11 @@ func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
 // and flushed.
 func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	data := sh.staged[md.GetIndex()]
-	if data == nil {
+	data := sh.staged
+	if data == nil || data.index != md.GetIndex() {
 		return fmt.Errorf("durable: shard %d: raft applies snapshot %d, which was not received", sh.id, md.GetIndex())
 	}
-	for i := range sh.staged {
-		if i <= md.GetIndex() {
-			delete(sh.staged, i)
-		}
-	}
+	defer s.dropStaged(sh)
 	if s.d.inflight != nil {
 		if err := s.synced(<-s.logw.donec); err != nil {
 			return err
