@@ -85,9 +85,16 @@ func (s *Store) startSnapshot(sh *shard, m *pb.Message) {
 	go func() {
 		defer s.snapWG.Done()
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeSnapshot(pw, snap, spans)) }()
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			pw.CloseWithError(writeSnapshot(pw, snap, spans))
+		}()
 		err := s.opts.Transport.SendSnapshot(s.snapCtx, sh.id, m, pr)
+		// A receiver may refuse before reading it all: the writer's next
+		// write fails, and it must stop reading snap before snap closes.
 		pr.CloseWithError(errors.New("snapshot send ended"))
+		<-written
 		snap.Close()
 		select {
 		case s.snapDonec <- snapResult{shard: sh.id, to: to, err: err}:
