@@ -157,3 +157,38 @@ func TestSnapIntakeOnePerShard(t *testing.T) {
 		t.Fatalf("%d bytes reserved, want 600", in.used)
 	}
 }
+
+// Records are read back across chunk boundaries; a cut record is refused.
+func TestSnapshotRecordsAcrossChunks(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{})
+	defer s.Close()
+	recs := snapRecords(5 * snapChunk / 2)
+	spans := shardSpans(s.shards[0])
+	for _, tc := range []struct {
+		data []byte
+		ok   bool
+	}{{recs, true}, {recs[:len(recs)-1], false}} {
+		d, err := s.readSnapshot(bytes.NewReader(tc.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.n != int64(len(tc.data)) || len(d.chunks) != 3 {
+			t.Fatalf("read %d bytes in %d chunks, want %d in 3", d.n, len(d.chunks), len(tc.data))
+		}
+		var got []byte
+		err = eachSnapshotRecord(d, spans, func(k, v []byte) error {
+			got = binary.AppendUvarint(got, uint64(len(k)))
+			got = append(got, k...)
+			got = binary.AppendUvarint(got, uint64(len(v)))
+			got = append(got, v...)
+			return nil
+		})
+		switch {
+		case tc.ok && (err != nil || !bytes.Equal(got, recs)):
+			t.Fatalf("records read back differ (err %v)", err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "truncated")):
+			t.Fatalf("cut record: err %v, want truncated", err)
+		}
+		s.snapIn.release(d.size)
+	}
+}

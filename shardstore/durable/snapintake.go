@@ -64,7 +64,7 @@ func (in *snapIntake) hold(shard uint32, d *snapshotData) error {
 	}
 	if h != nil {
 		in.used -= h.size
-		h.recs = nil
+		h.chunks = nil
 	}
 	in.held[shard] = d
 	return nil

@@ -35,12 +35,21 @@ import (
 const maxSnapshotBytes = 1 << 30
 
 // snapshotData is a received snapshot's records, held until the driver
-// steps its MsgSnap, then staged until raft's next Ready applies it. size
-// is the memory reserved for it (snapIntake).
+// steps its MsgSnap, then staged until raft's next Ready applies it: n
+// bytes of records in chunks, which hold size bytes of memory, reserved in
+// snapIntake.
 type snapshotData struct {
-	index uint64
-	recs  []byte
-	size  int64
+	index   uint64
+	chunks  [][]byte
+	n, size int64
+}
+
+func (d *snapshotData) reader() io.Reader {
+	rs := make([]io.Reader, len(d.chunks))
+	for i, c := range d.chunks {
+		rs[i] = bytes.NewReader(c)
+	}
+	return io.MultiReader(rs...)
 }
 
 type snapResult struct {
@@ -147,18 +156,20 @@ func writeSnapshot(w io.Writer, snap *pebble.Snapshot, spans [][2][]byte) error 
 	return bw.Flush()
 }
 
-// eachSnapshotRecord calls fn for every record of recs, checking that each
-// key lies in spans.
-func eachSnapshotRecord(recs []byte, spans [][2][]byte, fn func(k, v []byte) error) error {
-	for off := 0; off < len(recs); {
-		k, n, err := snapField(recs[off:])
-		if err != nil {
-			return fmt.Errorf("durable: snapshot record at %d: key: %w", off, err)
+// eachSnapshotRecord calls fn for every record of d, checking that each
+// key lies in spans; k and v are valid during the call only.
+func eachSnapshotRecord(d *snapshotData, spans [][2][]byte, fn func(k, v []byte) error) error {
+	r := bufio.NewReaderSize(d.reader(), 64<<10)
+	var k, v []byte
+	for off := int64(0); off < d.n; {
+		var n int64
+		var err error
+		if k, n, err = snapField(r, d.n-off, k); err != nil {
+			return fmt.Errorf("snapshot record at %d: key: %w", off, err)
 		}
 		off += n
-		v, n, err := snapField(recs[off:])
-		if err != nil {
-			return fmt.Errorf("durable: snapshot record at %d: value: %w", off, err)
+		if v, n, err = snapField(r, d.n-off, v); err != nil {
+			return fmt.Errorf("snapshot record at %d: value: %w", off, err)
 		}
 		off += n
 		in := false
@@ -166,7 +177,7 @@ func eachSnapshotRecord(recs []byte, spans [][2][]byte, fn func(k, v []byte) err
 			in = in || (bytes.Compare(k, sp[0]) >= 0 && bytes.Compare(k, sp[1]) < 0)
 		}
 		if !in {
-			return fmt.Errorf("durable: snapshot key %q is outside the shard", k)
+			return fmt.Errorf("snapshot key %q is outside the shard", k)
 		}
 		if fn != nil {
 			if err := fn(k, v); err != nil {
@@ -177,12 +188,32 @@ func eachSnapshotRecord(recs []byte, spans [][2][]byte, fn func(k, v []byte) err
 	return nil
 }
 
-func snapField(b []byte) ([]byte, int, error) {
-	l, n := binary.Uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
+// snapField reads uvarint(len) and the field into buf's memory, at most
+// left bytes in all; n is the bytes read.
+func snapField(r *bufio.Reader, left int64, buf []byte) (field []byte, n int64, err error) {
+	var l uint64
+	for shift := uint(0); ; shift += 7 {
+		if n >= left || shift > 63 {
+			return nil, 0, errors.New("truncated")
+		}
+		c, err := r.ReadByte()
+		if err != nil {
+			return nil, 0, fmt.Errorf("truncated: %w", err)
+		}
+		n++
+		l |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			break
+		}
+	}
+	if l > uint64(left-n) {
 		return nil, 0, errors.New("truncated")
 	}
-	return b[n : n+int(l)], n + int(l), nil
+	buf = slices.Grow(buf[:0], int(l))[:l]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, 0, fmt.Errorf("truncated: %w", err)
+	}
+	return buf, n + int64(l), nil
 }
 
 // ReceiveSnapshot takes a MsgSnap and its data from a peer (the transport's
@@ -206,7 +237,7 @@ func (s *Store) ReceiveSnapshot(shard uint32, m *pb.Message, data io.Reader) err
 		return s.refuseSnapshot(shard, m, err)
 	}
 	d.index = md.GetIndex()
-	if err := eachSnapshotRecord(d.recs, shardSpans(s.shards[shard]), nil); err != nil {
+	if err := eachSnapshotRecord(d, shardSpans(s.shards[shard]), nil); err != nil {
 		s.snapIn.release(d.size)
 		return s.refuseSnapshot(shard, m, err)
 	}
@@ -237,39 +268,42 @@ func (s *Store) refuseSnapshot(shard uint32, m *pb.Message, err error) error {
 	return err
 }
 
-// readSnapshot reads a snapshot's records, reserving the buffer's memory
-// as it grows (snapIntake), up to maxSnapshotBytes.
+// snapChunk is the piece a received snapshot is read and held in.
+const snapChunk = 1 << 20
+
+// readSnapshot reads a snapshot's records in chunks, reserving each
+// chunk's memory before it is read (snapIntake), up to maxSnapshotBytes.
 func (s *Store) readSnapshot(data io.Reader) (*snapshotData, error) {
 	d := &snapshotData{}
 	fail := func(err error) (*snapshotData, error) {
 		s.snapIn.release(d.size)
 		return nil, err
 	}
+	size := min(snapChunk, s.snapIn.max)
 	for {
-		if len(d.recs) == cap(d.recs) {
-			if len(d.recs) > maxSnapshotBytes {
-				return fail(fmt.Errorf("snapshot over %d bytes", maxSnapshotBytes))
-			}
-			grow := min(max(int64(cap(d.recs)), 256<<10), maxSnapshotBytes+1-int64(cap(d.recs)))
-			if err := s.snapIn.reserve(grow); err != nil {
-				return fail(err)
-			}
-			d.size += grow
-			d.recs = append(make([]byte, 0, d.size), d.recs...)
+		if err := s.snapIn.reserve(size); err != nil {
+			return fail(err)
 		}
-		n, err := data.Read(d.recs[len(d.recs):cap(d.recs)])
-		d.recs = d.recs[:len(d.recs)+n]
-		if err == io.EOF {
-			break
+		d.size += size
+		c := make([]byte, size)
+		n, err := io.ReadFull(data, c)
+		if n < len(c) { // the last chunk: keep only what it holds
+			c = slices.Clone(c[:n])
+			s.snapIn.release(size - int64(n))
+			d.size -= size - int64(n)
 		}
-		if err != nil {
+		if n > 0 {
+			d.chunks, d.n = append(d.chunks, c), d.n+int64(n)
+		}
+		switch {
+		case d.n > maxSnapshotBytes:
+			return fail(fmt.Errorf("snapshot over %d bytes", maxSnapshotBytes))
+		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+			return d, nil
+		case err != nil:
 			return fail(fmt.Errorf("read snapshot: %w", err))
 		}
 	}
-	if len(d.recs) > maxSnapshotBytes {
-		return fail(fmt.Errorf("snapshot over %d bytes", maxSnapshotBytes))
-	}
-	return d, nil
 }
 
 // takeSnapshot stages the data of a MsgSnap the driver is about to step
@@ -341,7 +375,7 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	for _, sp := range spans {
 		_ = b.DeleteRange(sp[0], sp[1], nil)
 	}
-	err := eachSnapshotRecord(data.recs, spans, func(k, v []byte) error { return b.Set(k, v, nil) })
+	err := eachSnapshotRecord(data, spans, func(k, v []byte) error { return b.Set(k, v, nil) })
 	if err != nil {
 		return fmt.Errorf("durable: shard %d: %w", sh.id, err)
 	}
@@ -376,7 +410,7 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 		s.cache.publishedAll()
 	}
 	s.stats.snapsApplied.Add(1)
-	s.log.Info("durable: applied raft snapshot", "shard", sh.id, "index", as.index, "bytes", len(data.recs))
+	s.log.Info("durable: applied raft snapshot", "shard", sh.id, "index", as.index, "bytes", data.n)
 	s.releaseReads(sh)
 	return nil
 }
