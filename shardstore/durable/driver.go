@@ -249,7 +249,11 @@ func (s *Store) drain() {
 		select {
 		case in := <-s.recvc:
 			s.stepInbound(in)
-			continue
+			if in.m.GetType() != pb.MsgSnap {
+				continue
+			}
+			// A MsgSnap's Ready comes first: it stages one snapshot
+			// per shard (snapshot.go takeSnapshot).
 		case r := <-s.readc:
 			s.stepRead(r)
 			continue
@@ -337,6 +341,7 @@ func (s *Store) processReady() error {
 					return err
 				}
 			}
+			s.dropStaged(sh) // applied, or ignored by raft
 			s.send(sh, peers)
 			if len(rd.ReadStates) > 0 {
 				s.readStates(sh, rd.ReadStates)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -111,6 +112,11 @@ func (s *Store) loadShards(n int) error {
 			if err := logs[b.shard].add(b.shard, b.ents, idx[b.shard]); err != nil {
 				return err
 			}
+		}
+	}
+	for i, as := range applied {
+		if err := s.checkVoters(as.conf.GetVoters()); err != nil {
+			return fmt.Errorf("durable: shard %d: the store's raft group has %w: refusing to open (start the node with the --peers it was created with, or from an empty --data-dir)", i, err)
 		}
 	}
 	s.d.nextSeq = max(s.d.nextSeq, rec.nextSeq)
@@ -239,4 +245,15 @@ func (s *Store) removeSegmentsBefore(index uint32) error {
 		return nil
 	}
 	return syncDir(s.fs, s.logDir)
+}
+
+// checkVoters refuses a raft group whose voters are not Options.Peers
+// (--peers, in any order): the groups are created with Peers as voters and
+// membership never changes, so a difference is a misconfigured node.
+func (s *Store) checkVoters(voters []uint64) error {
+	got, want := slices.Sorted(slices.Values(voters)), slices.Sorted(slices.Values(s.opts.Peers))
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("voters %v, not this node's peers %v (--peers)", got, want)
+	}
+	return nil
 }

@@ -19,11 +19,11 @@ const inboundQueue = 8192
 // leader is back and caught up, and hands leadership to it.
 const rebalanceTicks = 50
 
-// inbound is a raft message from a peer; snap holds a MsgSnap's data.
+// inbound is a raft message from a peer; a MsgSnap's data waits in the
+// store's snapIntake.
 type inbound struct {
 	shard uint32
 	m     *pb.Message
-	snap  *snapshotData
 }
 
 // Step hands a raft message from a peer to shard's group. It never blocks:
@@ -54,7 +54,7 @@ func (s *Store) enqueueInbound(in inbound) {
 // stepInbound runs on the driver.
 func (s *Store) stepInbound(in inbound) {
 	sh := s.shards[in.shard]
-	if in.snap != nil && !s.stageSnapshot(sh, in) {
+	if in.m.GetType() == pb.MsgSnap && !s.takeSnapshot(sh, in.m) {
 		return
 	}
 	if in.m.GetType() == pb.MsgTimeoutNow && s.draining.Load() {

@@ -61,7 +61,7 @@ type shard struct {
 	readBatch   [2][]func(uint64, error) // this cycle's reads, not stepped yet: [0] ReadIndex, [1] LeaderReadIndex
 	confirmed   []pendingRead            // answered, waiting for applied to reach their index
 	snapping    map[uint64]bool          // peers a snapshot is streaming to
-	staged      map[uint64]*snapshotData // snapshots received, by index, until raft applies one
+	staged      *snapshotData            // the snapshot stepped into raft, until its Ready (snapshot.go)
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,18 +21,35 @@ import (
 // the shard's applied index, and the MsgSnap's metadata is rewritten to that
 // index (raft's own snapshot, MemoryStorage's, may be older: the follower
 // then answers with the newer index, which raft accepts). The receiver
-// stages the data in memory (at most maxSnapshotBytes) and applies it when
-// raft hands the snapshot to the append thread: delete the shard's spans,
-// write the records and the applied state, flush pebble.
+// holds the data in memory, at most one snapshot per shard and
+// Options.MaxStagedSnapshotBytes in all (snapintake.go), and applies it
+// when raft hands the snapshot to the append thread: delete the shard's
+// spans, write the records and the applied state, flush pebble.
+//
+// Memory, not a file: the apply is one pebble batch (the data and the
+// applied state must land together, pebble has no WAL), which holds the
+// records in memory anyway; a file would only move the copy, and ingesting
+// sstables would split the data from its applied state across a crash.
 
-// maxSnapshotBytes bounds a received snapshot, which is staged in memory.
+// maxSnapshotBytes bounds one received snapshot.
 const maxSnapshotBytes = 1 << 30
 
-// snapshotData is a received snapshot's records, staged until raft applies
-// the snapshot.
+// snapshotData is a received snapshot's records, held until the driver
+// steps its MsgSnap, then staged until raft's next Ready applies it: n
+// bytes of records in chunks, which hold size bytes of memory, reserved in
+// snapIntake.
 type snapshotData struct {
-	index uint64
-	recs  []byte
+	index   uint64
+	chunks  [][]byte
+	n, size int64
+}
+
+func (d *snapshotData) reader() io.Reader {
+	rs := make([]io.Reader, len(d.chunks))
+	for i, c := range d.chunks {
+		rs[i] = bytes.NewReader(c)
+	}
+	return io.MultiReader(rs...)
 }
 
 type snapResult struct {
@@ -78,9 +94,16 @@ func (s *Store) startSnapshot(sh *shard, m *pb.Message) {
 	go func() {
 		defer s.snapWG.Done()
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeSnapshot(pw, snap, spans)) }()
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			pw.CloseWithError(writeSnapshot(pw, snap, spans))
+		}()
 		err := s.opts.Transport.SendSnapshot(s.snapCtx, sh.id, m, pr)
+		// A receiver may refuse before reading it all: the writer's next
+		// write fails, and it must stop reading snap before snap closes.
 		pr.CloseWithError(errors.New("snapshot send ended"))
+		<-written
 		snap.Close()
 		select {
 		case s.snapDonec <- snapResult{shard: sh.id, to: to, err: err}:
@@ -133,18 +156,20 @@ func writeSnapshot(w io.Writer, snap *pebble.Snapshot, spans [][2][]byte) error 
 	return bw.Flush()
 }
 
-// eachSnapshotRecord calls fn for every record of recs, checking that each
-// key lies in spans.
-func eachSnapshotRecord(recs []byte, spans [][2][]byte, fn func(k, v []byte) error) error {
-	for off := 0; off < len(recs); {
-		k, n, err := snapField(recs[off:])
-		if err != nil {
-			return fmt.Errorf("durable: snapshot record at %d: key: %w", off, err)
+// eachSnapshotRecord calls fn for every record of d, checking that each
+// key lies in spans; k and v are valid during the call only.
+func eachSnapshotRecord(d *snapshotData, spans [][2][]byte, fn func(k, v []byte) error) error {
+	r := bufio.NewReaderSize(d.reader(), 64<<10)
+	var k, v []byte
+	for off := int64(0); off < d.n; {
+		var n int64
+		var err error
+		if k, n, err = snapField(r, d.n-off, k); err != nil {
+			return fmt.Errorf("snapshot record at %d: key: %w", off, err)
 		}
 		off += n
-		v, n, err := snapField(recs[off:])
-		if err != nil {
-			return fmt.Errorf("durable: snapshot record at %d: value: %w", off, err)
+		if v, n, err = snapField(r, d.n-off, v); err != nil {
+			return fmt.Errorf("snapshot record at %d: value: %w", off, err)
 		}
 		off += n
 		in := false
@@ -152,7 +177,7 @@ func eachSnapshotRecord(recs []byte, spans [][2][]byte, fn func(k, v []byte) err
 			in = in || (bytes.Compare(k, sp[0]) >= 0 && bytes.Compare(k, sp[1]) < 0)
 		}
 		if !in {
-			return fmt.Errorf("durable: snapshot key %q is outside the shard", k)
+			return fmt.Errorf("snapshot key %q is outside the shard", k)
 		}
 		if fn != nil {
 			if err := fn(k, v); err != nil {
@@ -163,60 +188,148 @@ func eachSnapshotRecord(recs []byte, spans [][2][]byte, fn func(k, v []byte) err
 	return nil
 }
 
-func snapField(b []byte) ([]byte, int, error) {
-	l, n := binary.Uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
+// snapField reads uvarint(len) and the field into buf's memory, at most
+// left bytes in all; n is the bytes read.
+func snapField(r *bufio.Reader, left int64, buf []byte) (field []byte, n int64, err error) {
+	var l uint64
+	for shift := uint(0); ; shift += 7 {
+		if n >= left || shift > 63 {
+			return nil, 0, errors.New("truncated")
+		}
+		c, err := r.ReadByte()
+		if err != nil {
+			return nil, 0, fmt.Errorf("truncated: %w", err)
+		}
+		n++
+		l |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			break
+		}
+	}
+	if l > uint64(left-n) {
 		return nil, 0, errors.New("truncated")
 	}
-	return b[n : n+int(l)], n + int(l), nil
+	buf = slices.Grow(buf[:0], int(l))[:l]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, 0, fmt.Errorf("truncated: %w", err)
+	}
+	return buf, n + int64(l), nil
 }
 
 // ReceiveSnapshot takes a MsgSnap and its data from a peer (the transport's
-// snapshot handler): it checks the records, then hands both to the driver.
-// An error (malformed data, a full queue) goes back to the sender, whose
-// raft retries later.
+// snapshot handler): it checks the voters and the records, then hands both
+// to the driver. An error (other voters, an older snapshot than the one
+// held, the memory cap, malformed data, a full queue) goes back to the
+// sender, whose raft retries later.
 func (s *Store) ReceiveSnapshot(shard uint32, m *pb.Message, data io.Reader) error {
 	if int(shard) >= len(s.shards) || m.GetType() != pb.MsgSnap || m.GetSnapshot().GetMetadata() == nil {
 		return fmt.Errorf("durable: not a snapshot for one of %d shards", len(s.shards))
 	}
-	recs, err := io.ReadAll(io.LimitReader(data, maxSnapshotBytes+1))
+	md := m.GetSnapshot().GetMetadata()
+	if err := s.checkVoters(md.GetConfState().GetVoters()); err != nil {
+		return s.refuseSnapshot(shard, m, fmt.Errorf("snapshot at %d refused: %w", md.GetIndex(), err))
+	}
+	if err := s.snapIn.check(shard, md.GetIndex()); err != nil {
+		return s.refuseSnapshot(shard, m, err)
+	}
+	d, err := s.readSnapshot(data)
 	if err != nil {
-		return fmt.Errorf("durable: shard %d: read snapshot: %w", shard, err)
+		return s.refuseSnapshot(shard, m, err)
 	}
-	if len(recs) > maxSnapshotBytes {
-		return fmt.Errorf("durable: shard %d: snapshot over %d bytes", shard, maxSnapshotBytes)
-	}
-	if err := eachSnapshotRecord(recs, shardSpans(s.shards[shard]), nil); err != nil {
-		return fmt.Errorf("durable: shard %d: %w", shard, err)
+	d.index = md.GetIndex()
+	if err := eachSnapshotRecord(d, shardSpans(s.shards[shard]), nil); err != nil {
+		s.snapIn.release(d.size)
+		return s.refuseSnapshot(shard, m, err)
 	}
 	if s.closed.Load() {
+		s.snapIn.release(d.size)
 		return ErrClosed
 	}
-	in := inbound{shard: shard, m: m, snap: &snapshotData{index: m.GetSnapshot().GetMetadata().GetIndex(), recs: recs}}
+	if err := s.snapIn.hold(shard, d); err != nil {
+		return s.refuseSnapshot(shard, m, err)
+	}
 	select {
-	case s.recvc <- in:
+	case s.recvc <- inbound{shard: shard, m: m}:
 		return nil
 	default:
-		return fmt.Errorf("durable: shard %d: snapshot refused, inbound queue full", shard)
+		if d := s.snapIn.take(shard, d.index); d != nil {
+			s.snapIn.release(d.size)
+		}
+		return s.refuseSnapshot(shard, m, errors.New("snapshot refused, inbound queue full"))
 	}
 }
 
-// stageSnapshot keeps a received snapshot's data for applySnapshot, by
-// index: raft may accept one and ignore a later-arriving older one, so a
-// new arrival must not replace what raft will apply. At most 4 are kept.
-func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
-	if sh.staged == nil {
-		sh.staged = map[uint64]*snapshotData{}
+// refuseSnapshot counts and logs a refused snapshot and returns err for
+// the sender.
+func (s *Store) refuseSnapshot(shard uint32, m *pb.Message, err error) error {
+	err = fmt.Errorf("durable: shard %d: %w", shard, err)
+	s.stats.snapsRefused.Add(1)
+	s.log.Warn("durable: raft snapshot refused", "shard", shard, "from", m.GetFrom(), "index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)
+	return err
+}
+
+// snapChunk is the piece a received snapshot is read and held in.
+const snapChunk = 1 << 20
+
+// readSnapshot reads a snapshot's records in chunks, reserving each
+// chunk's memory before it is read (snapIntake), up to maxSnapshotBytes.
+func (s *Store) readSnapshot(data io.Reader) (*snapshotData, error) {
+	d := &snapshotData{}
+	fail := func(err error) (*snapshotData, error) {
+		s.snapIn.release(d.size)
+		return nil, err
 	}
-	if len(sh.staged) >= 4 {
-		oldest := uint64(math.MaxUint64)
-		for i := range sh.staged {
-			oldest = min(oldest, i)
+	size := min(snapChunk, s.snapIn.max)
+	for {
+		if err := s.snapIn.reserve(size); err != nil {
+			return fail(err)
 		}
-		delete(sh.staged, oldest)
+		d.size += size
+		c := make([]byte, size)
+		n, err := io.ReadFull(data, c)
+		if n < len(c) { // the last chunk: keep only what it holds
+			c = slices.Clone(c[:n])
+			s.snapIn.release(size - int64(n))
+			d.size -= size - int64(n)
+		}
+		if n > 0 {
+			d.chunks, d.n = append(d.chunks, c), d.n+int64(n)
+		}
+		switch {
+		case d.n > maxSnapshotBytes:
+			return fail(fmt.Errorf("snapshot over %d bytes", maxSnapshotBytes))
+		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+			return d, nil
+		case err != nil:
+			return fail(fmt.Errorf("read snapshot: %w", err))
+		}
 	}
-	sh.staged[in.snap.index] = in.snap
+}
+
+// takeSnapshot stages the data of a MsgSnap the driver is about to step
+// (false: a newer snapshot replaced it, the message is dropped). The
+// driver processes the Ready of a stepped MsgSnap before it steps another
+// peer message (drain), so what an earlier MsgSnap staged is either
+// applied or ignored by raft already.
+func (s *Store) takeSnapshot(sh *shard, m *pb.Message) bool {
+	index := m.GetSnapshot().GetMetadata().GetIndex()
+	d := s.snapIn.take(sh.id, index)
+	if d == nil {
+		s.log.Debug("durable: raft snapshot superseded before it was stepped", "shard", sh.id, "index", index)
+		return false
+	}
+	s.dropStaged(sh)
+	sh.staged = d
 	return true
+}
+
+// dropStaged frees sh's staged snapshot: raft applied it, or had its Ready
+// without it (the snapshot was ignored).
+func (s *Store) dropStaged(sh *shard) {
+	if sh.staged != nil {
+		s.snapIn.release(sh.staged.size)
+		sh.staged = nil
+	}
 }
 
 // applySnapshot makes a snapshot raft accepted durable, as the append
@@ -228,15 +341,11 @@ func (s *Store) stageSnapshot(sh *shard, in inbound) bool {
 // and flushed.
 func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	data := sh.staged[md.GetIndex()]
-	if data == nil {
+	data := sh.staged
+	if data == nil || data.index != md.GetIndex() {
 		return fmt.Errorf("durable: shard %d: raft applies snapshot %d, which was not received", sh.id, md.GetIndex())
 	}
-	for i := range sh.staged {
-		if i <= md.GetIndex() {
-			delete(sh.staged, i)
-		}
-	}
+	defer s.dropStaged(sh)
 	if s.d.inflight != nil {
 		if err := s.synced(<-s.logw.donec); err != nil {
 			return err
@@ -266,7 +375,7 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	for _, sp := range spans {
 		_ = b.DeleteRange(sp[0], sp[1], nil)
 	}
-	err := eachSnapshotRecord(data.recs, spans, func(k, v []byte) error { return b.Set(k, v, nil) })
+	err := eachSnapshotRecord(data, spans, func(k, v []byte) error { return b.Set(k, v, nil) })
 	if err != nil {
 		return fmt.Errorf("durable: shard %d: %w", sh.id, err)
 	}
@@ -301,7 +410,7 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 		s.cache.publishedAll()
 	}
 	s.stats.snapsApplied.Add(1)
-	s.log.Info("durable: applied raft snapshot", "shard", sh.id, "index", as.index, "bytes", len(data.recs))
+	s.log.Info("durable: applied raft snapshot", "shard", sh.id, "index", as.index, "bytes", data.n)
 	s.releaseReads(sh)
 	return nil
 }

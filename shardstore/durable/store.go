@@ -113,6 +113,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Transport sends raft messages to peers; nil with one replica.
 	Transport Transport
+	// MaxStagedSnapshotBytes bounds the memory of raft snapshots received
+	// and not applied yet, across shards (default 1 GiB); a snapshot past
+	// it is refused and its sender retries later.
+	MaxStagedSnapshotBytes int64
 	// PebbleOptions, when set, may adjust pebble's options before Open.
 	PebbleOptions func(*pebble.Options)
 }
@@ -160,6 +164,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MaxStagedSnapshotBytes == 0 {
+		o.MaxStagedSnapshotBytes = defaultMaxStagedSnapshotBytes
+	}
 }
 
 // Stats are cumulative counters of the write and read paths.
@@ -177,8 +184,10 @@ type Stats struct {
 	// and inbound ones dropped because the driver's queue was full.
 	DroppedMessages uint64
 	// LeaderChanges counts changes of a shard's leader seen here;
-	// SnapshotsSent and SnapshotsApplied count raft snapshots.
-	LeaderChanges, SnapshotsSent, SnapshotsApplied uint64
+	// SnapshotsSent and SnapshotsApplied count raft snapshots,
+	// SnapshotsRefused those received and refused (other voters, over
+	// Options.MaxStagedSnapshotBytes, older than one held, malformed).
+	LeaderChanges, SnapshotsSent, SnapshotsApplied, SnapshotsRefused uint64
 	// Reads counts Get calls; CacheHits those the read cache answered.
 	Reads, CacheHits uint64
 	// TornTails counts torn raft log tails (an unsynced last record) cut
@@ -200,7 +209,7 @@ type counters struct {
 	proposals, rejected, acked, failed, entries, batches, fsyncs, dropped atomic.Uint64
 	reads, cacheHits                                                      atomic.Uint64
 	tornTails, droppedEntries                                             atomic.Uint64
-	leaderChanges, snapsSent, snapsApplied                                atomic.Uint64
+	leaderChanges, snapsSent, snapsApplied, snapsRefused                  atomic.Uint64
 }
 
 // proposal is one queued write.
@@ -240,6 +249,7 @@ type Store struct {
 	recvc     chan inbound     // raft messages from peers (replicate.go)
 	readc     chan readRequest // ReadIndex requests
 	snapDonec chan snapResult  // outbound snapshots finished
+	snapIn    *snapIntake      // received snapshots' memory (snapintake.go)
 	lazyc     chan []byte      // data keys seen expired, for the driver to delete
 	stopc     chan struct{}
 	donec     chan struct{}
@@ -299,6 +309,7 @@ func open(dir string, opts Options) (_ *Store, err error) {
 		recvc:     make(chan inbound, inboundQueue),
 		readc:     make(chan readRequest, opts.QueueSize),
 		snapDonec: make(chan snapResult, 16),
+		snapIn:    newSnapIntake(opts.MaxStagedSnapshotBytes),
 		lazyc:     make(chan []byte, 1024),
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
@@ -529,6 +540,7 @@ func (s *Store) Stats() Stats {
 		LeaderChanges:    s.stats.leaderChanges.Load(),
 		SnapshotsSent:    s.stats.snapsSent.Load(),
 		SnapshotsApplied: s.stats.snapsApplied.Load(),
+		SnapshotsRefused: s.stats.snapsRefused.Load(),
 		Reads:            s.stats.reads.Load(),
 		CacheHits:        s.stats.cacheHits.Load(),
 		TornTails:        s.stats.tornTails.Load(),
