@@ -1,8 +1,10 @@
 package netcluster
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -253,5 +255,52 @@ func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestForwardedRESP3: a RESP3 client of a node that does not lead its
+// key's shard gets RESP3 replies (a map for HGETALL), as from the leader.
+func TestForwardedRESP3(t *testing.T) {
+	c := Up(t, "--loops 1")
+	key := "{" + oneKeyPerShard()[0] + "}:h"
+	via := c.leaderOf(t, 0)%3 + 1
+	conn, err := net.DialTimeout("tcp", c.Nodes[via-1].Addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	send := func(args ...string) string {
+		t.Helper()
+		var b []byte
+		b = fmt.Appendf(b, "*%d\r\n", len(args))
+		for _, a := range args {
+			b = fmt.Appendf(b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return line
+	}
+	if got := send("HELLO", "3"); !strings.HasPrefix(got, "%") {
+		t.Fatalf("HELLO 3: %q", got)
+	}
+	time.Sleep(100 * time.Millisecond) // the rest of HELLO's map, written at once
+	for br.Buffered() > 0 {
+		br.ReadString('\n')
+	}
+	eventually(t, 5*time.Second, "HSET through node "+strconv.Itoa(via), func() error {
+		if got := send("HSET", key, "f", "v"); !strings.HasPrefix(got, ":") {
+			return fmt.Errorf("%q", got)
+		}
+		return nil
+	})
+	if got := send("HGETALL", key); got != "%1\r\n" {
+		t.Errorf("HGETALL through node %d (forwarded to %d) began %q, want the RESP3 map %%1", via, c.leaderOf(t, 0), got)
 	}
 }
