@@ -346,10 +346,18 @@ func TestDrainingHandsOverLeadership(t *testing.T) {
 	c := newCluster(t, 3)
 	c.startAll()
 	// Shard i's preferred leader is node i%3+1 (Peers order): wait for
-	// the spread, then drain the leader of shard 0.
+	// the spread (the first elections may pick others), then drain the
+	// leader of shard 0, to which shard 0 must come back afterwards.
+	spread := time.Now().Add(20 * time.Second)
+	for sh := range uint32(3) {
+		for c.leader(sh) != uint64(sh%3+1) {
+			if time.Now().After(spread) {
+				t.Fatalf("shard %d not led by its preferred node %d within 20s", sh, sh%3+1)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	sick := c.leader(0)
-	c.leader(1)
-	c.leader(2)
 	c.nodes[sick].Store.SetDraining(true)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
