@@ -235,8 +235,8 @@ type forwarder struct {
 	loop  int
 	resp3 bool // the connection speaks RESP3 (HELLO 3)
 	srv   *Server
-	reqc chan core.Forward
-	brk  *breaker.Breaker // nil: none
+	reqc  chan core.Forward
+	brk   *breaker.Breaker // nil: none
 	// shardBrk are the shards' breakers (nil: none).
 	shardBrk []*breaker.Breaker
 	// replica serves a Stale read the node cannot be asked for.
