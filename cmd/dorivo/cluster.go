@@ -216,8 +216,9 @@ func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog
 // clusterInfo is INFO's Cluster section: this node, then one line per
 // shard with its slots, leader, term, commit and applied indexes; on the
 // leader each follower's lag in entries; on a follower its replica's lag,
-// what a READONLY read may miss: replica_lag entries committed and not
-// applied here, and leader_heard_ms since the leader's last message.
+// what a READONLY read may miss: replica_lag entries known committed and
+// not applied here (the leader may have committed more since it last
+// said), and leader_heard_ms since the leader's last message.
 func clusterInfo(st *durable.Store) command.InfoSection {
 	return command.InfoSection{Name: "Cluster", Lines: func() []string {
 		lines := []string{"node_id:" + strconv.FormatUint(st.NodeID(), 10), "shards:" + strconv.Itoa(st.Shards())}

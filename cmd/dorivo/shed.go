@@ -169,8 +169,10 @@ func (s *shedding) watchPeers(peers map[uint64]*breaker.Breaker) {
 }
 
 // watchShards makes each shard breaker shed its shard's slots while it is
-// open (the kernel answers their datagrams, the loops their requests,
-// except reads that may be served stale from the replica), and lists them.
+// open, and lists them. The kernel answers all their datagrams (GETs of
+// stale-read tenants too: on an interface with XDP they fall back only
+// when the leader has none or cannot be reached); the loops answer their
+// requests, except reads that may be served stale from the replica.
 func (s *shedding) watchShards(shards []*breaker.Breaker, st *durable.Store) {
 	for i, b := range shards {
 		first, last := st.Slots(uint32(i))

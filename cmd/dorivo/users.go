@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,11 +91,13 @@ func setupUsers(node *command.Node, st *durable.Store, o userOptions, replicated
 }
 
 // followUsers installs every user table st applies of a later generation
-// than the node's: a replica learns the changes made through shard 0's
-// leader.
+// than the node's, or of the same with other users: a replica learns the
+// changes made through shard 0's leader, and a committed table replaces
+// one this node published but did not commit (a seed, or a change whose
+// leader was lost) under the same generation.
 func followUsers(node *command.Node, st *durable.Store, log *slog.Logger) {
 	st.SetUsersHook(func(gen uint64, text []byte) {
-		if cur, _ := node.Users(); gen <= cur {
+		if cur, curText := node.Users(); gen < cur || gen == cur && bytes.Equal(text, curText) {
 			return
 		}
 		if err := node.LoadUsers(gen, text, "replicated users"); err != nil {

@@ -168,10 +168,11 @@ func (s *Session) permission(cmd *Cmd, args [][]byte) string {
 	return ""
 }
 
-// allKeys reports whether the session's user may touch every key.
+// allKeys reports whether the session's user may touch every key; a user
+// deleted since the session authenticated may touch none.
 func (s *Session) allKeys() bool {
 	u := s.userEntry()
-	return u == nil || u.AllKeys
+	return u != nil && u.AllKeys
 }
 
 // keyFilter returns whether the session's user may see a key in KEYS and
@@ -180,7 +181,10 @@ func (s *Session) allKeys() bool {
 // a tenant confined to ~{acme}* does not learn other tenants' keys.
 func (s *Session) keyFilter() func(key []byte) bool {
 	u := s.userEntry()
-	if u == nil || u.AllKeys {
+	switch {
+	case u == nil: // deleted since it authenticated
+		return func([]byte) bool { return false }
+	case u.AllKeys:
 		return func([]byte) bool { return true }
 	}
 	return func(key []byte) bool {

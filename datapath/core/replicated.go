@@ -130,13 +130,19 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 			l.keys = q.Keys(l.keys)
 		}
 	}
+	if tc.sess.InMulti() && r.Cmd != nil && r.Cmd.Route == command.RouteExec && l.queuedUsersWrite(tc) {
+		l.localReply(tc, now(resp.AppendError(l.reply[:0], errUsersInTx)))
+		return true, true
+	}
 	if len(l.keys) == 0 {
 		if r.WritesUsers() && !tc.sess.InMulti() {
 			return l.routeUsers(tc, r)
 		}
 		return false, true
 	}
-	stale := !tc.sess.InMulti() && r.IsRead() && (tc.sess.ReplicaReads() || l.staleAllowed(tc))
+	// A request on a forwarding connection is served here or refused.
+	fwdConn := string(tc.sess.Name) == ForwardClientName
+	stale := !fwdConn && !tc.sess.InMulti() && r.IsRead() && (tc.sess.ReplicaReads() || l.staleAllowed(tc))
 	var target uint64
 	remote, local, fallback := false, false, false
 	for _, k := range l.keys {
@@ -162,12 +168,18 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 		}
 		remote, target = true, leader
 	}
+	if (fallback || remote) && command.CheckReq(tc.sess, r) != "" {
+		// Served elsewhere, the client's rights are checked here first
+		// (the replica reader and the leader run it with full rights).
+		l.localReply(tc, now(l.refused(tc.sess, r)))
+		return true, true
+	}
 	switch {
 	case fallback:
 		return l.replicaRead(tc, r, !tc.sess.ReplicaReads())
 	case !remote:
 		return false, true
-	case string(tc.sess.Name) == ForwardClientName:
+	case fwdConn:
 		l.localReply(tc, now(resp.AppendError(l.reply[:0], errNoLeader(l.cfg.Store.ShardOf(slot.Of(l.keys[0]))))))
 		return true, true
 	case rp.inflight >= forwardQueue:
@@ -176,12 +188,6 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 		// Across nodes or inside a transaction, forwarding would lose
 		// atomicity.
 		l.localReply(tc, now(resp.AppendError(l.reply[:0], errCrossNode)))
-		return true, true
-	}
-	// The leader runs forwarded requests as the default user: the
-	// client's own user's rights are checked here, with the same ACL.
-	if command.CheckReq(tc.sess, r) != "" {
-		l.localReply(tc, now(l.refused(tc.sess, r)))
 		return true, true
 	}
 	l.pushForward(tc, r, Forward{Node: target, Shard: l.cfg.Store.ShardOf(slot.Of(l.keys[0])), Stale: stale})
@@ -211,10 +217,32 @@ func (l *Loop) routeUsers(tc *Conn, r command.Req) (handled, ok bool) {
 	case command.CheckReq(tc.sess, r) != "":
 		l.localReply(tc, now(l.refused(tc.sess, r)))
 		return true, true
+	case r.Cmd.Name == "config|set" && len(r.Args) > 4:
+		l.localReply(tc, now(resp.AppendError(l.reply[:0], errRequirepassAlone)))
+		return true, true
 	}
 	l.pushForward(tc, r, Forward{Node: leader, Shard: shard})
 	l.stats.forwarded.Add(1)
 	return true, true
+}
+
+// Replies to user table changes this node cannot run: the change must run
+// on shard 0's leader, alone.
+const (
+	errUsersInTx        = "CROSSSLOT a transaction that changes users (ACL SETUSER, DELUSER, LOAD, CONFIG SET requirepass) runs only on the node leading shard 0"
+	errRequirepassAlone = "ERR in a cluster CONFIG SET requirepass runs on the node leading shard 0: set it alone, and the other parameters in a CONFIG SET of their own"
+)
+
+// queuedUsersWrite reports whether tc's queued transaction changes users
+// while this node does not serve shard 0.
+func (l *Loop) queuedUsersWrite(tc *Conn) bool {
+	for _, q := range tc.sess.Queued() {
+		if q.WritesUsers() {
+			_, here := l.rep.cluster.Route(l.cfg.Store.ShardOf(0))
+			return !here
+		}
+	}
+	return false
 }
 
 // refused is the reply to r, which command.CheckReq refuses for sess:

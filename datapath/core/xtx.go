@@ -245,7 +245,9 @@ func (l *Loop) planCmd(x *xtx, r command.Req, errMsg string) {
 
 // planBroadcast plans r, a command of every loop's keys (DBSIZE, KEYS,
 // FLUSHALL, RANDOMKEY), to run on every loop, its parts' replies merged as
-// outside a transaction. It locks no key.
+// outside a transaction. It locks no key, so, as outside a transaction,
+// it is not atomic across loops: another cross-loop transaction may run
+// before it on one loop and after it on another.
 func (l *Loop) planBroadcast(x *xtx, pl *cmdPlan, r command.Req) {
 	pl.owner, pl.merge = -2, mergeOf(r.Cmd.Merge)
 	for o := range x.parts {

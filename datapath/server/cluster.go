@@ -53,18 +53,19 @@ type ClusterConfig struct {
 // open: a request arriving on one is never forwarded again (core).
 const ForwardClientName = core.ForwardClientName
 
-// clusterView is the loops' core.Cluster: leadership from the store,
-// loaded[shard] set once the owner loop reloaded the shard while this
-// node led it.
+// clusterView is the loops' core.Cluster: leadership from the store, and
+// which led shards the owner loop has reloaded (loadedAt).
 type clusterView struct {
 	srv    *Server
 	st     *durable.Store
-	self   uint64
-	loaded []atomic.Bool
-	// gens[shard] counts the shard's leadership changes seen here: a
-	// reload marks a shard loaded only if none happened since its
-	// ReadIndex confirmed the leadership (ledShards, markLoaded).
-	gens []atomic.Uint64
+	self uint64
+	// gens[shard] counts the shard's leadership changes seen here, and
+	// loadedAt[shard] is 1 + the generation the owner loop's last reload
+	// covered: the loops serve the shard only while the two agree, so a
+	// change during or after a reload (lost and won again: the store may
+	// hold another leader's writes the reload did not read) unloads it,
+	// and that change's own Claim reloads again.
+	gens, loadedAt []atomic.Uint64
 	// fwd[node][2*loop+p] forwards loop's requests to node, in order: p 0
 	// over RESP2, p 1 over RESP3 (HELLO 3), for the requests of clients
 	// that speak it, so that the reply is in the client's protocol.
@@ -81,7 +82,7 @@ func newClusterView(s *Server) (*clusterView, error) {
 	if sb := s.cfg.Cluster.ShardBreakers; sb != nil && len(sb) != st.Shards() {
 		return nil, fmt.Errorf("server config: %d shard breakers for %d shards", len(sb), st.Shards())
 	}
-	v := &clusterView{srv: s, st: st, self: st.NodeID(), loaded: make([]atomic.Bool, st.Shards()), gens: make([]atomic.Uint64, st.Shards()),
+	v := &clusterView{srv: s, st: st, self: st.NodeID(), gens: make([]atomic.Uint64, st.Shards()), loadedAt: make([]atomic.Uint64, st.Shards()),
 		fwd:     map[uint64][]*forwarder{},
 		replica: newReplicaReader(s)}
 	for id, addr := range s.cfg.Cluster.Peers {
@@ -103,7 +104,7 @@ func newClusterView(s *Server) (*clusterView, error) {
 
 func (v *clusterView) Route(shard uint32) (uint64, bool) {
 	li := v.st.Leader(shard)
-	return li.Leader, li.Leader == v.self && v.loaded[shard].Load()
+	return li.Leader, li.Leader == v.self && v.loadedAt[shard].Load() == v.gens[shard].Load()+1
 }
 
 func (v *clusterView) Self() uint64 { return v.self }
@@ -132,8 +133,7 @@ func (v *clusterView) start(ctx context.Context) {
 // is reloaded by its owner loop (core.Loop.Claim) before the loops serve
 // it; one it stopped leading is no longer served at once.
 func (v *clusterView) leaderChanged(shard uint32, leader, _ uint64) {
-	v.gens[shard].Add(1)
-	v.loaded[shard].Store(false)
+	v.gens[shard].Add(1) // unloads the shard (Route)
 	if sb := v.srv.cfg.Cluster.ShardBreakers; sb != nil && sb[shard].State() != breaker.Closed {
 		sb[shard].Reset()
 	}
@@ -190,8 +190,8 @@ func (v *clusterView) ledShards(o int) ([]ledShard, error) {
 // own Claim reloads again.
 func (v *clusterView) markLoaded(shards []ledShard) {
 	for _, s := range shards {
-		if v.gens[s.shard].Load() == s.gen && v.st.IsLeader(s.shard) {
-			v.loaded[s.shard].Store(true)
+		if v.st.IsLeader(s.shard) {
+			v.loadedAt[s.shard].Store(s.gen + 1) // stale at once if gens moved on
 		}
 	}
 	for _, l := range v.srv.loops { // connections stalled on these shards retry
@@ -356,8 +356,11 @@ func (f *forwarder) run(ctx context.Context) {
 		at := time.Now()
 		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", f.addr)
 		if err != nil {
-			if f.brk != nil && ctx.Err() == nil && f.brk.Allow() {
-				f.brk.Record(time.Since(at), err) // the node's fault, not a shard's
+			// A failed dial is a failed call when requests wait for it
+			// (the node's fault, not a shard's); an idle forwarder's
+			// redials, at start or on a connection nobody uses, are not.
+			if f.brk != nil && ctx.Err() == nil && len(f.reqc) > 0 && f.brk.Allow() {
+				f.brk.Record(time.Since(at), err)
 			}
 			f.refuseQueued(backoff)
 			backoff = min(2*backoff, 500*time.Millisecond)

@@ -19,7 +19,10 @@ import (
 // data, with no round trip to their leaders. The replica readers copy the
 // request's keys out of the store into a scratch keyspace and run the
 // command there, off the loops, as the client's user and in its protocol.
-// The reply may be stale, never dirty.
+// The reply may be stale, never dirty. The keys are read one by one, not
+// from one snapshot: a read of several keys (MGET) may see an atomic
+// multi-key write (MSET) half applied, and a collection is copied whole
+// for each read.
 
 // replicaReaders is how many goroutines serve replica reads; they wait on
 // the store (its read cache, pebble on a miss).
