@@ -56,8 +56,8 @@ const ForwardClientName = core.ForwardClientName
 // clusterView is the loops' core.Cluster: leadership from the store, and
 // which led shards the owner loop has reloaded (loadedAt).
 type clusterView struct {
-	srv    *Server
-	st     *durable.Store
+	srv  *Server
+	st   *durable.Store
 	self uint64
 	// gens[shard] counts the shard's leadership changes seen here, and
 	// loadedAt[shard] is 1 + the generation the owner loop's last reload
