@@ -142,17 +142,22 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 	}
 	// A request on a forwarding connection is served here or refused.
 	fwdConn := string(tc.sess.Name) == ForwardClientName
-	stale := !fwdConn && !tc.sess.InMulti() && r.IsRead() && (tc.sess.ReplicaReads() || l.staleAllowed(tc))
 	var target uint64
 	remote, local, fallback := false, false, false
+	stale, staleKnown := false, false // whether r may read the replica: asked once a key is not here
 	for _, k := range l.keys {
 		sl := slot.Of(k)
 		shard := l.cfg.Store.ShardOf(sl)
 		leader, here := rp.cluster.Route(shard)
-		switch {
-		case here:
+		if here {
 			local = true
 			continue
+		}
+		if !staleKnown {
+			stale = !fwdConn && !tc.sess.InMulti() && r.IsRead() && (tc.sess.ReplicaReads() || l.staleAllowed(tc))
+			staleKnown = true
+		}
+		switch {
 		case stale && (tc.sess.ReplicaReads() || leader == 0 || l.shedFor(sl)):
 			fallback = true
 			continue
@@ -394,10 +399,7 @@ func (l *Loop) routeDatagram(d *dgram, r command.Req, sess *command.Session) boo
 	switch {
 	case rp.inflight >= forwardQueue, !stale && (leader == 0 || leader == self):
 		// The replies channel is full, or no leader serves the shard now.
-		rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusUnavailable}
-		l.dgShedBody = wire.AppendRetryAfter(l.dgShedBody[:0], 50*time.Millisecond)
-		rep.Body = l.dgShedBody
-		l.replyDatagram(&rep, d.ret)
+		l.replyUnavailable(d, 50*time.Millisecond)
 		return true
 	case stale && (leader == 0 || leader == self || l.shedFor(sl)):
 		f.Node, f.Replica = self, true

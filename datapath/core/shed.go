@@ -136,11 +136,16 @@ func (l *Loop) shedDatagram(d *dgram) bool {
 		return false // the replica serves it (routeDatagram)
 	}
 	l.stats.shed.Add(1)
+	l.replyUnavailable(d, msDuration(e.RetryAfterMs))
+	return true
+}
+
+// replyUnavailable answers d UNAVAILABLE, retry after retry.
+func (l *Loop) replyUnavailable(d *dgram, retry time.Duration) {
 	rep := wire.Reply{ID: d.ID, Op: d.Op, Status: wire.StatusUnavailable}
-	l.dgShedBody = wire.AppendRetryAfter(l.dgShedBody[:0], msDuration(e.RetryAfterMs))
+	l.dgShedBody = wire.AppendRetryAfter(l.dgShedBody[:0], retry)
 	rep.Body = l.dgShedBody
 	l.replyDatagram(&rep, d.ret)
-	return true
 }
 
 func msDuration(ms uint16) time.Duration { return time.Duration(ms) * time.Millisecond }
