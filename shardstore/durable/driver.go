@@ -211,6 +211,9 @@ func (s *Store) tick() {
 		if !sh.soleVoter {
 			s.expireReads(sh)
 			s.settleOrphans(sh)
+			if sh.goneCampaigns > 0 {
+				s.campaignGone(sh) // leadergone.go
+			}
 		}
 		s.publishStatus(sh)
 	}

@@ -24,6 +24,7 @@ const rebalanceTicks = 50
 type inbound struct {
 	shard uint32
 	m     *pb.Message
+	gone  uint64 // non-zero: PeerGone(gone), and no message
 }
 
 // Step hands a raft message from a peer to shard's group. It never blocks:
@@ -53,6 +54,10 @@ func (s *Store) enqueueInbound(in inbound) {
 
 // stepInbound runs on the driver.
 func (s *Store) stepInbound(in inbound) {
+	if in.gone != 0 {
+		s.leaderGone(in.gone)
+		return
+	}
 	sh := s.shards[in.shard]
 	if in.m.GetType() == pb.MsgSnap && !s.takeSnapshot(sh, in.m) {
 		return

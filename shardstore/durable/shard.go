@@ -53,7 +53,11 @@ type shard struct {
 	// driver's tick handBackAt (rebalance).
 	handBacks  int
 	handBackAt uint64
-	statusPub  atomic.Pointer[ShardStatus]
+	// goneCampaigns are the campaigns left after PeerGone reported the
+	// leader gone (leadergone.go), the next at tick goneNextTick.
+	goneCampaigns int
+	goneNextTick  uint64
+	statusPub     atomic.Pointer[ShardStatus]
 	// leaderHeard is when a message from the leader last arrived (unix
 	// ns; a follower's staleness, ShardStatus.LeaderHeard).
 	leaderHeard int64

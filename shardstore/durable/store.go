@@ -188,6 +188,9 @@ type Stats struct {
 	// SnapshotsRefused those received and refused (other voters, over
 	// Options.MaxStagedSnapshotBytes, older than one held, malformed).
 	LeaderChanges, SnapshotsSent, SnapshotsApplied, SnapshotsRefused uint64
+	// GoneLeaders counts shards whose leader PeerGone reported gone while
+	// this node followed it.
+	GoneLeaders uint64
 	// Reads counts Get calls; CacheHits those the read cache answered.
 	Reads, CacheHits uint64
 	// TornTails counts torn raft log tails (an unsynced last record) cut
@@ -210,6 +213,7 @@ type counters struct {
 	reads, cacheHits                                                      atomic.Uint64
 	tornTails, droppedEntries                                             atomic.Uint64
 	leaderChanges, snapsSent, snapsApplied, snapsRefused                  atomic.Uint64
+	goneLeaders                                                           atomic.Uint64
 }
 
 // proposal is one queued write.
@@ -541,6 +545,7 @@ func (s *Store) Stats() Stats {
 		SnapshotsSent:    s.stats.snapsSent.Load(),
 		SnapshotsApplied: s.stats.snapsApplied.Load(),
 		SnapshotsRefused: s.stats.snapsRefused.Load(),
+		GoneLeaders:      s.stats.goneLeaders.Load(),
 		Reads:            s.stats.reads.Load(),
 		CacheHits:        s.stats.cacheHits.Load(),
 		TornTails:        s.stats.tornTails.Load(),

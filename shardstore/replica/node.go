@@ -51,7 +51,8 @@ func Start(cfg Config) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	h := &handler{log: cfg.Logger}
-	t, err := transport.New(cfg.NodeID, cfg.ListenAddr, h, cfg.Transport...)
+	topts := append(slices.Clip(cfg.Transport), transport.WithPeerGone(h.peerGone))
+	t, err := transport.New(cfg.NodeID, cfg.ListenAddr, h, topts...)
 	if err != nil {
 		return nil, fmt.Errorf("replica: node %d: %w", cfg.NodeID, err)
 	}
@@ -112,6 +113,13 @@ func (h *handler) HandleBatch(from uint64, msgs []transport.GroupMessage) {
 				h.log.Warn("replica: refused a raft message from a peer", "from", from, "err", err)
 			}
 		}
+	}
+}
+
+// peerGone tells the store that a peer's process is gone (fast failover).
+func (h *handler) peerGone(node uint64) {
+	if st := h.store.Load(); st != nil {
+		st.PeerGone(node)
 	}
 }
 

@@ -22,6 +22,8 @@ type cluster struct {
 	nodes  map[uint64]*Node
 	shards int
 	keep   uint64 // durable.Options.LogKeepEntries
+	// electionTicks is durable.Options.ElectionTicks (0: 20).
+	electionTicks int
 }
 
 func newCluster(t *testing.T, shards int) *cluster {
@@ -48,11 +50,15 @@ func freeAddr(t *testing.T) string {
 
 func (c *cluster) start(id uint64) *Node {
 	c.t.Helper()
+	et := c.electionTicks
+	if et == 0 {
+		et = 20
+	}
 	n, err := Start(Config{
 		NodeID: id, ListenAddr: c.addrs[id], Peers: c.addrs,
 		Dir: filepath.Join(c.dir, strconv.FormatUint(id, 10)),
 		Store: durable.Options{
-			Shards: c.shards, TickInterval: 5 * time.Millisecond, ElectionTicks: 20, HeartbeatTicks: 2,
+			Shards: c.shards, TickInterval: 5 * time.Millisecond, ElectionTicks: et, HeartbeatTicks: 2,
 			LogKeepEntries: c.keep, SegmentBytes: 1 << 20,
 		},
 	})
@@ -82,7 +88,12 @@ func (c *cluster) stop(id uint64) {
 // returns it.
 func (c *cluster) leader(shard uint32) uint64 {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	return c.leaderWithin(shard, 10*time.Second)
+}
+
+func (c *cluster) leaderWithin(shard uint32, wait time.Duration) uint64 {
+	c.t.Helper()
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		var lead uint64
 		agree := true
@@ -98,7 +109,7 @@ func (c *cluster) leader(shard uint32) uint64 {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	c.t.Fatalf("shard %d: no leader agreed on in 10s", shard)
+	c.t.Fatalf("shard %d: no leader agreed on in %v", shard, wait)
 	return 0
 }
 

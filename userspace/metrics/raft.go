@@ -40,6 +40,10 @@ var (
 		"Batch frame bytes received from the peer.", []string{"peer"}, nil)
 	peerReconnects = prometheus.NewDesc("dorivo_peer_reconnects_total",
 		"Raft streams to the peer opened after the first.", []string{"peer"}, nil)
+	peerGone = prometheus.NewDesc("dorivo_peer_gone_total",
+		"Times the peer's stream ended and its address refused connections (its process gone).", []string{"peer"}, nil)
+	raftGoneLeaders = prometheus.NewDesc("dorivo_raft_gone_leaders_total",
+		"Shards whose leader's process was found gone while this node followed it, all shards (each started a fast election).", nil, nil)
 )
 
 // RaftCollector exports each shard's followers (on the leader) and log
@@ -72,7 +76,7 @@ func StoreShardStatus(st *durable.Store) func() []durable.ShardStatus {
 func (c *RaftCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{raftLastIndex, raftFollowerMatch, raftFollowerLag, raftFollowerActive,
 		raftSnapshotsSent, raftSnapshotsApplied, peerConnected, peerStateSince, peerMsgsSent, peerMsgsReceived,
-		peerMsgsDropped, peerBytesSent, peerBytesReceived, peerReconnects} {
+		peerMsgsDropped, peerBytesSent, peerBytesReceived, peerReconnects, peerGone, raftGoneLeaders} {
 		ch <- d
 	}
 }
@@ -98,6 +102,7 @@ func (c *RaftCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.stats()
 	counter(raftSnapshotsSent, st.SnapshotsSent)
 	counter(raftSnapshotsApplied, st.SnapshotsApplied)
+	counter(raftGoneLeaders, st.GoneLeaders)
 	if c.peers == nil {
 		return
 	}
@@ -111,6 +116,7 @@ func (c *RaftCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(peerBytesSent, p.BytesSent, id)
 		counter(peerBytesReceived, p.BytesReceived, id)
 		counter(peerReconnects, p.Reconnects, id)
+		counter(peerGone, p.Gone, id)
 	}
 }
 

@@ -23,9 +23,9 @@ func TestRaftCollector(t *testing.T) {
 			{ID: 2, Match: 50, Lag: 0, Active: true}, {ID: 3, Match: 20, Lag: 30, Active: false}}},
 		{Shard: 1, Leader: 2, Last: 12},
 	}
-	stats := durable.Stats{SnapshotsSent: 3, SnapshotsApplied: 1}
+	stats := durable.Stats{SnapshotsSent: 3, SnapshotsApplied: 1, GoneLeaders: 2}
 	peers := transport.Stats{Peers: []transport.PeerStats{
-		{Node: 2, Connected: true, StateSince: since, MsgsSent: 100, MsgsReceived: 90, MsgsDropped: 4, BytesSent: 5000, BytesReceived: 4000, Reconnects: 1},
+		{Node: 2, Connected: true, StateSince: since, MsgsSent: 100, MsgsReceived: 90, MsgsDropped: 4, BytesSent: 5000, BytesReceived: 4000, Reconnects: 1, Gone: 2},
 		{Node: 3, Connected: false, StateSince: since.Add(time.Second)},
 	}}
 	reg := prometheus.NewRegistry()
@@ -36,6 +36,10 @@ func TestRaftCollector(t *testing.T) {
 # TYPE dorivo_peer_connected gauge
 dorivo_peer_connected{peer="2"} 1
 dorivo_peer_connected{peer="3"} 0
+# HELP dorivo_peer_gone_total Times the peer's stream ended and its address refused connections (its process gone).
+# TYPE dorivo_peer_gone_total counter
+dorivo_peer_gone_total{peer="2"} 2
+dorivo_peer_gone_total{peer="3"} 0
 # HELP dorivo_peer_messages_dropped_total Raft messages for the peer dropped (full queue or stream down; raft resends).
 # TYPE dorivo_peer_messages_dropped_total counter
 dorivo_peer_messages_dropped_total{peer="2"} 4
@@ -60,6 +64,9 @@ dorivo_raft_follower_lag_entries{follower="3",shard="0"} 30
 # TYPE dorivo_raft_follower_match_index gauge
 dorivo_raft_follower_match_index{follower="2",shard="0"} 50
 dorivo_raft_follower_match_index{follower="3",shard="0"} 20
+# HELP dorivo_raft_gone_leaders_total Shards whose leader's process was found gone while this node followed it, all shards (each started a fast election).
+# TYPE dorivo_raft_gone_leaders_total counter
+dorivo_raft_gone_leaders_total 2
 # HELP dorivo_raft_last_index The last index of the shard's raft log on this node.
 # TYPE dorivo_raft_last_index gauge
 dorivo_raft_last_index{shard="0"} 50
@@ -71,15 +78,15 @@ dorivo_raft_snapshots_applied_total 1
 # TYPE dorivo_raft_snapshots_sent_total counter
 dorivo_raft_snapshots_sent_total 3
 `
-	names := []string{"dorivo_peer_connected", "dorivo_peer_messages_dropped_total", "dorivo_peer_sent_bytes_total",
+	names := []string{"dorivo_peer_connected", "dorivo_peer_gone_total", "dorivo_peer_messages_dropped_total", "dorivo_peer_sent_bytes_total",
 		"dorivo_peer_state_change_timestamp_seconds", "dorivo_raft_follower_active", "dorivo_raft_follower_lag_entries",
-		"dorivo_raft_follower_match_index", "dorivo_raft_last_index", "dorivo_raft_snapshots_applied_total", "dorivo_raft_snapshots_sent_total"}
+		"dorivo_raft_follower_match_index", "dorivo_raft_gone_leaders_total", "dorivo_raft_last_index", "dorivo_raft_snapshots_applied_total", "dorivo_raft_snapshots_sent_total"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(NewRaftCollector(func() []durable.ShardStatus { return shards },
-		func() durable.Stats { return stats }, func() transport.Stats { return peers })); n != 2+6+2+2*8 {
-		t.Errorf("%d series, want 26", n)
+		func() durable.Stats { return stats }, func() transport.Stats { return peers })); n != 2+6+3+2*9 {
+		t.Errorf("%d series, want 29", n)
 	}
 	lintRegistry(t, reg)
 
@@ -88,7 +95,7 @@ dorivo_raft_snapshots_sent_total 3
 	if n := testutil.CollectAndCount(single, "dorivo_peer_connected"); n != 0 {
 		t.Errorf("single node: %d peer series", n)
 	}
-	if n := testutil.CollectAndCount(single); n != 3 {
-		t.Errorf("single node: %d series, want 3 (last index, 2 snapshot counters)", n)
+	if n := testutil.CollectAndCount(single); n != 4 {
+		t.Errorf("single node: %d series, want 4 (last index, 2 snapshot counters, gone leaders)", n)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -16,6 +18,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+)
+
+// probeGone's tries: a few, a short gap apart, each bounded.
+const (
+	goneProbes       = 3
+	goneProbeGap     = 2 * time.Millisecond
+	goneProbeTimeout = 50 * time.Millisecond
 )
 
 // mdAccepted is set in the header the receiver sends once it accepted a
@@ -28,6 +37,7 @@ type peerCounters struct {
 	connects                                               atomic.Uint64
 	msgsRecv, batchesRecv, bytesRecv, malformed            atomic.Uint64
 	inbound                                                atomic.Int64
+	gone                                                   atomic.Uint64 // probeGone reports
 	snapsSent, snapsRecv, snapBytesSent, snapBytesRecv     atomic.Uint64
 
 	mu        sync.Mutex // guards the fields below
@@ -232,6 +242,9 @@ func (p *peer) run() {
 			retry = nil
 		case <-ended:
 			fail(fmt.Errorf("stream to node %d ended: %w", p.id, st.err))
+			if fn := p.t.opts.peerGone; fn != nil {
+				go p.probeGone(fn)
+			}
 			st.close()
 			st = nil
 			continue
@@ -255,6 +268,31 @@ func (p *peer) run() {
 			st = nil
 		}
 		p.putSpare(q)
+	}
+}
+
+// probeGone reports the peer gone if its address refuses a TCP connection
+// within a few tries: a killed process's listener may close a moment after
+// its connections.
+func (p *peer) probeGone(fn func(node uint64)) {
+	for try := range goneProbes {
+		if try > 0 {
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-time.After(goneProbeGap):
+			}
+		}
+		c, err := net.DialTimeout("tcp", p.addr, goneProbeTimeout)
+		if err == nil {
+			c.Close()
+			continue // something listens: alive, or its listener not closed yet
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			p.ctr.gone.Add(1)
+			fn(p.id)
+		}
+		return // refused, or unreachable (a partition is not "gone")
 	}
 }
 
@@ -371,6 +409,7 @@ type PeerStats struct {
 	HeartbeatsCoalesced                 uint64 // sent in coalesced blocks
 	Reconnects                          uint64 // streams opened after the first
 	Malformed                           uint64 // inbound streams closed for a bad frame
+	Gone                                uint64 // times the peer's process was found gone (WithPeerGone)
 
 	SnapshotsSent, SnapshotsReceived         uint64
 	SnapshotBytesSent, SnapshotBytesReceived uint64
@@ -394,6 +433,7 @@ func (p *peer) stats() PeerStats {
 		s.Reconnects = n - 1
 	}
 	s.Malformed = c.malformed.Load()
+	s.Gone = c.gone.Load()
 	s.SnapshotsSent, s.SnapshotsReceived = c.snapsSent.Load(), c.snapsRecv.Load()
 	s.SnapshotBytesSent, s.SnapshotBytesReceived = c.snapBytesSent.Load(), c.snapBytesRecv.Load()
 	return s

@@ -51,6 +51,7 @@ type options struct {
 	dialTimeout             time.Duration
 	backoffBase, backoffMax time.Duration
 	flushInterval           time.Duration
+	peerGone                func(node uint64)
 }
 
 // Option configures New.
@@ -127,6 +128,18 @@ func WithFlushInterval(d time.Duration) Option {
 			return fmt.Errorf("flush interval %v: must not be negative", d)
 		}
 		o.flushInterval = d
+		return nil
+	}
+}
+
+// WithPeerGone makes fn hear that a peer's process is gone: its raft stream
+// ended and its address then refused a TCP connection (the host is up, no
+// process listens: it was killed or exited). fn runs on a goroutine of its
+// own and should not block. A stream that ends for another reason (a
+// partition, a timeout, a refused frame) is not reported.
+func WithPeerGone(fn func(node uint64)) Option {
+	return func(o *options) error {
+		o.peerGone = fn
 		return nil
 	}
 }
