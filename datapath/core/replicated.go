@@ -46,10 +46,12 @@ type Cluster interface {
 // with ForwardDone(Conn, Seq, reply).
 //
 // A replica read (Replica) is served by the shell off the loop from this
-// node's own replica, the store's applied data: Node is this node. Stale
-// marks a read that may fall back to the replica when Node cannot be
-// asked (its breaker is open, or it cannot be reached). User and RESP3
-// are the client's, for a replica read to run as it would here.
+// node's own replica, the store's applied data: Node is this node; with
+// ReadIndex it waits first for a raft ReadIndex of Shard, so that the read
+// is linearizable (a follower read). Stale marks a read that may fall back
+// to the replica when Node cannot be asked (its breaker is open, or it
+// cannot be reached). User and RESP3 are the client's, for a replica read
+// to run as it would here.
 type Forward struct {
 	Node  uint64
 	Shard uint32 // the shard of the request's first key
@@ -57,9 +59,9 @@ type Forward struct {
 	Conn  *Conn
 	Seq   uint64
 
-	Replica, Stale bool
-	User           string
-	RESP3          bool
+	Replica, ReadIndex, Stale bool
+	User                      string
+	RESP3                     bool
 
 	dg *dgForward // a datagram's, answered by datagram instead of Conn
 }
@@ -195,7 +197,14 @@ func (l *Loop) routeRemote(tc *Conn, r command.Req) (handled, ok bool) {
 		l.localReply(tc, now(resp.AppendError(l.reply[:0], errCrossNode)))
 		return true, true
 	}
-	l.pushForward(tc, r, Forward{Node: target, Shard: l.cfg.Store.ShardOf(slot.Of(l.keys[0])), Stale: stale})
+	shard := l.cfg.Store.ShardOf(slot.Of(l.keys[0]))
+	if r.IsRead() && !stale {
+		// A follower read: a ReadIndex, then this node's replica.
+		l.pushForward(tc, r, Forward{Node: rp.cluster.Self(), Shard: shard, Replica: true, ReadIndex: true})
+		l.stats.followerReads.Add(1)
+		return true, true
+	}
+	l.pushForward(tc, r, Forward{Node: target, Shard: shard, Stale: stale})
 	l.stats.forwarded.Add(1)
 	return true, true
 }

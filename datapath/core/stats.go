@@ -56,10 +56,11 @@ type Stats struct {
 	Moved uint64
 	// Forwarded counts requests sent to the node leading their shard;
 	// ReadsRaced reads answered -TRYAGAIN because a write executed before
-	// them failed; ReplicaReads READONLY reads served by this node's
-	// replica, StaleFallbacks reads it served because their leader could
-	// not be asked (replicated.go).
-	Forwarded, ReadsRaced, ReplicaReads, StaleFallbacks uint64
+	// them failed; FollowerReads linearizable reads of shards led
+	// elsewhere served by this node's replica after a ReadIndex,
+	// ReplicaReads READONLY reads served by it, StaleFallbacks reads it
+	// served because their leader could not be asked (replicated.go).
+	Forwarded, ReadsRaced, FollowerReads, ReplicaReads, StaleFallbacks uint64
 	// Client memory and idleness (clients.go): OutputBytes is the unsent
 	// reply bytes of this loop's clients now and RecentMaxOutput the
 	// largest one client held in the last few seconds; Paused is how many
@@ -82,7 +83,7 @@ type Counters struct {
 	hotBytes, coldKeys, fetches, evictions         atomic.Uint64
 	refused, authDrops, moved                      atomic.Uint64
 	forwarded, readsRaced                          atomic.Uint64
-	replicaReads, staleFallbacks                   atomic.Uint64
+	followerReads, replicaReads, staleFallbacks    atomic.Uint64
 	outBytes, recentMax, pausedNow, pauses         atomic.Uint64
 	outCloses, timeouts, quotaDenied               atomic.Uint64
 	shed                                           atomic.Uint64
@@ -106,7 +107,7 @@ func (l *Loop) Stats() Stats {
 		Fetches: c.fetches.Load(), Evictions: c.evictions.Load(),
 		WritesRefused: c.refused.Load(), AuthDrops: c.authDrops.Load(), Moved: c.moved.Load(),
 		Forwarded: c.forwarded.Load(), ReadsRaced: c.readsRaced.Load(),
-		ReplicaReads: c.replicaReads.Load(), StaleFallbacks: c.staleFallbacks.Load(),
+		FollowerReads: c.followerReads.Load(), ReplicaReads: c.replicaReads.Load(), StaleFallbacks: c.staleFallbacks.Load(),
 		OutputBytes: c.outBytes.Load(), RecentMaxOutput: c.recentMax.Load(),
 		Paused: c.pausedNow.Load(), Pauses: c.pauses.Load(), OutputCloses: c.outCloses.Load(),
 		Timeouts: c.timeouts.Load(), QuotaDenied: c.quotaDenied.Load(),

@@ -554,6 +554,10 @@ func (l *Loop) deliver(h *unsynced) {
 // errRaced fails a read that executed after a write that failed.
 var errRaced = errors.New(errReadRaced)
 
+// ReadIndexError is the error reply (without its "-") to a read whose
+// ReadIndex failed.
+func ReadIndexError(err error) string { return failureText(err, true) }
+
 // failureText is the error reply for an entry whose write (or read
 // confirmation) failed: -TIMEOUT when the write's fate is unknown,
 // -TRYAGAIN when nothing was done and a retry may succeed.

@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
@@ -16,13 +18,17 @@ import (
 
 // Replica reads (core.Forward.Replica): a read this node serves from its
 // own replica of the keys' shards, the store's applied (so committed)
-// data, with no round trip to their leaders. The replica readers copy the
-// request's keys out of the store into a scratch keyspace and run the
-// command there, off the loops, as the client's user and in its protocol.
-// The reply may be stale, never dirty. The keys are read one by one, not
-// from one snapshot: a read of several keys (MGET) may see an atomic
-// multi-key write (MSET) half applied, and a collection is copied whole
-// for each read.
+// data. The replica readers copy the request's keys out of the store into
+// a scratch keyspace and run the command there, off the loops, as the
+// client's user and in its protocol. The keys are copied from one applied
+// state (durable.Store.ReadConsistent), so an atomic write of several keys
+// is seen whole or not at all; a collection is copied whole for each read.
+//
+// A follower read (Forward.ReadIndex) first asks raft for a ReadIndex of
+// each shard it reads, which the store answers once this replica has
+// applied the index: the read is linearizable, and it costs the leader a
+// heartbeat round, not the read. A READONLY or stale read asks nothing:
+// no round trip, and it may be stale, never dirty.
 
 // replicaReaders is how many goroutines serve replica reads; they wait on
 // the store (its read cache, pebble on a miss).
@@ -80,18 +86,83 @@ func (r *replicaReader) serve(f core.Forward) []byte {
 		return resp.AppendError(nil, "ERR replica read: bad request")
 	}
 	req := command.Resolve(args)
-	ks := keyspace.New()
-	for _, k := range req.Keys(nil) {
-		if err := r.load(ks, k); err != nil {
-			r.srv.cfg.Logger.Warn("server: replica read failed", "err", err)
-			return resp.AppendError(nil, "TRYAGAIN this node's replica cannot be read now; retry")
+	keys := req.Keys(nil)
+	if f.ReadIndex {
+		if reply := r.readIndex(keys); reply != nil {
+			return reply
 		}
+	}
+	var ks *keyspace.Keyspace
+	err = r.st.ReadConsistent(func() error {
+		ks = keyspace.New()
+		for _, k := range keys {
+			if err := r.load(ks, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		r.srv.cfg.Logger.Warn("server: replica read failed", "err", err)
+		return resp.AppendError(nil, "TRYAGAIN this node's replica cannot be read now; retry")
 	}
 	sess := command.NewInternalSession(r.srv.cfg.Node)
 	sess.ActAs(f.User)
 	sess.SpeakRESP3(f.RESP3)
 	reply, _ := command.ExecReq(sess, ks, req, time.Now().UnixMilli(), nil, nil)
 	return reply
+}
+
+// readIndex waits for a ReadIndex of every shard of keys, each applied
+// here; nil once they all are, else the error reply. Each ReadIndex is a
+// call to its shard's breaker, as a forwarded request is: it depends on
+// the shard's leader.
+func (r *replicaReader) readIndex(keys [][]byte) []byte {
+	var asked [4]uint32
+	shards := asked[:0]
+	for _, k := range keys {
+		if sh := r.st.ShardOf(slot.Of(k)); !slices.Contains(shards, sh) {
+			shards = append(shards, sh)
+		}
+	}
+	brks := r.srv.cfg.Cluster.ShardBreakers
+	for i, sh := range shards {
+		if brks != nil && !brks[sh].Allow() {
+			for _, prev := range shards[:i] {
+				brks[prev].Release()
+			}
+			return resp.AppendError(nil, "TRYAGAIN unavailable for shard "+strconv.FormatUint(uint64(sh), 10)+": the shard's breaker is open; retry")
+		}
+	}
+	type answer struct {
+		shard uint32
+		err   error
+	}
+	done := make(chan answer, len(shards))
+	at := time.Now()
+	leaders := make([]uint64, len(shards))
+	for i, sh := range shards {
+		leaders[i] = r.st.Leader(sh).Leader
+		r.st.ReadIndex(sh, func(_ uint64, err error) { done <- answer{sh, err} })
+	}
+	var first error
+	for range shards {
+		a := <-done
+		if brks != nil {
+			if i := slices.Index(shards, a.shard); r.st.Leader(a.shard).Leader != leaders[i] {
+				brks[a.shard].Release() // reset for the new leader: not its call
+			} else {
+				brks[a.shard].Record(time.Since(at), a.err)
+			}
+		}
+		if a.err != nil && first == nil {
+			first = a.err
+		}
+	}
+	if first != nil {
+		return resp.AppendError(nil, core.ReadIndexError(first))
+	}
+	return nil
 }
 
 // load copies key's applied value, a string or a collection, into ks.

@@ -622,6 +622,10 @@ func (s *Store) applyEntry(b *pebble.Batch, sh *shard, e *pb.Entry) error {
 // publishes, acknowledges and tells raft.
 func (s *Store) commitApply() error {
 	d := &s.d
+	if d.apply == nil && len(d.written) == 0 && !d.ranged {
+		return s.commitApplyRest()
+	}
+	s.applyGen.Add(1) // odd: readers of several keys retry (ReadConsistent)
 	if b := d.apply; b != nil {
 		d.apply = nil
 		err := error(nil)
@@ -633,6 +637,23 @@ func (s *Store) commitApply() error {
 			return fmt.Errorf("durable: apply to pebble: %w", err)
 		}
 	}
+	// The read cache forgets the written keys before the reads this apply
+	// releases run: a confirmed read never gets a value cached before it.
+	if s.cache != nil && d.ranged {
+		s.cache.publishedAll()
+	} else if s.cache != nil && len(d.written) > 0 {
+		s.cache.published(d.written)
+	}
+	clear(d.written)
+	d.written, d.ranged = d.written[:0], false
+	s.applyGen.Add(1)
+	return s.commitApplyRest()
+}
+
+// commitApplyRest publishes what commitApply made visible, acknowledges
+// and tells raft.
+func (s *Store) commitApplyRest() error {
+	d := &s.d
 	s.reportUsers() // before the reads this apply releases: they see the table
 	for _, sh := range d.applied {
 		sh.appliedPub.Store(sh.applied)
@@ -652,13 +673,6 @@ func (s *Store) commitApply() error {
 	}
 	clear(d.applied)
 	d.applied = d.applied[:0]
-	if s.cache != nil && d.ranged {
-		s.cache.publishedAll()
-	} else if s.cache != nil && len(d.written) > 0 {
-		s.cache.published(d.written)
-	}
-	clear(d.written)
-	d.written, d.ranged = d.written[:0], false
 	for _, a := range d.acks {
 		if a.err == nil {
 			s.stats.acked.Add(1)

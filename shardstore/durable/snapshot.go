@@ -385,6 +385,8 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 		return fmt.Errorf("durable: shard %d: encode applied state: %w", sh.id, err)
 	}
 	_ = b.Set(appliedKey(sh.id), v, nil)
+	s.applyGen.Add(1) // odd until the read cache forgot the old data
+	defer s.applyGen.Add(1)
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("durable: shard %d: apply snapshot: %w", sh.id, err)
 	}

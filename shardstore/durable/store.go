@@ -243,7 +243,10 @@ type Store struct {
 	disk                      *diskState
 	shards                    []*shard
 	cache                     *readCache // nil when disabled
-	users                     users      // the applied ACL user table (acl.go)
+	// applyGen is odd while the driver makes applied writes visible
+	// (pebble, then the read cache); see ReadConsistent.
+	applyGen atomic.Uint64
+	users    users // the applied ACL user table (acl.go)
 	// readOnly: opened on a full disk (fullopen.go), overlay holds the
 	// log replayed over pebble; no driver runs.
 	readOnly bool

@@ -12,15 +12,17 @@ func TestGoneLeaderReplacedWithoutElectionTimeout(t *testing.T) {
 	c := newCluster(t, 2)
 	c.electionTicks = 1000 // × 5 ms ticks
 	c.startAll()
-	// The first election may wait out a timeout: a campaign made before
-	// the peers were up is not retried sooner.
-	var led []uint32 // shards led by the node to stop
-	old := c.leaderWithin(0, 25*time.Second)
-	for sh := range uint32(2) {
-		if c.leaderWithin(sh, 25*time.Second) == old {
-			led = append(led, sh)
+	// The first election may wait out a timeout (a campaign made before the
+	// peers were up is not retried sooner); then each shard is handed to
+	// its preferred leader, node shard+1. Stop node 1 once it leads shard 0.
+	deadline := time.Now().Add(25 * time.Second)
+	for c.leaderWithin(0, 25*time.Second) != 1 || c.leaderWithin(1, 25*time.Second) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("shards 0 and 1 not on their preferred leaders, nodes 1 and 2, within 25s")
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	old, led := uint64(1), []uint32{0}
 	c.stop(old)
 	for _, sh := range led {
 		lead, deadline := uint64(0), time.Now().Add(2500*time.Millisecond)

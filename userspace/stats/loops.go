@@ -76,6 +76,8 @@ var LoopFields = []LoopField{
 		func(s *server.LoopStats) int64 { return int64(s.QuotaDenied) }},
 	{"forwarded", "dorivo_loop_forwarded_total", "Requests sent to the node leading their shard (cluster).", false,
 		func(s *server.LoopStats) int64 { return int64(s.Forwarded) }},
+	{"follower_reads", "dorivo_loop_follower_reads_total", "Linearizable reads of shards led elsewhere served from this node's replica after a raft ReadIndex (cluster).", false,
+		func(s *server.LoopStats) int64 { return int64(s.FollowerReads) }},
 	{"replica_reads", "dorivo_loop_replica_reads_total", "READONLY reads served from this node's replica of a shard led elsewhere (cluster; may be stale).", false,
 		func(s *server.LoopStats) int64 { return int64(s.ReplicaReads) }},
 	{"stale_fallbacks", "dorivo_loop_stale_read_fallbacks_total", "Reads served from this node's replica because their shard's leader could not be asked (breaker open, unreachable, no leader) and the tenant allows stale reads.", false,

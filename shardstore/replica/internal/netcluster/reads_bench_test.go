@@ -13,8 +13,8 @@ import (
 
 // BenchmarkReads measures GETs of one shard's keys, 32 clients for 3 s
 // each way: linearizable reads on the shard's leader (a ReadIndex per
-// batch), linearizable reads through a follower (forwarded to the
-// leader), and READONLY reads on a follower (its own replica, no round
+// batch), linearizable reads on a follower (a ReadIndex, then its own
+// replica), and READONLY reads on a follower (its own replica, no round
 // trip). It reports throughput and p50/p99 per way. Run it once:
 //
 //	go test -run '^$' -bench Reads -benchtime 1x ./shardstore/replica/internal/netcluster/
@@ -43,7 +43,7 @@ func BenchmarkReads(b *testing.B) {
 			readonly bool
 		}{
 			{"leader", lead, false},
-			{"follower-forwarded", follower, false},
+			{"follower-readindex", follower, false},
 			{"follower-readonly", follower, true},
 		} {
 			n, lat := readLoad(b, c.Nodes[way.node-1].Addr, way.readonly, keys, 32, 3*time.Second)
