@@ -92,6 +92,9 @@ func BenchmarkFailover(b *testing.B) {
 			if first == 0 {
 				b.Fatalf("trial %d: no write acknowledged within 10s of killing leader %d", trial, lead)
 			}
+			if first > 60*time.Millisecond {
+				b.Logf("trial %d took %v; the other nodes' logs since the kill:%s", trial, first.Round(time.Millisecond), c.logsSince(lead, kill))
+			}
 			took = append(took, first)
 			trialLog = append(trialLog, fmt.Sprintf("%d:%v", lead, first.Round(time.Millisecond)))
 			c.Start(lead)
@@ -108,6 +111,24 @@ func BenchmarkFailover(b *testing.B) {
 	b.Logf("trials (node killed:first ack): %s", strings.Join(trialLog, " "))
 	b.Logf("failover over %d kills of the leader: min %v, median %v, p99 %v, max %v; %d writes issued, %d keys checked, %d lost",
 		len(took), took[0], q(0.5), q(0.99), took[len(took)-1], len(acks), len(keys), lost)
+}
+
+// logsSince returns the lines the nodes other than skip logged since t
+// (slog's time= field), to explain a slow trial.
+func (c *Cluster) logsSince(skip int, t time.Time) string {
+	var out strings.Builder
+	for n := 1; n <= 3; n++ {
+		if n == skip {
+			continue
+		}
+		for _, line := range strings.Split(c.Log(n), "\n") {
+			ts, _, ok := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			if at, err := time.Parse(time.RFC3339Nano, ts); ok && err == nil && !at.Before(t) {
+				fmt.Fprintf(&out, "\n  node %d: %s", n, line)
+			}
+		}
+	}
+	return out.String()
 }
 
 // write is one SET the failover benchmark issued; acked is zero when it
