@@ -41,7 +41,9 @@ func (s *Store) leaderGone(node uint64) {
 			// A draining node takes no leadership; forgetting lets it vote.
 		case s.successor(sh.id, node) == s.opts.NodeID:
 			s.log.Info("durable: shard leader's process is gone, campaigning", "shard", sh.id, "gone", node)
-			sh.goneCampaigns, sh.goneNextTick = 3, s.d.ticks
+			// Retries until half an election timeout: a peer that learns
+			// of the loss a little later grants one of them.
+			sh.goneCampaigns, sh.goneNextTick = max(s.opts.ElectionTicks/(2*goneRetryTicks), 1), s.d.ticks
 			s.campaignGone(sh)
 		default:
 			// The successor campaigns; should it not win (its log is

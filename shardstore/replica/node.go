@@ -118,6 +118,7 @@ func (h *handler) HandleBatch(from uint64, msgs []transport.GroupMessage) {
 
 // peerGone tells the store that a peer's process is gone (fast failover).
 func (h *handler) peerGone(node uint64) {
+	h.log.Info("replica: a peer's process is gone: its stream ended and its address refuses connections", "peer", node)
 	if st := h.store.Load(); st != nil {
 		st.PeerGone(node)
 	}
