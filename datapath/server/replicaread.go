@@ -135,24 +135,25 @@ func (r *replicaReader) readIndex(keys [][]byte) []byte {
 		}
 	}
 	type answer struct {
-		shard uint32
-		err   error
+		i   int // into shards
+		err error
 	}
 	done := make(chan answer, len(shards))
 	at := time.Now()
-	leaders := make([]uint64, len(shards))
+	var led [4]uint64
+	leaders := led[:0] // each shard's leader when asked
 	for i, sh := range shards {
-		leaders[i] = r.st.Leader(sh).Leader
-		r.st.ReadIndex(sh, func(_ uint64, err error) { done <- answer{sh, err} })
+		leaders = append(leaders, r.st.Leader(sh).Leader)
+		r.st.ReadIndex(sh, func(_ uint64, err error) { done <- answer{i, err} })
 	}
 	var first error
 	for range shards {
 		a := <-done
-		if brks != nil {
-			if i := slices.Index(shards, a.shard); r.st.Leader(a.shard).Leader != leaders[i] {
-				brks[a.shard].Release() // reset for the new leader: not its call
+		if sh := shards[a.i]; brks != nil {
+			if r.st.Leader(sh).Leader != leaders[a.i] {
+				brks[sh].Release() // reset for the new leader: not its call
 			} else {
-				brks[a.shard].Record(time.Since(at), a.err)
+				brks[sh].Record(time.Since(at), a.err)
 			}
 		}
 		if a.err != nil && first == nil {
