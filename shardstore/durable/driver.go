@@ -95,6 +95,7 @@ type driver struct {
 	snaps          []shardMsg // MsgSnaps to stream once the apply batch is committed
 	readShards     []*shard   // shards with reads collected this cycle
 	ticks          uint64
+	layoutStaged   *ClusterLayout // applied into apply, not committed yet
 
 	// The current segment, as the driver lays records out in it.
 	seg        segmentHeader
@@ -217,6 +218,7 @@ func (s *Store) tick() {
 		}
 		s.publishStatus(sh)
 	}
+	s.bootstrapLayout()
 	switch {
 	case s.draining.Load():
 		s.drainLeadership() // drain.go: at once, not at the next rebalance
@@ -414,7 +416,7 @@ func (s *Store) send(sh *shard, msgs []*pb.Message) {
 		return
 	}
 	if s.opts.Transport != nil {
-		s.opts.Transport.Send(sh.id, msgs)
+		s.opts.Transport.Send(s.wireGroup(sh), msgs)
 	} else {
 		s.stats.dropped.Add(uint64(len(msgs)))
 	}
@@ -587,11 +589,17 @@ func (s *Store) applyEntry(b *pebble.Batch, sh *shard, e *pb.Entry) error {
 			return nil // a new leader's empty entry
 		}
 		id, rec, err := decodeProposal(e.Data)
-		if err == nil {
+		switch {
+		case err != nil:
+		case sh.layoutGroup:
+			err = s.applyLayout(b, rec)
+		default:
 			w := Writer{b: b, users: &s.users, keys: &d.written, ranged: &d.ranged}
 			err = s.opts.Apply(rec, &w)
 		}
-		if err != nil {
+		if errors.Is(err, ErrLayoutVersion) {
+			s.log.Info("durable: layout record applied nothing", "index", idx, "err", err)
+		} else if err != nil {
 			// Deterministic: replay rejects the record the same way, so
 			// the entry is a no-op everywhere. Reported, never hidden.
 			err = fmt.Errorf("durable: apply shard %d entry %d: %w", sh.id, idx, err)
@@ -655,6 +663,7 @@ func (s *Store) commitApply() error {
 func (s *Store) commitApplyRest() error {
 	d := &s.d
 	s.reportUsers() // before the reads this apply releases: they see the table
+	s.publishLayout()
 	for _, sh := range d.applied {
 		sh.appliedPub.Store(sh.applied)
 		s.releaseReads(sh)

@@ -68,16 +68,18 @@ func openFull(dir string, opts Options, cause error) (_ *Store, err error) {
 	return s, nil
 }
 
-// replayReadOnly applies the log entries after pebble's applied indexes
-// into the overlay batch and sets up n shards' slot ranges.
-func (s *Store) replayReadOnly(n int) error {
+// replayReadOnly applies the shards' log entries after pebble's applied
+// indexes into the overlay batch and sets up their slot ranges, and the
+// layout group's (which keeps its stored layout).
+func (s *Store) replayReadOnly(shards int) error {
+	n := shards + 1
 	idx := make([]uint64, n)
 	for i := range n {
 		as, err := readApplied(s.db, uint32(i))
-		if err != nil {
+		if err != nil && i < shards {
 			return err
 		}
-		idx[i] = as.index
+		idx[i] = as.index // the layout group's is missing in a store from a build without one
 	}
 	r := &logReader{fs: s.fs, dir: s.logDir, gen: s.gen, applied: idx, log: s.log}
 	rec, err := r.read()
@@ -88,7 +90,7 @@ func (s *Store) replayReadOnly(n int) error {
 	for _, lr := range rec.records {
 		for _, b := range lr.blocks {
 			if int(b.shard) >= n {
-				return fmt.Errorf("durable: raft log record %d names shard %d, the store has %d", lr.seq, b.shard, n)
+				return fmt.Errorf("durable: raft log record %d names group %d, the store has %d", lr.seq, b.shard, n)
 			}
 			if err := logs[b.shard].add(b.shard, b.ents, idx[b.shard]); err != nil {
 				return err
@@ -97,7 +99,7 @@ func (s *Store) replayReadOnly(n int) error {
 	}
 	s.overlay = s.db.NewIndexedBatch()
 	var written [][]byte
-	for i := range n {
+	for i := range shards {
 		for _, e := range logs[i].ents {
 			if e.GetIndex() <= idx[i] || e.GetType() != pb.EntryNormal || len(e.Data) == 0 {
 				continue
@@ -111,9 +113,10 @@ func (s *Store) replayReadOnly(n int) error {
 				s.log.Error("durable: committed record not applied", "shard", i, "index", e.GetIndex(), "err", err)
 			}
 		}
-		s.shards = append(s.shards, &shard{id: uint32(i), firstSlot: uint16(firstSlot(i, n)), lastSlot: uint16(firstSlot(i+1, n) - 1)})
+		s.shards = append(s.shards, &shard{id: uint32(i), firstSlot: uint16(firstSlot(i, shards)), lastSlot: uint16(firstSlot(i+1, shards) - 1)})
 	}
-	return nil
+	s.shards = append(s.shards, &shard{id: uint32(shards), layoutGroup: true})
+	return s.loadLayout()
 }
 
 // reader is what Get and Scan read: the overlay over pebble when read-only.

@@ -34,12 +34,14 @@ func (s *Store) leaderGone(node uint64) {
 		if err := sh.rn.ForgetLeader(); err != nil {
 			continue
 		}
-		s.stats.goneLeaders.Add(1)
+		if !sh.layoutGroup {
+			s.stats.goneLeaders.Add(1)
+		}
 		sh.goneCampaigns = 0
 		switch {
 		case s.draining.Load():
 			// A draining node takes no leadership; forgetting lets it vote.
-		case s.successor(sh.id, node) == s.opts.NodeID:
+		case s.successor(sh, node) == s.opts.NodeID:
 			s.log.Info("durable: shard leader's process is gone, campaigning", "shard", sh.id, "gone", node)
 			// Retries until half an election timeout: a peer that learns
 			// of the loss a little later grants one of them.
@@ -71,12 +73,12 @@ func (s *Store) campaignGone(sh *shard) {
 	}
 }
 
-// successor is the node that takes shard id over from gone: the next one
+// successor is the node that takes sh over from gone: the next one
 // in the shard's preference order (which starts at its preferred leader),
 // the same on every node.
-func (s *Store) successor(id uint32, gone uint64) uint64 {
+func (s *Store) successor(sh *shard, gone uint64) uint64 {
 	p := s.opts.Peers
-	start := slices.Index(p, s.preferredLeader(id))
+	start := slices.Index(p, s.preferredLeader(sh))
 	if start < 0 {
 		return 0
 	}

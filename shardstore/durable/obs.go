@@ -118,8 +118,8 @@ type storeObs struct {
 // tick (nil before the first); any goroutine may call it. It is Status's
 // publication (replicate.go), for every shard.
 func (s *Store) RaftStatus() []RaftStatus {
-	out := make([]RaftStatus, 0, len(s.shards))
-	for _, sh := range s.shards {
+	out := make([]RaftStatus, 0, s.nData())
+	for _, sh := range s.shards[:s.nData()] {
 		p := sh.statusPub.Load()
 		if p == nil {
 			return nil

@@ -44,6 +44,11 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
+	if cl := s.cluster.Load(); cl != nil {
+		if err := s.matchLayout(cl); err != nil {
+			return fmt.Errorf("durable: the stored cluster layout version %d differs from this node's options: %w: refusing to open (start the node with the --shards and --peers it was created with, or from an empty --data-dir)", cl.Version, err)
+		}
+	}
 	// Everything replayed is in pebble's memtable: flush it, then the old
 	// segments are not needed any more.
 	if err := s.db.Flush(); err != nil {
@@ -71,7 +76,7 @@ func (s *Store) createShardsIn(b *pebble.Batch, l layout) error {
 	if err := writeLayout(b, l); err != nil {
 		return fmt.Errorf("durable: write layout: %w", err)
 	}
-	for i := range l.shards {
+	for i := range l.shards + 1 { // the shards, then the layout group
 		if err := initShard(b, uint32(i), s.opts.Peers); err != nil {
 			return fmt.Errorf("durable: %w", err)
 		}
@@ -79,9 +84,38 @@ func (s *Store) createShardsIn(b *pebble.Batch, l layout) error {
 	return nil
 }
 
-// loadShards reads the log of the current generation and starts n groups
-// from pebble's applied states and the entries after them.
-func (s *Store) loadShards(n int) error {
+// addLayoutGroup creates the layout group of a store from a build that had
+// none (its shards' groups are kept).
+func (s *Store) addLayoutGroup(n int) error {
+	if _, closer, err := s.db.Get(appliedKey(uint32(n))); err == nil {
+		closer.Close()
+		return nil
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("durable: read layout group state: %w", err)
+	}
+	s.log.Info("durable: adding the cluster layout group to a store created without one")
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := initShard(b, uint32(n), s.opts.Peers); err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("durable: create layout group: %w", err)
+	}
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("durable: create layout group: %w", err)
+	}
+	return nil
+}
+
+// loadShards reads the log of the current generation and starts n shards'
+// groups and the layout group from pebble's applied states and the entries
+// after them.
+func (s *Store) loadShards(shards int) error {
+	if err := s.addLayoutGroup(shards); err != nil {
+		return err
+	}
+	n := shards + 1
 	applied := make([]appliedState, n)
 	idx := make([]uint64, n)
 	for i := range n {
@@ -104,7 +138,7 @@ func (s *Store) loadShards(n int) error {
 	for _, lr := range rec.records {
 		for _, b := range lr.blocks {
 			if int(b.shard) >= n {
-				return fmt.Errorf("durable: raft log record %d names shard %d, the store has %d: refusing to open", lr.seq, b.shard, n)
+				return fmt.Errorf("durable: raft log record %d names group %d, the store has %d: refusing to open", lr.seq, b.shard, n)
 			}
 			if b.hs != nil {
 				logs[b.shard].hs = b.hs
@@ -127,9 +161,13 @@ func (s *Store) loadShards(n int) error {
 		if err != nil {
 			return err
 		}
-		sh.firstSlot = uint16(firstSlot(i, n))
-		sh.lastSlot = uint16(firstSlot(i+1, n) - 1)
-		if sh.soleVoter || s.preferredLeader(sh.id) == s.opts.NodeID {
+		if i < shards {
+			sh.firstSlot = uint16(firstSlot(i, shards))
+			sh.lastSlot = uint16(firstSlot(i+1, shards) - 1)
+		} else {
+			sh.layoutGroup = true
+		}
+		if sh.soleVoter || s.preferredLeader(sh) == s.opts.NodeID {
 			if err := sh.rn.Campaign(); err != nil {
 				return fmt.Errorf("durable: shard %d: campaign: %w", i, err)
 			}
@@ -181,7 +219,8 @@ func (s *Store) reshard(old layout) error {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	_ = b.DeleteRange(shardPrefix(0), shardPrefixEnd(uint32(old.shards-1)), nil)
+	_ = b.DeleteRange(shardPrefix(0), shardPrefixEnd(uint32(old.shards)), nil) // the layout group's too
+	_ = b.Delete(clusterLayoutKey, nil) // the new groups' layout is bootstrapped afresh
 	l := layout{shards: s.opts.Shards, gen: old.gen + 1}
 	if err := s.createShardsIn(b, l); err != nil {
 		return err
@@ -193,6 +232,7 @@ func (s *Store) reshard(old layout) error {
 		return fmt.Errorf("durable: re-form shards: %w", err)
 	}
 	s.gen = l.gen
+	s.setLayout(nil)
 	s.d.segMax = map[uint32]uint64{}
 	if err := s.loadShards(l.shards); err != nil { // lists only the new generation's (empty) log
 		return err

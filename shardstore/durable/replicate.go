@@ -27,15 +27,18 @@ type inbound struct {
 	gone  uint64 // non-zero: PeerGone(gone), and no message
 }
 
-// Step hands a raft message from a peer to shard's group. It never blocks:
-// with the driver's queue full the message is dropped and counted. Local
-// message types and unknown shards are refused.
-func (s *Store) Step(shard uint32, m *pb.Message) error {
-	if int(shard) >= len(s.shards) {
-		return fmt.Errorf("durable: raft message for shard %d, the store has %d", shard, len(s.shards))
+// Step hands a raft message from a peer to group's raft (a shard, or
+// LayoutGroup). It never blocks: with the driver's queue full the message
+// is dropped and counted. Local message types and unknown groups are
+// refused, and so are shards' messages while the layout differs from this
+// node's shards.
+func (s *Store) Step(group uint32, m *pb.Message) error {
+	shard, err := s.groupIndex(group)
+	if err != nil {
+		return err
 	}
 	if raft.IsLocalMsg(m.GetType()) || m.GetType() == pb.MsgSnap {
-		return fmt.Errorf("durable: shard %d: %s is not a peer message here", shard, m.GetType())
+		return fmt.Errorf("durable: group %d: %s is not a peer message here", group, m.GetType())
 	}
 	s.enqueueInbound(inbound{shard: shard, m: m})
 	return nil
@@ -74,14 +77,21 @@ func (s *Store) stepInbound(in inbound) {
 	}
 }
 
-// preferredLeader is the node that should lead shard id when it is up:
-// leaders spread evenly over the peers.
-func (s *Store) preferredLeader(id uint32) uint64 {
+// preferredLeader is the node that should lead sh when it is up (0:
+// none, with one replica): the layout's choice, else shard i prefers
+// Peers[i%len(Peers)]. The layout group prefers the lowest ID, on every
+// node whatever its shards.
+func (s *Store) preferredLeader(sh *shard) uint64 {
 	p := s.opts.Peers
-	if len(p) < 2 {
+	switch l := s.cluster.Load(); {
+	case len(p) < 2:
 		return 0
+	case sh.layoutGroup:
+		return slices.Min(p)
+	case l != nil && int(sh.id) < len(l.Shards):
+		return l.Shards[sh.id].Preferred
 	}
-	return p[int(id)%len(p)]
+	return p[int(sh.id)%len(p)]
 }
 
 // LeaderInfo is a shard's leader as this node last saw it (0: unknown).
@@ -139,13 +149,13 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 		s.failLeaderReads(sh, fmt.Errorf("%w: shard %d: leader changed to %d", ErrNotLeader, sh.id, ss.Lead))
 	}
 	s.reissueReads(sh)
-	if hook := s.leaderHook.Load(); hook != nil {
+	if hook := s.leaderHook.Load(); hook != nil && !sh.layoutGroup {
 		(*hook)(sh.id, ss.Lead, term)
 	}
 }
 
 // SetLeaderHook makes fn hear, on the driver goroutine, of every change of
-// this node's view of a shard's leader (leader 0: none known) from now on;
+// this node's view of a shard's (not the layout group's) leader (leader 0: none known) from now on;
 // Leader gives the view before. fn must not block.
 func (s *Store) SetLeaderHook(fn func(shard uint32, leader, term uint64)) {
 	s.leaderHook.Store(&fn)
@@ -178,7 +188,7 @@ func (s *Store) settleOrphans(sh *shard) {
 // with a backoff, since raft drops proposals while a transfer is pending.
 func (s *Store) rebalance() {
 	for _, sh := range s.shards {
-		pref := s.preferredLeader(sh.id)
+		pref := s.preferredLeader(sh)
 		if sh.lead != s.opts.NodeID {
 			sh.handBacks = 0
 		}
@@ -254,8 +264,8 @@ func (s *Store) admitRead(shard uint32) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if int(shard) >= len(s.shards) {
-		return fmt.Errorf("durable: shard %d out of range [0,%d)", shard, len(s.shards))
+	if int(shard) >= s.nData() {
+		return fmt.Errorf("durable: shard %d out of range [0,%d)", shard, s.nData())
 	}
 	return nil
 }
@@ -425,6 +435,9 @@ type FollowerStatus struct {
 
 // Status returns shard's raft state as of the driver's last tick.
 func (s *Store) Status(shard uint32) ShardStatus {
+	if int(shard) >= s.nData() {
+		return ShardStatus{Shard: shard}
+	}
 	if p := s.shards[shard].statusPub.Load(); p != nil {
 		return *p
 	}

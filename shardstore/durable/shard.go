@@ -66,6 +66,10 @@ type shard struct {
 	confirmed   []pendingRead            // answered, waiting for applied to reach their index
 	snapping    map[uint64]bool          // peers a snapshot is streaming to
 	staged      *snapshotData            // the snapshot stepped into raft, until its Ready (snapshot.go)
+	// layoutGroup: this is the layout group (clusterlayout.go), which has
+	// no slots; bootTerm is the term it last proposed version 1 in.
+	layoutGroup bool
+	bootTerm    uint64
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.

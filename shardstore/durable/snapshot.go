@@ -62,6 +62,9 @@ type snapResult struct {
 // its slots' strings and collection records, and for the shard of slot 0
 // the user table (acl.go).
 func shardSpans(sh *shard) [][2][]byte {
+	if sh.layoutGroup {
+		return [][2][]byte{{clusterLayoutKey, append(slices.Clone(clusterLayoutKey), 0)}}
+	}
 	start, end := slotSpan(sh.firstSlot, sh.lastSlot)
 	cstart, cend := collSpan(sh.firstSlot, sh.lastSlot)
 	spans := [][2][]byte{{start, end}, {cstart, cend}}
@@ -99,7 +102,7 @@ func (s *Store) startSnapshot(sh *shard, m *pb.Message) {
 			defer close(written)
 			pw.CloseWithError(writeSnapshot(pw, snap, spans))
 		}()
-		err := s.opts.Transport.SendSnapshot(s.snapCtx, sh.id, m, pr)
+		err := s.opts.Transport.SendSnapshot(s.snapCtx, s.wireGroup(sh), m, pr)
 		// A receiver may refuse before reading it all: the writer's next
 		// write fails, and it must stop reading snap before snap closes.
 		pr.CloseWithError(errors.New("snapshot send ended"))
@@ -221,9 +224,13 @@ func snapField(r *bufio.Reader, left int64, buf []byte) (field []byte, n int64, 
 // to the driver. An error (other voters, an older snapshot than the one
 // held, the memory cap, malformed data, a full queue) goes back to the
 // sender, whose raft retries later.
-func (s *Store) ReceiveSnapshot(shard uint32, m *pb.Message, data io.Reader) error {
-	if int(shard) >= len(s.shards) || m.GetType() != pb.MsgSnap || m.GetSnapshot().GetMetadata() == nil {
-		return fmt.Errorf("durable: not a snapshot for one of %d shards", len(s.shards))
+func (s *Store) ReceiveSnapshot(group uint32, m *pb.Message, data io.Reader) error {
+	shard, err := s.groupIndex(group)
+	if err != nil {
+		return err
+	}
+	if m.GetType() != pb.MsgSnap || m.GetSnapshot().GetMetadata() == nil {
+		return fmt.Errorf("durable: group %d: not a snapshot", group)
 	}
 	md := m.GetSnapshot().GetMetadata()
 	if err := s.checkVoters(md.GetConfState().GetVoters()); err != nil {
@@ -396,7 +403,14 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 	if err := sh.ms.ApplySnapshot(snap); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 		return fmt.Errorf("durable: shard %d: raft storage: %w", sh.id, err)
 	}
-	if sh.firstSlot == 0 { // the snapshot carried the user table
+	if sh.layoutGroup { // the snapshot carried the layout
+		s.d.layoutStaged = nil
+		s.cluster.Store(nil)
+		if err := s.loadLayout(); err != nil {
+			return err
+		}
+		s.setLayout(s.cluster.Load())
+	} else if sh.firstSlot == 0 { // the snapshot carried the user table
 		s.users.mu.Lock()
 		err := s.loadUsers()
 		s.users.changed = s.users.set

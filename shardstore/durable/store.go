@@ -247,6 +247,10 @@ type Store struct {
 	// (pebble, then the read cache); see ReadConsistent.
 	applyGen atomic.Uint64
 	users    users // the applied ACL user table (acl.go)
+	// cluster is the applied cluster layout (nil: none yet); layoutErr is
+	// set while it differs from this node's shards (clusterlayout.go).
+	cluster   atomic.Pointer[ClusterLayout]
+	layoutErr atomic.Pointer[error]
 	// readOnly: opened on a full disk (fullopen.go), overlay holds the
 	// log replayed over pebble; no driver runs.
 	readOnly bool
@@ -348,6 +352,9 @@ func open(dir string, opts Options) (_ *Store, err error) {
 		}
 	}
 	if err := s.loadUsers(); err != nil {
+		return nil, err
+	}
+	if err := s.loadLayout(); err != nil {
 		return nil, err
 	}
 	if err := s.recover(); err != nil {
@@ -486,6 +493,20 @@ func (s *Store) closeResources() error {
 // Propose returns; everything else calls it from the store's driver
 // goroutine. done must not block: forward the result to the caller's loop.
 func (s *Store) Propose(shard uint32, rec []byte, done func(index uint64, err error)) {
+	err := s.LayoutError()
+	if err == nil && int(shard) >= s.nData() {
+		err = fmt.Errorf("durable: shard %d out of range [0,%d)", shard, s.nData())
+	}
+	if err != nil {
+		s.stats.rejected.Add(1)
+		done(0, err)
+		return
+	}
+	s.propose(shard, rec, done)
+}
+
+// propose is Propose for any group, the layout group included.
+func (s *Store) propose(shard uint32, rec []byte, done func(index uint64, err error)) {
 	s.proposing.Add(1)
 	err := s.admit(shard)
 	if err == nil && s.waiting.Add(1) > int64(s.opts.QueueSize) {
@@ -558,10 +579,10 @@ func (s *Store) Stats() Stats {
 }
 
 // Shards returns the number of shards.
-func (s *Store) Shards() int { return len(s.shards) }
+func (s *Store) Shards() int { return s.nData() }
 
 // ShardOf returns the shard that owns slot sl.
-func (s *Store) ShardOf(sl uint16) uint32 { return shardOfSlot(sl, len(s.shards)) }
+func (s *Store) ShardOf(sl uint16) uint32 { return shardOfSlot(sl, s.nData()) }
 
 // Slots returns the first and last slot of shard's range.
 func (s *Store) Slots(shard uint32) (first, last uint16) {
@@ -589,7 +610,7 @@ func (s *Store) Get(shard uint32, key []byte) (value []byte, expireAtMs int64, f
 		return nil, 0, false, ErrClosed
 	}
 	sl := slot.Of(key)
-	if int(shard) >= len(s.shards) || shardOfSlot(sl, len(s.shards)) != shard {
+	if int(shard) >= s.nData() || shardOfSlot(sl, s.nData()) != shard {
 		return nil, 0, false, fmt.Errorf("%w: slot %d, shard %d", ErrWrongShard, sl, shard)
 	}
 	now := s.opts.Now()
@@ -648,8 +669,8 @@ func (s *Store) Scan(shard uint32, fn func(key, value []byte, expireAtMs int64) 
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if int(shard) >= len(s.shards) {
-		return fmt.Errorf("durable: scan: shard %d out of range [0,%d)", shard, len(s.shards))
+	if int(shard) >= s.nData() {
+		return fmt.Errorf("durable: scan: shard %d out of range [0,%d)", shard, s.nData())
 	}
 	sh := s.shards[shard]
 	lo, hi := slotSpan(sh.firstSlot, sh.lastSlot)
