@@ -220,6 +220,7 @@ func runAgent(args []string, stderr io.Writer) error {
 			reg.MustRegister(metrics.NewStoreCollector(storeStats(st, dp), st.DiskError))
 			reg.MustRegister(metrics.NewStoreObsCollector(st.SyncStats, st.RaftStatus))
 			reg.MustRegister(metrics.NewRaftCollector(metrics.StoreShardStatus(st), st.Stats, o.cluster.peerStats()))
+			reg.MustRegister(metrics.NewLayoutCollector(st))
 		}
 		var alerts http.Handler
 		if !o.noObserve {

@@ -29,6 +29,8 @@ type clusterOptions struct {
 	tlsCert, tlsKey, tlsCA string
 	tick                   time.Duration
 	electionTicks          int
+	// rejoin starts an empty --data-dir's groups rejoining (--rejoin).
+	rejoin bool
 	// breakerCooldown is the first open wait of the peer breakers.
 	breakerCooldown time.Duration
 	// secretFile holds the cluster's shared secret (--peer-secret-file),
@@ -53,6 +55,7 @@ func (c *clusterOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.tick, "raft-tick", 5*time.Millisecond, "raft tick with --peers: heartbeats go every 2 ticks")
 	fs.IntVar(&c.electionTicks, "election-ticks", 16, "ticks without a leader before a follower campaigns (randomized up to twice that)")
 	fs.StringVar(&c.secretFile, "peer-secret-file", "", "file holding the cluster's shared secret (16+ bytes, the same on every node, not readable by others): forwarding connections authenticate with it, needed when the default user has a password")
+	fs.BoolVar(&c.rejoin, "rejoin", false, "with an empty --data-dir: this node replaces one whose data was lost, so it takes no part in elections until its peers have made it a learner, caught it up and promoted it (a node that finds its store corrupt at start does this by itself)")
 	fs.DurationVar(&c.breakerCooldown, "peer-breaker-cooldown", time.Second, "how long an open peer breaker refuses forwarded requests before it probes the node again (doubles while probes fail, up to 30s)")
 }
 
@@ -202,6 +205,7 @@ func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog
 		topts = append(topts, transport.WithTLSFiles(c.tlsCert, c.tlsKey, c.tlsCA))
 	}
 	opts.TickInterval, opts.ElectionTicks, opts.HeartbeatTicks = c.tick, c.electionTicks, 2
+	opts.Rejoin = c.rejoin
 	n, err := replica.Start(replica.Config{
 		NodeID: c.nodeID, ListenAddr: listen, Peers: c.peers, Dir: dir, Store: opts, Transport: topts, Logger: log,
 	})
@@ -213,8 +217,9 @@ func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog
 	return n, nil
 }
 
-// clusterInfo is INFO's Cluster section: this node, then one line per
-// shard with its slots, leader, term, commit and applied indexes; on the
+// clusterInfo is INFO's Cluster section: this node and the cluster layout
+// it applied, then one line per shard with its slots, preferred leader,
+// leader, term, commit and applied indexes; on the
 // leader each follower's lag in entries; on a follower its replica's lag,
 // what a READONLY read may miss: replica_lag entries known committed and
 // not applied here (the leader may have committed more since it last
@@ -222,11 +227,25 @@ func (c *clusterOptions) openReplica(dir string, opts durable.Options, log *slog
 func clusterInfo(st *durable.Store) command.InfoSection {
 	return command.InfoSection{Name: "Cluster", Lines: func() []string {
 		lines := []string{"node_id:" + strconv.FormatUint(st.NodeID(), 10), "shards:" + strconv.Itoa(st.Shards())}
+		l := st.Layout()
+		version := uint64(0)
+		if l != nil {
+			version = l.Version
+		}
+		lines = append(lines, "layout_version:"+strconv.FormatUint(version, 10),
+			"layout_leader:"+strconv.FormatUint(st.LayoutStatus().Leader, 10))
+		if err := st.LayoutError(); err != nil {
+			lines = append(lines, "layout_error:"+strings.ReplaceAll(err.Error(), "\n", " "))
+		}
 		for i := range st.Shards() {
 			s := st.Status(uint32(i))
 			first, last := st.Slots(uint32(i))
-			line := fmt.Sprintf("shard%d:slots=%d-%d,leader=%d,term=%d,state=%s,commit=%d,applied=%d",
-				i, first, last, s.Leader, s.Term, s.State, s.Commit, s.Applied)
+			pref := uint64(0)
+			if l != nil && i < len(l.Shards) {
+				pref = l.Shards[i].Preferred
+			}
+			line := fmt.Sprintf("shard%d:slots=%d-%d,preferred=%d,leader=%d,term=%d,state=%s,commit=%d,applied=%d",
+				i, first, last, pref, s.Leader, s.Term, s.State, s.Commit, s.Applied)
 			for _, f := range s.Followers {
 				line += fmt.Sprintf(",lag%d=%d", f.ID, f.Lag)
 			}

@@ -22,6 +22,7 @@ type raftView struct {
 	Node    uint64      `json:"node"`    // this node's raft ID
 	Cluster bool        `json:"cluster"` // false: single node, one-member groups
 	Shards  []raftShard `json:"shards"`
+	Layout  raftLayout  `json:"layout"`
 	// Store-wide: leader changes seen, raft snapshots sent and applied.
 	LeaderChanges    uint64     `json:"leader_changes"`
 	SnapshotsSent    uint64     `json:"snapshots_sent"`
@@ -29,10 +30,19 @@ type raftView struct {
 	Peers            []raftPeer `json:"peers,omitempty"`
 }
 
+// raftLayout is the cluster layout this node applied and its raft group.
+type raftLayout struct {
+	Version uint64 `json:"version"` // 0: none applied yet
+	Leader  uint64 `json:"leader"`  // the layout group's leader
+	Term    uint64 `json:"term"`
+	Error   string `json:"error,omitempty"` // why this node refuses the layout
+}
+
 // raftShard is one shard's group as this node last saw it.
 type raftShard struct {
 	Shard         uint32         `json:"shard"`
-	Slots         [2]uint16      `json:"slots"` // first and last
+	Slots         [2]uint16      `json:"slots"`     // first and last
+	Preferred     uint64         `json:"preferred"` // the layout's preferred leader (0: no layout yet)
 	Leader        uint64         `json:"leader"`
 	Term          uint64         `json:"term"`
 	Role          string         `json:"role"` // leader, follower, candidate, precandidate
@@ -40,6 +50,8 @@ type raftShard struct {
 	Applied       uint64         `json:"applied"`
 	Last          uint64         `json:"last"`
 	LeaderChanges uint64         `json:"leader_changes"`
+	Learners      []uint64       `json:"learners,omitempty"`  // members catching up, not voting yet
+	Rejoining     bool           `json:"rejoining,omitempty"` // this node lost its copy and waits to be made a learner
 	Followers     []raftFollower `json:"followers,omitempty"` // on the leader
 }
 
@@ -81,6 +93,14 @@ func readRaftView(st *durable.Store, peers func() transport.Stats) *raftView {
 	s := st.Stats()
 	v := &raftView{Node: st.NodeID(), Cluster: peers != nil, Shards: []raftShard{},
 		LeaderChanges: s.LeaderChanges, SnapshotsSent: s.SnapshotsSent, SnapshotsApplied: s.SnapshotsApplied}
+	l, ls := st.Layout(), st.LayoutStatus()
+	v.Layout = raftLayout{Leader: ls.Leader, Term: ls.Term}
+	if l != nil {
+		v.Layout.Version = l.Version
+	}
+	if err := st.LayoutError(); err != nil {
+		v.Layout.Error = err.Error()
+	}
 	for i := range st.Shards() {
 		ss := st.Status(uint32(i))
 		first, last := st.Slots(uint32(i))
@@ -89,6 +109,10 @@ func readRaftView(st *durable.Store, peers func() transport.Stats) *raftView {
 		for _, f := range ss.Followers {
 			sh.Followers = append(sh.Followers, raftFollower{Node: f.ID, Match: f.Match, Lag: f.Lag, Active: f.Active, State: f.State})
 		}
+		if l != nil && i < len(l.Shards) {
+			sh.Preferred = l.Shards[i].Preferred
+		}
+		sh.Learners, sh.Rejoining = ss.Learners, ss.Rejoining
 		v.Shards = append(v.Shards, sh)
 	}
 	if peers == nil {
@@ -177,9 +201,13 @@ func (r *statusRaft) writeTable(w io.Writer, now time.Time) error {
 	}
 	fmt.Fprintf(tw, "\nraft node %d (%s)\tleader changes %d\tsnapshots sent %d\tapplied %d\n",
 		v.Node, mode, v.LeaderChanges, v.SnapshotsSent, v.SnapshotsApplied)
-	fmt.Fprintln(tw, "SHARD\tSLOTS\tLEADER\tTERM\tROLE\tCOMMIT\tAPPLIED\tLAST\tLEADER CHANGES")
+	fmt.Fprintf(tw, "layout version %d\tlayout leader %d\tterm %d\n", v.Layout.Version, v.Layout.Leader, v.Layout.Term)
+	if v.Layout.Error != "" {
+		fmt.Fprintf(tw, "LAYOUT REFUSED: %s\n", v.Layout.Error)
+	}
+	fmt.Fprintln(tw, "SHARD\tSLOTS\tPREFERRED\tLEADER\tTERM\tROLE\tCOMMIT\tAPPLIED\tLAST\tLEADER CHANGES")
 	for _, s := range v.Shards {
-		fmt.Fprintf(tw, "%d\t%d-%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\n", s.Shard, s.Slots[0], s.Slots[1], s.Leader, s.Term, s.Role,
+		fmt.Fprintf(tw, "%d\t%d-%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\n", s.Shard, s.Slots[0], s.Slots[1], s.Preferred, s.Leader, s.Term, s.Role,
 			s.Commit, s.Applied, s.Last, s.LeaderChanges)
 	}
 	if !v.Cluster {

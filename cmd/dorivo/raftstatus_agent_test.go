@@ -79,7 +79,7 @@ func TestAgentRaftStatus(t *testing.T) {
 	}
 	table := inNs()
 	for _, s := range v.Shards {
-		row := fmt.Sprintf("%d %d-%d 1 %d leader %d %d %d %d", s.Shard, s.Slots[0], s.Slots[1], s.Term, s.Commit, s.Applied, s.Last, s.LeaderChanges)
+		row := fmt.Sprintf("%d %d-%d 1 1 %d leader %d %d %d %d", s.Shard, s.Slots[0], s.Slots[1], s.Term, s.Commit, s.Applied, s.Last, s.LeaderChanges)
 		if !containsRow(table, row) {
 			t.Errorf("status table has no row %q:\n%s", row, table)
 		}
@@ -104,6 +104,10 @@ func TestAgentRaftStatus(t *testing.T) {
 		if k := fmt.Sprintf(`dorivo_raft_last_index{shard="%d"}`, s.Shard); m[k] != float64(s.Last) {
 			t.Errorf("%s = %v, want %d", k, m[k], s.Last)
 		}
+	}
+	if m["dorivo_layout_version"] != 1 || m["dorivo_layout_leader"] != 1 || m["dorivo_layout_mismatch"] != 0 {
+		t.Errorf("/metrics layout: version %v, leader %v, mismatch %v; want 1, 1, 0",
+			m["dorivo_layout_version"], m["dorivo_layout_leader"], m["dorivo_layout_mismatch"])
 	}
 	if _, ok := m["dorivo_raft_snapshots_sent_total"]; !ok || strings.Contains(body, "dorivo_peer_") {
 		t.Errorf("/metrics: snapshots counter missing, or peer series on a single node")

@@ -34,7 +34,7 @@ func openRaftStore(t *testing.T, n int) *durable.Store {
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for st.Status(0).Applied < uint64(n) || st.Status(1).Leader == 0 {
+	for st.Status(0).Applied < uint64(n) || st.Status(1).Leader == 0 || st.Layout() == nil || st.LayoutStatus().Leader == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("status not published in 10s: %+v %+v", st.Status(0), st.Status(1))
 		}
@@ -64,6 +64,9 @@ func TestRaftViewSingleNode(t *testing.T) {
 	if v.Shards[0].Slots != [2]uint16{0, 8191} || v.Shards[1].Slots != [2]uint16{8192, 16383} {
 		t.Errorf("slots %v %v", v.Shards[0].Slots, v.Shards[1].Slots)
 	}
+	if v.Layout.Version != 1 || v.Layout.Leader != 1 || v.Layout.Error != "" || v.Shards[0].Preferred != 1 {
+		t.Errorf("layout %+v, shard 0 preferred %d: want version 1 led by node 1", v.Layout, v.Shards[0].Preferred)
+	}
 
 	srv := httptest.NewServer(raftHandler(st, nil))
 	defer srv.Close()
@@ -81,9 +84,9 @@ func TestRaftViewSingleNode(t *testing.T) {
 	}
 	out := table.String()
 	s0 := v.Shards[0]
-	row := strings.Join([]string{"0", "0-8191", "1", itoa(s0.Term), "leader",
+	row := strings.Join([]string{"0", "0-8191", "1", "1", itoa(s0.Term), "leader",
 		itoa(s0.Commit), itoa(s0.Applied), itoa(s0.Last), "0"}, " ")
-	if !strings.Contains(out, "raft node 1 (single node)") || !containsRow(out, row) ||
+	if !strings.Contains(out, "raft node 1 (single node)") || !containsRow(out, row) || !strings.Contains(out, "layout version 1") ||
 		strings.Contains(out, "FOLLOWER") || strings.Contains(out, "PEER") {
 		t.Errorf("table, want row %q and no follower or peer tables:\n%s", row, out)
 	}

@@ -176,7 +176,10 @@ func (s *Store) wireGroup(sh *shard) uint32 {
 	return sh.id
 }
 
-func (s *Store) groupIndex(wire uint32) (uint32, error) {
+// groupIndex refuses a shard while the layout differs from this node's
+// shards and, for messages (not snapshots), while a replicated store has
+// applied no layout yet.
+func (s *Store) groupIndex(wire uint32, snapshot bool) (uint32, error) {
 	if wire == LayoutGroup {
 		return uint32(len(s.shards) - 1), nil
 	}
@@ -186,7 +189,7 @@ func (s *Store) groupIndex(wire uint32) (uint32, error) {
 	if err := s.LayoutError(); err != nil {
 		return 0, err
 	}
-	if len(s.opts.Peers) > 1 && s.cluster.Load() == nil {
+	if !snapshot && len(s.opts.Peers) > 1 && s.cluster.Load() == nil {
 		return 0, fmt.Errorf("durable: raft group %d: no cluster layout applied yet, so no shard is served", wire)
 	}
 	return wire, nil

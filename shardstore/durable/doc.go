@@ -32,6 +32,7 @@
 // pebble keys, modeled on CockroachDB's (pkg/keys); integers big-endian:
 //
 //	\x01s layout                  version(1)=2 shards(4) log generation(8)
+//	\x01s cluster                 the applied cluster layout (clusterlayout.go), JSON
 //	\x01i <shard:4> r rask        /applied/<shard>: index(8) term(8) raftpb.ConfState
 //	\x01u users                   the ACL user table (acl.go): generation(8) aclfile text
 //	\x02 <slot:2> <key>           /data/<slot>/<key>: expireAtMs(8, 0=none) value
@@ -44,6 +45,10 @@
 // fresh groups for the new slot ranges and a new log generation (segments of
 // another generation are obsolete and removed). Layout version 1 (raft log
 // inside pebble) is refused with an error.
+//
+// After the shards' groups comes one more, the layout group (wire ID
+// LayoutGroup, clusterlayout.go): its log holds the cluster layout, which
+// shards hold which slots on which voters and who should lead each.
 //
 // # Why it is safe
 //

@@ -208,7 +208,11 @@ func (s *Store) anyReady() bool {
 func (s *Store) tick() {
 	s.d.ticks++
 	for _, sh := range s.shards {
-		sh.rn.Tick()
+		if sh.rejoining {
+			s.askRejoin(sh) // and no tick: a rejoining group never campaigns
+		} else {
+			sh.rn.Tick()
+		}
 		if !sh.soleVoter {
 			s.expireReads(sh)
 			s.settleOrphans(sh)
@@ -621,6 +625,7 @@ func (s *Store) applyEntry(b *pebble.Batch, sh *shard, e *pb.Entry) error {
 			return fmt.Errorf("durable: shard %d entry %d: decode conf change: %w", sh.id, idx, err)
 		}
 		sh.conf = sh.rn.ApplyConfChange(cc)
+		s.appliedConfChange(b, sh, cc)
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func (r *logReader) read() (recoveredLog, error) {
 		}
 		h, err := decodeSegmentHeader(data)
 		if err != nil {
-			return recoveredLog{}, fmt.Errorf("durable: raft log %s is corrupt at offset 0 (%v): the whole segment is unreadable: refusing to open", name, err)
+			return recoveredLog{}, corruptError{fmt.Errorf("durable: raft log %s is corrupt at offset 0 (%v): the whole segment is unreadable: refusing to open", name, err)}
 		}
 		if h.index != idx {
 			return recoveredLog{}, fmt.Errorf("durable: raft log %s: header names segment %d: refusing to open", name, h.index)
@@ -209,8 +209,8 @@ func allZero(b []byte) bool {
 func (r *logReader) damage(st *logStop, what string) error {
 	lost, entries, records := r.lostAfter(st)
 	if !r.truncate {
-		return fmt.Errorf("durable: raft log %s is corrupt at offset %d (%s): synced records after it would be lost (%s; %d entries in %d readable records, plus the unreadable one): refusing to open; Options.TruncateCorrupt cuts the log there instead",
-			st.file, st.off, what, lost, entries, records)
+		return corruptError{fmt.Errorf("durable: raft log %s is corrupt at offset %d (%s): synced records after it would be lost (%s; %d entries in %d readable records, plus the unreadable one): refusing to open; Options.TruncateCorrupt cuts the log there instead",
+			st.file, st.off, what, lost, entries, records)}
 	}
 	if err := r.cut(st); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // recover brings every shard's applied state up to its log's end before the
@@ -80,6 +81,9 @@ func (s *Store) createShardsIn(b *pebble.Batch, l layout) error {
 		if err := initShard(b, uint32(i), s.opts.Peers); err != nil {
 			return fmt.Errorf("durable: %w", err)
 		}
+		if s.opts.Rejoin && len(s.opts.Peers) > 1 {
+			_ = b.Set(rejoinKey(uint32(i)), nil, nil)
+		}
 	}
 	return nil
 }
@@ -149,7 +153,7 @@ func (s *Store) loadShards(shards int) error {
 		}
 	}
 	for i, as := range applied {
-		if err := s.checkVoters(as.conf.GetVoters()); err != nil {
+		if err := s.checkVoters(as.conf); err != nil {
 			return fmt.Errorf("durable: shard %d: the store's raft group has %w: refusing to open (start the node with the --peers it was created with, or from an empty --data-dir)", i, err)
 		}
 	}
@@ -161,13 +165,16 @@ func (s *Store) loadShards(shards int) error {
 		if err != nil {
 			return err
 		}
+		if err := s.loadRejoin(sh); err != nil {
+			return err
+		}
 		if i < shards {
 			sh.firstSlot = uint16(firstSlot(i, shards))
 			sh.lastSlot = uint16(firstSlot(i+1, shards) - 1)
 		} else {
 			sh.layoutGroup = true
 		}
-		if sh.soleVoter || s.preferredLeader(sh) == s.opts.NodeID {
+		if sh.soleVoter || s.preferredLeader(sh) == s.opts.NodeID && !sh.rejoining {
 			if err := sh.rn.Campaign(); err != nil {
 				return fmt.Errorf("durable: shard %d: campaign: %w", i, err)
 			}
@@ -220,7 +227,7 @@ func (s *Store) reshard(old layout) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.DeleteRange(shardPrefix(0), shardPrefixEnd(uint32(old.shards)), nil) // the layout group's too
-	_ = b.Delete(clusterLayoutKey, nil) // the new groups' layout is bootstrapped afresh
+	_ = b.Delete(clusterLayoutKey, nil)                                        // the new groups' layout is bootstrapped afresh
 	l := layout{shards: s.opts.Shards, gen: old.gen + 1}
 	if err := s.createShardsIn(b, l); err != nil {
 		return err
@@ -287,13 +294,17 @@ func (s *Store) removeSegmentsBefore(index uint32) error {
 	return syncDir(s.fs, s.logDir)
 }
 
-// checkVoters refuses a raft group whose voters are not Options.Peers
-// (--peers, in any order): the groups are created with Peers as voters and
-// membership never changes, so a difference is a misconfigured node.
-func (s *Store) checkVoters(voters []uint64) error {
-	got, want := slices.Sorted(slices.Values(voters)), slices.Sorted(slices.Values(s.opts.Peers))
-	if !slices.Equal(got, want) {
-		return fmt.Errorf("voters %v, not this node's peers %v (--peers)", got, want)
+// checkVoters refuses a raft group whose members are not Options.Peers
+// (--peers, in any order), less at most one voter while it rejoins
+// (rejoin.go): the groups are created with Peers as voters, so another
+// difference is a misconfigured node.
+func (s *Store) checkVoters(cs *pb.ConfState) error {
+	voters := slices.Sorted(slices.Values(cs.GetVoters()))
+	want := slices.Sorted(slices.Values(s.opts.Peers))
+	for _, id := range append(slices.Clone(voters), cs.GetLearners()...) {
+		if !slices.Contains(want, id) || len(voters) < len(want)-1 {
+			return fmt.Errorf("voters %v and learners %v, not this node's peers %v (--peers)", voters, cs.GetLearners(), want)
+		}
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ type inbound struct {
 // refused, and so are shards' messages while the layout differs from this
 // node's shards.
 func (s *Store) Step(group uint32, m *pb.Message) error {
-	shard, err := s.groupIndex(group)
+	shard, err := s.groupIndex(group, false)
 	if err != nil {
 		return err
 	}
@@ -69,6 +69,10 @@ func (s *Store) stepInbound(in inbound) {
 		s.log.Info("durable: draining, so refusing leadership of a shard handed over", "shard", sh.id, "from", in.m.GetFrom())
 		return
 	}
+	if refusesVote(sh, in.m) || in.m.GetType() == pb.MsgProp && !s.admitPeerProposal(sh, in.m) {
+		return
+	}
+	clampRejoinCommit(sh, in.m)
 	if in.m.GetFrom() == sh.lead && sh.lead != 0 {
 		sh.leaderHeard = time.Now().UnixNano()
 	}
@@ -188,6 +192,7 @@ func (s *Store) settleOrphans(sh *shard) {
 // with a backoff, since raft drops proposals while a transfer is pending.
 func (s *Store) rebalance() {
 	for _, sh := range s.shards {
+		s.repairMembers(sh)
 		pref := s.preferredLeader(sh)
 		if sh.lead != s.opts.NodeID {
 			sh.handBacks = 0
@@ -417,6 +422,11 @@ type ShardStatus struct {
 	Commit, Applied, Last uint64
 	// LeaderChanges counts the times the known leader changed since Open.
 	LeaderChanges uint64
+	// Learners are the group's members that do not vote yet (a replica
+	// catching up after it lost its copy); Rejoining is set while this
+	// node waits to be made one (rejoin.go).
+	Learners  []uint64
+	Rejoining bool
 	// Followers, on the leader only: each peer's matched index and lag
 	// (Last - Match).
 	Followers []FollowerStatus
@@ -458,6 +468,7 @@ func (s *Store) publishStatus(sh *shard) {
 	out := &ShardStatus{
 		Shard: sh.id, Leader: st.Lead, Term: st.GetTerm(), State: st.RaftState.String(),
 		Commit: st.GetCommit(), Applied: sh.applied, Last: last, LeaderChanges: sh.leadChanges,
+		Learners: slices.Clone(sh.conf.GetLearners()), Rejoining: sh.rejoining,
 	}
 	if st.Lead != s.opts.NodeID && sh.leaderHeard != 0 {
 		out.LeaderHeard = time.Unix(0, sh.leaderHeard)

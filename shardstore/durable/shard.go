@@ -70,6 +70,10 @@ type shard struct {
 	// no slots; bootTerm is the term it last proposed version 1 in.
 	layoutGroup bool
 	bootTerm    uint64
+	// rejoining: this node lost its copy of the group and has not been
+	// made a learner yet (rejoin.go); it asks again at tick rejoinAskAt.
+	rejoining   bool
+	rejoinAskAt uint64
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.
@@ -182,8 +186,8 @@ func loadShard(id uint32, as appliedState, sl *shardLog, opts *Options, log *slo
 		ents = ents[1:]
 	}
 	if len(ents) > 0 && ents[0].GetIndex() != as.index+1 {
-		return nil, fmt.Errorf("durable: shard %d: raft log resumes at entry %d but pebble has applied only up to %d: entries %d..%d missing: refusing to open",
-			id, ents[0].GetIndex(), as.index, as.index+1, ents[0].GetIndex()-1)
+		return nil, corruptError{fmt.Errorf("durable: shard %d: raft log resumes at entry %d but pebble has applied only up to %d: entries %d..%d missing: refusing to open",
+			id, ents[0].GetIndex(), as.index, as.index+1, ents[0].GetIndex()-1)}
 	}
 	last := as.index + uint64(len(ents))
 	hs := &pb.HardState{Term: new(as.term), Vote: new(uint64(0)), Commit: new(as.index)}

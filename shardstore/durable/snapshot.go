@@ -225,7 +225,7 @@ func snapField(r *bufio.Reader, left int64, buf []byte) (field []byte, n int64, 
 // held, the memory cap, malformed data, a full queue) goes back to the
 // sender, whose raft retries later.
 func (s *Store) ReceiveSnapshot(group uint32, m *pb.Message, data io.Reader) error {
-	shard, err := s.groupIndex(group)
+	shard, err := s.groupIndex(group, true)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (s *Store) ReceiveSnapshot(group uint32, m *pb.Message, data io.Reader) err
 		return fmt.Errorf("durable: group %d: not a snapshot", group)
 	}
 	md := m.GetSnapshot().GetMetadata()
-	if err := s.checkVoters(md.GetConfState().GetVoters()); err != nil {
+	if err := s.checkVoters(md.GetConfState()); err != nil {
 		return s.refuseSnapshot(shard, m, fmt.Errorf("snapshot at %d refused: %w", md.GetIndex(), err))
 	}
 	if err := s.snapIn.check(shard, md.GetIndex()); err != nil {
@@ -392,6 +392,11 @@ func (s *Store) applySnapshot(sh *shard, snap *pb.Snapshot) error {
 		return fmt.Errorf("durable: shard %d: encode applied state: %w", sh.id, err)
 	}
 	_ = b.Set(appliedKey(sh.id), v, nil)
+	if sh.rejoining && slices.Contains(as.conf.GetLearners(), s.opts.NodeID) {
+		// The snapshot is past the change that made this node a learner.
+		sh.rejoining = false
+		_ = b.Delete(rejoinKey(sh.id), nil)
+	}
 	s.applyGen.Add(1) // odd until the read cache forgot the old data
 	defer s.applyGen.Add(1)
 	if err := b.Commit(pebble.NoSync); err != nil {

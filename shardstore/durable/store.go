@@ -100,6 +100,12 @@ type Options struct {
 	// is created (default 32 MiB). A full segment is removed once pebble
 	// has flushed every entry in it.
 	SegmentBytes int64
+	// Rejoin makes a store created here (an empty dir) start every group
+	// rejoining (rejoin.go): it votes in no election until its peers made
+	// it a learner, caught it up and promoted it. For a node that replaces
+	// one whose data was lost; a replicated store that finds itself corrupt
+	// at Open does this by itself.
+	Rejoin bool
 	// TruncateCorrupt, when set, makes Open cut the raft log at damage to
 	// synced records instead of refusing to open: the acknowledged writes
 	// after the damage are dropped, and the log and Stats.DroppedEntries
@@ -191,6 +197,9 @@ type Stats struct {
 	// GoneLeaders counts shards whose leader PeerGone reported gone while
 	// this node followed it.
 	GoneLeaders uint64
+	// Rejoins counts the groups that started over rejoining (rejoin.go)
+	// after Open found the store corrupt.
+	Rejoins uint64
 	// Reads counts Get calls; CacheHits those the read cache answered.
 	Reads, CacheHits uint64
 	// TornTails counts torn raft log tails (an unsynced last record) cut
@@ -213,7 +222,7 @@ type counters struct {
 	reads, cacheHits                                                      atomic.Uint64
 	tornTails, droppedEntries                                             atomic.Uint64
 	leaderChanges, snapsSent, snapsApplied, snapsRefused                  atomic.Uint64
-	goneLeaders                                                           atomic.Uint64
+	goneLeaders, rejoins                                                  atomic.Uint64
 }
 
 // proposal is one queued write.
@@ -302,8 +311,11 @@ type Store struct {
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	s, err := open(dir, opts)
-	if err != nil && isDiskFull(err) {
+	switch {
+	case err != nil && isDiskFull(err):
 		return openFull(dir, opts, err) // fullopen.go: serve reads
+	case errors.Is(err, ErrCorrupt) && len(opts.Peers) > 1 && !opts.TruncateCorrupt:
+		return discardCorrupt(dir, opts, err) // rejoin.go: catch up from the peers
 	}
 	return s, err
 }
@@ -570,6 +582,7 @@ func (s *Store) Stats() Stats {
 		SnapshotsApplied: s.stats.snapsApplied.Load(),
 		SnapshotsRefused: s.stats.snapsRefused.Load(),
 		GoneLeaders:      s.stats.goneLeaders.Load(),
+		Rejoins:          s.stats.rejoins.Load(),
 		Reads:            s.stats.reads.Load(),
 		CacheHits:        s.stats.cacheHits.Load(),
 		TornTails:        s.stats.tornTails.Load(),
@@ -719,11 +732,11 @@ func (s *Store) queueExpired(dk []byte) {
 // loses the second line pebble joins to it, so the error is one line.
 func recoverCorrupt(err *error, format string, args ...any) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("durable: %s: store file corrupt: pebble panicked: %v", fmt.Sprintf(format, args...), r)
+		*err = corruptError{fmt.Errorf("durable: %s: store file corrupt: pebble panicked: %v", fmt.Sprintf(format, args...), r)}
 		return
 	}
 	if *err != nil && pebble.IsCorruptionError(*err) {
-		*err = oneLineError{*err}
+		*err = corruptError{oneLineError{*err}}
 	}
 }
 

@@ -4,7 +4,8 @@
 // carries raft messages and snapshots between the two.
 //
 // Every node runs the same shard count and the same peer list; each shard
-// is a raft group with one voter per node, whose preferred leader is
-// Peers[shard % len(Peers)] (durable.Options.Peers). A write commits once a
-// majority of the voters has it in its log on disk.
+// is a raft group with one voter per node, and one more group, the layout
+// group (durable.LayoutGroup), holds the cluster layout: the shards' slots,
+// voters and preferred leaders (first Peers[shard % len(Peers)]). A write
+// commits once a majority of the voters has it in its log on disk.
 package replica

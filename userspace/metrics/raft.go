@@ -42,6 +42,8 @@ var (
 		"Raft streams to the peer opened after the first.", []string{"peer"}, nil)
 	peerGone = prometheus.NewDesc("dorivo_peer_gone_total",
 		"Times the peer's stream ended and its address refused connections (its process gone).", []string{"peer"}, nil)
+	raftRejoins = prometheus.NewDesc("dorivo_raft_rejoins_total",
+		"Raft groups this node rejoined as a learner after it found its store corrupt at start (its copy moved aside).", nil, nil)
 	raftGoneLeaders = prometheus.NewDesc("dorivo_raft_gone_leaders_total",
 		"Shards whose leader's process was found gone while this node followed it, all shards (each started a fast election).", nil, nil)
 )
@@ -76,7 +78,7 @@ func StoreShardStatus(st *durable.Store) func() []durable.ShardStatus {
 func (c *RaftCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{raftLastIndex, raftFollowerMatch, raftFollowerLag, raftFollowerActive,
 		raftSnapshotsSent, raftSnapshotsApplied, peerConnected, peerStateSince, peerMsgsSent, peerMsgsReceived,
-		peerMsgsDropped, peerBytesSent, peerBytesReceived, peerReconnects, peerGone, raftGoneLeaders} {
+		peerMsgsDropped, peerBytesSent, peerBytesReceived, peerReconnects, peerGone, raftGoneLeaders, raftRejoins} {
 		ch <- d
 	}
 }
@@ -103,6 +105,7 @@ func (c *RaftCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(raftSnapshotsSent, st.SnapshotsSent)
 	counter(raftSnapshotsApplied, st.SnapshotsApplied)
 	counter(raftGoneLeaders, st.GoneLeaders)
+	counter(raftRejoins, st.Rejoins)
 	if c.peers == nil {
 		return
 	}

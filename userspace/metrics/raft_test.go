@@ -23,7 +23,7 @@ func TestRaftCollector(t *testing.T) {
 			{ID: 2, Match: 50, Lag: 0, Active: true}, {ID: 3, Match: 20, Lag: 30, Active: false}}},
 		{Shard: 1, Leader: 2, Last: 12},
 	}
-	stats := durable.Stats{SnapshotsSent: 3, SnapshotsApplied: 1, GoneLeaders: 2}
+	stats := durable.Stats{SnapshotsSent: 3, SnapshotsApplied: 1, GoneLeaders: 2, Rejoins: 3}
 	peers := transport.Stats{Peers: []transport.PeerStats{
 		{Node: 2, Connected: true, StateSince: since, MsgsSent: 100, MsgsReceived: 90, MsgsDropped: 4, BytesSent: 5000, BytesReceived: 4000, Reconnects: 1, Gone: 2},
 		{Node: 3, Connected: false, StateSince: since.Add(time.Second)},
@@ -71,6 +71,9 @@ dorivo_raft_gone_leaders_total 2
 # TYPE dorivo_raft_last_index gauge
 dorivo_raft_last_index{shard="0"} 50
 dorivo_raft_last_index{shard="1"} 12
+# HELP dorivo_raft_rejoins_total Raft groups this node rejoined as a learner after it found its store corrupt at start (its copy moved aside).
+# TYPE dorivo_raft_rejoins_total counter
+dorivo_raft_rejoins_total 3
 # HELP dorivo_raft_snapshots_applied_total Raft snapshots this node received and applied, all shards.
 # TYPE dorivo_raft_snapshots_applied_total counter
 dorivo_raft_snapshots_applied_total 1
@@ -80,13 +83,13 @@ dorivo_raft_snapshots_sent_total 3
 `
 	names := []string{"dorivo_peer_connected", "dorivo_peer_gone_total", "dorivo_peer_messages_dropped_total", "dorivo_peer_sent_bytes_total",
 		"dorivo_peer_state_change_timestamp_seconds", "dorivo_raft_follower_active", "dorivo_raft_follower_lag_entries",
-		"dorivo_raft_follower_match_index", "dorivo_raft_gone_leaders_total", "dorivo_raft_last_index", "dorivo_raft_snapshots_applied_total", "dorivo_raft_snapshots_sent_total"}
+		"dorivo_raft_follower_match_index", "dorivo_raft_gone_leaders_total", "dorivo_raft_last_index", "dorivo_raft_rejoins_total", "dorivo_raft_snapshots_applied_total", "dorivo_raft_snapshots_sent_total"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(NewRaftCollector(func() []durable.ShardStatus { return shards },
-		func() durable.Stats { return stats }, func() transport.Stats { return peers })); n != 2+6+3+2*9 {
-		t.Errorf("%d series, want 29", n)
+		func() durable.Stats { return stats }, func() transport.Stats { return peers })); n != 2+6+4+2*9 {
+		t.Errorf("%d series, want 30", n)
 	}
 	lintRegistry(t, reg)
 
@@ -95,7 +98,7 @@ dorivo_raft_snapshots_sent_total 3
 	if n := testutil.CollectAndCount(single, "dorivo_peer_connected"); n != 0 {
 		t.Errorf("single node: %d peer series", n)
 	}
-	if n := testutil.CollectAndCount(single); n != 4 {
-		t.Errorf("single node: %d series, want 4 (last index, 2 snapshot counters, gone leaders)", n)
+	if n := testutil.CollectAndCount(single); n != 5 {
+		t.Errorf("single node: %d series, want 5 (last index, 2 snapshot counters, gone leaders, rejoins)", n)
 	}
 }

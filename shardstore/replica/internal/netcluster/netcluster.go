@@ -242,18 +242,24 @@ func (c *Cluster) script(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// Log returns the tail of node n's agent log, for failure messages.
-func (c *Cluster) Log(n int) string {
+// NodeDir returns node n's directory in cluster.sh's state dir: its
+// agent.log and its data dir, data.
+func (c *Cluster) NodeDir(n int) string {
 	for _, e := range c.env {
 		if dir, ok := strings.CutPrefix(e, "DORIVO_CLUSTER_STATE="); ok {
-			b, _ := os.ReadFile(filepath.Join(dir, "n"+strconv.Itoa(n), "agent.log"))
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
-			}
-			return string(b)
+			return filepath.Join(dir, "n"+strconv.Itoa(n))
 		}
 	}
 	return ""
+}
+
+// Log returns the tail of node n's agent log, for failure messages.
+func (c *Cluster) Log(n int) string {
+	b, _ := os.ReadFile(filepath.Join(c.NodeDir(n), "agent.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
 }
 
 func moduleRoot(t testing.TB) string {

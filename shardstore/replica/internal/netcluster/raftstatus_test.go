@@ -30,6 +30,10 @@ type nodeRaft struct {
 			Node, Match, Lag uint64
 		} `json:"followers"`
 	} `json:"shards"`
+	Layout struct {
+		Version, Leader uint64
+		Error           string
+	} `json:"layout"`
 	Peers []struct {
 		Node  uint64    `json:"node"`
 		State string    `json:"state"`
@@ -184,6 +188,9 @@ func TestRaftStatusThreeNodes(t *testing.T) {
 		}
 		if len(v.Peers) != 2 {
 			t.Errorf("node %d: %d peers", n, len(v.Peers))
+		}
+		if l := v.Layout; l.Version != 1 || l.Leader != vs[1].Layout.Leader || l.Leader == 0 || l.Error != "" {
+			t.Errorf("node %d: layout %+v, want version 1 with node 1's leader %d", n, l, vs[1].Layout.Leader)
 		}
 	}
 
