@@ -123,6 +123,8 @@ func (s *Store) run() {
 				s.d.lazy = append(s.d.lazy, k)
 			case in := <-s.recvc:
 				s.stepInbound(in)
+			case node := <-s.gonec:
+				s.leaderGone(node)
 			case r := <-s.readc:
 				s.stepRead(r)
 			case r := <-s.snapDonec:
@@ -249,6 +251,15 @@ func (s *Store) drain() {
 		select {
 		case k := <-s.lazyc:
 			d.lazy = append(d.lazy, k)
+			continue
+		default:
+		}
+		break
+	}
+	for range cap(s.gonec) {
+		select {
+		case node := <-s.gonec:
+			s.leaderGone(node)
 			continue
 		default:
 		}

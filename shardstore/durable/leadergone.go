@@ -22,7 +22,13 @@ func (s *Store) PeerGone(node uint64) {
 	if node == 0 || node == s.opts.NodeID {
 		return
 	}
-	s.enqueueInbound(inbound{gone: node})
+	if s.closed.Load() {
+		return
+	}
+	select {
+	case s.gonec <- node:
+	default: // 64 reports queued already: the driver is about to forget every gone leader
+	}
 }
 
 // leaderGone runs on the driver for PeerGone.

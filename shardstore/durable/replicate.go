@@ -24,7 +24,6 @@ const rebalanceTicks = 50
 type inbound struct {
 	shard uint32
 	m     *pb.Message
-	gone  uint64 // non-zero: PeerGone(gone), and no message
 }
 
 // Step hands a raft message from a peer to group's raft (a shard, or
@@ -57,10 +56,6 @@ func (s *Store) enqueueInbound(in inbound) {
 
 // stepInbound runs on the driver.
 func (s *Store) stepInbound(in inbound) {
-	if in.gone != 0 {
-		s.leaderGone(in.gone)
-		return
-	}
 	sh := s.shards[in.shard]
 	if in.m.GetType() == pb.MsgSnap && !s.takeSnapshot(sh, in.m) {
 		return

@@ -267,6 +267,7 @@ type Store struct {
 
 	propc     chan proposal
 	recvc     chan inbound     // raft messages from peers (replicate.go)
+	gonec     chan uint64      // PeerGone's nodes (leadergone.go), apart from recvc: never lost to a full queue
 	readc     chan readRequest // ReadIndex requests
 	snapDonec chan snapResult  // outbound snapshots finished
 	snapIn    *snapIntake      // received snapshots' memory (snapintake.go)
@@ -330,6 +331,7 @@ func open(dir string, opts Options) (_ *Store, err error) {
 		disk:      &diskState{},
 		propc:     make(chan proposal, opts.QueueSize),
 		recvc:     make(chan inbound, inboundQueue),
+		gonec:     make(chan uint64, 64),
 		readc:     make(chan readRequest, opts.QueueSize),
 		snapDonec: make(chan snapResult, 16),
 		snapIn:    newSnapIntake(opts.MaxStagedSnapshotBytes),
