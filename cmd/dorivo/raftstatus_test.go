@@ -127,8 +127,8 @@ func TestRaftTableReplica(t *testing.T) {
 	v := &raftView{Node: 1, Cluster: true, LeaderChanges: 4, SnapshotsSent: 2, SnapshotsApplied: 1, Shards: []raftShard{
 		{Shard: 0, Slots: [2]uint16{0, 5460}, Leader: 1, Term: 3, Role: "leader", Commit: 90, Applied: 90, Last: 90, LeaderChanges: 1,
 			Followers: []raftFollower{{Node: 2, Match: 90, Lag: 0, Active: true, State: "replicate"}, {Node: 3, Match: 40, Lag: 50, State: "probe"}}},
-		{Shard: 1, Slots: [2]uint16{5461, 10922}, Leader: 2, Term: 3, Role: "follower", Commit: 70, Applied: 69, Last: 70},
-	}, Peers: []raftPeer{
+		{Shard: 1, Slots: [2]uint16{5461, 10922}, Preferred: 2, Leader: 2, Term: 3, Role: "follower", Commit: 70, Applied: 69, Last: 70},
+	}, Layout: raftLayout{Version: 3, Leader: 1, Term: 2}, Peers: []raftPeer{
 		{Node: 2, Addr: "10.77.0.2:7379", State: "connected", Since: now.Add(-90 * time.Second), MsgsSent: 10, MsgsReceived: 12, BytesSent: 100, BytesReceived: 120},
 		{Node: 3, Addr: "10.77.0.3:7379", State: "disconnected", Since: now.Add(-3 * time.Second), Reconnects: 2, LastError: "stream ended"},
 	}}
@@ -139,7 +139,8 @@ func TestRaftTableReplica(t *testing.T) {
 	out := b.String()
 	for _, row := range []string{
 		"raft node 1 (replica) leader changes 4 snapshots sent 2 applied 1",
-		"1 5461-10922 2 3 follower 70 69 70 0",
+		"layout version 3 layout leader 1 term 2",
+		"1 5461-10922 2 2 3 follower 70 69 70 0",
 		"0 2 90 0 true replicate",
 		"0 3 40 50 false probe",
 		"2 10.77.0.2:7379 connected 1m30s ago 10/12 100/120 0 0 0/0",
@@ -148,6 +149,15 @@ func TestRaftTableReplica(t *testing.T) {
 		if !containsRow(out, row) {
 			t.Errorf("no row %q in\n%s", row, out)
 		}
+	}
+	if strings.Contains(out, "LAYOUT REFUSED") {
+		t.Errorf("a layout refusal shown for a matching layout:\n%s", out)
+	}
+	v.Layout.Error = "durable: this node's shards differ from the cluster layout version 3"
+	b.Reset()
+	_ = (&statusRaft{View: v}).writeTable(&b, now)
+	if !strings.Contains(b.String(), "LAYOUT REFUSED: "+v.Layout.Error) {
+		t.Errorf("no layout refusal:\n%s", b.String())
 	}
 	v.Shards = v.Shards[1:]
 	b.Reset()
