@@ -186,7 +186,9 @@ var Cases = []Case{
 	{"dbsize flush", []Step{
 		X("DBSIZE"), X("MSET", "a", "1", "b", "2"), X("DBSIZE"), X("FLUSHDB"), X("DBSIZE"), X("SET", "a", "1"),
 		X("FLUSHALL", "ASYNC"), X("DBSIZE"), X("FLUSHDB", "SYNC"), X("FLUSHDB", "FOO"), X("FLUSHALL", "sync", "async"),
-		X("FLUSHALL", "foo"), X("DBSIZE", "x"), X("SET", "x", "1", "PXAT", "1"), X("DBSIZE"),
+		// A key set already expired is gone for reads; whether DBSIZE still
+		// counts it depends on when active expiry runs, on both servers.
+		X("FLUSHALL", "foo"), X("DBSIZE", "x"), X("SET", "x", "1", "PXAT", "1"), X("EXISTS", "x"), Ign("DBSIZE"),
 	}},
 	{"expire family", []Step{
 		X("EXPIRE", "k", "100"), X("SET", "k", "v"), X("EXPIRE", "k", "100"), N("TTL", "k"), X("PEXPIRE", "k", "200000"), N("PTTL", "k"),
