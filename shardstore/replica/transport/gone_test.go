@@ -121,3 +121,51 @@ func waitPeerID(t *testing.T, a *Transport, id uint64, ok func(PeerStats) bool) 
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A peer that only ever sent to this node (its stream to us is up, ours
+// to it was never opened) is reported gone when its process goes: the end
+// of its inbound stream is probed too. Both streams ending report it once.
+func TestPeerGoneFromInboundStream(t *testing.T) {
+	gone := make(chan uint64, 4)
+	ra, rb := newRecorder(), newRecorder()
+	a := start(t, 1, "127.0.0.1:0", ra, WithPeerGone(func(n uint64) { gone <- n }))
+	b := start(t, 2, "127.0.0.1:0", rb)
+	must(t, a.SetPeer(2, b.Addr().String()))
+	must(t, b.SetPeer(1, a.Addr().String()))
+	b.Send(1, 7, app(1, 2, 1, 1, "only b sends"))
+	b.Flush()
+	ra.next(t)
+	if s := peerStats(a, 2); s.Connected || s.InboundStreams != 1 {
+		t.Fatalf("node 1's view of node 2 before it stops: %+v, want only an inbound stream", s)
+	}
+	b.Close()
+	select {
+	case n := <-gone:
+		if n != 2 {
+			t.Fatalf("reported node %d gone, want 2", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node 2, which only sent, stopped and was not reported gone in 10s")
+	}
+
+	// Both directions up, then node 3 stops: one report.
+	rc := newRecorder()
+	c := start(t, 3, "127.0.0.1:0", rc)
+	must(t, a.SetPeer(3, c.Addr().String()))
+	must(t, c.SetPeer(1, a.Addr().String()))
+	a.Send(3, 7, app(3, 1, 1, 1, "a to c"))
+	a.Flush()
+	rc.next(t)
+	c.Send(1, 7, app(1, 3, 1, 1, "c to a"))
+	c.Flush()
+	ra.next(t)
+	c.Close()
+	if n := <-gone; n != 3 {
+		t.Fatalf("reported node %d gone, want 3", n)
+	}
+	select {
+	case n := <-gone:
+		t.Fatalf("node %d reported gone again", n)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

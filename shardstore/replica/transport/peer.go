@@ -80,6 +80,10 @@ type peer struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when run returns
 	stopOnce sync.Once
+	// probing is set while a probeGone runs; goneSent once it reported the
+	// peer gone, until a stream to or from it is up again (one report per
+	// death, though both streams end).
+	probing, goneSent atomic.Bool
 
 	// Owned by run.
 	scratch []byte
@@ -242,9 +246,7 @@ func (p *peer) run() {
 			retry = nil
 		case <-ended:
 			fail(fmt.Errorf("stream to node %d ended: %w", p.id, st.err))
-			if fn := p.t.opts.peerGone; fn != nil {
-				go p.probeGone(fn)
-			}
+			p.streamEnded()
 			st.close()
 			st = nil
 			continue
@@ -255,6 +257,7 @@ func (p *peer) run() {
 				fail(err)
 			} else {
 				st, delay = s, p.t.opts.backoffBase
+				p.goneSent.Store(false)
 				p.ctr.connects.Add(1) // every one after the first is a reconnect
 				p.ctr.setConnected(true)
 			}
@@ -268,6 +271,17 @@ func (p *peer) run() {
 			st = nil
 		}
 		p.putSpare(q)
+	}
+}
+
+// streamEnded probes whether the peer is gone, after a raft stream to or
+// from it ended.
+func (p *peer) streamEnded() {
+	if fn := p.t.opts.peerGone; fn != nil && p.ctx.Err() == nil && !p.goneSent.Load() && p.probing.CompareAndSwap(false, true) {
+		go func() {
+			defer p.probing.Store(false)
+			p.probeGone(fn)
+		}()
 	}
 }
 
@@ -288,7 +302,7 @@ func (p *peer) probeGone(fn func(node uint64)) {
 			c.Close()
 			continue // something listens: alive, or its listener not closed yet
 		}
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		if errors.Is(err, syscall.ECONNREFUSED) && p.goneSent.CompareAndSwap(false, true) {
 			p.ctr.gone.Add(1)
 			fn(p.id)
 		}

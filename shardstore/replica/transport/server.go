@@ -65,6 +65,8 @@ func (s *server) raftStream(ss grpc.ServerStream) error {
 	c := p.ctr
 	c.inbound.Add(1)
 	defer c.inbound.Add(-1)
+	p.goneSent.Store(false)
+	defer p.streamEnded() // the peer's process may be gone: probe
 	var in inFrame
 	var msgs []GroupMessage
 	for {
