@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/dorivo/dorivo/datapath/command"
@@ -31,42 +32,67 @@ import (
 // no round trip, and it may be stale, never dirty.
 
 // replicaReaders is how many goroutines serve replica reads; they wait on
-// the store (its read cache, pebble on a miss).
+// the store (its read cache, pebble on a miss), never on a ReadIndex.
 const replicaReaders = 4
 
-// replicaQueue bounds the replica reads waiting for a reader.
-const replicaQueue = 4096
+// replicaQueue bounds the replica reads waiting for a reader, and
+// replicaConfirming those waiting for their ReadIndex.
+const (
+	replicaQueue      = 4096
+	replicaConfirming = 4096
+)
 
 // replicaReader serves the node's replica reads.
 type replicaReader struct {
 	srv  *Server
 	st   *durable.Store
 	reqs chan replicaReq
+	// confirming holds a token per read waiting for its ReadIndex.
+	confirming chan struct{}
+	stop       <-chan struct{}
 }
 
-// replicaReq is one replica read, from loop.
+// replicaReq is one replica read, from loop; confirmed once its ReadIndex
+// (if it needs one) was answered.
 type replicaReq struct {
 	core.Forward
-	loop int
+	loop      int
+	confirmed bool
 }
 
 func newReplicaReader(s *Server) *replicaReader {
-	return &replicaReader{srv: s, st: s.cfg.Store, reqs: make(chan replicaReq, replicaQueue)}
+	return &replicaReader{srv: s, st: s.cfg.Store, reqs: make(chan replicaReq, replicaQueue),
+		confirming: make(chan struct{}, replicaConfirming)}
 }
 
 func (r *replicaReader) run(stop <-chan struct{}) {
+	r.stop = stop
 	for range replicaReaders {
 		go func() {
 			for {
 				select {
 				case q := <-r.reqs:
-					r.srv.loops[q.loop].core.ForwardDone(q.Forward, r.serve(q.Forward))
+					r.handle(q)
 				case <-stop:
 					return
 				}
 			}
 		}()
 	}
+}
+
+// handle starts q's ReadIndex, or serves q.
+func (r *replicaReader) handle(q replicaReq) {
+	req, keys, reply := r.parse(q.Forward)
+	if reply == nil && q.ReadIndex && !q.confirmed {
+		r.confirming <- struct{}{} // a full set of reads waiting: the queue fills, new ones get -TRYAGAIN
+		r.readIndex(q, keys)
+		return
+	}
+	if reply == nil {
+		reply = r.serve(q.Forward, req, keys)
+	}
+	r.srv.loops[q.loop].core.ForwardDone(q.Forward, reply)
 }
 
 // send queues f; false when the queue is full.
@@ -79,21 +105,21 @@ func (r *replicaReader) send(f core.Forward, loop int) bool {
 	}
 }
 
-// serve runs f's read against this node's replica and returns the reply.
-func (r *replicaReader) serve(f core.Forward) []byte {
+// parse resolves f's command and keys, or returns the error reply.
+func (r *replicaReader) parse(f core.Forward) (command.Req, [][]byte, []byte) {
 	args, _, err := resp.Parse(f.Req, nil, resp.Limits{MaxBulkLen: 1 << 40, MaxMultibulk: 1 << 40})
 	if err != nil || len(args) == 0 {
-		return resp.AppendError(nil, "ERR replica read: bad request")
+		return command.Req{}, nil, resp.AppendError(nil, "ERR replica read: bad request")
 	}
 	req := command.Resolve(args)
-	keys := req.Keys(nil)
-	if f.ReadIndex {
-		if reply := r.readIndex(keys); reply != nil {
-			return reply
-		}
-	}
+	return req, req.Keys(nil), nil
+}
+
+// serve runs f's read (req over keys) against this node's replica and
+// returns the reply.
+func (r *replicaReader) serve(f core.Forward, req command.Req, keys [][]byte) []byte {
 	var ks *keyspace.Keyspace
-	err = r.st.ReadConsistent(func() error {
+	err := r.st.ReadConsistent(func() error {
 		ks = keyspace.New()
 		for _, k := range keys {
 			if err := r.load(ks, k); err != nil {
@@ -113,13 +139,12 @@ func (r *replicaReader) serve(f core.Forward) []byte {
 	return reply
 }
 
-// readIndex waits for a ReadIndex of every shard of keys, each applied
-// here; nil once they all are, else the error reply. Each ReadIndex is a
-// call to its shard's breaker, as a forwarded request is: it depends on
-// the shard's leader.
-func (r *replicaReader) readIndex(keys [][]byte) []byte {
-	var asked [4]uint32
-	shards := asked[:0]
+// readIndex asks a ReadIndex of every shard of keys; once each is applied
+// here, q goes back to the readers confirmed (or gets the error reply).
+// Each ReadIndex is a call to its shard's breaker, as a forwarded request
+// is: it depends on the shard's leader.
+func (r *replicaReader) readIndex(q replicaReq, keys [][]byte) {
+	var shards []uint32
 	for _, k := range keys {
 		if sh := r.st.ShardOf(slot.Of(k)); !slices.Contains(shards, sh) {
 			shards = append(shards, sh)
@@ -131,39 +156,67 @@ func (r *replicaReader) readIndex(keys [][]byte) []byte {
 			for _, prev := range shards[:i] {
 				brks[prev].Release()
 			}
-			return resp.AppendError(nil, "TRYAGAIN unavailable for shard "+strconv.FormatUint(uint64(sh), 10)+": the shard's breaker is open; retry")
+			r.confirmed(q, resp.AppendError(nil, "TRYAGAIN unavailable for shard "+strconv.FormatUint(uint64(sh), 10)+": the shard's breaker is open; retry"))
+			return
 		}
 	}
-	type answer struct {
-		i   int // into shards
-		err error
+	c := &confirm{r: r, q: q, at: time.Now(), left: len(shards)}
+	for _, sh := range shards {
+		leader := r.st.Leader(sh).Leader // when asked
+		r.st.ReadIndex(sh, func(_ uint64, err error) { c.answer(sh, leader, err) })
 	}
-	done := make(chan answer, len(shards))
-	at := time.Now()
-	var led [4]uint64
-	leaders := led[:0] // each shard's leader when asked
-	for i, sh := range shards {
-		leaders = append(leaders, r.st.Leader(sh).Leader)
-		r.st.ReadIndex(sh, func(_ uint64, err error) { done <- answer{i, err} })
-	}
-	var first error
-	for range shards {
-		a := <-done
-		if sh := shards[a.i]; brks != nil {
-			if r.st.Leader(sh).Leader != leaders[a.i] {
-				brks[sh].Release() // reset for the new leader: not its call
-			} else {
-				brks[sh].Record(time.Since(at), a.err)
-			}
+}
+
+// confirm collects the ReadIndex answers of one read, on the store's
+// driver: it must not block.
+type confirm struct {
+	r     *replicaReader
+	q     replicaReq
+	at    time.Time
+	mu    sync.Mutex
+	left  int
+	first error
+}
+
+func (c *confirm) answer(sh uint32, leader uint64, err error) {
+	r := c.r
+	if brks := r.srv.cfg.Cluster.ShardBreakers; brks != nil {
+		if r.st.Leader(sh).Leader != leader {
+			brks[sh].Release() // reset for the new leader: not its call
+		} else {
+			brks[sh].Record(time.Since(c.at), err)
 		}
-		if a.err != nil && first == nil {
-			first = a.err
-		}
 	}
+	c.mu.Lock()
+	c.left--
+	if err != nil && c.first == nil {
+		c.first = err
+	}
+	left, first := c.left, c.first
+	c.mu.Unlock()
+	if left > 0 {
+		return
+	}
+	var reply []byte
 	if first != nil {
-		return resp.AppendError(nil, core.ReadIndexError(first))
+		reply = resp.AppendError(nil, core.ReadIndexError(first))
 	}
-	return nil
+	c.q.confirmed = true
+	go r.confirmed(c.q, reply) // off the driver: both may wait for room
+}
+
+// confirmed ends q's wait for its ReadIndex: reply (an error) goes to its
+// loop, or, with none, q goes back to the readers.
+func (r *replicaReader) confirmed(q replicaReq, reply []byte) {
+	<-r.confirming
+	if reply != nil {
+		r.srv.loops[q.loop].core.ForwardDone(q.Forward, reply)
+		return
+	}
+	select {
+	case r.reqs <- q:
+	case <-r.stop:
+	}
 }
 
 // load copies key's applied value, a string or a collection, into ks.

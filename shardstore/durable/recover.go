@@ -301,10 +301,12 @@ func (s *Store) removeSegmentsBefore(index uint32) error {
 func (s *Store) checkVoters(cs *pb.ConfState) error {
 	voters := slices.Sorted(slices.Values(cs.GetVoters()))
 	want := slices.Sorted(slices.Values(s.opts.Peers))
+	ok := len(voters) >= len(want)-1
 	for _, id := range append(slices.Clone(voters), cs.GetLearners()...) {
-		if !slices.Contains(want, id) || len(voters) < len(want)-1 {
-			return fmt.Errorf("voters %v and learners %v, not this node's peers %v (--peers)", voters, cs.GetLearners(), want)
-		}
+		ok = ok && slices.Contains(want, id)
+	}
+	if !ok {
+		return fmt.Errorf("voters %v and learners %v, not this node's peers %v (--peers)", voters, cs.GetLearners(), want)
 	}
 	return nil
 }

@@ -154,8 +154,9 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 }
 
 // SetLeaderHook makes fn hear, on the driver goroutine, of every change of
-// this node's view of a shard's (not the layout group's) leader (leader 0: none known) from now on;
-// Leader gives the view before. fn must not block.
+// this node's view of a shard's leader (leader 0: none known; the layout
+// group's are not reported) from now on; Leader gives the view before. fn
+// must not block.
 func (s *Store) SetLeaderHook(fn func(shard uint32, leader, term uint64)) {
 	s.leaderHook.Store(&fn)
 }
