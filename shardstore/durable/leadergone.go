@@ -34,7 +34,7 @@ func (s *Store) PeerGone(node uint64) {
 // leaderGone runs on the driver for PeerGone.
 func (s *Store) leaderGone(node uint64) {
 	for _, sh := range s.shards {
-		if sh.soleVoter || sh.lead != node || sh.rn.BasicStatus().RaftState != raft.StateFollower {
+		if sh.soleVoter || sh.rejoining || sh.lead != node || sh.rn.BasicStatus().RaftState != raft.StateFollower {
 			continue
 		}
 		if err := sh.rn.ForgetLeader(); err != nil {
@@ -64,6 +64,10 @@ func (s *Store) leaderGone(node uint64) {
 
 // campaignGone is called on every tick while sh.goneCampaigns > 0.
 func (s *Store) campaignGone(sh *shard) {
+	if sh.rejoining {
+		sh.goneCampaigns = 0
+		return
+	}
 	if s.d.ticks < sh.goneNextTick {
 		return
 	}

@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"math"
@@ -77,12 +78,14 @@ func (s *Store) createShardsIn(b *pebble.Batch, l layout) error {
 	if err := writeLayout(b, l); err != nil {
 		return fmt.Errorf("durable: write layout: %w", err)
 	}
+	nonce := make([]byte, 8) // of this copy's rejoin requests (rejoin.go)
+	rand.Read(nonce)
 	for i := range l.shards + 1 { // the shards, then the layout group
 		if err := initShard(b, uint32(i), s.opts.Peers); err != nil {
 			return fmt.Errorf("durable: %w", err)
 		}
 		if s.opts.Rejoin && len(s.opts.Peers) > 1 {
-			_ = b.Set(rejoinKey(uint32(i)), nil, nil)
+			_ = b.Set(rejoinKey(uint32(i)), rejoinMark(nonce, false), nil)
 		}
 	}
 	return nil

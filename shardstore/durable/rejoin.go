@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,8 +37,19 @@ func (e corruptError) Unwrap() []error { return []error{e.err, ErrCorrupt} }
 // rejoinAskTicks: how often a rejoining group asks its leader again.
 const rejoinAskTicks = 20
 
-// suffixRejoin follows the shard prefix while the group rejoins.
+// suffixRejoin follows the shard prefix while the group rejoins: its
+// value is the nonce of this copy's removal request (8 bytes), then 1 once
+// that removal applied here.
 const suffixRejoin = "rrejn"
+
+// rejoinMark is the value of a group's rejoinKey.
+func rejoinMark(nonce []byte, removed bool) []byte {
+	v := append([]byte(nil), nonce...)
+	if removed {
+		v = append(v, 1)
+	}
+	return v
+}
 
 func rejoinKey(shard uint32) []byte { return shardKey(shard, suffixRejoin) }
 
@@ -68,15 +80,18 @@ func discardCorrupt(dir string, opts Options, cause error) (*Store, error) {
 
 // loadRejoin reads whether sh is rejoining (recover).
 func (s *Store) loadRejoin(sh *shard) error {
-	_, closer, err := s.db.Get(rejoinKey(sh.id))
+	v, closer, err := s.db.Get(rejoinKey(sh.id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("durable: shard %d: read rejoin mark: %w", sh.id, err)
 	}
-	closer.Close()
-	sh.rejoining = true
+	defer closer.Close()
+	if len(v) < 8 {
+		return fmt.Errorf("durable: shard %d: rejoin mark %x malformed", sh.id, v)
+	}
+	sh.rejoining, sh.rejoinNonce, sh.rejoinRemoved = true, slices.Clone(v[:8]), len(v) > 8
 	return nil
 }
 
@@ -98,7 +113,9 @@ func (s *Store) askRejoin(sh *shard) {
 		return
 	}
 	sh.rejoinAskAt = s.d.ticks + rejoinAskTicks
-	data, err := proto.Marshal(confChange(pb.ConfChangeRemoveNode, s.opts.NodeID))
+	cc := confChange(pb.ConfChangeRemoveNode, s.opts.NodeID)
+	cc.Context = sh.rejoinNonce // tells this request's removal from an earlier copy's
+	data, err := proto.Marshal(cc)
 	if err != nil {
 		return
 	}
@@ -120,14 +137,27 @@ func (s *Store) admitPeerProposal(sh *shard, m *pb.Message) bool {
 	if err := proto.Unmarshal(m.Entries[0].Data, cc); err != nil || !isChange(cc, pb.ConfChangeRemoveNode, from) {
 		return false
 	}
+	// The voters left must all be up: they alone commit until it is back.
+	st := sh.rn.Status()
+	for _, id := range voters {
+		if pr, ok := st.Progress[id]; id != from && id != s.opts.NodeID && (!ok || !pr.RecentActive) {
+			return false
+		}
+	}
 	s.log.Warn("durable: a replica lost its copy of the shard: removing it, to add it back as a learner", "shard", sh.id, "node", from)
 	return true
 }
 
 // appliedConfChange notes a conf change sh applied into b: this node made
-// a learner ends its rejoin (driver).
+// a learner after the removal it asked for ends its rejoin (driver). The
+// changes of an earlier copy's rejoin, replayed from the log, do not.
 func (s *Store) appliedConfChange(b *pebble.Batch, sh *shard, cc *pb.ConfChangeV2) {
-	if sh.rejoining && isChange(cc, pb.ConfChangeAddLearnerNode, s.opts.NodeID) {
+	switch {
+	case !sh.rejoining:
+	case isChange(cc, pb.ConfChangeRemoveNode, s.opts.NodeID) && bytes.Equal(cc.GetContext(), sh.rejoinNonce):
+		sh.rejoinRemoved = true
+		_ = b.Set(rejoinKey(sh.id), rejoinMark(sh.rejoinNonce, true), nil)
+	case sh.rejoinRemoved && isChange(cc, pb.ConfChangeAddLearnerNode, s.opts.NodeID):
 		sh.rejoining = false
 		_ = b.Delete(rejoinKey(sh.id), nil)
 		s.log.Info("durable: rejoined as a learner, catching up", "shard", sh.id)
@@ -188,8 +218,8 @@ func clampRejoinCommit(sh *shard, m *pb.Message) {
 }
 
 // refusesVote reports whether sh must not answer m: a rejoining group
-// takes no part in elections.
+// takes no part in elections, nor takes leadership handed to it.
 func refusesVote(sh *shard, m *pb.Message) bool {
 	t := m.GetType()
-	return sh.rejoining && (t == pb.MsgVote || t == pb.MsgPreVote)
+	return sh.rejoining && (t == pb.MsgVote || t == pb.MsgPreVote || t == pb.MsgTimeoutNow)
 }

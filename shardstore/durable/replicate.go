@@ -19,6 +19,10 @@ const inboundQueue = 8192
 // leader is back and caught up, and hands leadership to it.
 const rebalanceTicks = 50
 
+// handBackLag is how many entries the preferred leader may lack for a
+// hand-back to start.
+const handBackLag = 256
+
 // inbound is a raft message from a peer; a MsgSnap's data waits in the
 // store's snapIntake.
 type inbound struct {
@@ -198,7 +202,12 @@ func (s *Store) rebalance() {
 		}
 		last, _ := sh.ms.LastIndex()
 		st := sh.rn.Status()
-		if pr, ok := st.Progress[pref]; ok && pr.RecentActive && pr.Match >= last && st.LeadTransferee == 0 {
+		// Nearly caught up is enough: under steady writes the follower is
+		// never at last, and raft's transfer itself waits for it (it stops
+		// taking proposals, then sends MsgTimeoutNow once the follower has
+		// the whole log).
+		if pr, ok := st.Progress[pref]; ok && pr.RecentActive && pr.State == tracker.StateReplicate &&
+			pr.Match+handBackLag >= last && st.LeadTransferee == 0 {
 			s.log.Info("durable: handing shard leadership to its preferred leader", "shard", sh.id, "to", pref)
 			sh.rn.TransferLeader(pref)
 			sh.handBackAt = s.d.ticks + rebalanceTicks<<min(sh.handBacks, 6)
@@ -349,19 +358,26 @@ func (s *Store) releaseReads(sh *shard) {
 }
 
 // expireReads fails reads raft has not answered in 2 election timeouts
-// (raft drops a ReadIndex silently when there is no leader).
+// (raft drops a ReadIndex silently when there is no leader), and answered
+// reads this replica has not applied up to in 4 (it lags far behind, or
+// rejoins).
 func (s *Store) expireReads(sh *shard) {
-	kept := sh.reads[:0]
-	for _, p := range sh.reads {
+	sh.reads = s.expire(sh, sh.reads, 2*s.opts.ElectionTicks)
+	sh.confirmed = s.expire(sh, sh.confirmed, 4*s.opts.ElectionTicks)
+}
+
+func (s *Store) expire(sh *shard, reads []pendingRead, limit int) []pendingRead {
+	kept := reads[:0]
+	for _, p := range reads {
 		p.ticks++
-		if p.ticks > 2*s.opts.ElectionTicks {
+		if p.ticks > limit {
 			p.answer(fmt.Errorf("%w: shard %d", ErrReadTimeout, sh.id))
 			continue
 		}
 		kept = append(kept, p)
 	}
-	clear(sh.reads[len(kept):])
-	sh.reads = kept
+	clear(reads[len(kept):])
+	return kept
 }
 
 // reissueReads asks again for the ReadIndexes raft has not answered yet,

@@ -72,8 +72,11 @@ type shard struct {
 	bootTerm    uint64
 	// rejoining: this node lost its copy of the group and has not been
 	// made a learner yet (rejoin.go); it asks again at tick rejoinAskAt.
-	rejoining   bool
-	rejoinAskAt uint64
+	// rejoinNonce tags its removal request; rejoinRemoved is set once
+	// that removal applied here.
+	rejoining, rejoinRemoved bool
+	rejoinAskAt              uint64
+	rejoinNonce              []byte
 }
 
 // layoutVersion 2: raft log in <dir>/raftlog, pebble without its WAL.
