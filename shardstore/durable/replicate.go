@@ -19,10 +19,6 @@ const inboundQueue = 8192
 // leader is back and caught up, and hands leadership to it.
 const rebalanceTicks = 50
 
-// handBackLag is how many entries the preferred leader may lack for a
-// hand-back to start.
-const handBackLag = 256
-
 // inbound is a raft message from a peer; a MsgSnap's data waits in the
 // store's snapIntake.
 type inbound struct {
@@ -202,12 +198,7 @@ func (s *Store) rebalance() {
 		}
 		last, _ := sh.ms.LastIndex()
 		st := sh.rn.Status()
-		// Nearly caught up is enough: under steady writes the follower is
-		// never at last, and raft's transfer itself waits for it (it stops
-		// taking proposals, then sends MsgTimeoutNow once the follower has
-		// the whole log).
-		if pr, ok := st.Progress[pref]; ok && pr.RecentActive && pr.State == tracker.StateReplicate &&
-			pr.Match+handBackLag >= last && st.LeadTransferee == 0 {
+		if pr, ok := st.Progress[pref]; ok && pr.RecentActive && pr.Match >= last && st.LeadTransferee == 0 {
 			s.log.Info("durable: handing shard leadership to its preferred leader", "shard", sh.id, "to", pref)
 			sh.rn.TransferLeader(pref)
 			sh.handBackAt = s.d.ticks + rebalanceTicks<<min(sh.handBacks, 6)
