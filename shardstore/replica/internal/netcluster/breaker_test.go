@@ -106,6 +106,15 @@ func TestPeerBreaker(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 
+	// leadAgain waits, with the load paused, until the faulty node leads its
+	// shards again, so the load reaches it (and its breaker's probes): a
+	// leader hands a shard back once its preferred node has the whole log,
+	// which steady writes can put off.
+	leadAgain := func() {
+		paused.Store(true)
+		c.settle()
+		paused.Store(false)
+	}
 	for _, fault := range []struct {
 		name   string
 		inject func()
@@ -113,13 +122,8 @@ func TestPeerBreaker(t *testing.T) {
 		{"blackhole", func() { c.Loss(lead, 100) }},
 		{"100ms delay", func() { c.Delay(lead, 100*time.Millisecond) }},
 	} {
+		leadAgain()
 		c.waitBreaker(t, via, peer, "closed", 30*time.Second)
-		// The faulty node leads its shards again before each fault, so the
-		// load reaches it: a leader hands a shard back once its preferred
-		// node has the whole log, which steady writes can put off.
-		paused.Store(true)
-		c.settle()
-		paused.Store(false)
 		time.Sleep(300 * time.Millisecond)
 		fault.inject()
 		opened := c.waitBreaker(t, via, peer, "open", 10*time.Second)
@@ -127,7 +131,10 @@ func TestPeerBreaker(t *testing.T) {
 		time.Sleep(time.Second)
 		during := acked.Load() - before
 		c.Heal(lead)
-		closed := c.waitBreaker(t, via, peer, "closed", 30*time.Second)
+		healed := time.Now()
+		leadAgain()
+		c.waitBreaker(t, via, peer, "closed", 30*time.Second)
+		closed := time.Since(healed)
 		t.Logf("%s of node %d: node %d's %s opened %v after the fault; %d writes acknowledged in the next second; closed %v after the heal",
 			fault.name, lead, via, peer, opened.Round(time.Millisecond), during, closed.Round(time.Millisecond))
 		if during == 0 {
