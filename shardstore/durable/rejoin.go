@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -22,8 +21,9 @@ import (
 // back as a learner, with a fresh view of its log; the learner catches up
 // by entries or a snapshot, and once it has the leader's commit index the
 // leader promotes it back to voter (repairMembers, at each rebalance). The
-// mark goes with the apply of the change that made this node a learner.
-// Until the promotion the group has two voters, both needed for a commit.
+// mark goes once this node has applied the removal it asked for (tagged
+// with this copy's nonce) and then its addition as a learner. Until the
+// promotion the group has two voters, both needed for a commit.
 
 // ErrCorrupt marks errors of a corrupt store: damaged synced raft log
 // records, missing log entries, a damaged store file.
@@ -65,7 +65,7 @@ func discardCorrupt(dir string, opts Options, cause error) (*Store, error) {
 	if err := opts.FS.MkdirAll(dir, 0o700); err != nil { // the data stays others'-unreadable
 		return nil, fmt.Errorf("durable: create %s after moving the corrupt store aside: %w", dir, err)
 	}
-	if d, err := opts.FS.OpenDir(vfs.Default.PathDir(dir)); err == nil {
+	if d, err := opts.FS.OpenDir(opts.FS.PathDir(dir)); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
