@@ -1,41 +1,13 @@
 package replica
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
-)
 
-// flipMidLog damages 8 bytes in the middle of the written part of the
-// largest raft log segment in dir, so that synced records follow the damage.
-func flipMidLog(t *testing.T, dir string) {
-	t.Helper()
-	segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	var name string
-	var data []byte
-	for _, s := range segs {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := len(bytes.TrimRight(b, "\x00")); n > len(bytes.TrimRight(data, "\x00")) {
-			name, data = s, b
-		}
-	}
-	written := len(bytes.TrimRight(data, "\x00"))
-	if written < 4096 {
-		t.Fatalf("raft log segments %v hold %d bytes, too few to damage", segs, written)
-	}
-	for i := written / 2; i < written/2+8; i++ {
-		data[i] ^= 0xff
-	}
-	if err := os.WriteFile(name, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+	"github.com/dorivo/dorivo/shardstore/replica/internal/logdamage"
+)
 
 // A replica that finds its raft log corrupt at start moves its store
 // aside, rejoins every group as a learner, catches up (from the leaders'
@@ -67,7 +39,7 @@ func testCorruptReplicaRejoins(t *testing.T, keep uint64) {
 		acked = append(acked, kv{shard, k, v})
 	}
 	c.stop(3)
-	flipMidLog(t, filepath.Join(c.dir, "3", "raftlog"))
+	logdamage.FlipMiddle(t, filepath.Join(c.dir, "3", "raftlog"), 4096)
 
 	n3 := c.start(3)
 	if aside, _ := filepath.Glob(filepath.Join(c.dir, "3.corrupt-*")); len(aside) != 1 {

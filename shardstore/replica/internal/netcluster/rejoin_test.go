@@ -1,53 +1,16 @@
 package netcluster
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dorivo/dorivo/shardstore/replica/internal/logdamage"
 	"github.com/redis/go-redis/v9"
 )
-
-// flipMidLog damages 8 bytes in the middle of the written part of the
-// largest raft log segment in dir: synced records follow the damage.
-func flipMidLog(t *testing.T, dir string) {
-	t.Helper()
-	segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	var name string
-	written := 0
-	for _, s := range segs {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := len(bytes.TrimRight(b, "\x00")); n > written {
-			name, written = s, n
-		}
-	}
-	if written < 64<<10 {
-		t.Fatalf("raft log segments %v hold %d bytes, too few to damage", segs, written)
-	}
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 8)
-	if _, err := f.ReadAt(b, int64(written/2)); err != nil {
-		t.Fatal(err)
-	}
-	for i := range b {
-		b[i] ^= 0xff
-	}
-	if _, err := f.WriteAt(b, int64(written/2)); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestCorruptNodeRejoins kills a node with -9, damages its raft log in the
 // middle and starts it again: the agent moves its store aside, rejoins
@@ -71,7 +34,7 @@ func TestCorruptNodeRejoins(t *testing.T) {
 	}
 	c.Kill(3)
 	data := filepath.Join(c.NodeDir(3), "data")
-	flipMidLog(t, filepath.Join(data, "raftlog"))
+	logdamage.FlipMiddle(t, filepath.Join(data, "raftlog"), 64<<10)
 	c.Start(3)
 	if aside, _ := filepath.Glob(data + ".corrupt-*"); len(aside) != 1 {
 		t.Fatalf("node 3's corrupt store not moved aside (%v); its log:\n%s", aside, c.Log(3))
