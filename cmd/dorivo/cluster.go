@@ -228,11 +228,7 @@ func clusterInfo(st *durable.Store) command.InfoSection {
 	return command.InfoSection{Name: "Cluster", Lines: func() []string {
 		lines := []string{"node_id:" + strconv.FormatUint(st.NodeID(), 10), "shards:" + strconv.Itoa(st.Shards())}
 		l := st.Layout()
-		version := uint64(0)
-		if l != nil {
-			version = l.Version
-		}
-		lines = append(lines, "layout_version:"+strconv.FormatUint(version, 10),
+		lines = append(lines, "layout_version:"+strconv.FormatUint(l.GetVersion(), 10),
 			"layout_leader:"+strconv.FormatUint(st.LayoutStatus().Leader, 10))
 		if err := st.LayoutError(); err != nil {
 			lines = append(lines, "layout_error:"+strings.ReplaceAll(err.Error(), "\n", " "))

@@ -94,10 +94,7 @@ func readRaftView(st *durable.Store, peers func() transport.Stats) *raftView {
 	v := &raftView{Node: st.NodeID(), Cluster: peers != nil, Shards: []raftShard{},
 		LeaderChanges: s.LeaderChanges, SnapshotsSent: s.SnapshotsSent, SnapshotsApplied: s.SnapshotsApplied}
 	l, ls := st.Layout(), st.LayoutStatus()
-	v.Layout = raftLayout{Leader: ls.Leader, Term: ls.Term}
-	if l != nil {
-		v.Layout.Version = l.Version
-	}
+	v.Layout = raftLayout{Version: l.GetVersion(), Leader: ls.Leader, Term: ls.Term}
 	if err := st.LayoutError(); err != nil {
 		v.Layout.Error = err.Error()
 	}

@@ -53,11 +53,13 @@ type replicaReader struct {
 }
 
 // replicaReq is one replica read, from loop; confirmed once its ReadIndex
-// (if it needs one) was answered.
+// (if it needs one) was answered, and then with its parsed req and keys.
 type replicaReq struct {
 	core.Forward
 	loop      int
 	confirmed bool
+	req       command.Req
+	keys      [][]byte
 }
 
 func newReplicaReader(s *Server) *replicaReader {
@@ -83,14 +85,17 @@ func (r *replicaReader) run(stop <-chan struct{}) {
 
 // handle starts q's ReadIndex, or serves q.
 func (r *replicaReader) handle(q replicaReq) {
-	req, keys, reply := r.parse(q.Forward)
+	var reply []byte
+	if !q.confirmed {
+		q.req, q.keys, reply = r.parse(q.Forward)
+	}
 	if reply == nil && q.ReadIndex && !q.confirmed {
 		r.confirming <- struct{}{} // a full set of reads waiting: the queue fills, new ones get -TRYAGAIN
-		r.readIndex(q, keys)
+		r.readIndex(q)
 		return
 	}
 	if reply == nil {
-		reply = r.serve(q.Forward, req, keys)
+		reply = r.serve(q.Forward, q.req, q.keys)
 	}
 	r.srv.loops[q.loop].core.ForwardDone(q.Forward, reply)
 }
@@ -139,13 +144,13 @@ func (r *replicaReader) serve(f core.Forward, req command.Req, keys [][]byte) []
 	return reply
 }
 
-// readIndex asks a ReadIndex of every shard of keys; once each is applied
-// here, q goes back to the readers confirmed (or gets the error reply).
-// Each ReadIndex is a call to its shard's breaker, as a forwarded request
-// is: it depends on the shard's leader.
-func (r *replicaReader) readIndex(q replicaReq, keys [][]byte) {
+// readIndex asks a ReadIndex of every shard of q's keys; once each is
+// applied here, q goes back to the readers confirmed (or gets the error
+// reply). Each ReadIndex is a call to its shard's breaker, as a forwarded
+// request is: it depends on the shard's leader.
+func (r *replicaReader) readIndex(q replicaReq) {
 	var shards []uint32
-	for _, k := range keys {
+	for _, k := range q.keys {
 		if sh := r.st.ShardOf(slot.Of(k)); !slices.Contains(shards, sh) {
 			shards = append(shards, sh)
 		}

@@ -138,7 +138,7 @@ func (s *Store) ProposeLayout(l *ClusterLayout, done func(index uint64, err erro
 	switch {
 	case err != nil:
 	case cur == nil || l.Version != cur.Version+1:
-		err = fmt.Errorf("%w: version %d, the applied one is %d", ErrLayoutVersion, l.Version, layoutVersionOf(cur))
+		err = fmt.Errorf("%w: version %d, the applied one is %d", ErrLayoutVersion, l.Version, cur.GetVersion())
 	case !sameShards(l, cur):
 		err = errors.New("durable: a layout change may move preferred leaders only: shards and voters change by membership changes, which this build lacks")
 	}
@@ -150,7 +150,8 @@ func (s *Store) ProposeLayout(l *ClusterLayout, done func(index uint64, err erro
 	s.propose(uint32(len(s.shards)-1), append([]byte{opLayout}, encodeLayout(l)...), done)
 }
 
-func layoutVersionOf(l *ClusterLayout) uint64 {
+// GetVersion is l's version, 0 for a nil l (no layout applied yet).
+func (l *ClusterLayout) GetVersion() uint64 {
 	if l == nil {
 		return 0
 	}
@@ -208,8 +209,8 @@ func (s *Store) applyLayout(b *pebble.Batch, rec []byte) error {
 	if cur == nil {
 		cur = s.cluster.Load()
 	}
-	if l.Version != layoutVersionOf(cur)+1 {
-		return fmt.Errorf("%w: version %d, the applied one is %d", ErrLayoutVersion, l.Version, layoutVersionOf(cur))
+	if l.Version != cur.GetVersion()+1 {
+		return fmt.Errorf("%w: version %d, the applied one is %d", ErrLayoutVersion, l.Version, cur.GetVersion())
 	}
 	s.d.layoutStaged = l
 	return b.Set(clusterLayoutKey, encodeLayout(l), nil)

@@ -64,10 +64,6 @@ func (s *Store) leaderGone(node uint64) {
 
 // campaignGone is called on every tick while sh.goneCampaigns > 0.
 func (s *Store) campaignGone(sh *shard) {
-	if sh.rejoining {
-		sh.goneCampaigns = 0
-		return
-	}
 	if s.d.ticks < sh.goneNextTick {
 		return
 	}

@@ -39,14 +39,12 @@ func (c *LayoutCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	l := c.st.Layout()
-	version := uint64(0)
 	if l != nil {
-		version = l.Version
 		for i, sh := range l.Shards {
 			gauge(layoutPreferred, float64(sh.Preferred), strconv.Itoa(i))
 		}
 	}
-	gauge(layoutVersion, float64(version))
+	gauge(layoutVersion, float64(l.GetVersion()))
 	gauge(layoutLeader, float64(c.st.LayoutStatus().Leader))
 	gauge(layoutMismatch, boolGauge(c.st.LayoutError() != nil))
 }
