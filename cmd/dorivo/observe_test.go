@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,15 +184,33 @@ func seriesStatus(r anomaly.Report, series string) anomaly.SeriesStatus {
 	return anomaly.SeriesStatus{}
 }
 
+// hostSeries are the default series that measure the machine rather than
+// the agent: CPU contention from other processes (scheduler latency, steal,
+// pressure stall) moves them however steady the agent's own load is.
+var hostSeries = map[string]bool{
+	"sched_latency_p99": true,
+	"cpu_steal":         true,
+	"cpu_pressure":      true,
+	"memory_pressure":   true,
+	"io_pressure":       true,
+}
+
 // TestAgentSlowFsyncAlerts runs the agent under steady, rate-bounded
 // dorivo-loadgen traffic with the detector sampling every 250 ms: no alert
-// while the load is steady; then every fsync is made 40 ms slower (the
+// of the agent's own series while the load is steady; then every fsync is made 40 ms slower (the
 // test-only slow-fsync control file), and store_fsync_p99 must fire
 // within 60 s, and clear within 60 s once the delay is removed. The time
 // from fault to alert is logged.
 func TestAgentSlowFsyncAlerts(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommand(t, "nsenter")
+	unknown := maps.Clone(hostSeries)
+	for _, s := range anomaly.DefaultSeries() {
+		delete(unknown, s.Name)
+	}
+	if len(unknown) > 0 {
+		t.Fatalf("hostSeries names no default series: %v", unknown)
+	}
 	bin, loadgen := buildDorivo(t), buildLoadgen(t)
 	control := filepath.Join(t.TempDir(), "fsync-delay")
 	if err := os.WriteFile(control, []byte("0\n"), 0o600); err != nil {
@@ -235,14 +254,25 @@ func TestAgentSlowFsyncAlerts(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	// Steady load: zero alerts of any series.
+	// Steady load: zero alerts of the agent's own series. The host's series
+	// report the shared CI machine, which the test cannot hold steady; they
+	// are logged, not judged.
+	hostNoise := map[string]bool{}
 	for end := time.Now().Add(steady); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
-		if r := alerts(t, ns); len(r.Firing) > 0 || len(r.Resolved) > 0 {
+		r := alerts(t, ns)
+		for _, a := range append(r.Firing, r.Resolved...) {
+			if hostSeries[a.Series] {
+				hostNoise[a.Series] = true
+				continue
+			}
 			t.Fatalf("alerts under steady load: firing %+v, resolved %+v", r.Firing, r.Resolved)
 		}
 	}
+	if len(hostNoise) > 0 {
+		t.Logf("host series alerted under steady load (not judged): %v", hostNoise)
+	}
 	before := seriesStatus(alerts(t, ns), series)
-	t.Logf("steady: %s = %.4f s (mean %.4f, sigma %.4f) after %d samples, no alerts", series, before.Value, before.Mean, before.Sigma, before.Samples)
+	t.Logf("steady: %s = %.4f s (mean %.4f, sigma %.4f) after %d samples, none of the agent's series alerted", series, before.Value, before.Mean, before.Sigma, before.Samples)
 
 	// Fault: every fsync 40 ms slower.
 	if err := os.WriteFile(control, []byte("40ms\n"), 0o600); err != nil {
