@@ -27,8 +27,8 @@ func (s *Store) recover() error {
 		}
 	}
 	s.gen = l.gen
-	if err := s.fs.MkdirAll(s.logDir, 0o755); err != nil {
-		return fmt.Errorf("durable: create %s: %w", s.logDir, err)
+	if err := mkdirDurable(s.fs, s.logDir); err != nil {
+		return err
 	}
 	if err := s.loadShards(l.shards); err != nil {
 		return err

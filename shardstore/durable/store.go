@@ -388,8 +388,8 @@ func open(dir string, opts Options) (_ *Store, err error) {
 // is in the raft log first, which replays what a crash takes from pebble's
 // memtables.
 func (s *Store) openPebble(dir string) error {
-	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("durable: create %s: %w", dir, err)
+	if err := mkdirDurable(s.fs, dir); err != nil {
+		return err
 	}
 	lock, err := pebble.LockDirectory(dir, s.fs)
 	if err != nil {

@@ -151,6 +151,16 @@ func listSegments(fs vfs.FS, logDir string) ([]uint32, error) {
 	return out, nil
 }
 
+// mkdirDurable creates dir (and its parents) and syncs dir's parent, so
+// that dir's own entry survives a power cut: syncing the files inside it
+// does not make dir itself durable.
+func mkdirDurable(fs vfs.FS, dir string) error {
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("durable: create %s: %w", dir, err)
+	}
+	return syncDir(fs, fs.PathDir(dir))
+}
+
 // syncDir makes the directory's entries (creates, renames, removes) durable.
 func syncDir(fs vfs.FS, dir string) error {
 	d, err := fs.OpenDir(dir)
