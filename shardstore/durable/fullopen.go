@@ -3,6 +3,7 @@ package durable
 import (
 	"errors"
 	"fmt"
+	"math"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -68,18 +69,19 @@ func openFull(dir string, opts Options, cause error) (_ *Store, err error) {
 	return s, nil
 }
 
-// replayReadOnly applies the shards' log entries after pebble's applied
-// indexes into the overlay batch and sets up their slot ranges, and the
-// layout group's (which keeps its stored layout).
+// replayReadOnly applies the groups' committed log entries after pebble's
+// applied indexes into the overlay batch and sets up the shards' slot
+// ranges and the layout group (its stored layout, then its log's).
 func (s *Store) replayReadOnly(shards int) error {
 	n := shards + 1
+	applied := make([]appliedState, n)
 	idx := make([]uint64, n)
 	for i := range n {
 		as, err := readApplied(s.db, uint32(i))
 		if err != nil && i < shards {
 			return err
 		}
-		idx[i] = as.index // the layout group's is missing in a store from a build without one
+		applied[i], idx[i] = as, as.index // the layout group's is missing in a store from a build without one
 	}
 	r := &logReader{fs: s.fs, dir: s.logDir, gen: s.gen, applied: idx, log: s.log}
 	rec, err := r.read()
@@ -92,31 +94,68 @@ func (s *Store) replayReadOnly(shards int) error {
 			if int(b.shard) >= n {
 				return fmt.Errorf("durable: raft log record %d names group %d, the store has %d", lr.seq, b.shard, n)
 			}
+			if b.hs != nil {
+				logs[b.shard].hs = b.hs
+			}
 			if err := logs[b.shard].add(b.shard, b.ents, idx[b.shard]); err != nil {
 				return err
 			}
 		}
 	}
+	if err := s.loadLayout(); err != nil {
+		return err
+	}
 	s.overlay = s.db.NewIndexedBatch()
 	var written [][]byte
-	for i := range shards {
-		for _, e := range logs[i].ents {
-			if e.GetIndex() <= idx[i] || e.GetType() != pb.EntryNormal || len(e.Data) == 0 {
-				continue
-			}
+	for i := range n {
+		layoutGroup := i == shards
+		for _, e := range committedEntries(&logs[i], applied[i], s.opts.NodeID) {
 			_, data, err := decodeProposal(e.Data)
-			if err == nil {
-				w := Writer{b: s.overlay, users: &s.users, keys: &written}
-				err = s.opts.Apply(data, &w)
+			switch {
+			case err != nil:
+			case layoutGroup:
+				err = s.applyLayout(s.overlay, data)
+			default:
+				err = s.opts.Apply(data, &Writer{b: s.overlay, users: &s.users, keys: &written})
 			}
 			if err != nil {
-				s.log.Error("durable: committed record not applied", "shard", i, "index", e.GetIndex(), "err", err)
+				s.log.Error("durable: committed record not applied", "group", i, "index", e.GetIndex(), "err", err)
 			}
 		}
-		s.shards = append(s.shards, &shard{id: uint32(i), firstSlot: uint16(firstSlot(i, shards)), lastSlot: uint16(firstSlot(i+1, shards) - 1)})
+		if layoutGroup {
+			s.shards = append(s.shards, &shard{id: uint32(i), layoutGroup: true})
+		} else {
+			s.shards = append(s.shards, &shard{id: uint32(i), firstSlot: uint16(firstSlot(i, shards)), lastSlot: uint16(firstSlot(i+1, shards) - 1)})
+		}
 	}
-	s.shards = append(s.shards, &shard{id: uint32(shards), layoutGroup: true})
-	return s.loadLayout()
+	if l := s.d.layoutStaged; l != nil {
+		s.d.layoutStaged = nil
+		s.setLayout(l)
+	}
+	return nil
+}
+
+// committedEntries returns the normal, non-empty entries of sl after the
+// applied index that its group committed. A group this node alone votes in
+// committed its whole log; a replicated one only up to its last logged
+// commit index, since the entries after it may be replaced by another
+// leader's and showing them would be a dirty read.
+func committedEntries(sl *shardLog, as appliedState, nodeID uint64) []*pb.Entry {
+	end := uint64(math.MaxUint64)
+	if voters := as.conf.GetVoters(); !(len(voters) == 1 && voters[0] == nodeID) {
+		end = as.index
+		if sl.hs != nil {
+			end = max(end, sl.hs.GetCommit())
+		}
+	}
+	var out []*pb.Entry
+	for _, e := range sl.ents {
+		if e.GetIndex() <= as.index || e.GetIndex() > end || e.GetType() != pb.EntryNormal || len(e.Data) == 0 {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // reader is what Get and Scan read: the overlay over pebble when read-only.
