@@ -33,6 +33,8 @@ type clusterOptions struct {
 	rejoin bool
 	// breakerCooldown is the first open wait of the peer breakers.
 	breakerCooldown time.Duration
+	// breakerSlow is the peer and shard breakers' slow-call duration.
+	breakerSlow time.Duration
 	// secretFile holds the cluster's shared secret (--peer-secret-file),
 	// secret its contents once check read them.
 	secretFile string
@@ -57,6 +59,7 @@ func (c *clusterOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.secretFile, "peer-secret-file", "", "file holding the cluster's shared secret (16+ bytes, the same on every node, not readable by others): forwarding connections authenticate with it, needed when the default user has a password")
 	fs.BoolVar(&c.rejoin, "rejoin", false, "with an empty --data-dir: this node replaces one whose data was lost, so it takes no part in elections until its peers have made it a learner, caught it up and promoted it (a node that finds its store corrupt at start does this by itself)")
 	fs.DurationVar(&c.breakerCooldown, "peer-breaker-cooldown", time.Second, "how long an open peer breaker refuses forwarded requests before it probes the node again (doubles while probes fail, up to 30s)")
+	fs.DurationVar(&c.breakerSlow, "peer-breaker-slow", breaker.DefaultSlowCallDuration, "a forwarded request slower than this counts against its peer's and shard's breakers (half of the last 20 slow opens them)")
 }
 
 // parsePeers parses ID=HOST:PORT,...
@@ -103,6 +106,9 @@ func (c *clusterOptions) check(dataDir string) error {
 	if c.tick <= 0 || c.electionTicks < 3 {
 		return errors.New("--raft-tick must be positive and --election-ticks at least 3")
 	}
+	if c.breakerSlow <= 0 {
+		return fmt.Errorf("--peer-breaker-slow %v: must be positive", c.breakerSlow)
+	}
 	return c.readSecret()
 }
 
@@ -140,9 +146,10 @@ func (c *clusterOptions) respPeers(tcpPort uint16) *server.ClusterConfig {
 	return &server.ClusterConfig{Peers: out, PeerSecret: c.secret}
 }
 
-// peerBreakerConfig is every peer breaker's: over the last 20 forwarded
-// requests, with at least 10, half of them failed or slower than 50 ms
-// opens it; 5 probes decide whether it closes.
+// peerBreakerConfig is every peer and shard breaker's: over the last 20
+// forwarded requests, with at least 10, half of them failed or slower than
+// --peer-breaker-slow (the brief's 50 ms) opens it; 5 probes decide whether
+// it closes.
 func (c *clusterOptions) peerBreakerConfig() breaker.Config {
 	return breaker.Config{
 		WindowType:            breaker.CountBased,
@@ -150,7 +157,7 @@ func (c *clusterOptions) peerBreakerConfig() breaker.Config {
 		MinimumCalls:          10,
 		FailureRateThreshold:  50,
 		SlowCallRateThreshold: 50,
-		SlowCallDuration:      50 * time.Millisecond,
+		SlowCallDuration:      c.breakerSlow,
 		HalfOpenCalls:         5,
 		OpenWait:              c.breakerCooldown,
 		OpenWaitMultiplier:    2,

@@ -52,6 +52,7 @@ func TestBadFlagsGiveOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"agent", "--peers", "1=a:1,2=b:1,3=c:1", "--node-id", "1", "--peer-tls-cert", "c.pem"}, `--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together`},
 		{[]string{"agent", "--peers", "1=a:1,2=b:1,3=c:1", "--node-id", "1", "--peer-secret-file", "/nonexistent/secret"}, `--peer-secret-file: stat /nonexistent/secret`},
 		{[]string{"agent", "--peers", "1=a:1,2=b:1,3=c:1", "--node-id", "1", "--peer-secret-file", "/etc/hostname"}, `--peer-secret-file /etc/hostname is readable by others (chmod o-r)`},
+		{[]string{"agent", "--peers", "1=a:1,2=b:1,3=c:1", "--node-id", "1", "--peer-breaker-slow", "0s"}, `--peer-breaker-slow 0s: must be positive`},
 		{[]string{"agent", "--stale-reads", ""}, `flag -stale-reads: tenant tag "" must be 1 to`},
 		{[]string{"agent", "--node-id", "1"}, `--node-id and --peer-addr need --peers`},
 		{[]string{"agent", "--bogus"}, `flag provided but not defined: -bogus`},
