@@ -10,8 +10,8 @@ import (
 
 func init() {
 	ks := CatKeyspace
-	def(nil, "del", -2, Write|NoValueRead, ks, 1, -1, 1, delCmd).split(MergeSum)
-	def(nil, "unlink", -2, Write|Fast|NoValueRead, ks, 1, -1, 1, delCmd).split(MergeSum)
+	def(nil, "del", -2, Write|NoValueRead|NoTouch, ks, 1, -1, 1, delCmd).split(MergeSum)
+	def(nil, "unlink", -2, Write|Fast|NoValueRead|NoTouch, ks, 1, -1, 1, delCmd).split(MergeSum)
 	def(nil, "exists", -2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, -1, 1, existsCmd).split(MergeSum)
 	def(nil, "randomkey", 1, ReadOnly, ks, 0, 0, 0, randomkeyCmd).broadcast(MergeRandom)
 	def(nil, "type", 2, ReadOnly|Fast|NoValueRead|NoTouch, ks, 1, 1, 1, typeCmd)

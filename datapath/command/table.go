@@ -1,6 +1,7 @@
 package command
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -291,7 +292,12 @@ func (cmd *Cmd) fixedKeys(args [][]byte, dst [][]byte) [][]byte {
 	if last < 0 {
 		last += len(args)
 	}
-	for i := cmd.First; i <= last && i < len(args); i += cmd.Step {
+	last = min(last, len(args)-1)
+	if last < cmd.First {
+		return dst
+	}
+	dst = slices.Grow(dst, (last-cmd.First)/cmd.Step+1) // once: DEL and MSET take a million keys
+	for i := cmd.First; i <= last; i += cmd.Step {
 		dst = append(dst, args[i])
 	}
 	return dst
