@@ -16,12 +16,13 @@ import (
 // stall until space is back, so an agent restarted on a full disk served
 // nothing. Instead Open's writes fail at once (stallFS.failFast) and a
 // write failing with ENOSPC makes Open fall back to a read-only store:
-// pebble opened read-only, the raft log after pebble's applied indexes
-// replayed into an in-memory indexed batch that Get and Scan read through
-// (so every acknowledged write is visible), DiskError reporting the full
-// disk, and every Propose refused with ErrDiskFull. Nothing is written, so
-// nothing can be lost; the store takes writes again after a restart with
-// space available.
+// pebble opened read-only, the raft log's committed entries after pebble's
+// applied indexes replayed into an in-memory indexed batch that Get and
+// Scan read through (on a single node every acknowledged write; on a
+// replica its committed writes, maybe stale: committedEntries), DiskError
+// reporting the full disk, and every Propose refused with ErrDiskFull.
+// Nothing is written, so nothing can be lost; the store takes writes again
+// after a restart with space available.
 
 // isDiskFull reports whether err comes from a full disk.
 func isDiskFull(err error) bool { return errors.Is(err, syscall.ENOSPC) }
@@ -139,10 +140,12 @@ func (s *Store) replayReadOnly(shards int) error {
 // applied index that its group committed. A group this node alone votes in
 // committed its whole log; a replicated one only up to its last logged
 // commit index, since the entries after it may be replaced by another
-// leader's and showing them would be a dirty read.
+// leader's and showing them would be a dirty read. A commit index reaches
+// the log with the next record, so a replica may show less than it had
+// applied before the restart: stale, never dirty.
 func committedEntries(sl *shardLog, as appliedState, nodeID uint64) []*pb.Entry {
 	end := uint64(math.MaxUint64)
-	if voters := as.conf.GetVoters(); !(len(voters) == 1 && voters[0] == nodeID) {
+	if !soleVoter(as.conf, nodeID) {
 		end = as.index
 		if sl.hs != nil {
 			end = max(end, sl.hs.GetCommit())
@@ -175,7 +178,7 @@ const probeBytes = zeroChunk + memTableBytes
 // probeSpace writes, syncs and removes probeBytes in dir, returning the
 // ENOSPC of a full disk (other errors are left to Open to meet).
 func probeSpace(fs vfs.FS, dir string) error {
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirDurable(fs, dir); err != nil {
 		return nil
 	}
 	name := fs.PathJoin(dir, "space-probe.tmp")

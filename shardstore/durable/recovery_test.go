@@ -303,3 +303,19 @@ func TestPowerLossKeepsFreshReplicasLog(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A data dir created with its parents by Open survives a power cut: each
+// new directory's entry is synced in its parent, not only the files inside.
+func TestPowerLossKeepsNewDataDirAndParents(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	const dir = "/srv/dorivo/data/"
+	s := openStore(t, dir, Options{FS: mem})
+	mustSet(t, s, "a", "1", 0)
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	s.Close()
+	s = openStore(t, dir, Options{FS: crashed})
+	defer s.Close()
+	if v, ok := mustGet(t, s, "a"); !ok || v != "1" {
+		t.Fatalf("after a power cut Get(a) = %q %v, want 1", v, ok)
+	}
+}

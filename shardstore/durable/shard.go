@@ -240,8 +240,15 @@ func loadShard(id uint32, as appliedState, sl *shardLog, opts *Options, log *slo
 		conf:        as.conf,
 		hs:          hs,
 		hsDirty:     true, // the first record of the new segment carries it
-		soleVoter:   len(as.conf.Voters) == 1 && as.conf.Voters[0] == opts.NodeID && len(as.conf.VotersOutgoing) == 0,
+		soleVoter:   soleVoter(as.conf, opts.NodeID),
 	}
 	sh.appliedPub.Store(as.index)
 	return sh, nil
+}
+
+// soleVoter reports whether node alone votes in conf: its group commits
+// every entry it logs.
+func soleVoter(conf *pb.ConfState, node uint64) bool {
+	v := conf.GetVoters()
+	return len(v) == 1 && v[0] == node && len(conf.GetVotersOutgoing()) == 0
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -151,14 +153,36 @@ func listSegments(fs vfs.FS, logDir string) ([]uint32, error) {
 	return out, nil
 }
 
-// mkdirDurable creates dir (and its parents) and syncs dir's parent, so
-// that dir's own entry survives a power cut: syncing the files inside it
-// does not make dir itself durable.
+// mkdirDurable creates dir and any missing parents, and syncs the parent
+// of each directory it created, so that their entries survive a power cut:
+// syncing the files inside a directory does not make the directory itself
+// durable (pebble's mkdirAllAndSyncParents does the same for its dir).
 func mkdirDurable(fs vfs.FS, dir string) error {
+	dir = filepath.Clean(dir)
+	var missing []string // dir first, then its missing parents
+	for d := dir; ; d = fs.PathDir(d) {
+		if _, err := fs.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("durable: create %s: %w", dir, err)
+		}
+		missing = append(missing, d)
+		if fs.PathDir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("durable: create %s: %w", dir, err)
 	}
-	return syncDir(fs, fs.PathDir(dir))
+	for _, d := range missing {
+		if err := syncDir(fs, fs.PathDir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // syncDir makes the directory's entries (creates, renames, removes) durable.
