@@ -59,7 +59,7 @@ func (c *clusterOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.secretFile, "peer-secret-file", "", "file holding the cluster's shared secret (16+ bytes, the same on every node, not readable by others): forwarding connections authenticate with it, needed when the default user has a password")
 	fs.BoolVar(&c.rejoin, "rejoin", false, "with an empty --data-dir: this node replaces one whose data was lost, so it takes no part in elections until its peers have made it a learner, caught it up and promoted it (a node that finds its store corrupt at start does this by itself)")
 	fs.DurationVar(&c.breakerCooldown, "peer-breaker-cooldown", time.Second, "how long an open peer breaker refuses forwarded requests before it probes the node again (doubles while probes fail, up to 30s)")
-	fs.DurationVar(&c.breakerSlow, "peer-breaker-slow", breaker.DefaultSlowCallDuration, "a forwarded request slower than this counts against its peer's and shard's breakers (half of the last 20 slow opens them)")
+	fs.DurationVar(&c.breakerSlow, "peer-breaker-slow", breaker.DefaultSlowCallDuration, "a forwarded request slower than this counts against its peer's and shard's breakers (half of the last 20 slow opens them; 1s or more, the forwarding timeout, leaves only failures to open them)")
 }
 
 // parsePeers parses ID=HOST:PORT,...

@@ -184,15 +184,18 @@ func seriesStatus(r anomaly.Report, series string) anomaly.SeriesStatus {
 	return anomaly.SeriesStatus{}
 }
 
-// hostSeries are the default series that measure the machine rather than
-// the agent: CPU contention from other processes (scheduler latency, steal,
-// pressure stall) moves them however steady the agent's own load is.
+// hostSeries are the default series that other processes on the machine
+// move however steady the agent's own load is: the whole device's I/O
+// latency, steal and pressure stall, and the Go scheduler's latency, which
+// is the agent's own but grows with CPU contention from anything else.
 var hostSeries = map[string]bool{
-	"sched_latency_p99": true,
-	"cpu_steal":         true,
-	"cpu_pressure":      true,
-	"memory_pressure":   true,
-	"io_pressure":       true,
+	"disk_flush_latency": true,
+	"disk_write_latency": true,
+	"sched_latency_p99":  true,
+	"cpu_steal":          true,
+	"cpu_pressure":       true,
+	"memory_pressure":    true,
+	"io_pressure":        true,
 }
 
 // TestAgentSlowFsyncAlerts runs the agent under steady, rate-bounded
