@@ -1,6 +1,8 @@
 package core
 
 import (
+	"slices"
+
 	"github.com/dorivo/dorivo/datapath/command"
 	"github.com/dorivo/dorivo/datapath/resp"
 	"github.com/dorivo/dorivo/shardstore/slot"
@@ -215,8 +217,14 @@ func (l *Loop) planCmd(x *xtx, r command.Req, errMsg string) {
 	m := mergeOf(cmd.Merge)
 	pl.owner, pl.merge = -2, m
 	n := len(x.parts)
+	share := (len(args)/step)/n + (len(args)/step)/(4*n) + 1 // keys per loop if spread evenly, and a quarter more
 	for o := range n {
-		x.parts[o].ok = false // marks "has a sub-command of this command" while planning
+		p := &x.parts[o]
+		p.ok = false    // marks "has a sub-command of this command" while planning
+		if share > 64 { // DEL or MSET of many keys: grow once, not by doubling
+			p.argBuf = slices.Grow(p.argBuf, share*step+1)
+			p.keys = slices.Grow(p.keys, share)
+		}
 	}
 	for k := 1; k < len(args); k += step {
 		o := l.cfg.Table.Owner(slot.Of(args[k]))
