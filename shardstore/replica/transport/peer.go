@@ -119,6 +119,7 @@ func (t *Transport) dial(addr string) (*grpc.ClientConn, error) {
 			MinConnectTimeout: o.dialTimeout,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
+		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("transport: client for %s: %w", addr, err)
