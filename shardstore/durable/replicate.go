@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -141,6 +142,9 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 			sh.leadChanges++
 		}
 		sh.knownLead = ss.Lead
+		if !sh.soleVoter { // raft's own election lines are at Debug
+			s.log.Info("durable: raft leader", "group", groupName(sh), "leader", ss.Lead, "term", term)
+		}
 	}
 	sh.leadPub.Store(&LeaderInfo{Leader: ss.Lead, Term: term})
 	s.stats.leaderChanges.Add(1)
@@ -151,6 +155,15 @@ func (s *Store) noteSoftState(sh *shard, ss *raft.SoftState) {
 	if hook := s.leaderHook.Load(); hook != nil && !sh.layoutGroup {
 		(*hook)(sh.id, ss.Lead, term)
 	}
+}
+
+// groupName names sh's raft group in log lines: its shard index, or
+// "layout" for the layout group.
+func groupName(sh *shard) string {
+	if sh.layoutGroup {
+		return "layout"
+	}
+	return strconv.FormatUint(uint64(sh.id), 10)
 }
 
 // SetLeaderHook makes fn hear, on the driver goroutine, of every change of
