@@ -142,6 +142,10 @@ func (l *Loop) newTx(tc *Conn, k txKind) *xtx {
 	return x
 }
 
+// pooledArgs bounds the key and argument slices a pooled transaction keeps
+// (entries each): one DEL of a million keys must not pin its buffers.
+const pooledArgs = 1 << 16
+
 func (l *Loop) freeTx(x *xtx) {
 	x.tc = nil
 	clear(x.cmds)
@@ -150,6 +154,9 @@ func (l *Loop) freeTx(x *xtx) {
 		clear(p.keys)
 		clear(p.cmds)
 		clear(p.argBuf)
+		if cap(p.keys) > pooledArgs || cap(p.argBuf) > pooledArgs {
+			p.keys, p.argBuf = nil, nil
+		}
 		p.rw = nil
 	}
 	l.xfree = append(l.xfree, x)

@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,25 +153,28 @@ func listSegments(fs vfs.FS, logDir string) ([]uint32, error) {
 }
 
 // mkdirDurable creates dir and any missing parents, and syncs the parent
-// of each directory it created, so that their entries survive a power cut:
-// syncing the files inside a directory does not make the directory itself
-// durable (pebble's mkdirAllAndSyncParents does the same for its dir).
+// of dir and of each directory it created, so that their entries survive a
+// power cut: syncing the files inside a directory does not make the
+// directory itself durable (pebble's mkdirAllAndSyncParents does the same
+// for its dir). dir's parent is synced even when dir exists, since a crash
+// may have come between its creation and that sync.
 func mkdirDurable(fs vfs.FS, dir string) error {
-	dir = filepath.Clean(dir)
-	var missing []string // dir first, then its missing parents
+	for len(dir) > 1 && strings.HasSuffix(dir, "/") {
+		dir = dir[:len(dir)-1] // PathDir("a/b/") is "a/b"
+	}
+	missing := []string{dir} // dir, then its missing parents
 	for d := dir; ; d = fs.PathDir(d) {
 		if _, err := fs.Stat(d); err == nil {
 			break
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("durable: create %s: %w", dir, err)
 		}
-		missing = append(missing, d)
+		if d != dir {
+			missing = append(missing, d)
+		}
 		if fs.PathDir(d) == d {
 			break
 		}
-	}
-	if len(missing) == 0 {
-		return nil
 	}
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("durable: create %s: %w", dir, err)

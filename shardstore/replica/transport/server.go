@@ -120,7 +120,7 @@ func (s *server) snapshotStream(ss grpc.ServerStream) error {
 
 // chunkReader hands the snapshot's chunks to the handler as one stream of
 // bytes, receiving the next frame only when the last is used up (so gRPC flow
-// control paces the sender to the handler).
+// control paces the sender to the handler, with streamWindow of slack).
 type chunkReader struct {
 	ss   grpc.ServerStream
 	in   inFrame

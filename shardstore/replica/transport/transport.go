@@ -302,8 +302,9 @@ func (t *Transport) Flush() {
 }
 
 // streamWindow and connWindow are gRPC's HTTP/2 flow-control windows. Set,
-// they turn off gRPC's bandwidth estimator, whose ping frames doubled the
-// frames of an idle cluster's heartbeats.
+// they turn off gRPC's bandwidth estimator, whose ping frames came with an
+// idle cluster's heartbeats. The cost: one stream moves at most 4 MiB per
+// round trip (80 MB/s at 50 ms), ample for raft batches and snapshots here.
 const (
 	streamWindow = 4 << 20
 	connWindow   = 16 << 20
