@@ -30,8 +30,25 @@ var infoSections = []infoSection{
 	{"CPU", true, infoCPU},
 	{"Commandstats", false, infoCommandstats},
 	{"Errorstats", true, infoErrorstats},
+	{"Cluster", true, infoCluster},
 	{"Keyspace", true, infoKeyspace},
 }
+
+// infoCluster is Redis's cluster_enabled:0 (Dorivo speaks no Redis Cluster
+// protocol: clients must not switch to it), then the lines of the host's
+// own Cluster section (a replicated node's shards), which INFO does not
+// print again.
+func infoCluster(c *call) []string {
+	lines := []string{"cluster_enabled:0"}
+	for _, sec := range c.s.Node.InfoSections() {
+		if isClusterSection(sec) {
+			lines = append(lines, sec.Lines()...)
+		}
+	}
+	return lines
+}
+
+func isClusterSection(sec InfoSection) bool { return strings.EqualFold(sec.Name, "Cluster") }
 
 // infoCmd is INFO [section ...]: "all" is every section, "everything" and
 // "default" as in Redis; the host's sections (infohook.go) are in the
@@ -59,6 +76,9 @@ func infoCmd(c *call) {
 		}
 	}
 	for _, sec := range c.s.Node.InfoSections() { // read only when asked for
+		if isClusterSection(sec) {
+			continue // in Redis's Cluster section above
+		}
 		if all || def || want[strings.ToLower(sec.Name)] {
 			add(sec.Name, sec.Lines())
 		}
