@@ -89,19 +89,9 @@ func (s *Store) replayReadOnly(shards int) error {
 	if err != nil {
 		return err
 	}
-	logs := make([]shardLog, n)
-	for _, lr := range rec.records {
-		for _, b := range lr.blocks {
-			if int(b.shard) >= n {
-				return fmt.Errorf("durable: raft log record %d names group %d, the store has %d", lr.seq, b.shard, n)
-			}
-			if b.hs != nil {
-				logs[b.shard].hs = b.hs
-			}
-			if err := logs[b.shard].add(b.shard, b.ents, idx[b.shard]); err != nil {
-				return err
-			}
-		}
+	logs, err := groupLogs(rec, idx)
+	if err != nil {
+		return err
 	}
 	if err := s.loadLayout(); err != nil {
 		return err

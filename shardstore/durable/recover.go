@@ -115,6 +115,26 @@ func (s *Store) addLayoutGroup(n int) error {
 	return nil
 }
 
+// groupLogs splits the recovered records into each group's log (the last
+// HardState and the entries after applied[group]).
+func groupLogs(rec recoveredLog, applied []uint64) ([]shardLog, error) {
+	logs := make([]shardLog, len(applied))
+	for _, lr := range rec.records {
+		for _, b := range lr.blocks {
+			if int(b.shard) >= len(logs) {
+				return nil, fmt.Errorf("durable: raft log record %d names group %d, the store has %d: refusing to open", lr.seq, b.shard, len(logs))
+			}
+			if b.hs != nil {
+				logs[b.shard].hs = b.hs
+			}
+			if err := logs[b.shard].add(b.shard, b.ents, applied[b.shard]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return logs, nil
+}
+
 // loadShards reads the log of the current generation and starts n shards'
 // groups and the layout group from pebble's applied states and the entries
 // after them.
@@ -141,19 +161,9 @@ func (s *Store) loadShards(shards int) error {
 		s.stats.tornTails.Add(1)
 	}
 	s.stats.droppedEntries.Add(rec.dropped)
-	logs := make([]shardLog, n)
-	for _, lr := range rec.records {
-		for _, b := range lr.blocks {
-			if int(b.shard) >= n {
-				return fmt.Errorf("durable: raft log record %d names group %d, the store has %d: refusing to open", lr.seq, b.shard, n)
-			}
-			if b.hs != nil {
-				logs[b.shard].hs = b.hs
-			}
-			if err := logs[b.shard].add(b.shard, b.ents, idx[b.shard]); err != nil {
-				return err
-			}
-		}
+	logs, err := groupLogs(rec, idx)
+	if err != nil {
+		return err
 	}
 	for i, as := range applied {
 		if err := s.checkVoters(as.conf); err != nil {
